@@ -1,0 +1,52 @@
+# Jangteo — the two set-up commands are `make run` and `make test` (README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint bench install migrate worker messages clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	DEBUG=1 $(BIN)/python manage.py migrate --noinput
+
+# The service on its embedded defaults: SQLite and files under var/, a filesystem Celery
+# broker, a real worker (with beat) beside the development server, demo data on first run.
+run: migrate
+	DEBUG=1 $(BIN)/python manage.py seed_demo --if-empty
+	@echo ""
+	@echo "Jangteo is starting on http://$(HOST):$(PORT)/  (API docs: /api/docs/, admin: /admin/)"
+	@echo "Log in with a demo account above (password: $${DEMO_PASSWORD:-jangteo-demo}). Ctrl-C stops both processes."
+	@trap 'kill 0' INT TERM EXIT; \
+	DEBUG=1 $(BIN)/celery -A marketplace worker --beat --loglevel=INFO --concurrency=2 \
+	    --schedule var/celerybeat-schedule & \
+	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+worker: install
+	DEBUG=1 $(BIN)/celery -A marketplace worker --beat --loglevel=INFO --schedule var/celerybeat-schedule
+
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: install
+	@echo "No benchmarks yet: ingestion and extract benchmarks arrive with the catalog and extract engine."
+
+messages: install
+	DEBUG=1 $(BIN)/python manage.py makemessages -l ko -l en --ignore=.venv --ignore=var --ignore=tests
+	DEBUG=1 $(BIN)/python manage.py compilemessages --ignore=.venv
+
+clean:
+	rm -rf var/test var/tmp

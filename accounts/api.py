@@ -1,0 +1,233 @@
+"""Accounts API: thin views that parse input, call one service and shape output."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.authtoken.models import Token
+from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from accounts import permissions, selectors, services
+from accounts.models import Membership, Organization
+from marketplace import errors
+
+
+class OrganizationBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Organization
+        fields = ["id", "name", "name_en", "kind"]
+
+
+class OrganizationSerializer(serializers.ModelSerializer):
+    verified_by = serializers.SlugRelatedField(slug_field="email", read_only=True)
+
+    class Meta:
+        model = Organization
+        fields = [
+            "id",
+            "name",
+            "name_en",
+            "kind",
+            "business_number",
+            "buyer_category",
+            "verification",
+            "verified_by",
+            "verified_at",
+            "rejection_reason",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    organization = OrganizationBriefSerializer(read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["organization", "role"]
+
+
+class MeSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    name = serializers.CharField()
+    memberships = MembershipSerializer(many=True)
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    email = serializers.EmailField(source="user.email")
+    name = serializers.CharField(source="user.name")
+
+    class Meta:
+        model = Membership
+        fields = ["id", "email", "name", "role", "created_at"]
+
+
+class MemberInputSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+
+class RoleInputSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class TokenInputSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+
+
+class SignupOrganizationSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=[Organization.Kind.CENTER, Organization.Kind.BUYER])
+    name = serializers.CharField(max_length=200)
+    name_en = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    business_number = serializers.CharField(max_length=20)
+    buyer_category = serializers.ChoiceField(
+        choices=Organization.BuyerCategory.choices, required=False, allow_blank=True, default=""
+    )
+
+
+class SignupSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    password = serializers.CharField(trim_whitespace=False, min_length=1, max_length=128)
+    name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    organization = SignupOrganizationSerializer()
+
+
+class AuthThrottled:
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+
+class TokenView(AuthThrottled, APIView):
+    """Exchange an e-mail and password for an API token."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(
+        request=TokenInputSerializer,
+        responses=inline_serializer("Token", {"token": serializers.CharField()}),
+    )
+    def post(self, request):
+        data = TokenInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(
+            request, email=data.validated_data["email"], password=data.validated_data["password"]
+        )
+        if user is None:
+            raise errors.ApplicationError(_("The e-mail address or password is wrong."))
+        token, _created = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
+
+
+class SignupView(AuthThrottled, APIView):
+    """Create an account and an organization pending verification by an operator."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=SignupSerializer, responses={201: MeSerializer})
+    def post(self, request):
+        data = SignupSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user, _org = services.user_signup(**data.validated_data)
+        return Response(_me(user), status=status.HTTP_201_CREATED)
+
+
+def _me(user) -> dict:
+    memberships = Membership.objects.filter(user=user).select_related("organization")
+    return MeSerializer({"email": user.email, "name": user.name, "memberships": memberships}).data
+
+
+class MeView(APIView):
+    @extend_schema(responses=MeSerializer)
+    def get(self, request):
+        return Response(_me(request.user))
+
+
+class OrganizationViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = OrganizationSerializer
+    filterset_fields = ["kind", "verification", "buyer_category"]
+
+    def get_queryset(self):
+        return selectors.organizations_visible_to(self.request.user).select_related("verified_by")
+
+    @extend_schema(request=None, responses=OrganizationSerializer)
+    @action(detail=True, methods=["post"])
+    def verify(self, request, pk=None):
+        org = services.organization_verify(actor=request.user, organization=self.get_object())
+        return Response(OrganizationSerializer(org).data)
+
+    @extend_schema(request=ReasonSerializer, responses=OrganizationSerializer)
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        data = ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        org = services.organization_reject(
+            actor=request.user, organization=self.get_object(), reason=data.validated_data["reason"]
+        )
+        return Response(OrganizationSerializer(org).data)
+
+
+class MemberViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Members of one organization: visible to its members and operators (404 otherwise)."""
+
+    serializer_class = MemberSerializer
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def organization(self) -> Organization:
+        if not hasattr(self, "_organization"):
+            org = get_object_or_404(
+                selectors.organizations_visible_to(self.request.user), pk=self.kwargs["organization_pk"]
+            )
+            if not permissions.membership_view(self.request.user, org):
+                raise errors.NotFound(_("Not found."))
+            self._organization = org
+        return self._organization
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Membership.objects.none()
+        return selectors.organization_members(self.organization())
+
+    @extend_schema(request=MemberInputSerializer, responses={201: MemberSerializer})
+    def create(self, request, *args, **kwargs):
+        data = MemberInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.membership_add(
+            actor=request.user, organization=self.organization(), **data.validated_data
+        )
+        return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=RoleInputSerializer, responses=MemberSerializer)
+    def partial_update(self, request, *args, **kwargs):
+        data = RoleInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.membership_change_role(
+            actor=request.user, membership=self.get_object(), role=data.validated_data["role"]
+        )
+        return Response(MemberSerializer(membership).data)
+
+    def update(self, request, *args, **kwargs):
+        return self.partial_update(request, *args, **kwargs)
+
+    def destroy(self, request, *args, **kwargs):
+        services.membership_remove(actor=request.user, membership=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)

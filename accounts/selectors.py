@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from accounts.models import Membership, Organization, User
+
+
+def roles_by_organization(user) -> dict[int, set[str]]:
+    """{organization id: {roles}} for a user, read once per user object (one query)."""
+    if user is None or not getattr(user, "is_authenticated", False) or getattr(user, "pk", None) is None:
+        return {}
+    cached = getattr(user, "_jangteo_roles", None)
+    if cached is None:
+        cached = {}
+        for org_id, role in Membership.objects.filter(user=user).values_list("organization_id", "role"):
+            cached.setdefault(org_id, set()).add(role)
+        user._jangteo_roles = cached
+    return cached
+
+
+def forget_roles(user) -> None:
+    if hasattr(user, "_jangteo_roles"):
+        del user._jangteo_roles
+
+
+def roles_in(user, organization) -> set[str]:
+    org_id = organization if isinstance(organization, int) else organization.pk
+    return roles_by_organization(user).get(org_id, set())
+
+
+def is_operator(user) -> bool:
+    if getattr(user, "is_superuser", False):
+        return True
+    return any(Membership.Role.OPERATOR in roles for roles in roles_by_organization(user).values())
+
+
+def organizations_visible_to(user) -> QuerySet[Organization]:
+    """Operators see every organization; others see their own and the verified centers
+    (publishers are public)."""
+    qs = Organization.objects.all()
+    if is_operator(user):
+        return qs
+    public = Q(kind=Organization.Kind.CENTER, verification=Organization.Verification.VERIFIED)
+    return qs.filter(public | Q(pk__in=list(roles_by_organization(user))))
+
+
+def organization_members(organization) -> QuerySet[Membership]:
+    return Membership.objects.filter(organization=organization).select_related("user")
+
+
+def user_by_email(email: str) -> User | None:
+    return User.objects.filter(email__iexact=email.strip()).first()

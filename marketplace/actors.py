@@ -1,0 +1,22 @@
+"""Who performs an operation. Services take an `actor`; work done by the platform itself
+(Celery beat, ingestion) passes SYSTEM explicitly, so skipping a permission check is greppable."""
+
+
+class SystemActor:
+    is_authenticated = True
+    is_system = True
+    pk = None
+    email = "system"
+
+    def __repr__(self) -> str:
+        return "SYSTEM"
+
+    def __str__(self) -> str:
+        return "system"
+
+
+SYSTEM = SystemActor()
+
+
+def is_system(actor) -> bool:
+    return actor is SYSTEM

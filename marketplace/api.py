@@ -1,0 +1,66 @@
+"""API plumbing shared by every app: pagination and the one place errors become JSON."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from django.utils.translation import gettext as _
+from rest_framework import exceptions, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from marketplace import errors
+
+
+class Pagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+def _first_message(data) -> str | None:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            message = _first_message(value)
+            if message:
+                return message if key == "non_field_errors" else f"{key}: {message}"
+    elif isinstance(data, list):
+        for value in data:
+            message = _first_message(value)
+            if message:
+                return message
+    elif data:
+        return str(data)
+    return None
+
+
+def error_response(message: str, status_code: int, errors_by_field: dict | None = None):
+    body = {"detail": message}
+    if errors_by_field:
+        body["errors"] = errors_by_field
+    return Response(body, status=status_code)
+
+
+def exception_handler(exc, context):
+    """Every error is `{"detail": "...", "errors": {...}}` (API.md, conventions)."""
+    if isinstance(exc, errors.ApplicationError):
+        return error_response(exc.message, exc.status_code, exc.errors)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    if isinstance(exc, Http404):
+        return error_response(_("Not found."), status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, exceptions.ValidationError):
+        data = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        first = _first_message(data) or _("Invalid input.")
+        return error_response(
+            _("The request has invalid values: %(first)s") % {"first": first},
+            status.HTTP_400_BAD_REQUEST,
+            data,
+        )
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(response.data, dict) and "detail" in response.data:
+        response.data = {"detail": str(response.data["detail"])}
+    return response

@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from tests import factories
+from tests.services import broker_is_redis, redis_reachable
+
+REPO = Path(__file__).resolve().parent.parent
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """With REQUIRE_SERVICES=1 (CI), a test that skips because a service is missing fails."""
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_SERVICES and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"REQUIRE_SERVICES=1 but the test skipped: {reason}"
+
+
+def pytest_report_header(config):
+    db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    broker = settings.CELERY_BROKER_URL.split(":", 1)[0]
+    return f"jangteo: database={db} broker={broker} REQUIRE_SERVICES={int(REQUIRE_SERVICES)}"
+
+
+def english_client() -> APIClient:
+    """API clients ask for English, so assertions read plainly; Korean (the site default) is
+    tested by asking for it."""
+    client = APIClient()
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
+
+
+@pytest.fixture
+def api():
+    return english_client()
+
+
+@pytest.fixture
+def login(api):
+    """`login(user)` → an APIClient authenticated as `user` through a real API token."""
+
+    def _login(user):
+        client = english_client()
+        response = client.post("/api/v1/auth/token/", {"email": user.email, "password": factories.PASSWORD})
+        assert response.status_code == 200, response.content
+        client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
+        return client
+
+    return _login
+
+
+@pytest.fixture
+def operator_org(db):
+    return factories.OrganizationFactory(kind="operator", name="장터 운영팀", buyer_category="")
+
+
+@pytest.fixture
+def operator(operator_org):
+    return factories.member(operator_org, "operator", email="operator@example.kr")
+
+
+@pytest.fixture
+def center(db):
+    return factories.OrganizationFactory(kind="center", name="경기지역화폐 운영센터", buyer_category="")
+
+
+@pytest.fixture
+def buyer(db):
+    return factories.OrganizationFactory(kind="buyer", name="골목카페", buyer_category="sme")
+
+
+def _database_url() -> str:
+    from django.db import connection
+
+    s = connection.settings_dict
+    if s["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{s['NAME']}"
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, settings):
+    """A real `celery worker` process on the configured broker, sharing the test database.
+
+    Work queued by the test is delivered through the broker (no eager execution)."""
+    from marketplace.celery import app
+
+    if broker_is_redis() and not redis_reachable():
+        pytest.skip("Redis broker is configured but not reachable")
+    worker_env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": _database_url(),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "PYTHONPATH": str(REPO),
+    }
+    log_dir = Path(settings.VAR_DIR) / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"worker-{os.getpid()}-{time.time_ns()}.log"
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        shutil.rmtree(settings.BROKER_DIR / "queue", ignore_errors=True)
+        (settings.BROKER_DIR / "queue").mkdir(parents=True)
+    else:
+        app.control.purge()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "marketplace",
+                "worker",
+                "--loglevel=INFO",
+                "--concurrency=1",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"test-{os.getpid()}@%h",
+            ],
+            cwd=REPO,
+            env=worker_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while b" ready." not in log_path.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the Celery worker did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.2)
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    proc.log_path = log_path
+    try:
+        yield proc
+    finally:
+        app.conf.task_always_eager = previous
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

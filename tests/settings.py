@@ -1,0 +1,21 @@
+"""Settings for the test suite: the production settings module with test-only speed-ups.
+
+The database and broker still come from DATABASE_URL / CELERY_BROKER_URL, so CI runs the
+same suite on PostgreSQL and Redis."""
+
+import os
+
+os.environ.setdefault("DEBUG", "1")
+os.environ.setdefault(
+    "JANGTEO_VAR_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), "var", "test")
+)
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
+
+from marketplace.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,  # noqa: F405
+    "DEFAULT_THROTTLE_RATES": {"auth": "1000/min", "anon": None, "user": None},
+}

@@ -1,0 +1,49 @@
+"""Project rules that code review alone would miss (STYLE.md)."""
+
+import importlib
+import inspect
+
+import pytest
+
+# Apps whose writes go through services with a permission rule of the same name.
+APPS_WITH_SERVICES = ["accounts"]
+
+
+def public_service_functions(app: str):
+    module = importlib.import_module(f"{app}.services")
+    for name, fn in inspect.getmembers(module, inspect.isfunction):
+        if fn.__module__ == module.__name__ and not name.startswith("_"):
+            yield name, fn
+
+
+@pytest.mark.parametrize("app", APPS_WITH_SERVICES)
+def test_every_service_has_its_permission_rule(app):
+    permissions = importlib.import_module(f"{app}.permissions")
+    missing = [
+        name for name, _fn in public_service_functions(app) if not callable(getattr(permissions, name, None))
+    ]
+    assert missing == [], f"{app}.permissions lacks rules for: {missing}"
+
+
+@pytest.mark.parametrize("app", APPS_WITH_SERVICES)
+def test_every_service_checks_its_rule(app):
+    """Each service's source names its rule (`permissions.<name>`), so the check is not skipped."""
+    unchecked = [
+        name
+        for name, fn in public_service_functions(app)
+        if f"permissions.{name}" not in inspect.getsource(fn)
+    ]
+    assert unchecked == []
+
+
+@pytest.mark.parametrize("app", APPS_WITH_SERVICES)
+def test_services_take_keyword_only_arguments(app):
+    positional = [
+        name
+        for name, fn in public_service_functions(app)
+        if any(
+            p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            for p in inspect.signature(fn).parameters.values()
+        )
+    ]
+    assert positional == []

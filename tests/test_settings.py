@@ -1,0 +1,119 @@
+"""Settings come from the environment; production settings pass Django's deployment checks."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PRODUCTION_ENV = {
+    "DEBUG": "0",
+    "SECRET_KEY": "x" * 64 + "-not-a-real-secret-but-long-and-random-enough-%$#",
+    "ALLOWED_HOSTS": "jangteo.example.kr",
+    "DATABASE_URL": "postgres://jangteo:pw@db.internal:5432/jangteo",
+    "CELERY_BROKER_URL": "redis://redis.internal:6379/0",
+}
+
+
+def run_python(code: str, env: dict, tmp_path) -> subprocess.CompletedProcess:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "DEBUG", "SECRET_KEY", "DJANGO_SETTINGS_MODULE"}
+    }
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={
+            **clean,
+            "JANGTEO_VAR_DIR": str(tmp_path),
+            "DJANGO_SETTINGS_MODULE": "marketplace.settings",
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def read_settings(env: dict, tmp_path, *names: str) -> dict:
+    code = (
+        "import json, django; from django.conf import settings; django.setup(); "
+        f"print(json.dumps({{n: getattr(settings, n) for n in {list(names)!r}}}, default=str))"
+    )
+    result = run_python(code, env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_embedded_defaults_need_no_server(tmp_path):
+    values = read_settings(
+        {"DEBUG": "1"}, tmp_path, "DATABASES", "CELERY_BROKER_URL", "STORAGES", "EMAIL_BACKEND"
+    )
+    assert values["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert values["DATABASES"]["default"]["NAME"].startswith(str(tmp_path))
+    assert values["CELERY_BROKER_URL"] == "filesystem://"
+    assert (tmp_path / "broker" / "queue").is_dir()
+    assert values["STORAGES"]["default"]["BACKEND"].endswith("FileSystemStorage")
+    assert values["EMAIL_BACKEND"].endswith("console.EmailBackend")
+
+
+def test_production_values_come_from_the_environment(tmp_path):
+    values = read_settings(
+        {
+            **PRODUCTION_ENV,
+            "AWS_STORAGE_BUCKET_NAME": "jangteo-data",
+            "AWS_S3_ENDPOINT_URL": "https://s3.example.kr",
+        },
+        tmp_path,
+        "DATABASES",
+        "CELERY_BROKER_URL",
+        "STORAGES",
+        "ALLOWED_HOSTS",
+        "DEBUG",
+        "CELERY_TASK_ACKS_LATE",
+        "CELERY_TASK_REJECT_ON_WORKER_LOST",
+        "CELERY_ACCEPT_CONTENT",
+    )
+    db = values["DATABASES"]["default"]
+    assert (db["ENGINE"], db["HOST"], db["NAME"], db["USER"]) == (
+        "django.db.backends.postgresql",
+        "db.internal",
+        "jangteo",
+        "jangteo",
+    )
+    assert values["CELERY_BROKER_URL"] == "redis://redis.internal:6379/0"
+    assert values["STORAGES"]["default"]["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert values["STORAGES"]["default"]["OPTIONS"]["bucket_name"] == "jangteo-data"
+    assert values["ALLOWED_HOSTS"] == ["jangteo.example.kr"]
+    assert values["DEBUG"] is False
+    assert values["CELERY_TASK_ACKS_LATE"] and values["CELERY_TASK_REJECT_ON_WORKER_LOST"]
+    assert values["CELERY_ACCEPT_CONTENT"] == ["json"]
+
+
+def test_production_refuses_to_start_without_a_secret_key(tmp_path):
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "SECRET_KEY"}
+    result = run_python("import django; django.setup()", env, tmp_path)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.slow
+def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO,
+        env={
+            **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+            "JANGTEO_VAR_DIR": str(tmp_path),
+            **PRODUCTION_ENV,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout

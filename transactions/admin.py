@@ -1,0 +1,19 @@
+from django.contrib import admin
+
+from transactions.models import AuditEvent
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "actor_label", "verb", "target_repr", "organization", "ip"]
+    list_filter = ["verb"]
+    search_fields = ["actor_label", "verb", "target_repr"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
