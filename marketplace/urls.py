@@ -7,6 +7,8 @@ from marketplace import views
 
 api_v1 = [
     path("", include("accounts.urls")),
+    path("", include("catalog.urls")),
+    path("", include("transactions.urls")),
 ]
 
 urlpatterns = [

@@ -69,3 +69,82 @@ def member(organization: Organization, *roles: str, **user_kwargs) -> User:
     for role in roles:
         MembershipFactory(user=user, organization=organization, role=role)
     return user
+
+
+# --- catalog -------------------------------------------------------------------------------
+from catalog.models import Dataset, DatasetVersion, Field, LicenseTerms, Offer  # noqa: E402
+
+DEFAULT_FIELDS = [
+    # (name, type, sensitivity)
+    ("transaction_id", "string", "identifier"),
+    ("sigungu_code", "string", "public"),
+    ("sigungu_name", "string", "public"),
+    ("industry", "string", "public"),
+    ("card_id", "string", "identifier"),
+    ("merchant_id", "string", "identifier"),
+    ("amount", "integer", "public"),
+    ("age_band", "string", "quasi_identifier"),
+    ("sex", "string", "quasi_identifier"),
+    ("approved_at", "datetime", "public"),
+    ("holder_name", "string", "excluded"),
+]
+
+
+class DatasetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Dataset
+
+    center = factory.SubFactory(OrganizationFactory, kind="center", buyer_category="")
+    slug = factory.Sequence(lambda n: f"dataset-{n}")
+    title = factory.Sequence(lambda n: f"경기지역화폐 결제 내역 {n}")
+    title_en = factory.Sequence(lambda n: f"Gyeonggi local currency payments {n}")
+    summary = "시·군별 지역화폐 카드 결제"
+    theme = "local_currency"
+    regions = ["41110", "41130"]
+
+
+def published_dataset(center=None, *, fields=DEFAULT_FIELDS, row_count=1000, **dataset_kwargs) -> Dataset:
+    """A published dataset whose current version has `fields` (no data file behind it: for
+    tests of workflow, not of extracts)."""
+    dataset = DatasetFactory(**({"center": center} if center else {}), **dataset_kwargs)
+    version = DatasetVersion.objects.create(
+        dataset=dataset, number=1, storage_token="test", source="datasets/test.bin", original_filename="data.csv",
+        status=DatasetVersion.Status.PUBLISHED, progress=100, parquet=f"datasets/{dataset.pk}/v1.parquet",
+        row_count=row_count, published_at=timezone.now(),
+    )
+    for position, (name, type_, sensitivity) in enumerate(fields):
+        Field.objects.create(
+            version=version, position=position, name=name, type=type_, sensitivity=sensitivity,
+            suggested_sensitivity=sensitivity,
+            profile={"top_values": [{"value": "41110", "count": 10}]} if name == "sigungu_code" else {},
+        )
+    dataset.current_version = version
+    dataset.status = Dataset.Status.PUBLISHED
+    dataset.published_at = timezone.now()
+    dataset.save()
+    return dataset
+
+
+class OfferFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Offer
+        skip_postgeneration_save = True
+
+    dataset = factory.LazyFunction(published_dataset)
+    name = factory.Sequence(lambda n: f"제공 {n}")
+    kind = Offer.Kind.RECORDS
+    fields = ["sigungu_code", "industry", "card_id", "amount", "approved_at"]
+    region_field = "sigungu_code"
+    date_field = "approved_at"
+    approval = Offer.Approval.CENTER
+    price_krw = 0
+    duration_days = 365
+    download_quota = 10
+
+    @factory.post_generation
+    def terms(obj, create, extracted, **kwargs):
+        if create:
+            obj.current_terms = LicenseTerms.objects.create(
+                offer=obj, version=1, text=extracted or "이 데이터는 명시한 목적으로만 이용합니다."
+            )
+            obj.save(update_fields=["current_terms"])

@@ -1,0 +1,300 @@
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from catalog.vocabularies import Theme, UpdateFrequency
+
+
+class Sensitivity(models.TextChoices):
+    PUBLIC = "public", _("Public")
+    QUASI_IDENTIFIER = "quasi_identifier", _("Quasi-identifier")
+    IDENTIFIER = "identifier", _("Identifier")
+    EXCLUDED = "excluded", _("Excluded")
+
+
+class Dataset(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        PUBLISHED = "published", _("Published")
+        RETIRED = "retired", _("Retired")
+
+    center = models.ForeignKey(
+        "accounts.Organization", verbose_name=_("center"), on_delete=models.PROTECT, related_name="datasets"
+    )
+    slug = models.SlugField(_("slug"), max_length=120, unique=True, allow_unicode=True)
+    title = models.CharField(_("title (Korean)"), max_length=200)
+    title_en = models.CharField(_("title (English)"), max_length=200, blank=True)
+    summary = models.CharField(_("summary (Korean)"), max_length=500, blank=True)
+    summary_en = models.CharField(_("summary (English)"), max_length=500, blank=True)
+    description = models.TextField(_("description (Korean, Markdown)"), blank=True)
+    description_en = models.TextField(_("description (English, Markdown)"), blank=True)
+    theme = models.CharField(_("theme"), max_length=32, choices=Theme.choices, default=Theme.OTHER)
+    keywords = models.JSONField(_("keywords"), default=list, blank=True)
+    regions = models.JSONField(_("spatial coverage (시·군 codes)"), default=list, blank=True)
+    temporal_start = models.DateField(_("coverage from"), null=True, blank=True)
+    temporal_end = models.DateField(_("coverage until"), null=True, blank=True)
+    update_frequency = models.CharField(
+        _("update frequency"), max_length=16, choices=UpdateFrequency.choices, default=UpdateFrequency.IRREGULAR
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
+    deliver_updates = models.BooleanField(_("licensees receive new versions"), default=True)
+    current_version = models.OneToOneField(
+        "catalog.DatasetVersion",
+        verbose_name=_("published version"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="current_of",
+    )
+    featured = models.BooleanField(_("featured"), default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    published_at = models.DateTimeField(_("first published at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("dataset")
+        verbose_name_plural = _("datasets")
+        ordering = ["-updated_at", "-id"]
+        indexes = [models.Index(fields=["status", "theme"]), models.Index(fields=["center", "status"])]
+        constraints = [
+            models.CheckConstraint(
+                name="dataset_published_has_version",
+                condition=~Q(status="published") | Q(current_version__isnull=False),
+            ),
+            models.CheckConstraint(
+                name="dataset_temporal_order",
+                condition=Q(temporal_start__isnull=True)
+                | Q(temporal_end__isnull=True)
+                | Q(temporal_start__lte=models.F("temporal_end")),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+def version_upload_to(instance: DatasetVersion, filename: str) -> str:
+    # The stored name never comes from the client (path traversal, NUL, odd characters):
+    # the original name is kept in a field for display only.
+    return f"datasets/{instance.dataset_id}/uploads/{instance.storage_token}.bin"
+
+
+class DatasetVersion(models.Model):
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", _("Uploaded")
+        INGESTING = "ingesting", _("Ingesting")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+        PUBLISHED = "published", _("Published")
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField(_("version"))
+    storage_token = models.CharField(max_length=32, editable=False)
+    source = models.FileField(_("uploaded file"), upload_to=version_upload_to, max_length=300)
+    original_filename = models.CharField(_("file name"), max_length=255)
+    source_bytes = models.BigIntegerField(_("uploaded size"), default=0)
+    source_sha256 = models.CharField(_("uploaded file SHA-256"), max_length=64, blank=True)
+    file_kind = models.CharField(_("file type"), max_length=16, blank=True)
+    encoding = models.CharField(_("encoding"), max_length=16, blank=True)
+    dialect = models.JSONField(_("CSV dialect"), default=dict, blank=True)
+    parquet = models.CharField(_("Parquet location"), max_length=300, blank=True)
+    parquet_bytes = models.BigIntegerField(_("Parquet size"), default=0)
+    parquet_sha256 = models.CharField(_("Parquet SHA-256"), max_length=64, blank=True)
+    row_count = models.BigIntegerField(_("rows"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.UPLOADED)
+    progress = models.PositiveSmallIntegerField(
+        _("progress"), default=0, validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
+    error = models.TextField(_("error"), blank=True)
+    error_row = models.BigIntegerField(_("error row"), null=True, blank=True)
+    error_column = models.CharField(_("error column"), max_length=255, blank=True)
+    preview = models.JSONField(_("preview"), default=dict, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("ingestion attempts"), default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+    ingest_started_at = models.DateTimeField(_("ingestion started"), null=True, blank=True)
+    ingest_finished_at = models.DateTimeField(_("ingestion finished"), null=True, blank=True)
+    published_at = models.DateTimeField(_("published at"), null=True, blank=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("dataset version")
+        verbose_name_plural = _("dataset versions")
+        ordering = ["dataset", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "number"], name="version_unique_number"),
+            models.CheckConstraint(name="version_progress_0_100", condition=Q(progress__gte=0, progress__lte=100)),
+            models.CheckConstraint(
+                name="version_published_is_complete",
+                condition=~Q(status__in=["ready", "published"]) | Q(row_count__isnull=False) & ~Q(parquet=""),
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "ingest_started_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.dataset} v{self.number}"
+
+    @property
+    def is_current(self) -> bool:
+        return self.dataset.current_version_id == self.pk
+
+
+class Field(models.Model):
+    class Type(models.TextChoices):
+        STRING = "string", _("Text")
+        INTEGER = "integer", _("Integer")
+        NUMBER = "number", _("Number")
+        BOOLEAN = "boolean", _("Boolean")
+        DATE = "date", _("Date")
+        DATETIME = "datetime", _("Date and time")
+
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="fields")
+    position = models.PositiveIntegerField(_("position"))
+    name = models.CharField(_("column name"), max_length=255)
+    title = models.CharField(_("title"), max_length=255, blank=True)
+    description = models.TextField(_("description"), blank=True)
+    type = models.CharField(_("type"), max_length=16, choices=Type.choices)
+    duckdb_type = models.CharField(max_length=64, blank=True)
+    sensitivity = models.CharField(
+        _("sensitivity"), max_length=20, choices=Sensitivity.choices, default=Sensitivity.PUBLIC
+    )
+    suggested_sensitivity = models.CharField(
+        _("suggested sensitivity"), max_length=20, choices=Sensitivity.choices, default=Sensitivity.PUBLIC
+    )
+    profile = models.JSONField(_("profile"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("field")
+        verbose_name_plural = _("fields")
+        ordering = ["version", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "name"], name="field_unique_name"),
+            models.UniqueConstraint(fields=["version", "position"], name="field_unique_position"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Offer(models.Model):
+    """What can be licensed from a dataset, and on which terms."""
+
+    class Kind(models.TextChoices):
+        RECORDS = "records", _("Record-level")
+        AGGREGATE = "aggregate", _("Aggregate")
+
+    class Approval(models.TextChoices):
+        AUTOMATIC = "automatic", _("Automatic")
+        CENTER = "center", _("Center review")
+        CENTER_OPERATOR = "center_operator", _("Center, then operator review")
+
+    class Granularity(models.TextChoices):
+        DAY = "day", _("Day")
+        WEEK = "week", _("Week")
+        MONTH = "month", _("Month")
+        QUARTER = "quarter", _("Quarter")
+        YEAR = "year", _("Year")
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="offers")
+    name = models.CharField(_("name"), max_length=200)
+    name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    fields = models.JSONField(_("fields a buyer may choose"), default=list)
+    region_field = models.CharField(_("region filter field"), max_length=255, blank=True)
+    date_field = models.CharField(_("date filter field"), max_length=255, blank=True)
+    dimensions = models.JSONField(_("aggregate dimensions"), default=list, blank=True)
+    measures = models.JSONField(_("aggregate measures"), default=list, blank=True)
+    subject_field = models.CharField(_("subject field (counted for k)"), max_length=255, blank=True)
+    dominance_field = models.CharField(_("dominance field (e.g. merchant)"), max_length=255, blank=True)
+    k = models.PositiveIntegerField(_("minimum group size k"), default=5, validators=[MinValueValidator(2)])
+    dominance = models.DecimalField(
+        _("dominance share"), max_digits=4, decimal_places=3, default="0.850",
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+    )
+    date_granularity = models.CharField(
+        _("finest date granularity"), max_length=16, choices=Granularity.choices, default=Granularity.MONTH
+    )
+    quasi_identifiers_allowed = models.BooleanField(_("deliver quasi-identifiers"), default=False)
+    approval = models.CharField(_("approval"), max_length=20, choices=Approval.choices, default=Approval.CENTER)
+    buyer_categories = models.JSONField(_("eligible buyer categories"), default=list, blank=True)
+    price_krw = models.PositiveBigIntegerField(_("price (KRW, before VAT)"), default=0)
+    duration_days = models.PositiveIntegerField(_("license duration (days)"), default=365)
+    download_quota = models.PositiveIntegerField(_("download quota"), default=10)
+    deliver_updates = models.BooleanField(_("deliver new versions"), default=True)
+    current_terms = models.ForeignKey(
+        "catalog.LicenseTerms", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    is_active = models.BooleanField(_("open for requests"), default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("offer")
+        verbose_name_plural = _("offers")
+        ordering = ["dataset", "price_krw", "id"]
+        constraints = [
+            models.CheckConstraint(name="offer_k_at_least_2", condition=Q(k__gte=2)),
+            models.CheckConstraint(name="offer_dominance_share", condition=Q(dominance__gte=0, dominance__lte=1)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset} — {self.name}"
+
+    @property
+    def is_free(self) -> bool:
+        return self.price_krw == 0
+
+
+class LicenseTerms(models.Model):
+    """One version of an offer's license text. Never edited: new terms are a new row, so
+    licenses already issued keep the text they were granted under."""
+
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="terms_versions")
+    version = models.PositiveIntegerField()
+    text = models.TextField(_("terms"))
+    sha256 = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("license terms")
+        verbose_name_plural = _("license terms")
+        ordering = ["offer", "-version"]
+        constraints = [models.UniqueConstraint(fields=["offer", "version"], name="terms_unique_version")]
+
+    def __str__(self) -> str:
+        return f"{self.offer} terms v{self.version}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise RuntimeError("License terms are immutable; create a new version.")
+        self.sha256 = hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+        super().save(*args, **kwargs)
+
+
+class DatasetView(models.Model):
+    """One view of a dataset page (provider analytics); no personal data kept."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="views")
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    viewed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["dataset", "viewed_at"])]
