@@ -1,7 +1,14 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete
 from django.utils.translation import gettext_lazy as _
 
 
 class CatalogConfig(AppConfig):
     name = "catalog"
     verbose_name = _("Catalog")
+
+    def ready(self):
+        from catalog.models import Dataset
+        from marketplace.guardian import remove_object_permissions
+
+        post_delete.connect(remove_object_permissions, sender=Dataset, dispatch_uid="catalog.dataset.perms")

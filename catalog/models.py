@@ -40,7 +40,10 @@ class Dataset(models.Model):
     temporal_start = models.DateField(_("coverage from"), null=True, blank=True)
     temporal_end = models.DateField(_("coverage until"), null=True, blank=True)
     update_frequency = models.CharField(
-        _("update frequency"), max_length=16, choices=UpdateFrequency.choices, default=UpdateFrequency.IRREGULAR
+        _("update frequency"),
+        max_length=16,
+        choices=UpdateFrequency.choices,
+        default=UpdateFrequency.IRREGULAR,
     )
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
     deliver_updates = models.BooleanField(_("licensees receive new versions"), default=True)
@@ -53,6 +56,9 @@ class Dataset(models.Model):
         related_name="current_of",
     )
     featured = models.BooleanField(_("featured"), default=False)
+    # Titles, summaries, keywords and the center's name in one column: what search matches
+    # (trigram-indexed on PostgreSQL so Korean substrings are found fast).
+    search_text = models.TextField(editable=False, default="")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -80,6 +86,19 @@ class Dataset(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class DatasetRegion(models.Model):
+    """One 시·군 a dataset covers: a row per code so region filters and facets are plain joins."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="region_rows")
+    code = models.CharField(max_length=5, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["dataset", "code"], name="dataset_region_unique")]
+
+    def __str__(self) -> str:
+        return self.code
 
 
 def version_upload_to(instance: DatasetVersion, filename: str) -> str:
@@ -117,7 +136,6 @@ class DatasetVersion(models.Model):
     error = models.TextField(_("error"), blank=True)
     error_row = models.BigIntegerField(_("error row"), null=True, blank=True)
     error_column = models.CharField(_("error column"), max_length=255, blank=True)
-    preview = models.JSONField(_("preview"), default=dict, blank=True)
     attempts = models.PositiveSmallIntegerField(_("ingestion attempts"), default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -136,7 +154,9 @@ class DatasetVersion(models.Model):
         ordering = ["dataset", "-number"]
         constraints = [
             models.UniqueConstraint(fields=["dataset", "number"], name="version_unique_number"),
-            models.CheckConstraint(name="version_progress_0_100", condition=Q(progress__gte=0, progress__lte=100)),
+            models.CheckConstraint(
+                name="version_progress_0_100", condition=Q(progress__gte=0, progress__lte=100)
+            ),
             models.CheckConstraint(
                 name="version_published_is_complete",
                 condition=~Q(status__in=["ready", "published"]) | Q(row_count__isnull=False) & ~Q(parquet=""),
@@ -221,14 +241,19 @@ class Offer(models.Model):
     dominance_field = models.CharField(_("dominance field (e.g. merchant)"), max_length=255, blank=True)
     k = models.PositiveIntegerField(_("minimum group size k"), default=5, validators=[MinValueValidator(2)])
     dominance = models.DecimalField(
-        _("dominance share"), max_digits=4, decimal_places=3, default="0.850",
+        _("dominance share"),
+        max_digits=4,
+        decimal_places=3,
+        default="0.850",
         validators=[MinValueValidator(0), MaxValueValidator(1)],
     )
     date_granularity = models.CharField(
         _("finest date granularity"), max_length=16, choices=Granularity.choices, default=Granularity.MONTH
     )
     quasi_identifiers_allowed = models.BooleanField(_("deliver quasi-identifiers"), default=False)
-    approval = models.CharField(_("approval"), max_length=20, choices=Approval.choices, default=Approval.CENTER)
+    approval = models.CharField(
+        _("approval"), max_length=20, choices=Approval.choices, default=Approval.CENTER
+    )
     buyer_categories = models.JSONField(_("eligible buyer categories"), default=list, blank=True)
     price_krw = models.PositiveBigIntegerField(_("price (KRW, before VAT)"), default=0)
     duration_days = models.PositiveIntegerField(_("license duration (days)"), default=365)
@@ -250,7 +275,9 @@ class Offer(models.Model):
         ordering = ["dataset", "price_krw", "id"]
         constraints = [
             models.CheckConstraint(name="offer_k_at_least_2", condition=Q(k__gte=2)),
-            models.CheckConstraint(name="offer_dominance_share", condition=Q(dominance__gte=0, dominance__lte=1)),
+            models.CheckConstraint(
+                name="offer_dominance_share", condition=Q(dominance__gte=0, dominance__lte=1)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -298,3 +325,6 @@ class DatasetView(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["dataset", "viewed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.dataset_id} @ {self.viewed_at:%Y-%m-%d %H:%M}"

@@ -1,8 +1,18 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
+from catalog import api
+
 router = SimpleRouter()
+router.register("datasets", api.DatasetViewSet, basename="dataset")
+router.register("versions", api.VersionViewSet, basename="version")
+router.register("offers", api.OfferViewSet, basename="offer")
 
 urlpatterns = [
+    path(
+        "versions/<int:pk>/tableschema.json",
+        api.VersionViewSet.as_view({"get": "tableschema"}),
+        name="version-tableschema",
+    ),
     path("", include(router.urls)),
 ]

@@ -170,6 +170,9 @@ UPLOAD_MAX_UNCOMPRESSED_BYTES = env.int("UPLOAD_MAX_UNCOMPRESSED_BYTES", default
 DUCKDB_MEMORY_LIMIT = env.str("DUCKDB_MEMORY_LIMIT", default="1GB")
 DUCKDB_THREADS = env.int("DUCKDB_THREADS", default=2)
 DUCKDB_TEMP_DIR = env.str("DUCKDB_TEMP_DIR", default=str(VAR_DIR / "tmp" / "duckdb"))
+INGEST_QUEUE_DEADLINE = timedelta(minutes=env.int("INGEST_QUEUE_DEADLINE_MINUTES", default=15))
+INGEST_RUN_DEADLINE = timedelta(minutes=env.int("INGEST_RUN_DEADLINE_MINUTES", default=90))
+INGEST_MAX_ATTEMPTS = env.int("INGEST_MAX_ATTEMPTS", default=3)
 WORK_DIR = Path(env.str("JANGTEO_WORK_DIR", default=str(VAR_DIR / "tmp" / "work")))
 
 # --- E-mail ---------------------------------------------------------------------------------
@@ -216,6 +219,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "marketplace.tasks.worker_heartbeat", "schedule": timedelta(minutes=1)},
+    "catalog-sweep-stuck-versions": {
+        "task": "catalog.tasks.sweep_stuck_versions",
+        "schedule": timedelta(minutes=5),
+    },
 }
 
 # --- REST API -------------------------------------------------------------------------------
@@ -251,6 +258,11 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "OrganizationKindEnum": "accounts.models.Organization.Kind",
         "SignupKindEnum": [("center", "Data center"), ("buyer", "Buyer")],
+        "BuyerCategoryEnum": "accounts.models.Organization.BuyerCategory",
+        "SensitivityEnum": "catalog.models.Sensitivity",
+        "OfferKindEnum": "catalog.models.Offer.Kind",
+        "DatasetStatusEnum": "catalog.models.Dataset.Status",
+        "VersionStatusEnum": "catalog.models.DatasetVersion.Status",
     },
 }
 

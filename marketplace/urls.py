@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from catalog import views as catalog_views
 from marketplace import views
 
 api_v1 = [
@@ -17,6 +18,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("healthz", views.health, name="health"),
+    path("catalog.jsonld", catalog_views.catalog_jsonld, name="catalog-jsonld"),
+    path("datasets/<str:slug>/", catalog_views.dataset_page, name="dataset-page"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),

@@ -93,6 +93,7 @@ DEFAULT_FIELDS = [
 class DatasetFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Dataset
+        skip_postgeneration_save = True
 
     center = factory.SubFactory(OrganizationFactory, kind="center", buyer_category="")
     slug = factory.Sequence(lambda n: f"dataset-{n}")
@@ -101,6 +102,15 @@ class DatasetFactory(factory.django.DjangoModelFactory):
     summary = "시·군별 지역화폐 카드 결제"
     theme = "local_currency"
     regions = ["41110", "41130"]
+
+    @factory.post_generation
+    def ownership(obj, create, extracted, **kwargs):
+        """What dataset_create does: the center's group holds the object permissions."""
+        if create:
+            from guardian.shortcuts import assign_perm
+
+            for perm in ("catalog.view_dataset", "catalog.change_dataset"):
+                assign_perm(perm, obj.center.group, obj)
 
 
 def published_dataset(center=None, *, fields=DEFAULT_FIELDS, row_count=1000, **dataset_kwargs) -> Dataset:

@@ -6,7 +6,7 @@ import inspect
 import pytest
 
 # Apps whose writes go through services with a permission rule of the same name.
-APPS_WITH_SERVICES = ["accounts"]
+APPS_WITH_SERVICES = ["accounts", "catalog"]
 
 
 def public_service_functions(app: str):

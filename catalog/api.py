@@ -1,0 +1,555 @@
+"""Catalog API: thin views over catalog services and selectors."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import SAFE_METHODS, AllowAny, IsAuthenticated
+from rest_framework.response import Response
+
+from accounts.models import Organization
+from accounts.selectors import organizations_visible_to
+from catalog import permissions, selectors, services
+from catalog.models import Dataset, DatasetVersion, Field, Offer, Sensitivity
+from catalog.rendering import markdown_to_html
+from catalog.vocabularies import Theme, UpdateFrequency, regions_by_code
+from marketplace import errors
+
+
+class CenterBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Organization
+        fields = ["id", "name", "name_en"]
+
+
+class OfferSerializer(serializers.ModelSerializer):
+    terms = serializers.CharField(source="current_terms.text", default="")
+    terms_version = serializers.IntegerField(source="current_terms.version", default=None)
+    terms_sha256 = serializers.CharField(source="current_terms.sha256", default="")
+    dominance = serializers.FloatField()
+
+    class Meta:
+        model = Offer
+        fields = [
+            "id",
+            "name",
+            "name_en",
+            "kind",
+            "fields",
+            "region_field",
+            "date_field",
+            "dimensions",
+            "measures",
+            "subject_field",
+            "dominance_field",
+            "k",
+            "dominance",
+            "date_granularity",
+            "quasi_identifiers_allowed",
+            "approval",
+            "buyer_categories",
+            "price_krw",
+            "duration_days",
+            "download_quota",
+            "deliver_updates",
+            "is_active",
+            "terms",
+            "terms_version",
+            "terms_sha256",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class MeasureSerializer(serializers.Serializer):
+    field = serializers.CharField(max_length=255)
+    agg = serializers.ChoiceField(choices=services.MEASURE_AGGREGATES)
+
+
+class OfferInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    name_en = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    kind = serializers.ChoiceField(choices=Offer.Kind.choices)
+    fields = serializers.ListField(
+        child=serializers.CharField(max_length=255), required=False, max_length=2000
+    )
+    region_field = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    date_field = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    dimensions = serializers.ListField(
+        child=serializers.CharField(max_length=255), required=False, max_length=50
+    )
+    measures = MeasureSerializer(many=True, required=False)
+    subject_field = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    dominance_field = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    k = serializers.IntegerField(min_value=2, max_value=10000, required=False)
+    dominance = serializers.DecimalField(
+        max_digits=4, decimal_places=3, min_value=Decimal("0.5"), max_value=Decimal("1"), required=False
+    )
+    date_granularity = serializers.ChoiceField(choices=Offer.Granularity.choices, required=False)
+    quasi_identifiers_allowed = serializers.BooleanField(required=False)
+    approval = serializers.ChoiceField(choices=Offer.Approval.choices, required=False)
+    buyer_categories = serializers.ListField(
+        child=serializers.ChoiceField(choices=Organization.BuyerCategory.choices), required=False
+    )
+    price_krw = serializers.IntegerField(min_value=0, max_value=10**12, required=False)
+    terms = serializers.CharField(max_length=100_000)
+    duration_days = serializers.IntegerField(min_value=1, max_value=3650, required=False)
+    download_quota = serializers.IntegerField(min_value=1, max_value=100_000, required=False)
+    deliver_updates = serializers.BooleanField(required=False)
+    is_active = serializers.BooleanField(required=False)
+
+
+class FieldSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Field
+        fields = [
+            "position",
+            "name",
+            "type",
+            "sensitivity",
+            "suggested_sensitivity",
+            "title",
+            "description",
+            "profile",
+        ]
+
+
+class VersionSerializer(serializers.ModelSerializer):
+    fields = FieldSerializer(many=True, read_only=True)
+    dataset = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    is_current = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = DatasetVersion
+        fields = [
+            "id",
+            "dataset",
+            "number",
+            "status",
+            "progress",
+            "row_count",
+            "encoding",
+            "dialect",
+            "file_kind",
+            "original_filename",
+            "source_bytes",
+            "parquet_bytes",
+            "parquet_sha256",
+            "error",
+            "error_row",
+            "error_column",
+            "attempts",
+            "is_current",
+            "created_at",
+            "ingest_started_at",
+            "ingest_finished_at",
+            "published_at",
+            "fields",
+        ]
+
+
+class VersionBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DatasetVersion
+        fields = ["id", "number", "status", "progress", "row_count", "error", "created_at", "published_at"]
+
+
+class DatasetListSerializer(serializers.ModelSerializer):
+    center = CenterBriefSerializer(read_only=True)
+    theme_label = serializers.CharField(source="get_theme_display", read_only=True)
+    min_price_krw = serializers.IntegerField(source="min_price", read_only=True, allow_null=True)
+    row_count = serializers.IntegerField(source="current_version.row_count", read_only=True, default=None)
+
+    class Meta:
+        model = Dataset
+        fields = [
+            "slug",
+            "title",
+            "title_en",
+            "summary",
+            "summary_en",
+            "theme",
+            "theme_label",
+            "keywords",
+            "regions",
+            "center",
+            "status",
+            "min_price_krw",
+            "row_count",
+            "update_frequency",
+            "published_at",
+            "updated_at",
+        ]
+
+
+class DatasetDetailSerializer(serializers.ModelSerializer):
+    center = CenterBriefSerializer(read_only=True)
+    theme_label = serializers.CharField(source="get_theme_display", read_only=True)
+    description_html = serializers.SerializerMethodField()
+    description_en_html = serializers.SerializerMethodField()
+    current_version = VersionSerializer(read_only=True)
+    region_names = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Dataset
+        fields = [
+            "slug",
+            "title",
+            "title_en",
+            "summary",
+            "summary_en",
+            "description",
+            "description_en",
+            "description_html",
+            "description_en_html",
+            "theme",
+            "theme_label",
+            "keywords",
+            "regions",
+            "region_names",
+            "temporal_start",
+            "temporal_end",
+            "update_frequency",
+            "status",
+            "deliver_updates",
+            "center",
+            "current_version",
+            "created_at",
+            "updated_at",
+            "published_at",
+        ]
+
+    def get_description_html(self, obj) -> str:
+        return markdown_to_html(obj.description)
+
+    def get_description_en_html(self, obj) -> str:
+        return markdown_to_html(obj.description_en)
+
+    def get_region_names(self, obj) -> dict[str, str]:
+        known = regions_by_code()
+        return {code: known[code].name for code in obj.regions if code in known}
+
+
+class DatasetInputSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200)
+    title_en = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    summary = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    summary_en = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    description = serializers.CharField(max_length=50_000, required=False, allow_blank=True)
+    description_en = serializers.CharField(max_length=50_000, required=False, allow_blank=True)
+    theme = serializers.ChoiceField(choices=Theme.choices, required=False)
+    keywords = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, max_length=30
+    )
+    regions = serializers.ListField(child=serializers.CharField(max_length=5), required=False, max_length=31)
+    temporal_start = serializers.DateField(required=False, allow_null=True)
+    temporal_end = serializers.DateField(required=False, allow_null=True)
+    update_frequency = serializers.ChoiceField(choices=UpdateFrequency.choices, required=False)
+    deliver_updates = serializers.BooleanField(required=False)
+    center = serializers.IntegerField(required=False)
+
+
+class FieldChangeSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=255)
+    sensitivity = serializers.ChoiceField(choices=Sensitivity.choices, required=False)
+    title = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+
+
+class UploadSerializer(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=True)
+
+
+SEARCH_PARAMETERS = [
+    OpenApiParameter("q", str, description="Words to find in titles, summaries, keywords, center names"),
+    OpenApiParameter("theme", str, enum=Theme.values),
+    OpenApiParameter("center", int),
+    OpenApiParameter("region", str, description="시·군 code, e.g. 41110"),
+    OpenApiParameter("price", str, enum=["free", "paid"]),
+    OpenApiParameter("approval", str, enum=Offer.Approval.values),
+    OpenApiParameter("sort", str, enum=list(selectors.SORTS)),
+]
+
+
+def _search_params(query) -> selectors.SearchParams:
+    e = {}
+    theme = query.get("theme", "")
+    if theme and theme not in Theme.values:
+        e["theme"] = [_("Choose one of: %(choices)s.") % {"choices": ", ".join(Theme.values)}]
+    center = query.get("center") or None
+    if center is not None and not str(center).isdigit():
+        e["center"] = [_("A center id (a number).")]
+    price = query.get("price", "")
+    if price and price not in ("free", "paid"):
+        e["price"] = [_("free or paid.")]
+    approval = query.get("approval", "")
+    if approval and approval not in Offer.Approval.values:
+        e["approval"] = [_("Choose one of: %(choices)s.") % {"choices": ", ".join(Offer.Approval.values)}]
+    sort = query.get("sort", "")
+    if sort and sort not in selectors.SORTS:
+        e["sort"] = [_("Choose one of: %(choices)s.") % {"choices": ", ".join(selectors.SORTS)}]
+    if e:
+        raise errors.ApplicationError(_("Some search parameters are not valid."), errors=e)
+    return selectors.SearchParams(
+        q=query.get("q", "")[:200],
+        theme=theme,
+        center=int(center) if center else None,
+        region=query.get("region", "")[:5],
+        price=price,
+        approval=approval,
+        sort=sort,
+    )
+
+
+class DatasetViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Datasets: the public catalog (anonymous readers welcome) and the centers' editing."""
+
+    lookup_field = "slug"
+    lookup_value_regex = r"[-\w]+"
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_permissions(self):
+        if self.request.method in SAFE_METHODS:
+            return [AllowAny()]
+        return [IsAuthenticated()]
+
+    def get_serializer_class(self):
+        return DatasetListSerializer if self.action == "list" else DatasetDetailSerializer
+
+    def get_queryset(self):
+        return (
+            selectors.datasets_visible_to(self.request.user)
+            .select_related("center", "current_version")
+            .prefetch_related("current_version__fields")
+        )
+
+    @extend_schema(
+        parameters=SEARCH_PARAMETERS,
+        responses=inline_serializer(
+            "DatasetSearchPage",
+            {
+                "count": serializers.IntegerField(),
+                "next": serializers.URLField(allow_null=True),
+                "previous": serializers.URLField(allow_null=True),
+                "results": DatasetListSerializer(many=True),
+                "facets": serializers.DictField(
+                    child=serializers.DictField(child=serializers.IntegerField())
+                ),
+            },
+        ),
+    )
+    def list(self, request, *args, **kwargs):
+        qs = selectors.dataset_search(request.user, _search_params(request.query_params))
+        page = self.paginate_queryset(qs)
+        response = self.get_paginated_response(DatasetListSerializer(page, many=True).data)
+        response.data["facets"] = selectors.dataset_facets(qs)
+        return response
+
+    def retrieve(self, request, *args, **kwargs):
+        dataset = self.get_object()
+        services.dataset_record_view(actor=request.user, dataset=dataset)
+        return Response(DatasetDetailSerializer(dataset).data)
+
+    @extend_schema(request=DatasetInputSerializer, responses={201: DatasetDetailSerializer})
+    def create(self, request, *args, **kwargs):
+        data = DatasetInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        center = None
+        if "center" in values:
+            center = get_object_or_404(organizations_visible_to(request.user), pk=values.pop("center"))
+        dataset = services.dataset_create(actor=request.user, center=center, **values)
+        return Response(DatasetDetailSerializer(dataset).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=DatasetInputSerializer, responses=DatasetDetailSerializer)
+    def partial_update(self, request, *args, **kwargs):
+        data = DatasetInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        values.pop("center", None)
+        dataset = services.dataset_update(actor=request.user, dataset=self.get_object(), **values)
+        return Response(DatasetDetailSerializer(dataset).data)
+
+    def update(self, request, *args, **kwargs):
+        return self.partial_update(request, *args, **kwargs)
+
+    @extend_schema(request=None, responses=DatasetDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def retire(self, request, slug=None):
+        dataset = services.dataset_retire(actor=request.user, dataset=self.get_object())
+        return Response(DatasetDetailSerializer(dataset).data)
+
+    @extend_schema(
+        methods=["POST"],
+        request={"multipart/form-data": UploadSerializer},
+        responses={202: VersionBriefSerializer},
+    )
+    @extend_schema(methods=["GET"], responses=VersionBriefSerializer(many=True))
+    @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser, FormParser])
+    def versions(self, request, slug=None):
+        dataset = self.get_object()
+        if request.method == "GET":
+            if not permissions.dataset_manage_view(request.user, dataset):
+                visible = dataset.versions.filter(pk=dataset.current_version_id)
+            else:
+                visible = dataset.versions.all()
+            return Response(VersionBriefSerializer(visible.order_by("-number"), many=True).data)
+        # Refuse an oversize body before Django spools it to disk.
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        if declared > settings.UPLOAD_MAX_BYTES + 1024 * 1024:
+            raise errors.TooLarge(
+                _("The upload is larger than the limit of %(limit)s bytes.")
+                % {"limit": f"{settings.UPLOAD_MAX_BYTES:,}"}
+            )
+        if not permissions.version_upload(request.user, dataset):
+            raise errors.PermissionDenied(_("Only the center's curators and managers upload versions."))
+        data = UploadSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        version = services.version_upload(
+            actor=request.user, dataset=dataset, file=upload, filename=upload.name
+        )
+        return Response(VersionBriefSerializer(version).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("offer", int, description="Apply this offer's rules")],
+        responses=inline_serializer(
+            "Preview",
+            {
+                "columns": serializers.ListField(child=serializers.CharField()),
+                "rows": serializers.ListField(child=serializers.ListField()),
+            },
+        ),
+    )
+    @action(detail=True, methods=["get"])
+    def preview(self, request, slug=None):
+        dataset = self.get_object()
+        offer = None
+        if request.query_params.get("offer"):
+            offer_id = request.query_params["offer"]
+            if not offer_id.isdigit():
+                raise errors.ApplicationError(
+                    _("offer must be an offer id."), errors={"offer": [_("A number.")]}
+                )
+            offer = get_object_or_404(selectors.offers_visible_to(request.user, dataset), pk=int(offer_id))
+        version = dataset.current_version
+        if version is None:
+            return Response({"columns": [], "rows": []})
+        return Response(selectors.version_preview(version, offer))
+
+    @extend_schema(methods=["GET"], responses=OfferSerializer(many=True))
+    @extend_schema(methods=["POST"], request=OfferInputSerializer, responses={201: OfferSerializer})
+    @action(detail=True, methods=["get", "post"])
+    def offers(self, request, slug=None):
+        dataset = self.get_object()
+        if request.method == "GET":
+            return Response(
+                OfferSerializer(selectors.offers_visible_to(request.user, dataset), many=True).data
+            )
+        data = OfferInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        offer = services.offer_create(actor=request.user, dataset=dataset, **data.validated_data)
+        return Response(OfferSerializer(offer).data, status=status.HTTP_201_CREATED)
+
+
+class OfferViewSet(mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+    serializer_class = OfferSerializer
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def get_permissions(self):
+        return [AllowAny()] if self.request.method in SAFE_METHODS else [IsAuthenticated()]
+
+    def get_queryset(self):
+        visible = selectors.datasets_visible_to(self.request.user)
+        return Offer.objects.filter(dataset__in=visible).select_related("dataset__center", "current_terms")
+
+    def get_object(self):
+        offer = super().get_object()
+        if not offer.is_active and not permissions.dataset_manage_view(self.request.user, offer.dataset):
+            raise errors.NotFound(_("Not found."))
+        return offer
+
+    @extend_schema(request=OfferInputSerializer, responses=OfferSerializer)
+    def partial_update(self, request, *args, **kwargs):
+        data = OfferInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        offer = services.offer_update(actor=request.user, offer=self.get_object(), **data.validated_data)
+        return Response(OfferSerializer(offer).data)
+
+    def update(self, request, *args, **kwargs):
+        return self.partial_update(request, *args, **kwargs)
+
+
+TABLE_SCHEMA_TYPES = {
+    "string": "string",
+    "integer": "integer",
+    "number": "number",
+    "boolean": "boolean",
+    "date": "date",
+    "datetime": "datetime",
+}
+
+
+class VersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = VersionSerializer
+
+    def get_permissions(self):
+        return [AllowAny()] if self.request.method in SAFE_METHODS else [IsAuthenticated()]
+
+    def get_queryset(self):
+        return selectors.versions_visible_to(self.request.user).prefetch_related("fields")
+
+    @extend_schema(request=FieldChangeSerializer(many=True), responses=VersionSerializer)
+    @action(detail=True, methods=["patch"])
+    def fields(self, request, pk=None):
+        data = FieldChangeSerializer(data=request.data, many=True)
+        data.is_valid(raise_exception=True)
+        version = services.version_fields_update(
+            actor=request.user, version=self.get_object(), changes=data.validated_data
+        )
+        return Response(
+            VersionSerializer(DatasetVersion.objects.prefetch_related("fields").get(pk=version.pk)).data
+        )
+
+    @extend_schema(request=None, responses=VersionSerializer)
+    @action(detail=True, methods=["post"])
+    def publish(self, request, pk=None):
+        version = services.version_publish(actor=request.user, version=self.get_object())
+        return Response(
+            VersionSerializer(DatasetVersion.objects.prefetch_related("fields").get(pk=version.pk)).data
+        )
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def tableschema(self, request, pk=None):
+        """The version's Frictionless Table Schema."""
+        version = self.get_object()
+        if version.status not in (DatasetVersion.Status.READY, DatasetVersion.Status.PUBLISHED):
+            raise errors.InvalidState(_("The schema is known once ingestion has finished."))
+        schema = {
+            "fields": [
+                {
+                    "name": f.name,
+                    "type": TABLE_SCHEMA_TYPES.get(f.type, "string"),
+                    **({"title": f.title} if f.title else {}),
+                    **({"description": f.description} if f.description else {}),
+                    "jangteo:sensitivity": f.sensitivity,
+                }
+                for f in version.fields.all()
+            ],
+            "missingValues": [""],
+        }
+        return Response(schema, content_type="application/json")

@@ -1,0 +1,334 @@
+"""CSV and Parquet in, typed zstd Parquet out, entirely inside DuckDB.
+
+CSV is read with every column as text, each column's type is decided by one aggregate pass over
+the data (not a sample), and one ``COPY (SELECT casts…)`` writes the Parquet file. DuckDB's own
+type inference is not used because it turns codes such as "0123456789" or "01" into numbers and
+loses the leading zeros; here a column becomes a number only if every value is written the way
+a number is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+
+from .errors import IngestionError
+from .sql import ident, insertion_order_preserved, literal
+
+DELIMITERS = (",", "\t", ";", "|")
+HEADER_LIMIT_BYTES = 1 << 20
+
+# A value counts as a number only when written plainly: no leading zeros ("01"), no plus sign,
+# no spaces, no thousands separators. Integers up to 18 digits fit BIGINT; decimals are kept to
+# 15 significant digits, what a DOUBLE holds exactly, so long identifiers never become numbers.
+_INT_RE = "-?(0|[1-9][0-9]{0,17})"
+_NUM_RE = "-?(0|[1-9][0-9]*)([.][0-9]+)?"
+_DATE_RE = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_DATETIME_RE = _DATE_RE + "([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,6})?)?)?"
+
+_AT_MOST_15_DIGITS = "length(regexp_replace({c}, '[^0-9]', '', 'g')) <= 15"
+
+# SQL tests on one text value, "{c}" standing for the column. Tried in this order; a column gets
+# the first type that every one of its non-null values passes, else it stays text.
+_VALUE_TESTS = {
+    "integer": "regexp_full_match({c}, '" + _INT_RE + "')",
+    "number": "regexp_full_match({c}, '" + _NUM_RE + "') AND " + _AT_MOST_15_DIGITS,
+    "boolean": "lower({c}) IN ('true', 'false')",
+    "date": "regexp_full_match({c}, '" + _DATE_RE + "') AND try_cast({c} AS DATE) IS NOT NULL",
+    "datetime": ("regexp_full_match({c}, '" + _DATETIME_RE + "') AND try_cast({c} AS TIMESTAMP) IS NOT NULL"),
+}
+_CSV_CAST = {
+    "integer": "BIGINT",
+    "number": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+    "datetime": "TIMESTAMP",
+}
+
+Fraction = Callable[[float], None]
+
+
+# --- dialect and header -------------------------------------------------------------------------
+
+
+def sniff_dialect(con: duckdb.DuckDBPyConnection, csv_path: Path) -> dict:
+    """Delimiter, quote and escape from DuckDB's sniffer; the header is taken as present.
+
+    ``null_padding`` is on while sniffing because, without it, one short or long row in the
+    sample makes the sniffer settle on a one-column reading (delimiter "|"), and the ragged row
+    would never be reported. The strict read that follows still rejects that row.
+    """
+    try:
+        delimiter, quote, escape = con.execute(
+            f"SELECT Delimiter, Quote, Escape FROM sniff_csv({literal(csv_path)}, "  # noqa: S608
+            "header = true, null_padding = true)"
+        ).fetchone()
+    except duckdb.Error:
+        # Unreadable sample (an unclosed quote, say): guess the delimiter from the header line and
+        # let the strict read report the row at fault.
+        delimiter, quote, escape = _delimiter_from_header(csv_path), "", ""
+    # "(empty)" means no quoted field was seen in the sample; quoting may still appear further
+    # down, so read with RFC 4180's double quote, doubled to escape.
+    quote = '"' if quote in ("", "(empty)") else quote
+    escape = quote if escape in ("", "(empty)") else escape
+    return {"delimiter": delimiter, "quote": quote, "escape": escape, "header": True}
+
+
+def _delimiter_from_header(csv_path: Path) -> str:
+    line = _first_record(csv_path, quote='"', escape='"')
+    counts = {d: _count_unquoted(line, d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])  # ties keep the earlier (comma first)
+    return best if counts[best] else ","
+
+
+def _count_unquoted(text: str, char: str) -> int:
+    # Splitting on quotes, every other piece (from the first) lies outside a quoted field.
+    return sum(piece.count(char) for piece in text.split('"')[::2])
+
+
+def read_header(csv_path: Path, dialect: dict) -> list[str]:
+    """The header's field values exactly as written (a BOM is not part of the first name)."""
+    record = _first_record(csv_path, quote=dialect["quote"], escape=dialect["escape"])
+    if not record.strip():
+        raise IngestionError("The first line is empty; it must hold the column names.")
+    escape = dialect["escape"]
+    reader = csv.reader(
+        io.StringIO(record, newline=""),
+        delimiter=dialect["delimiter"],
+        quotechar=dialect["quote"],
+        doublequote=escape == dialect["quote"],
+        escapechar=None if escape == dialect["quote"] else escape,
+    )
+    return next(reader)
+
+
+def _first_record(csv_path: Path, *, quote: str, escape: str) -> str:
+    """Text up to the first line break outside quotes (the header may span lines when quoted)."""
+    with csv_path.open("rb") as f:
+        head = f.read(HEADER_LIMIT_BYTES)
+    # The file is valid UTF-8 by now; "replace" only touches a character cut at the limit.
+    text = head.decode("utf-8-sig", errors="replace")
+    in_quotes = False
+    skip_next = False
+    for i, ch in enumerate(text):
+        if skip_next:
+            skip_next = False
+        elif in_quotes and ch == escape and escape != quote:
+            skip_next = True
+        elif ch == quote:
+            in_quotes = not in_quotes
+        elif ch in "\r\n" and not in_quotes:
+            return text[:i]
+    if len(head) == HEADER_LIMIT_BYTES:
+        raise IngestionError("The header row is longer than 1 MiB; check the file's delimiter.")
+    return text
+
+
+def unique_names(raw_names: list[str]) -> list[str]:
+    """Header names as written; blanks become ``column_N``, repeats ``name_2``, ``name_3``…
+
+    Compared case-insensitively, as DuckDB identifiers are.
+    """
+    seen: set[str] = set()
+    names = []
+    for position, raw in enumerate(raw_names, start=1):
+        base = raw if raw.strip() else f"column_{position}"
+        name, n = base, 1
+        while name.casefold() in seen:
+            n += 1
+            name = f"{base}_{n}"
+        seen.add(name.casefold())
+        names.append(name)
+    return names
+
+
+# --- CSV ----------------------------------------------------------------------------------------
+
+
+def csv_to_parquet(
+    con: duckdb.DuckDBPyConnection,
+    csv_path: Path,
+    out_path: Path,
+    *,
+    dialect: dict,
+    names: list[str],
+    on_fraction: Fraction,
+) -> tuple[int, list[str]]:
+    """Write ``out_path``; return the row count and each column's type ("string", "integer"…)."""
+    raw = [f"c{i}" for i in range(len(names))]  # safe internal names; real ones only in the output
+    columns = ", ".join(f"{literal(c)}: 'VARCHAR'" for c in raw)
+    source = (
+        f"read_csv({literal(csv_path)}, header = true, auto_detect = false, all_varchar = true, "
+        f"strict_mode = true, delim = {literal(dialect['delimiter'])}, "
+        f"quote = {literal(dialect['quote'])}, escape = {literal(dialect['escape'])}, "
+        f"columns = {{{columns}}})"
+    )
+
+    tests = [f"count_if({test.replace('{c}', c)})" for c in raw for test in _VALUE_TESTS.values()]
+    aggregates = ", ".join(["count(*)", *(f"count({c})" for c in raw), *tests])
+    try:
+        counts = con.execute(f"SELECT {aggregates} FROM {source}").fetchone()  # noqa: S608
+    except duckdb.InvalidInputException as exc:
+        # Only malformed input becomes an IngestionError; memory or disk trouble propagates, so
+        # the caller can retry it rather than blame the file.
+        raise _csv_error(exc, dialect, names) from exc
+    on_fraction(0.4)
+
+    row_count, non_null, passed = counts[0], counts[1 : 1 + len(raw)], counts[1 + len(raw) :]
+    types = []
+    for i in range(len(raw)):
+        results = dict(zip(_VALUE_TESTS, passed[i * len(_VALUE_TESTS) : (i + 1) * len(_VALUE_TESTS)]))
+        chosen = next((t for t, n in results.items() if non_null[i] and n == non_null[i]), "string")
+        types.append(chosen)
+
+    select = ", ".join(
+        f"{c} AS {ident(name)}" if kind == "string" else f"CAST({c} AS {_CSV_CAST[kind]}) AS {ident(name)}"
+        for c, name, kind in zip(raw, names, types)
+    )
+    with insertion_order_preserved(con):
+        con.execute(
+            f"COPY (SELECT {select} FROM {source}) TO {literal(out_path)} "  # noqa: S608
+            "(FORMAT parquet, COMPRESSION zstd)"
+        )
+    on_fraction(1.0)
+    return row_count, types
+
+
+_LINE_RE = re.compile(r"CSV Error on Line: (\d+)")
+_COUNT_RE = re.compile(r"Original Line: (.*)\nExpected Number of Columns: (\d+) Found: (\d+)", re.S)
+_LINE_SIZE_RE = re.compile(r"Maximum line size of (\d+) bytes exceeded")
+
+
+def _csv_error(exc: duckdb.InvalidInputException, dialect: dict, names: list[str]) -> IngestionError:
+    """Turn a DuckDB CSV error into a sentence naming the data row."""
+    text = str(exc)
+    first_line = text.split("\n", 1)[0].removeprefix("Invalid Input Error: ")
+    line = _LINE_RE.search(text)
+    if not line:
+        return IngestionError(f"The file could not be read as CSV: {first_line}")
+    row = int(line.group(1)) - 1  # DuckDB counts records from 1 including the header
+    counts = _COUNT_RE.search(text)
+    if counts:
+        expected, found = int(counts.group(2)), int(counts.group(3))
+        # DuckDB stops counting one field past the expected number; count the row it quotes.
+        if found > expected:
+            found = max(found, _field_count(counts.group(1), dialect))
+        return IngestionError(f"Row {row:,} has {found} fields; the header has {len(names)}.", row=row)
+    if "unterminated quote" in text:
+        return IngestionError(
+            f"Row {row:,} has a quoted field that is not closed properly: a field that starts "
+            "with a quote must end with one, and quotes inside it must be doubled.",
+            row=row,
+        )
+    too_long = _LINE_SIZE_RE.search(text)
+    if too_long:
+        limit = int(too_long.group(1))
+        return IngestionError(
+            f"Row {row:,} is longer than {limit:,} bytes, the most a row may hold.", row=row
+        )
+    return IngestionError(f"Row {row:,} could not be read: {first_line}", row=row)
+
+
+def _field_count(line: str, dialect: dict) -> int:
+    quote, escape = dialect["quote"], dialect["escape"]
+    reader = csv.reader(
+        io.StringIO(line, newline=""),
+        delimiter=dialect["delimiter"],
+        quotechar=quote,
+        doublequote=escape == quote,
+        escapechar=None if escape == quote else escape,
+    )
+    return len(next(reader, []))
+
+
+# --- Parquet ------------------------------------------------------------------------------------
+
+_LOGICAL_TYPES = {
+    "BOOLEAN": "boolean",
+    "DATE": "date",
+    "VARCHAR": "string",
+    "FLOAT": "number",
+    "DOUBLE": "number",
+}
+_INTEGER_TYPES = {
+    "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
+    "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT",
+}  # fmt: skip
+
+
+def logical_type(duckdb_type: str) -> str | None:
+    """Our type name for a DuckDB type; None for types we store as text."""
+    if duckdb_type in _INTEGER_TYPES:
+        return "integer"
+    if duckdb_type.startswith("DECIMAL"):
+        return "number"
+    if duckdb_type.startswith("TIMESTAMP"):
+        return "datetime"
+    return _LOGICAL_TYPES.get(duckdb_type)
+
+
+def _is_nested(duckdb_type: str) -> bool:
+    return duckdb_type.endswith("]") or duckdb_type.startswith(("STRUCT", "MAP", "UNION"))
+
+
+def parquet_to_parquet(con: duckdb.DuckDBPyConnection, src: Path, out_path: Path) -> tuple[int, list[str]]:
+    """Rewrite a Parquet upload as zstd Parquet; return the row count and column types."""
+    source = f"read_parquet({literal(src)})"
+    try:
+        described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()  # noqa: S608
+    except duckdb.InvalidInputException as exc:
+        raise _damaged_parquet(exc) from exc
+
+    names = unique_names([name for name, *_ in described])
+    select, types = [], []
+    for (original, duckdb_type, *_), name in zip(described, names):
+        if _is_nested(duckdb_type):
+            raise IngestionError(
+                f'Column "{original}" holds nested values ({duckdb_type}); only flat columns '
+                "(text, numbers, booleans, dates, timestamps) can be published. Flatten it first.",
+                column=original,
+            )
+        if duckdb_type == "BLOB":
+            raise IngestionError(
+                f'Column "{original}" holds binary data (BLOB); only text, numbers, booleans, '
+                "dates and timestamps can be published.",
+                column=original,
+            )
+        kind = logical_type(duckdb_type)
+        if kind is None:  # TIME, INTERVAL, UUID, ENUM…: kept, written as text
+            select.append(f"CAST({ident(original)} AS VARCHAR) AS {ident(name)}")
+            types.append("string")
+        else:
+            select.append(f"{ident(original)} AS {ident(name)}")
+            types.append(kind)
+
+    try:
+        with insertion_order_preserved(con):
+            (row_count,) = con.execute(
+                f"COPY (SELECT {', '.join(select)} FROM {source}) "  # noqa: S608
+                f"TO {literal(out_path)} (FORMAT parquet, COMPRESSION zstd)"
+            ).fetchone()
+    except duckdb.InvalidInputException as exc:
+        raise _damaged_parquet(exc) from exc
+    return row_count, types
+
+
+def _damaged_parquet(exc: duckdb.InvalidInputException) -> IngestionError:
+    detail = str(exc).split("\n", 1)[0].removeprefix("Invalid Input Error: ")
+    return IngestionError(f"The Parquet file could not be read; it may be damaged or cut short ({detail}).")
+
+
+def output_columns(con: duckdb.DuckDBPyConnection, parquet_path: Path, types: list[str]) -> list[dict]:
+    """The written file's schema, as the catalog stores it."""
+    described = con.execute(
+        f"DESCRIBE SELECT * FROM read_parquet({literal(parquet_path)})"  # noqa: S608
+    ).fetchall()
+    return [
+        {"position": i, "name": name, "type": kind, "duckdb_type": duckdb_type}
+        for i, ((name, duckdb_type, *_), kind) in enumerate(zip(described, types))
+    ]

@@ -1,0 +1,199 @@
+"""What kind of file an upload is, and turning it into UTF-8 CSV text on disk.
+
+Everything here streams in fixed-size byte chunks: memory use does not depend on the file size.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import IngestionError
+
+CHUNK_BYTES = 1 << 20
+SAMPLE_BYTES = 64 * 1024
+
+PARQUET_MAGIC = b"PAR1"
+GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = codecs.BOM_UTF8
+
+NOT_TABULAR = "This is not a CSV, TSV or Parquet file"
+
+# Formats people upload by mistake, recognised by their first bytes, with what to do instead.
+_KNOWN_BINARY = [
+    (
+        b"PK\x03\x04",
+        "it looks like an Excel workbook or a ZIP archive; save the sheet as CSV UTF-8",
+    ),
+    (
+        b"\xd0\xcf\x11\xe0",
+        "it looks like an old Excel (.xls) workbook; save the sheet as CSV UTF-8",
+    ),
+    (b"\xff\xfe", "it is UTF-16 text; save it as CSV UTF-8"),
+    (b"\xfe\xff", "it is UTF-16 text; save it as CSV UTF-8"),
+    (b"%PDF", "it is a PDF document"),
+    (b"\x89PNG", "it is a PNG image"),
+]
+
+Fraction = Callable[[float], None]
+
+
+def file_kind(path: Path) -> str:
+    """Decide "parquet", "csv.gz" or "csv" from the first bytes, whatever the file is called."""
+    with path.open("rb") as f:
+        head = f.read(4)
+    if not head:
+        raise IngestionError("The file is empty.")
+    if head == PARQUET_MAGIC:
+        return "parquet"
+    if head[:2] == GZIP_MAGIC:
+        return "csv.gz"
+    return "csv"
+
+
+def check_text_sample(path: Path) -> None:
+    """Refuse files whose first bytes show they are not text (images, workbooks, archives…)."""
+    with path.open("rb") as f:
+        head = f.read(SAMPLE_BYTES)
+    if not head:
+        raise IngestionError("The file is empty.")
+    for magic, advice in _KNOWN_BINARY:
+        if head.startswith(magic):
+            raise IngestionError(f"{NOT_TABULAR}: {advice}, then upload it again.")
+    if b"\x00" in head:
+        raise _nul_error(head.index(b"\x00"))
+
+
+def _nul_error(offset: int) -> IngestionError:
+    return IngestionError(
+        f"{NOT_TABULAR}: it contains binary data (a NUL byte at byte {offset:,}). "
+        "Upload the data as CSV, TSV or Parquet."
+    )
+
+
+def gunzip(src: Path, dest: Path, *, limit: int, on_fraction: Fraction) -> None:
+    """Decompress ``src`` into ``dest``, stopping as soon as the output would exceed ``limit``.
+
+    Progress follows the compressed bytes read, the only size known in advance.
+    """
+    total = max(src.stat().st_size, 1)
+    written = 0
+    with src.open("rb") as raw, gzip.GzipFile(fileobj=raw) as gz, dest.open("wb") as out:
+        while True:
+            try:
+                # At most CHUNK_BYTES of output, however little input that takes.
+                chunk = gz.read(CHUNK_BYTES)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise IngestionError(
+                    "The gzip file is damaged or cut short; compress the CSV again and upload it."
+                ) from exc
+            if not chunk:
+                break
+            written += len(chunk)
+            if written > limit:
+                raise IngestionError(
+                    f"The uncompressed size exceeds the limit of {_human_bytes(limit)}; "
+                    "split the data into smaller files."
+                )
+            out.write(chunk)
+            on_fraction(raw.tell() / total)
+    if written == 0:
+        raise IngestionError("The file is empty.")
+
+
+def to_utf8(src: Path, dest: Path, *, on_fraction: Fraction) -> tuple[Path, str]:
+    """Return a UTF-8 version of the text file ``src`` and the encoding it was written in.
+
+    UTF-8 (with or without BOM) is validated in one streaming pass and used in place. Anything
+    else is tried as CP949, the superset of EUC-KR that Korean Excel writes, and transcoded into
+    ``dest``. Decoders are incremental, so a multibyte character split across two chunks is fine.
+    """
+    with src.open("rb") as f:
+        has_bom = f.read(len(UTF8_BOM)) == UTF8_BOM
+    utf8_error = _first_invalid_utf8(src, on_fraction=lambda x: on_fraction(x / 2))
+    if utf8_error is None:
+        on_fraction(1.0)
+        return src, "utf-8-sig" if has_bom else "utf-8"
+    cp949_error = _transcode(src, dest, "cp949", on_fraction=lambda x: on_fraction(0.5 + x / 2))
+    if cp949_error is None:
+        return dest, "cp949"
+    # Point at the bad bytes of whichever reading got further: a UTF-8 file with one damaged
+    # byte fails as CP949 at its first Hangul, which would be the wrong place to send someone.
+    raise _undecodable(src, max(utf8_error, cp949_error))
+
+
+def _first_invalid_utf8(path: Path, *, on_fraction: Fraction) -> int | None:
+    """The byte offset of the first invalid UTF-8 sequence, or None when all of it is valid."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    total = max(path.stat().st_size, 1)
+    offset = 0
+    with path.open("rb") as f:
+        while True:
+            chunk = f.read(CHUNK_BYTES)
+            if b"\x00" in chunk:
+                raise _nul_error(offset + chunk.index(b"\x00"))
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                # exc.start counts from the bytes the decoder still held from the last chunk.
+                return offset - pending + exc.start
+            if not chunk:
+                return None
+            offset += len(chunk)
+            on_fraction(offset / total)
+
+
+def _transcode(src: Path, dest: Path, encoding: str, *, on_fraction: Fraction) -> int | None:
+    """Write ``src`` as UTF-8 into ``dest``; the offset of the first undecodable byte, if any."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    total = max(src.stat().st_size, 1)
+    offset = 0
+    with src.open("rb") as fin, dest.open("wb") as fout:
+        while True:
+            chunk = fin.read(CHUNK_BYTES)
+            if b"\x00" in chunk:
+                raise _nul_error(offset + chunk.index(b"\x00"))
+            pending = len(decoder.getstate()[0])
+            try:
+                text = decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                return offset - pending + exc.start
+            fout.write(text.encode("utf-8"))
+            if not chunk:
+                return None
+            offset += len(chunk)
+            on_fraction(offset / total)
+
+
+def _undecodable(path: Path, offset: int) -> IngestionError:
+    line = _line_at(path, offset)
+    return IngestionError(
+        f"The file is neither UTF-8 nor CP949 (EUC-KR) text: the bytes at byte {offset:,} "
+        f"(line {line:,}) cannot be read. Save it as CSV UTF-8 and upload it again.",
+        # Counted in physical lines: exact unless a quoted field above spans several lines.
+        row=line - 1 if line > 1 else None,
+    )
+
+
+def _line_at(path: Path, offset: int) -> int:
+    """The 1-based line holding byte ``offset``, counted in one streaming pass (error path)."""
+    newlines = 0
+    remaining = offset
+    with path.open("rb") as f:
+        while remaining > 0 and (chunk := f.read(min(CHUNK_BYTES, remaining))):
+            newlines += chunk.count(b"\n")
+            remaining -= len(chunk)
+    return newlines + 1
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            break
+        size /= 1024
+    return f"{f'{size:,.1f}'.removesuffix('.0')} {unit}"

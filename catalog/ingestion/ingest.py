@@ -1,0 +1,118 @@
+"""``ingest_file``: an uploaded file in, one zstd Parquet file and its schema out."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from marketplace.duckdb import connect
+
+from . import convert, detect
+
+OUTPUT_NAME = "data.parquet"
+
+
+@dataclass
+class IngestResult:
+    parquet_path: Path  # zstd-compressed Parquet inside work_dir
+    file_kind: str  # "csv" | "csv.gz" | "parquet"
+    encoding: str | None  # "utf-8" | "utf-8-sig" | "cp949"; None for Parquet
+    dialect: dict  # {"delimiter", "quote", "escape", "header"}; {} for Parquet
+    row_count: int
+    source_bytes: int
+    parquet_bytes: int
+    columns: list[dict]  # [{"position", "name", "type", "duckdb_type"}]
+
+
+class _Progress:
+    """Forwards whole percentages to the caller, never repeating or going backwards."""
+
+    def __init__(self, callback: Callable[[int], None]):
+        self._callback = callback
+        self._last = -1
+
+    def __call__(self, pct: float) -> None:
+        pct = max(0, min(100, int(pct)))
+        if pct > self._last:
+            self._last = pct
+            self._callback(pct)
+
+    def span(self, start: int, end: int) -> Callable[[float], None]:
+        """A callback taking a fraction of one stage, mapped onto start..end percent."""
+        return lambda fraction: self(start + (end - start) * fraction)
+
+
+def ingest_file(
+    src: Path,
+    work_dir: Path,
+    *,
+    max_uncompressed_bytes: int = 10 * 2**30,
+    progress: Callable[[int], None] = lambda pct: None,
+    con=None,
+) -> IngestResult:
+    """Convert ``src`` (CSV, TSV, gzip'd CSV or Parquet) into ``work_dir / "data.parquet"``.
+
+    The kind of file is decided by its content, never its name. Data never passes through
+    Python memory: text is validated and transcoded in byte chunks, everything else is DuckDB.
+    Raises ``IngestionError`` with an actionable message for bad input; whatever happens, the
+    only file this call leaves in ``work_dir`` is the finished Parquet file, which appears
+    atomically at the end.
+    """
+    src, work_dir = Path(src), Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    report = _Progress(progress)
+    report(0)
+
+    prefix = f".ingest-{uuid.uuid4().hex[:12]}"
+    decompressed = work_dir / f"{prefix}.csv"
+    transcoded = work_dir / f"{prefix}.utf8.csv"
+    partial = work_dir / f"{prefix}.parquet.part"
+    final = work_dir / OUTPUT_NAME
+
+    own_connection = con is None
+    con = con or connect()
+    try:
+        kind = detect.file_kind(src)
+        if kind == "parquet":
+            encoding, dialect = None, {}
+            row_count, types = convert.parquet_to_parquet(con, src, partial)
+            report(90)
+        else:
+            text_path = src
+            text_start = 0
+            if kind == "csv.gz":
+                detect.gunzip(src, decompressed, limit=max_uncompressed_bytes, on_fraction=report.span(0, 30))
+                text_path, text_start = decompressed, 30
+            detect.check_text_sample(text_path)
+            csv_path, encoding = detect.to_utf8(
+                text_path, transcoded, on_fraction=report.span(text_start, 50)
+            )
+            dialect = convert.sniff_dialect(con, csv_path)
+            names = convert.unique_names(convert.read_header(csv_path, dialect))
+            report(55)
+            row_count, types = convert.csv_to_parquet(
+                con, csv_path, partial, dialect=dialect, names=names,
+                on_fraction=report.span(55, 95),
+            )  # fmt: skip
+        columns = convert.output_columns(con, partial, types)
+        os.replace(partial, final)
+    finally:
+        for scratch in (decompressed, transcoded, partial):
+            scratch.unlink(missing_ok=True)
+        if own_connection:
+            con.close()
+
+    report(100)
+    return IngestResult(
+        parquet_path=final,
+        file_kind=kind,
+        encoding=encoding,
+        dialect=dialect,
+        row_count=row_count,
+        source_bytes=src.stat().st_size,
+        parquet_bytes=final.stat().st_size,
+        columns=columns,
+    )

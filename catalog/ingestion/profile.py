@@ -1,0 +1,193 @@
+"""Column profiles and previews of a converted Parquet file, computed in DuckDB.
+
+Three queries whatever the number of columns: one aggregate pass for counts and ranges, one for
+the most frequent values and one for the histograms. Each reads only the columns it needs.
+Only small results (ten values, twenty bins, twenty rows) ever reach Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+import uuid
+from pathlib import Path
+
+import duckdb
+
+from marketplace.duckdb import connect
+
+from .sql import ident, insertion_order_preserved, literal
+
+TOP_VALUES = 10
+HISTOGRAM_BINS = 20
+_HISTOGRAM_TYPES = {"integer", "number", "date", "datetime"}
+
+
+def profile_parquet(parquet_path: Path, columns: list[dict], *, con=None) -> dict[str, dict]:
+    """Per column name: null count, distinct estimate, min, max, top values and a histogram.
+
+    Every value is JSON-serialisable: dates and timestamps as ISO strings, decimals as numbers,
+    NaN and infinities as None.
+    """
+    own = con is None
+    con = con or connect()
+    try:
+        return _profile(con, literal(parquet_path), columns)
+    finally:
+        if own:
+            con.close()
+
+
+def _profile(con: duckdb.DuckDBPyConnection, source: str, columns: list[dict]) -> dict[str, dict]:
+    if not columns:
+        return {}
+    scan = f"read_parquet({source})"
+    stats = _stats(con, scan, columns)
+    top = _top_values(con, scan, columns)
+    histograms = _histograms(con, scan, columns, stats)
+
+    profiles = {}
+    for i, column in enumerate(columns):
+        nulls, distinct, low, high, _, _ = stats[i]
+        profiles[column["name"]] = {
+            "null_count": int(nulls),
+            "distinct_estimate": int(distinct),
+            "min": jsonable(low),
+            "max": jsonable(high),
+            "top_values": [
+                {"value": jsonable(item["value"]), "count": int(item["count"])} for item in top[i]
+            ],
+            "histogram": histograms.get(i),
+        }
+    return profiles
+
+
+def _as_double(column: dict) -> str:
+    """The column as a DOUBLE for binning: seconds since the epoch for dates and timestamps."""
+    c = ident(column["name"])
+    if column["type"] in ("date", "datetime"):
+        return f"CAST(epoch({c}) AS DOUBLE)"
+    return f"CAST({c} AS DOUBLE)"
+
+
+def _stats(con, scan: str, columns: list[dict]) -> list[tuple]:
+    """(nulls, distinct estimate, min, max, finite low, finite high) per column, in one pass."""
+    parts = []
+    for column in columns:
+        c = ident(column["name"])
+        parts += [f"count(*) - count({c})", f"approx_count_distinct({c})"]
+        if column["type"] in _HISTOGRAM_TYPES:
+            x = _as_double(column)
+            finite = f"FILTER (WHERE isfinite({x}))"
+            # NaN sorts above every number in DuckDB; report the finite range instead.
+            if column["type"] in ("integer", "number"):
+                parts += [f"min({c}) {finite}", f"max({c}) {finite}"]
+            else:
+                parts += [f"min({c})", f"max({c})"]
+            parts += [f"min({x}) {finite}", f"max({x}) {finite}"]
+        else:
+            parts += [f"min({c})", f"max({c})", "NULL", "NULL"]
+    row = con.execute(f"SELECT {', '.join(parts)} FROM {scan}").fetchone()  # noqa: S608
+    return [row[i * 6 : (i + 1) * 6] for i in range(len(columns))]
+
+
+def _top_values(con, scan: str, columns: list[dict]) -> list[list[dict]]:
+    """The most frequent non-null values per column (ties broken by value, for stable output)."""
+    parts = []
+    for column in columns:
+        c = ident(column["name"])
+        parts.append(
+            "(SELECT coalesce(list({'value': v, 'count': n} ORDER BY n DESC, v), []) FROM ("  # noqa: S608
+            f"SELECT {c} AS v, count(*) AS n FROM {scan} WHERE {c} IS NOT NULL "
+            f"GROUP BY 1 ORDER BY n DESC, v LIMIT {TOP_VALUES}))"
+        )
+    row = con.execute(f"SELECT {', '.join(parts)}").fetchone()
+    return list(row)
+
+
+def _histograms(con, scan: str, columns: list[dict], stats: list[tuple]) -> dict[int, list[dict]]:
+    """Equi-width bins between each column's finite minimum and maximum."""
+    plans = {}  # column index -> (low, width)
+    parts, params = [], []
+    for i, column in enumerate(columns):
+        low, high = stats[i][4], stats[i][5]
+        if column["type"] not in _HISTOGRAM_TYPES or low is None:
+            continue
+        width = (high - low) / HISTOGRAM_BINS if high > low else 1.0
+        plans[i] = (low, width)
+        x = _as_double(column)
+        # The maximum lands on the upper edge of the last bin, so clamp to the last index.
+        parts.append(
+            f"(SELECT list({{'bin': b, 'count': n}} ORDER BY b) FROM ("  # noqa: S608
+            f"SELECT least(CAST(floor(({x} - ?) / ?) AS BIGINT), {HISTOGRAM_BINS - 1}) AS b, "
+            f"count(*) AS n FROM {scan} WHERE isfinite({x}) GROUP BY 1))"
+        )
+        params += [low, width]
+    if not parts:
+        return {}
+    row = con.execute(f"SELECT {', '.join(parts)}", params).fetchone()
+
+    histograms = {}
+    for (i, (low, width)), bins in zip(plans.items(), row):
+        counts = {item["bin"]: item["count"] for item in bins or []}
+        n_bins = HISTOGRAM_BINS if stats[i][5] > low else 1
+        kind = columns[i]["type"]
+        histograms[i] = [
+            {
+                "lower": _edge(low + b * width, kind),
+                "upper": _edge(stats[i][5] if b == n_bins - 1 else low + (b + 1) * width, kind),
+                "count": int(counts.get(b, 0)),
+            }
+            for b in range(n_bins)
+        ]
+    return histograms
+
+
+def _edge(seconds_or_value: float, kind: str):
+    if kind == "date":
+        return dt.datetime.fromtimestamp(seconds_or_value, dt.UTC).date().isoformat()
+    if kind == "datetime":
+        return dt.datetime.fromtimestamp(seconds_or_value, dt.UTC).replace(tzinfo=None).isoformat()
+    return float(f"{seconds_or_value:.12g}")  # bin edges, not data: drop floating-point noise
+
+
+def preview_rows(parquet_path: Path, *, limit: int = 20, con=None) -> tuple[list[str], list[list]]:
+    """The first ``limit`` rows in file order, as column names and JSON-serialisable rows."""
+    own = con is None
+    con = con or connect()
+    try:
+        with insertion_order_preserved(con):
+            result = con.execute(
+                f"SELECT * FROM read_parquet({literal(parquet_path)}) LIMIT ?",  # noqa: S608
+                [int(limit)],
+            )
+            names = [d[0] for d in result.description]
+            rows = [[jsonable(v) for v in row] for row in result.fetchall()]
+        return names, rows
+    finally:
+        if own:
+            con.close()
+
+
+def jsonable(value):
+    """A DuckDB value as something ``json.dumps`` accepts without options."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, decimal.Decimal):
+        if not value.is_finite():
+            return None
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta | uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return str(value)

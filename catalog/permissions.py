@@ -1,0 +1,112 @@
+"""One rule per catalog operation, named like its service (STYLE.md habit 3).
+
+Ownership of a dataset is a django-guardian object permission held by the center's group
+(assigned when the dataset is created); which members of that group may change it is their
+role: curators and managers."""
+
+from __future__ import annotations
+
+from accounts.models import Membership, Organization
+from accounts.permissions import organization_is_active
+from accounts.selectors import is_operator, roles_in
+from catalog.models import Dataset, DatasetVersion
+from marketplace.actors import is_system
+
+Role = Membership.Role
+EDITORS = {Role.CURATOR, Role.MANAGER}
+
+
+def _is_authenticated(actor) -> bool:
+    return actor is not None and getattr(actor, "is_authenticated", False)
+
+
+def _owns(actor, dataset: Dataset) -> bool:
+    """The actor belongs to the center whose group holds the dataset's object permission."""
+    if not _is_authenticated(actor) or not roles_in(actor, dataset.center_id):
+        return False
+    return actor.has_perm("catalog.change_dataset", dataset)
+
+
+def _may_edit(actor, dataset: Dataset) -> bool:
+    if is_system(actor):
+        return True
+    return bool(roles_in(actor, dataset.center_id) & EDITORS) and _owns(actor, dataset)
+
+
+def dataset_view(actor, dataset: Dataset) -> bool:
+    """Published datasets are public; drafts and retired ones only for their center and
+    operators."""
+    if dataset.status == Dataset.Status.PUBLISHED:
+        return True
+    if is_system(actor):
+        return True
+    return _is_authenticated(actor) and (is_operator(actor) or bool(roles_in(actor, dataset.center_id)))
+
+
+def dataset_manage_view(actor, dataset: Dataset) -> bool:
+    """Sees the center-side detail (all versions, errors, drafts)."""
+    if is_system(actor):
+        return True
+    return _is_authenticated(actor) and (is_operator(actor) or bool(roles_in(actor, dataset.center_id)))
+
+
+def dataset_create(actor, center: Organization) -> bool:
+    if is_system(actor):
+        return True
+    return (
+        center.kind == Organization.Kind.CENTER
+        and organization_is_active(center)
+        and bool(roles_in(actor, center) & EDITORS)
+    )
+
+
+def dataset_update(actor, dataset: Dataset) -> bool:
+    return _may_edit(actor, dataset)
+
+
+def dataset_retire(actor, dataset: Dataset) -> bool:
+    return _may_edit(actor, dataset)
+
+
+def dataset_record_view(actor, dataset: Dataset) -> bool:
+    return dataset_view(actor, dataset)
+
+
+def version_view(actor, version: DatasetVersion) -> bool:
+    if version.dataset.current_version_id == version.pk and dataset_view(actor, version.dataset):
+        return True
+    return dataset_manage_view(actor, version.dataset)
+
+
+def version_upload(actor, dataset: Dataset) -> bool:
+    return _may_edit(actor, dataset)
+
+
+def version_ingest(actor, version: DatasetVersion) -> bool:
+    return _may_edit(actor, version.dataset)
+
+
+def version_fields_update(actor, version: DatasetVersion) -> bool:
+    return _may_edit(actor, version.dataset)
+
+
+def version_publish(actor, version: DatasetVersion) -> bool:
+    return _may_edit(actor, version.dataset) and (
+        is_system(actor) or organization_is_active(version.dataset.center)
+    )
+
+
+def offer_create(actor, dataset: Dataset) -> bool:
+    return _may_edit(actor, dataset)
+
+
+def offer_update(actor, offer) -> bool:
+    return _may_edit(actor, offer.dataset)
+
+
+def version_fail(actor, version: DatasetVersion) -> bool:
+    return is_system(actor)
+
+
+def versions_requeue_stuck(actor, _target=None) -> bool:
+    return is_system(actor)

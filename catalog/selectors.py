@@ -1,0 +1,193 @@
+"""Catalog reads: what a caller may see, search with facets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import connection
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery
+
+from accounts.selectors import is_operator, roles_by_organization
+from catalog.models import Dataset, DatasetRegion, DatasetVersion, Offer
+from catalog.vocabularies import regions_by_code
+
+SORTS = {
+    "newest": ["-published_at", "-id"],
+    "updated": ["-updated_at", "-id"],
+    "title": ["title", "id"],
+    "price": ["min_price", "title", "id"],
+}
+
+
+def _own_center_ids(user) -> list[int]:
+    return list(roles_by_organization(user))
+
+
+def datasets_visible_to(user) -> QuerySet[Dataset]:
+    """Published datasets for everyone; drafts and retired ones for their center and operators."""
+    qs = Dataset.objects.all()
+    if user is not None and getattr(user, "is_authenticated", False) and is_operator(user):
+        return qs
+    visible = Q(status=Dataset.Status.PUBLISHED)
+    own = _own_center_ids(user) if user is not None and getattr(user, "is_authenticated", False) else []
+    if own:
+        visible |= Q(center_id__in=own)
+    return qs.filter(visible)
+
+
+def versions_visible_to(user) -> QuerySet[DatasetVersion]:
+    """Every version of the caller's own centers' datasets (or all, for operators); for others
+    only the published current version of a published dataset."""
+    qs = DatasetVersion.objects.select_related("dataset", "dataset__center")
+    if user is not None and getattr(user, "is_authenticated", False):
+        if is_operator(user):
+            return qs
+        own = _own_center_ids(user)
+    else:
+        own = []
+    public = Q(dataset__status=Dataset.Status.PUBLISHED, current_of__isnull=False)
+    return qs.filter(public | Q(dataset__center_id__in=own))
+
+
+def offers_visible_to(user, dataset: Dataset) -> QuerySet[Offer]:
+    qs = dataset.offers.select_related("current_terms")
+    authenticated = user is not None and getattr(user, "is_authenticated", False)
+    if authenticated and (is_operator(user) or dataset.center_id in roles_by_organization(user)):
+        return qs
+    return qs.filter(is_active=True)
+
+
+@dataclass
+class SearchParams:
+    q: str = ""
+    theme: str = ""
+    center: int | None = None
+    region: str = ""
+    price: str = ""  # "free" | "paid"
+    approval: str = ""
+    sort: str = ""
+
+
+def _text_filter(qs: QuerySet[Dataset], q: str) -> QuerySet[Dataset]:
+    """Every word of the query must occur in the dataset's text (substring match, so 지역화폐
+    finds 경기지역화폐). On PostgreSQL the ILIKE uses the trigram GIN index; results are
+    ranked by trigram word similarity."""
+    for word in q.split()[:10]:
+        qs = qs.filter(search_text__icontains=word)
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import TrigramWordSimilarity
+
+        qs = qs.annotate(relevance=TrigramWordSimilarity(q, "search_text"))
+    return qs
+
+
+def dataset_search(user, params: SearchParams) -> QuerySet[Dataset]:
+    qs = datasets_visible_to(user)
+    if params.q.strip():
+        qs = _text_filter(qs, params.q.strip())
+    if params.theme:
+        qs = qs.filter(theme=params.theme)
+    if params.center:
+        qs = qs.filter(center_id=params.center)
+    if params.region:
+        qs = qs.filter(Exists(DatasetRegion.objects.filter(dataset=OuterRef("pk"), code=params.region)))
+    active_offers = Offer.objects.filter(dataset=OuterRef("pk"), is_active=True)
+    if params.price == "free":
+        qs = qs.filter(Exists(active_offers.filter(price_krw=0)))
+    elif params.price == "paid":
+        qs = qs.filter(Exists(active_offers.filter(price_krw__gt=0)))
+    if params.approval:
+        qs = qs.filter(Exists(active_offers.filter(approval=params.approval)))
+    qs = qs.annotate(
+        min_price=Subquery(
+            active_offers.order_by().values("dataset").annotate(m=Min("price_krw")).values("m")[:1]
+        )
+    )
+    if params.sort in SORTS:
+        qs = qs.order_by(*SORTS[params.sort])
+    elif params.q.strip() and connection.vendor == "postgresql":
+        qs = qs.order_by("-relevance", "-published_at", "-id")
+    else:
+        qs = qs.order_by(*SORTS["newest"])
+    return qs.select_related("center", "current_version")
+
+
+def dataset_facets(qs: QuerySet[Dataset]) -> dict[str, dict[str, int]]:
+    """Counts of the current results by theme, center and region: three queries, whatever the
+    number of results."""
+    ids = qs.order_by().values("pk")
+    themes = Dataset.objects.filter(pk__in=ids).values("theme").annotate(n=Count("pk")).order_by()
+    centers = Dataset.objects.filter(pk__in=ids).values("center_id").annotate(n=Count("pk")).order_by()
+    regions = (
+        DatasetRegion.objects.filter(dataset_id__in=ids)
+        .values("code")
+        .annotate(n=Count("dataset_id"))
+        .order_by()
+    )
+    known = regions_by_code()
+    return {
+        "theme": {row["theme"]: row["n"] for row in themes},
+        "center": {str(row["center_id"]): row["n"] for row in centers},
+        "region": {row["code"]: row["n"] for row in regions if row["code"] in known},
+    }
+
+
+def _preview_key(dataset: Dataset) -> bytes:
+    """Pseudonyms in previews: keyed per dataset, unrelated to any license's key."""
+    import hashlib
+    import hmac
+
+    from django.conf import settings
+
+    return hmac.new(settings.SECRET_KEY.encode(), f"preview:{dataset.pk}".encode(), hashlib.sha256).digest()
+
+
+def offer_spec(offer: Offer | None, fields) -> dict:
+    """An offer as the privacy planner reads it. No offer: a records view of every public
+    and identifier column (quasi-identifiers withheld), the strictest reading."""
+    if offer is None:
+        return {"kind": "records", "fields": [f.name for f in fields], "quasi_identifiers_allowed": False}
+    return {
+        "kind": offer.kind,
+        "fields": offer.fields,
+        "region_field": offer.region_field,
+        "date_field": offer.date_field,
+        "dimensions": offer.dimensions,
+        "measures": offer.measures,
+        "subject_field": offer.subject_field,
+        "dominance_field": offer.dominance_field,
+        "k": offer.k,
+        "dominance": float(offer.dominance),
+        "date_granularity": offer.date_granularity,
+        "quasi_identifiers_allowed": offer.quasi_identifiers_allowed,
+    }
+
+
+def version_preview(version: DatasetVersion, offer: Offer | None = None, *, limit: int = 20) -> dict:
+    """Sample rows of a ready or published version with the privacy rules of `offer` applied
+    (excluded columns are never read)."""
+    from catalog import privacy
+    from catalog.ingestion.profile import jsonable
+    from catalog.storage import local_path
+    from marketplace.duckdb import connect
+
+    fields = list(version.fields.all())
+    schema = [privacy.Column(f.name, f.type, f.sensitivity) for f in fields]
+    spec = offer_spec(offer, fields)
+    try:
+        query = privacy.plan(
+            parquet=str(local_path(version.parquet)),
+            schema=schema,
+            offer=spec,
+            scope={},
+            key=_preview_key(version.dataset),
+            limit=limit,
+        )
+    except privacy.PlanError:
+        return {"columns": [], "rows": []}
+    con = connect()
+    try:
+        rows = con.execute(query.sql, query.params).fetchall()
+    finally:
+        con.close()
+    return {"columns": query.columns, "rows": [[jsonable(v) for v in row] for row in rows]}

@@ -1,0 +1,805 @@
+"""Every write to the catalog. Each function checks its rule in catalog.permissions, changes
+state in one transaction, writes an audit event and queues work after commit."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from guardian.shortcuts import assign_perm
+
+from accounts.models import Organization
+from accounts.selectors import roles_by_organization
+from catalog import ingestion, permissions
+from catalog.models import (
+    Dataset,
+    DatasetRegion,
+    DatasetVersion,
+    DatasetView,
+    Field,
+    LicenseTerms,
+    Offer,
+    Sensitivity,
+)
+from catalog.storage import local_path, sha256_of, store_file
+from catalog.vocabularies import Theme, UpdateFrequency, regions_by_code
+from marketplace import errors
+from marketplace.actors import SYSTEM, is_system
+from marketplace.authz import authorize
+from marketplace.duckdb import connect
+from transactions.audit import audit_record
+
+log = logging.getLogger(__name__)
+
+DATASET_FIELDS = (
+    "title",
+    "title_en",
+    "summary",
+    "summary_en",
+    "description",
+    "description_en",
+    "theme",
+    "keywords",
+    "regions",
+    "temporal_start",
+    "temporal_end",
+    "update_frequency",
+    "deliver_updates",
+)
+
+
+# --- datasets ---------------------------------------------------------------------------------
+
+
+def _search_text(dataset: Dataset) -> str:
+    parts = [
+        dataset.title,
+        dataset.title_en,
+        dataset.summary,
+        dataset.summary_en,
+        " ".join(dataset.keywords),
+        dataset.center.name,
+        dataset.center.name_en,
+        dataset.description[:2000],
+        dataset.description_en[:2000],
+    ]
+    return " ".join(p for p in parts if p).lower()
+
+
+def _clean_dataset_fields(values: dict, *, partial: bool) -> dict:
+    field_errors: dict[str, list[str]] = {}
+    cleaned = {k: v for k, v in values.items() if k in DATASET_FIELDS}
+    if (not partial or "title" in cleaned) and not (cleaned.get("title") or "").strip():
+        field_errors["title"] = [_("A dataset needs a Korean title.")]
+    if "theme" in cleaned and cleaned["theme"] not in Theme.values:
+        field_errors["theme"] = [_("Choose one of: %(choices)s.") % {"choices": ", ".join(Theme.values)}]
+    if "update_frequency" in cleaned and cleaned["update_frequency"] not in UpdateFrequency.values:
+        field_errors["update_frequency"] = [
+            _("Choose one of: %(choices)s.") % {"choices": ", ".join(UpdateFrequency.values)}
+        ]
+    if "regions" in cleaned:
+        unknown = [code for code in cleaned["regions"] if code not in regions_by_code()]
+        if unknown:
+            field_errors["regions"] = [
+                _("Unknown 시·군 codes: %(codes)s. Use Gyeonggi-do's administrative codes (41110 … 41830).")
+                % {"codes": ", ".join(map(str, unknown[:10]))}
+            ]
+        cleaned["regions"] = sorted(set(cleaned["regions"]))
+    if "keywords" in cleaned:
+        cleaned["keywords"] = list(dict.fromkeys(k.strip() for k in cleaned["keywords"] if k.strip()))
+    start, end = cleaned.get("temporal_start"), cleaned.get("temporal_end")
+    if start and end and start > end:
+        field_errors["temporal_end"] = [_("The coverage must end on or after its start.")]
+    if field_errors:
+        raise errors.ApplicationError(_("Some of the dataset's details are not valid."), errors=field_errors)
+    for key in ("title", "title_en", "summary", "summary_en"):
+        if key in cleaned and cleaned[key] is not None:
+            cleaned[key] = cleaned[key].strip()
+    return cleaned
+
+
+def _unique_slug(dataset: Dataset) -> str:
+    base = slugify(dataset.title_en) or slugify(dataset.title, allow_unicode=True) or "dataset"
+    base = base[:100]
+    slug, n = base, 2
+    while Dataset.objects.filter(slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def _sync_regions(dataset: Dataset) -> None:
+    DatasetRegion.objects.filter(dataset=dataset).exclude(code__in=dataset.regions).delete()
+    existing = set(DatasetRegion.objects.filter(dataset=dataset).values_list("code", flat=True))
+    DatasetRegion.objects.bulk_create(
+        [DatasetRegion(dataset=dataset, code=code) for code in dataset.regions if code not in existing]
+    )
+
+
+def _default_center(actor) -> Organization:
+    centers = Organization.objects.filter(
+        pk__in=list(roles_by_organization(actor)), kind=Organization.Kind.CENTER
+    )
+    if len(centers) != 1:
+        raise errors.ApplicationError(
+            _("Say which center publishes this dataset."),
+            errors={"center": [_("You belong to several centers (or none); choose one.")]},
+        )
+    return centers[0]
+
+
+def dataset_create(*, actor, center: Organization | None = None, **values) -> Dataset:
+    """Create a draft dataset owned by `center`. Its group gets the object permissions that
+    make its curators and managers the only editors."""
+    center = center or _default_center(actor)
+    if (
+        center.kind == Organization.Kind.CENTER
+        and not center.is_verified
+        and roles_by_organization(actor).get(center.pk)
+    ):
+        raise errors.PermissionDenied(
+            _("Your organization is not verified yet; an operator must verify it before you publish data.")
+        )
+    authorize(permissions.dataset_create, actor, center)
+    cleaned = _clean_dataset_fields(values, partial=False)
+    with transaction.atomic():
+        dataset = Dataset(center=center, created_by=None if is_system(actor) else actor, **cleaned)
+        dataset.slug = _unique_slug(dataset)
+        dataset.search_text = _search_text(dataset)
+        dataset.save()
+        _sync_regions(dataset)
+        for perm in ("catalog.view_dataset", "catalog.change_dataset"):
+            assign_perm(perm, center.group, dataset)
+        audit_record(
+            actor=actor,
+            verb="catalog.dataset.created",
+            target=dataset,
+            organization=center,
+            after={"slug": dataset.slug, "title": dataset.title},
+        )
+    return dataset
+
+
+def dataset_update(*, actor, dataset: Dataset, **values) -> Dataset:
+    authorize(permissions.dataset_update, actor, dataset, can_view=permissions.dataset_view)
+    cleaned = _clean_dataset_fields(values, partial=True)
+    with transaction.atomic():
+        dataset = Dataset.objects.select_for_update(of=("self",)).select_related("center").get(pk=dataset.pk)
+        before = {k: getattr(dataset, k) for k in cleaned}
+        for key, value in cleaned.items():
+            setattr(dataset, key, value)
+        if dataset.temporal_start and dataset.temporal_end and dataset.temporal_start > dataset.temporal_end:
+            raise errors.ApplicationError(
+                _("The coverage must end on or after its start."),
+                errors={"temporal_end": [_("The coverage must end on or after its start.")]},
+            )
+        dataset.search_text = _search_text(dataset)
+        dataset.save(update_fields=[*cleaned, "search_text", "updated_at"])
+        _sync_regions(dataset)
+        audit_record(
+            actor=actor,
+            verb="catalog.dataset.updated",
+            target=dataset,
+            organization=dataset.center,
+            before=_jsonable(before),
+            after=_jsonable(cleaned),
+        )
+    return dataset
+
+
+def dataset_retire(*, actor, dataset: Dataset) -> Dataset:
+    """Take a dataset out of the catalog. Licenses already issued keep their files."""
+    authorize(permissions.dataset_retire, actor, dataset, can_view=permissions.dataset_view)
+    with transaction.atomic():
+        dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        if dataset.status == Dataset.Status.RETIRED:
+            return dataset
+        before = dataset.status
+        dataset.status = Dataset.Status.RETIRED
+        dataset.save(update_fields=["status", "updated_at"])
+        Offer.objects.filter(dataset=dataset).update(is_active=False)
+        audit_record(
+            actor=actor,
+            verb="catalog.dataset.retired",
+            target=dataset,
+            organization=dataset.center,
+            before={"status": before},
+            after={"status": dataset.status},
+        )
+    return dataset
+
+
+def dataset_record_view(*, actor, dataset: Dataset) -> None:
+    """Count one view of a dataset page for the provider's analytics (no audit event: views are
+    not state changes, and no personal data is kept)."""
+    authorize(permissions.dataset_record_view, actor, dataset)
+    orgs = list(roles_by_organization(actor)) if getattr(actor, "is_authenticated", False) else []
+    DatasetView.objects.create(dataset=dataset, organization_id=orgs[0] if len(orgs) == 1 else None)
+
+
+def _jsonable(values: dict) -> dict:
+    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in values.items()}
+
+
+# --- versions and ingestion -----------------------------------------------------------------
+
+
+def version_upload(*, actor, dataset: Dataset, file, filename: str | None = None) -> DatasetVersion:
+    """Store an uploaded file as a new version and queue its ingestion. The file streams to
+    storage in chunks; the stored name is ours, never the client's."""
+    authorize(permissions.version_upload, actor, dataset, can_view=permissions.dataset_view)
+    if dataset.status == Dataset.Status.RETIRED:
+        raise errors.InvalidState(_("This dataset is retired; it takes no new versions."))
+    size = getattr(file, "size", None) or 0
+    if size > settings.UPLOAD_MAX_BYTES:
+        raise errors.TooLarge(
+            _("The file is %(size)s; the limit is %(limit)s.")
+            % {"size": _human(size), "limit": _human(settings.UPLOAD_MAX_BYTES)}
+        )
+    if size == 0:
+        raise errors.ApplicationError(_("The file is empty."), errors={"file": [_("The file is empty.")]})
+    original = _display_filename(filename or getattr(file, "name", "") or "upload")
+    with transaction.atomic():
+        locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        number = (locked.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+        version = DatasetVersion(
+            dataset=locked,
+            number=number,
+            storage_token=uuid.uuid4().hex,
+            original_filename=original,
+            source_bytes=size,
+            created_by=None if is_system(actor) else actor,
+        )
+        version.source.save("upload.bin", file, save=False)
+        version.save()
+        audit_record(
+            actor=actor,
+            verb="catalog.version.uploaded",
+            target=version,
+            organization=dataset.center,
+            after={"number": number, "filename": original, "bytes": size},
+        )
+        transaction.on_commit(lambda: _enqueue_ingestion(version.pk))
+    return version
+
+
+def _enqueue_ingestion(version_id: int) -> None:
+    from catalog.tasks import ingest_version
+
+    ingest_version.delay(version_id)
+
+
+def _display_filename(name: str) -> str:
+    """The client's file name for display: no directories, no control characters."""
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable())
+    return name[:255] or "upload"
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def version_ingest(*, actor, version_id: int) -> DatasetVersion:
+    """Turn the uploaded file into profiled Parquet in storage and end `ready` or `failed`.
+
+    Safe to run again: a ready or published version is left alone; a version left `ingesting`
+    by a killed worker starts over. The Parquet file is recorded on the row only once it is
+    completely in storage."""
+    version = DatasetVersion.objects.select_related("dataset", "dataset__center").get(pk=version_id)
+    authorize(permissions.version_ingest, actor, version)
+    with transaction.atomic():
+        version = DatasetVersion.objects.select_for_update().get(pk=version_id)
+        if version.status not in (DatasetVersion.Status.UPLOADED, DatasetVersion.Status.INGESTING):
+            return version
+        version.status = DatasetVersion.Status.INGESTING
+        version.progress = 0
+        version.attempts += 1
+        version.ingest_started_at = timezone.now()
+        version.error, version.error_row, version.error_column = "", None, ""
+        version.save(
+            update_fields=[
+                "status",
+                "progress",
+                "attempts",
+                "ingest_started_at",
+                "error",
+                "error_row",
+                "error_column",
+            ]
+        )
+
+    work_dir = Path(settings.WORK_DIR) / f"ingest-{version.pk}-{uuid.uuid4().hex[:8]}"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    reporter = _ProgressReporter(version.pk)
+    try:
+        con = connect()
+        try:
+            source = local_path(version.source.name)
+            source_sha = sha256_of(source)
+            result = ingestion.ingest_file(
+                source,
+                work_dir,
+                max_uncompressed_bytes=settings.UPLOAD_MAX_UNCOMPRESSED_BYTES,
+                progress=lambda pct: reporter(int(pct * 0.8)),
+                con=con,
+            )
+            profiles = ingestion.profile_parquet(result.parquet_path, result.columns, con=con)
+            reporter(90)
+            parquet_sha = sha256_of(result.parquet_path)
+            stored = store_file(
+                result.parquet_path, f"datasets/{version.dataset_id}/versions/{version.number}/data.parquet"
+            )
+        finally:
+            con.close()
+    except ingestion.IngestionError as exc:
+        return _version_fail(version.pk, exc.message, row=exc.row, column=exc.column)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+    with transaction.atomic():
+        version = (
+            DatasetVersion.objects.select_for_update(of=("self",))
+            .select_related("dataset__center")
+            .get(pk=version_id)
+        )
+        if version.status != DatasetVersion.Status.INGESTING:
+            return version  # another delivery finished first
+        version.fields.all().delete()
+        Field.objects.bulk_create(
+            [_field_from(column, profiles.get(column["name"], {}), version) for column in result.columns]
+        )
+        version.file_kind = result.file_kind
+        version.encoding = result.encoding or ""
+        version.dialect = result.dialect
+        version.row_count = result.row_count
+        version.source_sha256 = source_sha
+        version.parquet = stored
+        version.parquet_bytes = result.parquet_bytes
+        version.parquet_sha256 = parquet_sha
+        version.status = DatasetVersion.Status.READY
+        version.progress = 100
+        version.ingest_finished_at = timezone.now()
+        version.save()
+        audit_record(
+            actor=actor,
+            verb="catalog.version.ingested",
+            target=version,
+            organization=version.dataset.center,
+            after={"rows": result.row_count, "columns": len(result.columns), "encoding": version.encoding},
+        )
+    return version
+
+
+def _field_from(column: dict, profile: dict, version: DatasetVersion) -> Field:
+    samples = [str(v["value"]) for v in profile.get("top_values") or [] if v.get("value") is not None]
+    suggested = ingestion.suggest_sensitivity(column["name"], samples)
+    return Field(
+        version=version,
+        position=column["position"],
+        name=column["name"],
+        type=column["type"],
+        duckdb_type=column.get("duckdb_type", ""),
+        sensitivity=suggested,
+        suggested_sensitivity=suggested,
+        profile=profile,
+    )
+
+
+class _ProgressReporter:
+    """Writes progress onto the version row, only when the whole percentage moves."""
+
+    def __init__(self, version_id: int):
+        self.version_id = version_id
+        self.last = -1
+
+    def __call__(self, pct: int) -> None:
+        pct = max(0, min(99, int(pct)))
+        if pct > self.last:
+            self.last = pct
+            DatasetVersion.objects.filter(pk=self.version_id, status=DatasetVersion.Status.INGESTING).update(
+                progress=pct
+            )
+
+
+def _version_fail(
+    version_id: int, message: str, *, row: int | None = None, column: str | None = None
+) -> DatasetVersion:
+    with transaction.atomic():
+        version = (
+            DatasetVersion.objects.select_for_update(of=("self",))
+            .select_related("dataset__center")
+            .get(pk=version_id)
+        )
+        version.status = DatasetVersion.Status.FAILED
+        version.error = message
+        version.error_row = row
+        version.error_column = column or ""
+        version.ingest_finished_at = timezone.now()
+        version.save(update_fields=["status", "error", "error_row", "error_column", "ingest_finished_at"])
+        audit_record(
+            actor=SYSTEM,
+            verb="catalog.version.failed",
+            target=version,
+            organization=version.dataset.center,
+            after={"error": message, "row": row, "column": column},
+        )
+    return version
+
+
+def version_fail(*, actor, version_id: int, message: str) -> DatasetVersion:
+    """Mark an ingestion failed for a reason outside the file (retries exhausted, time limit)."""
+    version = DatasetVersion.objects.select_related("dataset").get(pk=version_id)
+    authorize(permissions.version_fail, actor, version)
+    return _version_fail(version_id, message)
+
+
+def versions_requeue_stuck(*, actor, now=None) -> list[int]:
+    """Versions that should be ingesting but nobody is working on: uploaded and never started
+    after INGEST_QUEUE_DEADLINE, or ingesting past INGEST_RUN_DEADLINE. Returns their ids to
+    queue again; versions past INGEST_MAX_ATTEMPTS are failed instead."""
+    authorize(permissions.versions_requeue_stuck, actor)
+    now = now or timezone.now()
+    queued_before = now - settings.INGEST_QUEUE_DEADLINE
+    running_before = now - settings.INGEST_RUN_DEADLINE
+    stuck = DatasetVersion.objects.filter(
+        Q(status=DatasetVersion.Status.UPLOADED, created_at__lt=queued_before)
+        | Q(status=DatasetVersion.Status.INGESTING, ingest_started_at__lt=running_before)
+    ).values_list("pk", "attempts")
+    requeue = []
+    for pk, attempts in stuck:
+        if attempts >= settings.INGEST_MAX_ATTEMPTS:
+            _version_fail(
+                pk, _("Ingestion did not finish after %(n)s attempts. Try uploading again.") % {"n": attempts}
+            )
+        else:
+            requeue.append(pk)
+    return requeue
+
+
+def version_fields_update(*, actor, version: DatasetVersion, changes: list[dict]) -> DatasetVersion:
+    """Set sensitivities, titles and descriptions. A published version's sensitivities are
+    frozen (licenses were granted on them); upload a new version to change them."""
+    authorize(permissions.version_fields_update, actor, version, can_view=permissions.version_view)
+    with transaction.atomic():
+        version = (
+            DatasetVersion.objects.select_for_update(of=("self",))
+            .select_related("dataset__center")
+            .get(pk=version.pk)
+        )
+        if version.status not in (DatasetVersion.Status.READY, DatasetVersion.Status.PUBLISHED):
+            raise errors.InvalidState(_("Fields can be edited once ingestion has finished."))
+        fields = {f.name: f for f in version.fields.all()}
+        field_errors: dict[str, list[str]] = {}
+        for change in changes:
+            name = change.get("name")
+            field = fields.get(name)
+            if field is None:
+                field_errors.setdefault("name", []).append(_("No column named %(name)s.") % {"name": name})
+                continue
+            if "sensitivity" in change:
+                if change["sensitivity"] not in Sensitivity.values:
+                    field_errors.setdefault(name, []).append(
+                        _("Sensitivity is one of: %(choices)s.") % {"choices": ", ".join(Sensitivity.values)}
+                    )
+                elif (
+                    change["sensitivity"] != field.sensitivity
+                    and version.status == DatasetVersion.Status.PUBLISHED
+                ):
+                    field_errors.setdefault(name, []).append(
+                        _("This version is published; upload a new version to change sensitivities.")
+                    )
+        if field_errors:
+            raise errors.ApplicationError(_("Some field changes are not valid."), errors=field_errors)
+        before, after, touched = {}, {}, []
+        for change in changes:
+            field = fields[change["name"]]
+            diff = {
+                k: change[k]
+                for k in ("sensitivity", "title", "description")
+                if k in change and change[k] != getattr(field, k)
+            }
+            if not diff:
+                continue
+            before[field.name] = {k: getattr(field, k) for k in diff}
+            after[field.name] = diff
+            for key, value in diff.items():
+                setattr(field, key, value)
+            touched.append(field)
+        Field.objects.bulk_update(touched, ["sensitivity", "title", "description"])
+        if touched:
+            audit_record(
+                actor=actor,
+                verb="catalog.version.fields_updated",
+                target=version,
+                organization=version.dataset.center,
+                before=before,
+                after=after,
+            )
+    return version
+
+
+def version_publish(*, actor, version: DatasetVersion) -> DatasetVersion:
+    """Make a ready version the one buyers get. The previous published version stays readable
+    for licenses issued on it."""
+    authorize(permissions.version_publish, actor, version, can_view=permissions.version_view)
+    with transaction.atomic():
+        dataset = (
+            Dataset.objects.select_for_update(of=("self",))
+            .select_related("center")
+            .get(pk=version.dataset_id)
+        )
+        version = DatasetVersion.objects.select_for_update().get(pk=version.pk)
+        if dataset.current_version_id == version.pk:
+            return version
+        if version.status != DatasetVersion.Status.READY:
+            raise errors.InvalidState(
+                _("Only a version that finished ingestion can be published (this one is %(status)s).")
+                % {"status": version.get_status_display()}
+            )
+        if dataset.status == Dataset.Status.RETIRED:
+            raise errors.InvalidState(_("This dataset is retired."))
+        previous = dataset.current_version_id
+        now = timezone.now()
+        version.status = DatasetVersion.Status.PUBLISHED
+        version.published_at = now
+        version.published_by = None if is_system(actor) else actor
+        version.save(update_fields=["status", "published_at", "published_by"])
+        dataset.current_version = version
+        dataset.status = Dataset.Status.PUBLISHED
+        dataset.published_at = dataset.published_at or now
+        dataset.save(update_fields=["current_version", "status", "published_at", "updated_at"])
+        audit_record(
+            actor=actor,
+            verb="catalog.version.published",
+            target=version,
+            organization=dataset.center,
+            before={"current_version": previous},
+            after={"current_version": version.pk, "number": version.number},
+        )
+    return version
+
+
+# --- offers -----------------------------------------------------------------------------------
+
+OFFER_FIELDS = (
+    "name",
+    "name_en",
+    "kind",
+    "fields",
+    "region_field",
+    "date_field",
+    "dimensions",
+    "measures",
+    "subject_field",
+    "dominance_field",
+    "k",
+    "dominance",
+    "date_granularity",
+    "quasi_identifiers_allowed",
+    "approval",
+    "buyer_categories",
+    "price_krw",
+    "duration_days",
+    "download_quota",
+    "deliver_updates",
+    "is_active",
+)
+MEASURE_AGGREGATES = ("sum", "avg", "min", "max")
+
+
+def _schema_version(dataset: Dataset) -> DatasetVersion:
+    if dataset.current_version_id:
+        return dataset.current_version
+    version = dataset.versions.filter(status=DatasetVersion.Status.READY).order_by("-number").first()
+    if version is None:
+        raise errors.InvalidState(_("Upload a file and let it finish ingestion before creating offers."))
+    return version
+
+
+def _validate_offer(values: dict, fields: dict[str, Field]) -> dict:
+    """Check an offer against the schema and the privacy rules; return cleaned values."""
+    e: dict[str, list[str]] = {}
+    kind = values.get("kind")
+    if kind not in Offer.Kind.values:
+        e["kind"] = [_("Choose records or aggregate.")]
+    if not (values.get("name") or "").strip():
+        e["name"] = [_("Give the offer a name.")]
+
+    def check_names(key: str, names, *, allowed: set[str] | None = None, message: str | None = None) -> None:
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            e[key] = [_("A list of column names.")]
+            return
+        unknown = [n for n in names if n not in fields]
+        if unknown:
+            e.setdefault(key, []).append(_("No such columns: %(names)s.") % {"names": ", ".join(unknown)})
+        refused = [
+            n for n in names if n in fields and allowed is not None and fields[n].sensitivity not in allowed
+        ]
+        if refused:
+            e.setdefault(key, []).append((message or "%(names)s") % {"names": ", ".join(refused)})
+
+    deliverable = {Sensitivity.PUBLIC, Sensitivity.IDENTIFIER}
+    if values.get("quasi_identifiers_allowed"):
+        deliverable.add(Sensitivity.QUASI_IDENTIFIER)
+    if kind == Offer.Kind.RECORDS:
+        if not values.get("fields"):
+            e["fields"] = [_("Choose the columns a buyer may license.")]
+        else:
+            check_names(
+                "fields",
+                values["fields"],
+                allowed=deliverable,
+                message=_(
+                    "These columns cannot be delivered record by record under their sensitivity: %(names)s."
+                ),
+            )
+    elif kind == Offer.Kind.AGGREGATE:
+        dims = values.get("dimensions") or []
+        if not dims:
+            e["dimensions"] = [_("Choose at least one column to group by.")]
+        else:
+            check_names(
+                "dimensions",
+                dims,
+                allowed={Sensitivity.PUBLIC, Sensitivity.QUASI_IDENTIFIER},
+                message=_("Identifiers and excluded columns cannot be dimensions: %(names)s."),
+            )
+        measures = values.get("measures") or []
+        if not isinstance(measures, list):
+            e["measures"] = [_("A list of {field, agg} objects.")]
+        else:
+            for m in measures:
+                if (
+                    not isinstance(m, dict)
+                    or m.get("agg") not in MEASURE_AGGREGATES
+                    or m.get("field") not in fields
+                ):
+                    e.setdefault("measures", []).append(
+                        _('Each measure is {"field": a numeric column, "agg": one of %(aggs)s}.')
+                        % {"aggs": ", ".join(MEASURE_AGGREGATES)}
+                    )
+                elif (
+                    fields[m["field"]].type not in (Field.Type.INTEGER, Field.Type.NUMBER)
+                    or fields[m["field"]].sensitivity != Sensitivity.PUBLIC
+                ):
+                    e.setdefault("measures", []).append(
+                        _("%(name)s is not a public numeric column.") % {"name": m["field"]}
+                    )
+        values["fields"] = values.get("fields") or list(dims)
+        if values.get("fields"):
+            check_names("fields", values["fields"])
+            extra = [n for n in values["fields"] if n not in dims]
+            if extra:
+                e.setdefault("fields", []).append(
+                    _("An aggregate offer's choosable fields are its dimensions; not: %(names)s.")
+                    % {"names": ", ".join(extra)}
+                )
+        for key in ("subject_field", "dominance_field"):
+            name = values.get(key) or ""
+            if name and name not in fields:
+                e[key] = [_("No such column: %(name)s.") % {"name": name}]
+    for key, types in (("region_field", None), ("date_field", (Field.Type.DATE, Field.Type.DATETIME))):
+        name = values.get(key) or ""
+        if not name:
+            continue
+        if name not in fields:
+            e[key] = [_("No such column: %(name)s.") % {"name": name}]
+        elif (
+            fields[name].sensitivity == Sensitivity.EXCLUDED
+            or fields[name].sensitivity == Sensitivity.IDENTIFIER
+        ):
+            e[key] = [_("Filters cannot use identifiers or excluded columns.")]
+        elif types and fields[name].type not in types:
+            e[key] = [_("The date filter needs a date or date-time column.")]
+    cats = values.get("buyer_categories") or []
+    bad = [c for c in cats if c not in Organization.BuyerCategory.values]
+    if bad:
+        e["buyer_categories"] = [
+            _("Unknown buyer categories: %(names)s.") % {"names": ", ".join(map(str, bad))}
+        ]
+    if values.get("approval") not in Offer.Approval.values:
+        e["approval"] = [_("Choose one of: %(choices)s.") % {"choices": ", ".join(Offer.Approval.values)}]
+    if values.get("date_granularity", Offer.Granularity.MONTH) not in Offer.Granularity.values:
+        e["date_granularity"] = [
+            _("Choose one of: %(choices)s.") % {"choices": ", ".join(Offer.Granularity.values)}
+        ]
+    for key, low in (("price_krw", 0), ("duration_days", 1), ("download_quota", 1), ("k", 2)):
+        value = values.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
+            e[key] = [_("A whole number of at least %(low)s.") % {"low": low}]
+    try:
+        dominance = Decimal(str(values.get("dominance", "0.85")))
+        if not Decimal("0.5") <= dominance <= Decimal("1"):
+            raise InvalidOperation
+        values["dominance"] = dominance
+    except (InvalidOperation, ValueError):
+        e["dominance"] = [_("A share between 0.5 and 1 (e.g. 0.85).")]
+    if e:
+        raise errors.ApplicationError(_("The offer is not valid; see the fields."), errors=e)
+    return values
+
+
+def offer_create(*, actor, dataset: Dataset, terms: str, **values) -> Offer:
+    """Add an offer; its terms become version 1 of its license text."""
+    authorize(permissions.offer_create, actor, dataset, can_view=permissions.dataset_view)
+    if not (terms or "").strip():
+        raise errors.ApplicationError(
+            _("Write the license terms."), errors={"terms": [_("This field is required.")]}
+        )
+    values = {k: v for k, v in values.items() if k in OFFER_FIELDS}
+    values.setdefault("approval", Offer.Approval.CENTER)
+    fields = {f.name: f for f in _schema_version(dataset).fields.all()}
+    values = _validate_offer(values, fields)
+    with transaction.atomic():
+        offer = Offer.objects.create(
+            dataset=dataset, created_by=None if is_system(actor) else actor, **values
+        )
+        offer.current_terms = LicenseTerms.objects.create(offer=offer, version=1, text=terms.strip())
+        offer.save(update_fields=["current_terms"])
+        audit_record(
+            actor=actor,
+            verb="catalog.offer.created",
+            target=offer,
+            organization=dataset.center,
+            after={
+                "name": offer.name,
+                "kind": offer.kind,
+                "price_krw": offer.price_krw,
+                "approval": offer.approval,
+            },
+        )
+    return offer
+
+
+def offer_update(*, actor, offer: Offer, terms: str | None = None, **values) -> Offer:
+    """Change an offer. New terms become a new version; licenses already issued keep theirs."""
+    authorize(
+        permissions.offer_update, actor, offer, can_view=lambda a, o: permissions.dataset_view(a, o.dataset)
+    )
+    values = {k: v for k, v in values.items() if k in OFFER_FIELDS}
+    with transaction.atomic():
+        offer = (
+            Offer.objects.select_for_update(of=("self",))
+            .select_related("dataset__center", "current_terms")
+            .get(pk=offer.pk)
+        )
+        merged = {k: getattr(offer, k) for k in OFFER_FIELDS} | values
+        fields = {f.name: f for f in _schema_version(offer.dataset).fields.all()}
+        cleaned = _validate_offer(merged, fields)
+        before = {k: getattr(offer, k) for k in values}
+        for key in values:
+            setattr(offer, key, cleaned[key])
+        if (
+            terms is not None
+            and terms.strip()
+            and terms.strip() != (offer.current_terms.text if offer.current_terms else "")
+        ):
+            last = offer.terms_versions.aggregate(n=Max("version"))["n"] or 0
+            offer.current_terms = LicenseTerms.objects.create(
+                offer=offer, version=last + 1, text=terms.strip()
+            )
+            values["terms_version"] = last + 1
+        offer.save()
+        audit_record(
+            actor=actor,
+            verb="catalog.offer.updated",
+            target=offer,
+            organization=offer.dataset.center,
+            before={k: str(v) if isinstance(v, Decimal) else v for k, v in before.items()},
+            after={k: str(v) if isinstance(v, Decimal) else v for k, v in values.items()},
+        )
+    return offer

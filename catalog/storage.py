@@ -1,0 +1,50 @@
+"""Files in storage as local paths for DuckDB.
+
+FileSystemStorage files are read in place; other backends (S3) are copied once into a local
+cache, streamed in chunks."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+
+
+def local_path(name: str) -> Path:
+    try:
+        return Path(default_storage.path(name))
+    except NotImplementedError:
+        pass
+    cache = Path(settings.WORK_DIR) / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / hashlib.sha256(name.encode()).hexdigest()
+    if not target.exists():
+        fd, tmp = tempfile.mkstemp(dir=cache)
+        with os.fdopen(fd, "wb") as out, default_storage.open(name, "rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+        os.replace(tmp, target)
+    return target
+
+
+def store_file(local: Path, name: str) -> str:
+    """Copy a finished local file into storage under `name` (replacing an older one left by an
+    interrupted attempt) and return the stored name. Callers record the name only after this
+    returns, so a half-written file is never referenced."""
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    with open(local, "rb") as f:
+        return default_storage.save(name, File(f, name=os.path.basename(name)))
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,248 @@
+import json
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from catalog import services
+from tests import factories
+from tests.catalog.conftest import CARD_CSV
+
+RECORDS_OFFER = {
+    "name": "가명 거래 내역",
+    "kind": "records",
+    "fields": ["시군코드", "업종", "카드번호", "금액", "승인일시", "연령대", "성명"],
+    "region_field": "시군코드",
+    "date_field": "승인일시",
+    "approval": "center_operator",
+    "price_krw": 1_000_000,
+    "terms": "연구 목적 외 이용 금지",
+    "duration_days": 180,
+    "download_quota": 5,
+}
+
+
+@pytest.fixture
+def published(curator, ingested):
+    services.version_publish(actor=curator, version=ingested)
+    ingested.dataset.refresh_from_db()
+    return ingested.dataset
+
+
+@pytest.mark.django_db
+def test_upload_over_the_api_answers_202_then_the_version_shows_progress(
+    login, curator, dataset, django_capture_on_commit_callbacks
+):
+    client = login(curator)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/api/v1/datasets/{dataset.slug}/versions/",
+            {"file": SimpleUploadedFile("../../etc/카드 결제.csv", CARD_CSV.encode("cp949"))},
+            format="multipart",
+        )
+    assert response.status_code == 202, response.content
+    body = client.get(f"/api/v1/versions/{response.json()['id']}/").json()
+    assert (body["status"], body["progress"], body["row_count"], body["encoding"]) == (
+        "ready",
+        100,
+        60,
+        "cp949",
+    )
+    assert body["original_filename"] == "카드 결제.csv"  # directories stripped
+    assert {f["name"]: f["sensitivity"] for f in body["fields"]}["카드번호"] == "identifier"
+
+
+@pytest.mark.django_db
+def test_upload_declared_too_large_gets_413_and_stores_nothing(login, curator, dataset, settings):
+    settings.UPLOAD_MAX_BYTES = 100
+    response = login(curator).post(
+        f"/api/v1/datasets/{dataset.slug}/versions/",
+        {"file": SimpleUploadedFile("big.csv", b"a,b\n" + b"1,2\n" * 400_000)},
+        format="multipart",
+    )
+    assert response.status_code == 413
+    assert "limit" in response.json()["detail"]
+    assert not dataset.versions.exists()
+
+
+@pytest.mark.django_db
+def test_create_dataset_over_the_api(login, curator):
+    response = login(curator).post(
+        "/api/v1/datasets/",
+        {
+            "title": "경기 일자리",
+            "title_en": "Gyeonggi jobs",
+            "theme": "jobs",
+            "regions": ["41110"],
+            "keywords": ["일자리"],
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["slug"] == "gyeonggi-jobs"
+    bad = login(curator).post("/api/v1/datasets/", {"title": "x", "theme": "weather"}, format="json")
+    assert bad.status_code == 400 and "theme" in bad.json()["errors"]
+
+
+@pytest.mark.django_db
+def test_drafts_are_404_for_everyone_but_their_center(api, login, dataset, curator, buyer, operator):
+    assert api.get(f"/api/v1/datasets/{dataset.slug}/").status_code == 404
+    assert (
+        login(factories.member(buyer, "analyst")).get(f"/api/v1/datasets/{dataset.slug}/").status_code == 404
+    )
+    assert login(curator).get(f"/api/v1/datasets/{dataset.slug}/").status_code == 200
+    assert login(operator).get(f"/api/v1/datasets/{dataset.slug}/").status_code == 200
+    assert dataset.slug not in {d["slug"] for d in api.get("/api/v1/datasets/").json()["results"]}
+
+
+@pytest.mark.django_db
+def test_unpublished_versions_are_404_to_others(api, login, ingested, curator):
+    assert api.get(f"/api/v1/versions/{ingested.pk}/").status_code == 404
+    assert login(curator).get(f"/api/v1/versions/{ingested.pk}/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_publish_and_offer_over_the_api(login, curator, ingested):
+    client = login(curator)
+    assert client.post(f"/api/v1/versions/{ingested.pk}/publish/").json()["status"] == "published"
+    created = client.post(f"/api/v1/datasets/{ingested.dataset.slug}/offers/", RECORDS_OFFER, format="json")
+    assert created.status_code == 400  # 성명 is excluded, 연령대 needs quasi_identifiers_allowed
+    assert set(created.json()["errors"]) == {"fields"}
+    ok = {**RECORDS_OFFER, "fields": RECORDS_OFFER["fields"][:-1], "quasi_identifiers_allowed": True}
+    created = client.post(f"/api/v1/datasets/{ingested.dataset.slug}/offers/", ok, format="json")
+    assert created.status_code == 201, created.content
+    offer = created.json()
+    assert (offer["price_krw"], offer["approval"], offer["terms_version"]) == (
+        1_000_000,
+        "center_operator",
+        1,
+    )
+    changed = client.patch(f"/api/v1/offers/{offer['id']}/", {"terms": "새 약관"}, format="json").json()
+    assert changed["terms_version"] == 2 and changed["terms"] == "새 약관"
+
+
+@pytest.mark.django_db
+def test_preview_applies_the_privacy_rules(api, curator, published):
+    fields = {f.name: f for f in published.current_version.fields.all()}
+    body = api.get(f"/api/v1/datasets/{published.slug}/preview/").json()
+    assert "성명" not in body["columns"] and "연락처" not in body["columns"]  # excluded
+    assert "연령대" not in body["columns"]  # quasi-identifier withheld without an offer allowing it
+    card = body["columns"].index("카드번호")
+    assert all(len(row[card]) == 64 and not row[card].startswith("C") for row in body["rows"])
+    assert fields["카드번호"].sensitivity == "identifier"
+    offer = services.offer_create(
+        actor=curator,
+        dataset=published,
+        terms="약관",
+        kind="aggregate",
+        name="월별 집계",
+        dimensions=["시군명", "승인일시"],
+        measures=[{"field": "금액", "agg": "sum"}],
+        subject_field="카드번호",
+        k=3,
+    )
+    agg = api.get(f"/api/v1/datasets/{published.slug}/preview/?offer={offer.pk}").json()
+    assert agg["columns"] == ["시군명", "승인일시", "records", "sum_금액"]
+    assert all(row[1].endswith("-01") for row in agg["rows"])  # month granularity
+    assert "카드번호" not in json.dumps(agg)
+
+
+@pytest.mark.django_db
+def test_search_finds_korean_substrings_with_facets(api, center):
+    a = factories.published_dataset(
+        center=center, title="경기지역화폐 결제 내역", theme="local_currency", regions=["41110"]
+    )
+    other_center = factories.OrganizationFactory(kind="center", buyer_category="", name="기업데이터 센터")
+    b = factories.published_dataset(
+        center=other_center,
+        title="기업 현황",
+        summary="사업체 목록",
+        theme="business",
+        regions=["41110", "41590"],
+    )
+    for d in (a, b):
+        services.dataset_update(
+            actor=factories.member(d.center, "curator"), dataset=d, title=d.title
+        )  # search text
+    body = api.get("/api/v1/datasets/", {"q": "지역화폐"}).json()
+    assert [d["slug"] for d in body["results"]] == [a.slug]
+    everything = api.get("/api/v1/datasets/").json()
+    assert everything["facets"]["theme"] == {"local_currency": 1, "business": 1}
+    assert everything["facets"]["region"] == {"41110": 2, "41590": 1}
+    assert [d["slug"] for d in api.get("/api/v1/datasets/", {"region": "41590"}).json()["results"]] == [
+        b.slug
+    ]
+    assert api.get("/api/v1/datasets/", {"theme": "weather"}).status_code == 400
+
+
+@pytest.mark.django_db
+def test_price_filters_follow_offers(api):
+    free = factories.OfferFactory(price_krw=0).dataset
+    paid = factories.OfferFactory(price_krw=50_000).dataset
+    assert [d["slug"] for d in api.get("/api/v1/datasets/", {"price": "free"}).json()["results"]] == [
+        free.slug
+    ]
+    results = api.get("/api/v1/datasets/", {"price": "paid"}).json()["results"]
+    assert [(d["slug"], d["min_price_krw"]) for d in results] == [(paid.slug, 50_000)]
+
+
+@pytest.mark.django_db
+def test_list_query_count_does_not_grow_with_page_size(api, center, django_assert_max_num_queries):
+    for _ in range(30):
+        factories.OfferFactory(dataset=factories.published_dataset(center=center))
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = []
+    for size in (5, 30):
+        with CaptureQueriesContext(connection) as ctx:
+            assert len(api.get("/api/v1/datasets/", {"page_size": size}).json()["results"]) == size
+        counts.append(len(ctx.captured_queries))
+    assert counts[0] == counts[1]
+
+
+@pytest.mark.django_db
+def test_table_schema_and_feeds(api, client, curator, published):
+    schema = api.get(f"/api/v1/versions/{published.current_version_id}/tableschema.json").json()
+    assert schema["fields"][4] == {"name": "카드번호", "type": "string", "jangteo:sensitivity": "identifier"}
+    types = {f["name"]: f["type"] for f in schema["fields"]}
+    assert types["금액"] == "integer" and types["승인일시"] == "datetime"
+
+    services.offer_create(
+        actor=curator,
+        dataset=published,
+        terms="약관",
+        kind="records",
+        name="공개",
+        fields=["시군명", "금액"],
+        price_krw=0,
+    )
+    catalog = client.get("/catalog.jsonld")
+    assert catalog["Content-Type"] == "application/ld+json"
+    doc = json.loads(catalog.content)
+    assert doc["@type"] == "dcat:Catalog"
+    (entry,) = doc["dcat:dataset"]
+    assert entry["dct:title"][0] == {"@value": "경기지역화폐 결제 내역", "@language": "ko"}
+    assert entry["dct:publisher"]["foaf:name"][0]["@value"] == published.center.name
+    assert {s["dct:identifier"] for s in entry["dct:spatial"]} == {"41110", "41130"}
+    assert entry["dcat:distribution"][0]["dct:license"]["dct:description"] == "약관"
+
+    page = client.get(f"/datasets/{published.slug}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    start = html.index('<script type="application/ld+json">') + len('<script type="application/ld+json">')
+    data = json.loads(html[start : html.index("</script>", start)])
+    assert data["@type"] == "Dataset" and data["name"] == "경기지역화폐 결제 내역"
+    assert data["isAccessibleForFree"] is True
+
+
+@pytest.mark.django_db
+def test_markdown_description_is_rendered_safely(login, curator, published):
+    client = login(curator)
+    client.patch(
+        f"/api/v1/datasets/{published.slug}/",
+        {"description": "**굵게** <script>alert(1)</script> [링크](javascript:alert(1))"},
+        format="json",
+    )
+    html = client.get(f"/api/v1/datasets/{published.slug}/").json()["description_html"]
+    assert "<strong>굵게</strong>" in html
+    assert "<script" not in html and "javascript:" not in html
