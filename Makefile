@@ -41,8 +41,9 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Benchmarks print ratios against a baseline measured in the same run (README, Benchmarks).
 bench: install
-	@echo "No benchmarks yet: ingestion and extract benchmarks arrive with the catalog and extract engine."
+	$(BIN)/python bench/ingestion.py --rows $${BENCH_INGEST_ROWS:-5000000}
 
 messages: install
 	DEBUG=1 $(BIN)/python manage.py makemessages -l ko -l en --ignore=.venv --ignore=var --ignore=tests

@@ -92,19 +92,22 @@ def _database_url() -> str:
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db, settings):
-    """A real `celery worker` process on the configured broker, sharing the test database.
+@pytest.fixture(scope="session")
+def celery_worker_session(django_db_setup, django_db_blocker):
+    """One real `celery worker` process for the session, on the configured broker, sharing the
+    test database (started once: a worker takes seconds to boot)."""
+    from django.conf import settings
 
-    Work queued by the test is delivered through the broker (no eager execution)."""
     from marketplace.celery import app
 
     if broker_is_redis() and not redis_reachable():
         pytest.skip("Redis broker is configured but not reachable")
+    with django_db_blocker.unblock():
+        database_url = _database_url()
     worker_env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url,
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "PYTHONPATH": str(REPO),
@@ -112,11 +115,7 @@ def celery_worker_process(transactional_db, settings):
     log_dir = Path(settings.VAR_DIR) / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"worker-{os.getpid()}-{time.time_ns()}.log"
-    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
-        shutil.rmtree(settings.BROKER_DIR / "queue", ignore_errors=True)
-        (settings.BROKER_DIR / "queue").mkdir(parents=True)
-    else:
-        app.control.purge()
+    _purge_broker(app, settings)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [
@@ -145,16 +144,39 @@ def celery_worker_process(transactional_db, settings):
             proc.kill()
             pytest.fail(f"the Celery worker did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
         time.sleep(0.2)
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = False
     proc.log_path = log_path
     try:
         yield proc
     finally:
-        app.conf.task_always_eager = previous
         proc.terminate()
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _purge_broker(app, settings) -> None:
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        shutil.rmtree(settings.BROKER_DIR / "queue", ignore_errors=True)
+        (settings.BROKER_DIR / "queue").mkdir(parents=True)
+    else:
+        app.control.purge()
+
+
+@pytest.fixture
+def celery_worker_process(celery_worker_session, transactional_db):
+    """The session's real worker, for a test whose work must go through the broker (no eager
+    execution); the database is committed so the worker sees it."""
+    from marketplace.celery import app
+
+    if celery_worker_session.poll() is not None:
+        pytest.fail(
+            f"the Celery worker died:\n{celery_worker_session.log_path.read_text(errors='replace')[-3000:]}"
+        )
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    try:
+        yield celery_worker_session
+    finally:
+        app.conf.task_always_eager = previous

@@ -169,22 +169,18 @@ def csv_to_parquet(
         f"columns = {{{columns}}})"
     )
 
-    tests = [f"count_if({test.replace('{c}', c)})" for c in raw for test in _VALUE_TESTS.values()]
-    aggregates = ", ".join(["count(*)", *(f"count({c})" for c in raw), *tests])
+    # Deciding types costs a regular-expression test per value, so the full pass tests each
+    # column only for the types its first rows all pass (text columns not at all): a type that
+    # fails on the sample cannot hold for the whole column.
+    candidates = _sample_candidates(con, source, raw, dialect, names)
     try:
-        counts = con.execute(f"SELECT {aggregates} FROM {source}").fetchone()  # noqa: S608
+        row_count, verdicts = _count_passing(con, source, raw, candidates)
     except duckdb.InvalidInputException as exc:
         # Only malformed input becomes an IngestionError; memory or disk trouble propagates, so
         # the caller can retry it rather than blame the file.
         raise _csv_error(exc, dialect, names) from exc
     on_fraction(0.4)
-
-    row_count, non_null, passed = counts[0], counts[1 : 1 + len(raw)], counts[1 + len(raw) :]
-    types = []
-    for i in range(len(raw)):
-        results = dict(zip(_VALUE_TESTS, passed[i * len(_VALUE_TESTS) : (i + 1) * len(_VALUE_TESTS)]))
-        chosen = next((t for t, n in results.items() if non_null[i] and n == non_null[i]), "string")
-        types.append(chosen)
+    types = [verdicts.get(c) or "string" for c in raw]
 
     select = ", ".join(
         f"{c} AS {ident(name)}" if kind == "string" else f"CAST({c} AS {_CSV_CAST[kind]}) AS {ident(name)}"
@@ -197,6 +193,46 @@ def csv_to_parquet(
         )
     on_fraction(1.0)
     return row_count, types
+
+
+SAMPLE_ROWS = 10_000
+
+
+def _sample_candidates(con, source: str, raw: list[str], dialect: dict, names: list[str]) -> dict[str, list[str]]:
+    """For each column, the types every non-empty value in the first rows passes, in order of
+    preference; all types for a column that is empty there (the sample cannot tell)."""
+    tests = [f"count_if({test.replace('{c}', c)})" for c in raw for test in _VALUE_TESTS.values()]
+    sample = f"(SELECT * FROM {source} LIMIT {SAMPLE_ROWS})"
+    try:
+        counts = con.execute(
+            f"SELECT {', '.join([*(f'count({c})' for c in raw), *tests])} FROM {sample}"  # noqa: S608
+        ).fetchone()
+    except duckdb.InvalidInputException as exc:
+        raise _csv_error(exc, dialect, names) from exc
+    non_null, passed = counts[: len(raw)], counts[len(raw) :]
+    width = len(_VALUE_TESTS)
+    candidates = {}
+    for i, c in enumerate(raw):
+        results = dict(zip(_VALUE_TESTS, passed[i * width : (i + 1) * width]))
+        candidates[c] = (
+            [t for t, n in results.items() if n == non_null[i]] if non_null[i] else list(_VALUE_TESTS)
+        )
+    return candidates
+
+
+def _count_passing(con, source: str, raw: list[str], candidates: dict[str, list[str]]) -> tuple[int, dict]:
+    """One full pass: the first candidate type that every non-empty value of a column passes
+    (None when none does, or the column is empty throughout)."""
+    pairs = [(c, t) for c in raw for t in candidates.get(c, [])]
+    aggregates = ["count(*)", *(f"count({c})" for c in raw)]
+    aggregates += [f"count_if({_VALUE_TESTS[t].replace('{c}', c)})" for c, t in pairs]
+    counts = con.execute(f"SELECT {', '.join(aggregates)} FROM {source}").fetchone()  # noqa: S608
+    row_count, non_null = counts[0], dict(zip(raw, counts[1 : 1 + len(raw)]))
+    verdicts: dict[str, str | None] = {c: None for c in candidates}
+    for (c, t), n in zip(pairs, counts[1 + len(raw) :]):
+        if verdicts[c] is None and non_null[c] and n == non_null[c]:
+            verdicts[c] = t
+    return row_count, verdicts
 
 
 _LINE_RE = re.compile(r"CSV Error on Line: (\d+)")
