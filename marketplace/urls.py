@@ -3,7 +3,6 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from catalog import views as catalog_views
 from marketplace import views
 
 api_v1 = [
@@ -18,14 +17,12 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("healthz", views.health, name="health"),
-    path("catalog.jsonld", catalog_views.catalog_jsonld, name="catalog-jsonld"),
-    path("datasets/<str:slug>/", catalog_views.dataset_page, name="dataset-page"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     # The language comes from the switch (cookie) or the browser's Accept-Language, not the
     # URL, so API clients and bookmarks see the same paths in Korean and English.
-    path("", views.home, name="home"),
+    path("", include("marketplace.web_urls")),
 ]
 
 if settings.DEBUG:
