@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from accounts import permissions, selectors, services
 from accounts.models import Membership, Organization
+from accounts.security import lockout_message
 from marketplace import errors
 
 
@@ -122,10 +123,14 @@ class TokenView(AuthThrottled, APIView):
     def post(self, request):
         data = TokenInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        # django-axes watches this call (it needs the Django request) and refuses locked-out
+        # credentials; the lockout answer itself is a 429 from its middleware.
         user = authenticate(
-            request, email=data.validated_data["email"], password=data.validated_data["password"]
+            request._request, email=data.validated_data["email"], password=data.validated_data["password"]
         )
         if user is None:
+            if getattr(request._request, "axes_locked_out", False):
+                return Response({"detail": lockout_message()}, status=status.HTTP_429_TOO_MANY_REQUESTS)
             raise errors.ApplicationError(_("The e-mail address or password is wrong."))
         token, _created = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})

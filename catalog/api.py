@@ -14,6 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS, AllowAny, IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 
 from accounts.models import Organization
 from accounts.selectors import organizations_visible_to
@@ -329,6 +330,12 @@ class DatasetViewSet(
 
     def get_serializer_class(self):
         return DatasetListSerializer if self.action == "list" else DatasetDetailSerializer
+
+    def get_throttles(self):
+        if self.action == "versions" and self.request.method == "POST":
+            self.throttle_scope = "upload"
+            return [ScopedRateThrottle()]
+        return super().get_throttles()
 
     def get_queryset(self):
         return (

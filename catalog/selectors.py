@@ -70,14 +70,21 @@ class SearchParams:
 
 def _text_filter(qs: QuerySet[Dataset], q: str) -> QuerySet[Dataset]:
     """Every word of the query must occur in the dataset's text (substring match, so 지역화폐
-    finds 경기지역화폐). On PostgreSQL the ILIKE uses the trigram GIN index; results are
-    ranked by trigram word similarity."""
+    finds 경기지역화폐). On PostgreSQL the ILIKE uses the trigram GIN index, and results are
+    ranked by full-text rank plus trigram word similarity (Korean has no stemmer in PostgreSQL,
+    so the "simple" configuration ranks whole words and trigrams catch the rest)."""
     for word in q.split()[:10]:
         qs = qs.filter(search_text__icontains=word)
     if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import TrigramWordSimilarity
+        from django.contrib.postgres.search import (
+            SearchQuery,
+            SearchRank,
+            SearchVector,
+            TrigramWordSimilarity,
+        )
 
-        qs = qs.annotate(relevance=TrigramWordSimilarity(q, "search_text"))
+        rank = SearchRank(SearchVector("search_text", config="simple"), SearchQuery(q, config="simple"))
+        qs = qs.annotate(relevance=TrigramWordSimilarity(q, "search_text") + rank)
     return qs
 
 

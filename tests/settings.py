@@ -17,5 +17,11 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,  # noqa: F405
-    "DEFAULT_THROTTLE_RATES": {"auth": "1000/min", "anon": None, "user": None},
+    "DEFAULT_THROTTLE_RATES": {
+        "auth": "1000/min",
+        "upload": "1000/min",
+        "download": "1000/min",
+        "anon": None,
+        "user": None,
+    },
 }

@@ -198,11 +198,13 @@ def csv_to_parquet(
 SAMPLE_ROWS = 10_000
 
 
-def _sample_candidates(con, source: str, raw: list[str], dialect: dict, names: list[str]) -> dict[str, list[str]]:
+def _sample_candidates(
+    con, source: str, raw: list[str], dialect: dict, names: list[str]
+) -> dict[str, list[str]]:
     """For each column, the types every non-empty value in the first rows passes, in order of
     preference; all types for a column that is empty there (the sample cannot tell)."""
     tests = [f"count_if({test.replace('{c}', c)})" for c in raw for test in _VALUE_TESTS.values()]
-    sample = f"(SELECT * FROM {source} LIMIT {SAMPLE_ROWS})"
+    sample = f"(SELECT * FROM {source} LIMIT {SAMPLE_ROWS})"  # noqa: S608
     try:
         counts = con.execute(
             f"SELECT {', '.join([*(f'count({c})' for c in raw), *tests])} FROM {sample}"  # noqa: S608

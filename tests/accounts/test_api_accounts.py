@@ -154,3 +154,29 @@ def test_schema_and_docs_are_served_without_a_cdn(client):
     assert docs.status_code == 200
     assert b"cdn." not in docs.content and b"unpkg" not in docs.content
     assert b"drf_spectacular_sidecar/swagger-ui-dist" in docs.content
+
+
+@pytest.mark.django_db
+def test_repeated_wrong_passwords_lock_the_account_from_that_address(api, center, settings):
+    user = factories.member(center, "curator")
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert api.post("/api/v1/auth/token/", {"email": user.email, "password": "guess"}).status_code == 400
+    # the attempt that reaches the limit is refused as a lockout, and so is the right password then
+    assert api.post("/api/v1/auth/token/", {"email": user.email, "password": "guess"}).status_code == 429
+    locked = api.post("/api/v1/auth/token/", {"email": user.email, "password": factories.PASSWORD})
+    assert locked.status_code == 429
+    assert "Too many failed logins" in locked.json()["detail"]
+    # another address is not locked out of the same account
+    other = api.post(
+        "/api/v1/auth/token/", {"email": user.email, "password": factories.PASSWORD}, REMOTE_ADDR="203.0.113.9"
+    )
+    assert other.status_code == 200
+
+
+@pytest.mark.django_db
+def test_web_login_is_locked_out_too(client, center, settings):
+    user = factories.member(center, "curator")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post("/admin/login/", {"username": user.email, "password": "guess"})
+    response = client.post("/admin/login/", {"username": user.email, "password": factories.PASSWORD})
+    assert response.status_code == 429
