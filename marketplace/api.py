@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -46,6 +48,12 @@ def exception_handler(exc, context):
     """Every error is `{"detail": "...", "errors": {...}}` (API.md, conventions)."""
     if isinstance(exc, errors.ApplicationError):
         return error_response(exc.message, exc.status_code, exc.errors)
+    if isinstance(exc, RequestDataTooBig):
+        return error_response(
+            _("The request body is larger than %(limit)s bytes.")
+            % {"limit": f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,}"},
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

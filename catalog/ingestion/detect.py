@@ -14,6 +14,9 @@ from pathlib import Path
 from .errors import IngestionError
 
 CHUNK_BYTES = 1 << 20
+# DuckDB's CSV reader refuses longer lines, but a too-long LAST line it drops without a word
+# (duckdb 2.0), so the streaming pass that validates the text measures lines itself.
+MAX_LINE_BYTES = 2_000_000
 SAMPLE_BYTES = 64 * 1024
 
 PARQUET_MAGIC = b"PAR1"
@@ -125,14 +128,44 @@ def to_utf8(src: Path, dest: Path, *, on_fraction: Fraction) -> tuple[Path, str]
     raise _undecodable(src, max(utf8_error, cp949_error))
 
 
+class _LineLengths:
+    """Fails on the first physical line longer than MAX_LINE_BYTES, fed chunk by chunk.
+
+    Chunks are at most CHUNK_BYTES (< MAX_LINE_BYTES), so a line wholly inside one chunk is
+    short enough; only a line running across chunk boundaries needs counting."""
+
+    def __init__(self):
+        self.run = 0  # bytes since the last line break
+        self.lines = 0  # line breaks seen
+
+    def feed(self, chunk: bytes) -> None:
+        first = chunk.find(b"\n")
+        if first < 0:
+            self.run += len(chunk)
+        else:
+            self.run += first
+        if self.run > MAX_LINE_BYTES:
+            where = f"Row {self.lines:,}" if self.lines else "The header"
+            raise IngestionError(
+                f"{where} is longer than {MAX_LINE_BYTES:,} bytes (line {self.lines + 1:,}); a line break "
+                "or a closing quote is probably missing there.",
+                row=self.lines or None,
+            )
+        if first >= 0:
+            self.lines += chunk.count(b"\n")
+            self.run = len(chunk) - chunk.rindex(b"\n") - 1
+
+
 def _first_invalid_utf8(path: Path, *, on_fraction: Fraction) -> int | None:
     """The byte offset of the first invalid UTF-8 sequence, or None when all of it is valid."""
     decoder = codecs.getincrementaldecoder("utf-8")()
+    lines = _LineLengths()
     total = max(path.stat().st_size, 1)
     offset = 0
     with path.open("rb") as f:
         while True:
             chunk = f.read(CHUNK_BYTES)
+            lines.feed(chunk)
             if b"\x00" in chunk:
                 raise _nul_error(offset + chunk.index(b"\x00"))
             pending = len(decoder.getstate()[0])
@@ -150,6 +183,7 @@ def _first_invalid_utf8(path: Path, *, on_fraction: Fraction) -> int | None:
 def _transcode(src: Path, dest: Path, encoding: str, *, on_fraction: Fraction) -> int | None:
     """Write ``src`` as UTF-8 into ``dest``; the offset of the first undecodable byte, if any."""
     decoder = codecs.getincrementaldecoder(encoding)()
+    lines = _LineLengths()
     total = max(src.stat().st_size, 1)
     offset = 0
     with src.open("rb") as fin, dest.open("wb") as fout:
@@ -162,7 +196,9 @@ def _transcode(src: Path, dest: Path, encoding: str, *, on_fraction: Fraction) -
                 text = decoder.decode(chunk, final=not chunk)
             except UnicodeDecodeError as exc:
                 return offset - pending + exc.start
-            fout.write(text.encode("utf-8"))
+            encoded = text.encode("utf-8")
+            lines.feed(encoded)
+            fout.write(encoded)
             if not chunk:
                 return None
             offset += len(chunk)

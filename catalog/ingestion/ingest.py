@@ -11,8 +11,12 @@ from pathlib import Path
 from marketplace.duckdb import connect
 
 from . import convert, detect
+from .errors import IngestionError
 
 OUTPUT_NAME = "data.parquet"
+# Wider tables are almost always a wrong delimiter or a pivoted export; they also make every
+# per-column query in ingestion and profiling slow.
+MAX_COLUMNS = 2000
 
 
 @dataclass
@@ -92,6 +96,11 @@ def ingest_file(
             )
             dialect = convert.sniff_dialect(con, csv_path)
             names = convert.unique_names(convert.read_header(csv_path, dialect))
+            if len(names) > MAX_COLUMNS:
+                raise IngestionError(
+                    f"The header has {len(names):,} columns; the limit is {MAX_COLUMNS:,}. "
+                    "Check the delimiter, or split the table."
+                )
             report(55)
             row_count, types = convert.csv_to_parquet(
                 con, csv_path, partial, dialect=dialect, names=names,

@@ -617,3 +617,27 @@ def test_any_text_table_written_by_a_csv_writer_round_trips(table, encoding):
         result = ingest_file(src, Path(tmp) / "work")
         assert [c["name"] for c in result.columns] == header
         assert rows_of(result.parquet_path) == [tuple(row) for row in table]
+
+
+def test_overlong_last_row_is_reported_not_dropped(tmp_path, work):
+    # DuckDB's reader silently drops an over-long final line; the streaming pass must catch it.
+    text = "a,b\n1,2\n" + "x" * 3_000_000 + ",1\n"
+    with pytest.raises(IngestionError, match=r"^Row 2 is longer than 2,000,000 bytes") as exc:
+        ingest_file(write(tmp_path / "u.csv", text), work)
+    assert exc.value.row == 2
+
+
+def test_overlong_row_in_cp949_is_measured_after_transcoding(tmp_path, work):
+    path = tmp_path / "k.csv"
+    path.write_bytes(
+        ("a,b\n1,똠\n2," + "똠" * 700_000 + "\n").encode("cp949")
+    )  # 1.4 MB as CP949, 2.1 MB as UTF-8
+    with pytest.raises(IngestionError, match=r"^Row 2 is longer"):
+        ingest_file(path, work)
+
+
+def test_a_header_of_100000_columns_is_refused_quickly(tmp_path, work):
+    names = ",".join(f"c{i}" for i in range(100_000))
+    with pytest.raises(IngestionError, match=r"The header has 100,000 columns; the limit is 2,000"):
+        ingest_file(write(tmp_path / "wide.csv", names + "\n" + ",".join("1" * 100_000) + "\n"), work)
+    assert list(work.iterdir()) == []
