@@ -63,9 +63,7 @@ def case_raw(utf8: str) -> dict:
     con = connect(memory_limit="1GB", threads=2, temp_directory=WORK / "duckdb-tmp")
     out = WORK / "raw.parquet"
     started = time.perf_counter()
-    con.execute(
-        f"COPY (SELECT * FROM read_csv('{utf8}')) TO '{out}' (FORMAT parquet, COMPRESSION zstd)"
-    )
+    con.execute(f"COPY (SELECT * FROM read_csv('{utf8}')) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
     seconds = time.perf_counter() - started
     rows = con.execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchone()[0]
     return {"seconds": seconds, "rows": rows}
@@ -73,8 +71,12 @@ def case_raw(utf8: str) -> dict:
 
 def case_task(cp949: str) -> dict:
     os.environ.update(
-        DEBUG="1", JANGTEO_VAR_DIR=str(WORK / "var"), CELERY_TASK_ALWAYS_EAGER="1",
-        DATABASE_URL=f"sqlite:///{WORK / 'var' / 'bench.sqlite3'}", DUCKDB_MEMORY_LIMIT="1GB", DUCKDB_THREADS="2",
+        DEBUG="1",
+        JANGTEO_VAR_DIR=str(WORK / "var"),
+        CELERY_TASK_ALWAYS_EAGER="1",
+        DATABASE_URL=f"sqlite:///{WORK / 'var' / 'bench.sqlite3'}",
+        DUCKDB_MEMORY_LIMIT="1GB",
+        DUCKDB_THREADS="2",
     )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
     sys.path.insert(0, str(REPO))
@@ -131,17 +133,24 @@ def main() -> None:
         return
     print(f"ingestion benchmark: {args.rows:,} rows")
     utf8, cp949 = generate(args.rows)
-    print(f"  files: UTF-8 {utf8.stat().st_size / 2**20:,.0f} MiB, CP949 {cp949.stat().st_size / 2**20:,.0f} MiB")
+    print(
+        f"  files: UTF-8 {utf8.stat().st_size / 2**20:,.0f} MiB, CP949 {cp949.stat().st_size / 2**20:,.0f} MiB"
+    )
     raw = run_case("raw", str(utf8))
     task = run_case("task", str(cp949))
     assert raw["rows"] == task["rows"] == args.rows, (raw, task)
-    for label, r in (("raw DuckDB read_csv → Parquet (UTF-8)", raw), ("Jangteo ingestion task (CP949)", task)):
+    for label, r in (
+        ("raw DuckDB read_csv → Parquet (UTF-8)", raw),
+        ("Jangteo ingestion task (CP949)", task),
+    ):
         print(
             f"  {label:<40} {r['seconds']:7.2f} s  {r['rows'] / r['seconds']:>12,.0f} rows/s"
             f"  peak RSS {r['peak_rss_mib']:,.0f} MiB"
         )
-    print(f"  ratio task/raw throughput: {raw['seconds'] / task['seconds']:.2f}×"
-          " (the task also detects and transcodes CP949, types columns, profiles every column)")
+    print(
+        f"  ratio task/raw throughput: {raw['seconds'] / task['seconds']:.2f}×"
+        " (the task also detects and transcodes CP949, types columns, profiles every column)"
+    )
 
 
 if __name__ == "__main__":

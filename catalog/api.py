@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -18,6 +19,7 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from accounts.models import Organization
 from accounts.selectors import organizations_visible_to
+from catalog import cache as catalog_cache
 from catalog import permissions, selectors, services
 from catalog.models import Dataset, DatasetVersion, Field, Offer, Sensitivity
 from catalog.rendering import markdown_to_html
@@ -360,10 +362,20 @@ class DatasetViewSet(
         ),
     )
     def list(self, request, *args, **kwargs):
-        qs = selectors.dataset_search(request.user, _search_params(request.query_params))
+        params = _search_params(request.query_params)
+        # Anonymous visitors all see the same public catalog: their pages are cached briefly.
+        key = None
+        if not request.user.is_authenticated:
+            key = catalog_cache.list_key(get_language() or "", request.META.get("QUERY_STRING", ""))
+            cached = catalog_cache.get(key)
+            if cached is not None:
+                return Response(cached)
+        qs = selectors.dataset_search(request.user, params)
         page = self.paginate_queryset(qs)
         response = self.get_paginated_response(DatasetListSerializer(page, many=True).data)
         response.data["facets"] = selectors.dataset_facets(qs)
+        if key is not None:
+            catalog_cache.put(key, response.data)
         return response
 
     def retrieve(self, request, *args, **kwargs):

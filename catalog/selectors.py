@@ -70,21 +70,23 @@ class SearchParams:
 
 def _text_filter(qs: QuerySet[Dataset], q: str) -> QuerySet[Dataset]:
     """Every word of the query must occur in the dataset's text (substring match, so 지역화폐
-    finds 경기지역화폐). On PostgreSQL the ILIKE uses the trigram GIN index, and results are
-    ranked by full-text rank plus trigram word similarity (Korean has no stemmer in PostgreSQL,
-    so the "simple" configuration ranks whole words and trigrams catch the rest)."""
-    for word in q.split()[:10]:
-        qs = qs.filter(search_text__icontains=word)
+    finds 경기지역화폐; the text is stored lower-cased, so a plain LIKE is case-blind and can use
+    PostgreSQL's trigram GIN index). On PostgreSQL, results are ranked by full-text rank over a
+    stored tsvector (the "simple" configuration: PostgreSQL has no Korean stemmer) plus trigram
+    word similarity, which catches partial words."""
+    for word in q.lower().split()[:10]:
+        qs = qs.filter(search_text__contains=word)
     if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import (
-            SearchQuery,
-            SearchRank,
-            SearchVector,
-            TrigramWordSimilarity,
-        )
+        from django.contrib.postgres.search import TrigramWordSimilarity
+        from django.db.models import FloatField
+        from django.db.models.expressions import RawSQL
 
-        rank = SearchRank(SearchVector("search_text", config="simple"), SearchQuery(q, config="simple"))
-        qs = qs.annotate(relevance=TrigramWordSimilarity(q, "search_text") + rank)
+        rank = RawSQL(
+            "ts_rank(catalog_dataset.search_tsv, plainto_tsquery('simple', %s))",
+            (q,),
+            output_field=FloatField(),
+        )
+        qs = qs.annotate(relevance=TrigramWordSimilarity(q.lower(), "search_text") + rank)
     return qs
 
 

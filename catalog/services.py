@@ -20,6 +20,7 @@ from guardian.shortcuts import assign_perm
 
 from accounts.models import Organization
 from accounts.selectors import roles_by_organization
+from catalog import cache as catalog_cache
 from catalog import ingestion, permissions
 from catalog.models import (
     Dataset,
@@ -193,6 +194,7 @@ def dataset_update(*, actor, dataset: Dataset, **values) -> Dataset:
             before=_jsonable(before),
             after=_jsonable(cleaned),
         )
+    catalog_cache.changed()
     return dataset
 
 
@@ -215,6 +217,7 @@ def dataset_retire(*, actor, dataset: Dataset) -> Dataset:
             before={"status": before},
             after={"status": dataset.status},
         )
+    catalog_cache.changed()
     return dataset
 
 
@@ -570,6 +573,7 @@ def version_publish(*, actor, version: DatasetVersion) -> DatasetVersion:
             before={"current_version": previous},
             after={"current_version": version.pk, "number": version.number},
         )
+    catalog_cache.changed()
     return version
 
 
@@ -762,6 +766,7 @@ def offer_create(*, actor, dataset: Dataset, terms: str, **values) -> Offer:
                 "approval": offer.approval,
             },
         )
+    catalog_cache.changed()
     return offer
 
 
@@ -802,4 +807,5 @@ def offer_update(*, actor, offer: Offer, terms: str | None = None, **values) -> 
             before={k: str(v) if isinstance(v, Decimal) else v for k, v in before.items()},
             after={k: str(v) if isinstance(v, Decimal) else v for k, v in values.items()},
         )
+    catalog_cache.changed()
     return offer

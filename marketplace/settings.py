@@ -103,6 +103,10 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Shared cache in production (CACHE_URL=redis://…); per-process memory by default.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://jangteo")}
+CATALOG_CACHE_SECONDS = env.int("CATALOG_CACHE_SECONDS", default=30)
+
 # --- Accounts and permissions ---------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [

@@ -43,6 +43,15 @@ def english_client() -> APIClient:
     return client
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache (the catalog caches anonymous list pages)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def api():
     return english_client()

@@ -246,3 +246,16 @@ def test_markdown_description_is_rendered_safely(login, curator, published):
     html = client.get(f"/api/v1/datasets/{published.slug}/").json()["description_html"]
     assert "<strong>굵게</strong>" in html
     assert "<script" not in html and "javascript:" not in html
+
+
+@pytest.mark.django_db
+def test_anonymous_pages_are_cached_but_a_change_shows_at_once(
+    api, curator, ingested, django_capture_on_commit_callbacks
+):
+    assert api.get("/api/v1/datasets/").json()["count"] == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        services.version_publish(actor=curator, version=ingested)
+    assert api.get("/api/v1/datasets/").json()["count"] == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        services.dataset_update(actor=curator, dataset=ingested.dataset, title="바뀐 제목")
+    assert api.get("/api/v1/datasets/").json()["results"][0]["title"] == "바뀐 제목"

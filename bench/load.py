@@ -1,0 +1,354 @@
+"""Load test: gunicorn on PostgreSQL with 10,000 datasets, concurrent clients browsing,
+searching and reading dataset pages on loopback; the same clients against a trivial endpoint
+(/healthz) in the same run as the ceiling.
+
+    .venv/bin/python bench/load.py [--datasets 10000] [--clients 50] [--seconds 60]
+
+Needs PostgreSQL (LOAD_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/jangteo_load;
+the database is created if missing). Traffic goes to 127.0.0.1 only, bounded in time."""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+PORT = _free_port()
+WORDS = [
+    "지역화폐",
+    "카드",
+    "기업",
+    "일자리",
+    "상권",
+    "인구",
+    "수원",
+    "결제",
+    "매출",
+    "gyeonggi",
+    "jobs",
+    "소비",
+]
+
+
+def environment(database_url: str) -> dict:
+    return {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "load-test-only-" + "x" * 50,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        "DATABASE_URL": database_url,
+        "JANGTEO_VAR_DIR": str(REPO / "var" / "load"),
+        "DJANGO_SETTINGS_MODULE": "marketplace.settings",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def ensure_database(database_url: str) -> None:
+    name = database_url.rsplit("/", 1)[-1]
+    admin = database_url.rsplit("/", 1)[0] + "/postgres"
+    import psycopg
+
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def seed(target: int) -> int:
+    """Create `target` published datasets with bulk inserts (idempotent); return how many exist.
+
+    Each gets a version row marked published with no data file: these pages never read one."""
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection, transaction
+
+    from accounts import services as accounts
+    from accounts.models import Organization
+    from catalog.models import Dataset, DatasetRegion, DatasetVersion, Offer
+    from catalog.vocabularies import Theme, gyeonggi_regions
+    from marketplace.actors import SYSTEM
+    from marketplace.demo import demo_business_number
+
+    call_command("migrate", verbosity=0)
+    have = Dataset.objects.count()
+    rng = random.Random(7)
+    if have < target:
+        centers = []
+        for i in range(8):
+            number = demo_business_number(f"77700{i:04d}")
+            centers.append(
+                Organization.objects.filter(business_number=number).first()
+                or accounts.organization_create(
+                    actor=SYSTEM,
+                    kind="center",
+                    name=f"부하시험 센터 {i}",
+                    business_number=number,
+                    verified=True,
+                )
+            )
+        regions = [r.code for r in gyeonggi_regions()]
+        with transaction.atomic():
+            batch = []
+            for n in range(have, target):
+                place = rng.choice(["수원", "성남", "용인", "고양", "화성", "부천", "안산", "평택"])
+                topic = rng.choice(TOPICS)
+                title = f"{place} {topic} {n}"
+                center = rng.choice(centers)
+                batch.append(
+                    Dataset(
+                        center=center,
+                        slug=f"load-{n}",
+                        title=title,
+                        title_en=f"Load dataset {n}",
+                        summary=f"{title} 월별 통계",
+                        theme=rng.choice(Theme.values),
+                        keywords=[topic],
+                        regions=rng.sample(regions, 3),
+                        search_text=f"{title} 월별 통계 {center.name}".lower(),
+                    )
+                )
+            Dataset.objects.bulk_create(batch, batch_size=1000)
+            fresh = list(Dataset.objects.filter(slug__startswith="load-", current_version__isnull=True))
+            DatasetRegion.objects.bulk_create(
+                [DatasetRegion(dataset=d, code=c) for d in fresh for c in d.regions], batch_size=5000
+            )
+            Offer.objects.bulk_create(
+                [
+                    Offer(
+                        dataset=d,
+                        name="월별 집계",
+                        kind="aggregate",
+                        dimensions=["sigungu"],
+                        fields=["sigungu"],
+                        price_krw=rng.choice([0, 0, 50000, 300000]),
+                        approval=rng.choice(["automatic", "center"]),
+                    )
+                    for d in fresh
+                ],
+                batch_size=1000,
+            )
+            versions = DatasetVersion.objects.bulk_create(
+                [
+                    DatasetVersion(
+                        dataset=d,
+                        number=1,
+                        storage_token="load",
+                        source="load.bin",
+                        original_filename="load.csv",
+                        status="published",
+                        progress=100,
+                        parquet="load.parquet",
+                        row_count=rng.randint(1000, 10**7),
+                    )
+                    for d in fresh
+                ],
+                batch_size=1000,
+            )
+            for v in versions:
+                Dataset.objects.filter(pk=v.dataset_id).update(current_version=v, status="published")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # fresh planner statistics after the bulk load
+    call_command("collectstatic", interactive=False, verbosity=0)
+    return Dataset.objects.filter(status="published").count()
+
+
+TOPICS = [
+    "지역화폐 결제",
+    "카드 매출",
+    "기업 현황",
+    "일자리 공고",
+    "상권 분석",
+    "인구 이동",
+    "소비 동향",
+    "가맹점 목록",
+]
+
+
+class Stats:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.latencies: dict[str, list[float]] = {}
+        self.errors: dict[str, int] = {}
+
+    def add(self, kind: str, seconds: float, ok: bool) -> None:
+        with self.lock:
+            self.latencies.setdefault(kind, []).append(seconds)
+            if not ok:
+                self.errors[kind] = self.errors.get(kind, 0) + 1
+
+
+def pick_request(rng: random.Random, datasets: int) -> tuple[str, str]:
+    roll = rng.random()
+    if roll < 0.4:
+        params = {"q": rng.choice(WORDS)}
+        if rng.random() < 0.3:
+            params["theme"] = rng.choice(["local_currency", "business", "jobs"])
+        return "search", "/api/v1/datasets/?" + urlencode(params)
+    if roll < 0.6:
+        params = {"region": rng.choice(["41110", "41130", "41460", "41590"]), "sort": "newest"}
+        return "browse", "/api/v1/datasets/?" + urlencode(params)
+    if roll < 0.8:
+        return "dataset-api", f"/api/v1/datasets/load-{rng.randrange(datasets)}/"
+    return "dataset-page", f"/datasets/{quote(f'load-{rng.randrange(datasets)}')}/"
+
+
+def client(stop: float, stats: Stats, seed: int, datasets: int, trivial: bool) -> None:
+    rng = random.Random(seed)
+    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+    while time.monotonic() < stop:
+        kind, path = ("trivial", "/healthz") if trivial else pick_request(rng, datasets)
+        started = time.perf_counter()
+        try:
+            conn.request("GET", path, headers={"Accept-Language": "ko"})
+            response = conn.getresponse()
+            response.read()
+            ok = response.status == 200
+        except (OSError, http.client.HTTPException):
+            ok = False
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+        stats.add(kind, time.perf_counter() - started, ok)
+    conn.close()
+
+
+def run_phase(clients: int, seconds: float, datasets: int, trivial: bool) -> Stats:
+    stats = Stats()
+    stop = time.monotonic() + seconds
+    threads = [
+        threading.Thread(target=client, args=(stop, stats, i, datasets, trivial)) for i in range(clients)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return stats
+
+
+def report(title: str, stats: Stats, seconds: float) -> dict:
+    print(f"\n{title}")
+    print(
+        f"  {'kind':<14}{'requests':>10}{'req/s':>10}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'errors':>8}"
+    )
+    total = 0
+    summary = {}
+    for kind, values in sorted(stats.latencies.items()):
+        values.sort()
+        q = statistics.quantiles(values, n=100) if len(values) > 1 else values * 99
+        total += len(values)
+        summary[kind] = {"rps": len(values) / seconds, "p95": q[94] * 1000}
+        print(
+            f"  {kind:<14}{len(values):>10,}{len(values) / seconds:>10.1f}{q[49] * 1000:>10.1f}"
+            f"{q[94] * 1000:>10.1f}{q[98] * 1000:>10.1f}{stats.errors.get(kind, 0):>8}"
+        )
+    print(f"  {'all':<14}{total:>10,}{total / seconds:>10.1f}")
+    summary["all"] = {"rps": total / seconds}
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--datasets", type=int, default=10_000)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.seed is not None:
+        sys.path.insert(0, str(REPO))
+        print(seed(args.seed))
+        return
+    database_url = os.environ.get("LOAD_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/jangteo_load")
+    ensure_database(database_url)
+    env = environment(database_url)
+    published = (
+        subprocess.run(
+            [sys.executable, __file__, "--seed", str(args.datasets)],
+            cwd=REPO,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    print(
+        f"load test: {published} published datasets, {args.clients} clients, {args.seconds:.0f} s per phase"
+    )
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "marketplace.wsgi:application",
+            "-b",
+            f"127.0.0.1:{PORT}",
+            "-w",
+            str(args.workers),
+            "-k",
+            "gthread",
+            "--threads",
+            "8",
+            "--log-level",
+            "warning",
+        ],
+        cwd=REPO,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=2)
+                c.request("GET", "/healthz")
+                if c.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("gunicorn did not start")
+            time.sleep(0.3)
+        run_phase(args.clients, 3, args.datasets, trivial=False)  # warm up connections and caches
+        browse = report(
+            "catalog (search, browse, dataset API and page)",
+            run_phase(args.clients, args.seconds, args.datasets, trivial=False),
+            args.seconds,
+        )
+        ceiling = report(
+            "ceiling: trivial endpoint /healthz",
+            run_phase(args.clients, args.seconds, args.datasets, trivial=True),
+            args.seconds,
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    ratio = browse["all"]["rps"] / ceiling["all"]["rps"]
+    print(
+        f"\nsearch p95 {browse['search']['p95']:.0f} ms (target < 200 ms); "
+        f"catalog throughput {ratio:.0%} of the trivial endpoint's (target ≥ 50%)"
+    )
+
+
+if __name__ == "__main__":
+    main()
