@@ -241,6 +241,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "catalog.tasks.sweep_stuck_versions",
         "schedule": timedelta(minutes=5),
     },
+    "transactions-expire-licenses": {
+        "task": "transactions.tasks.expire_licenses",
+        "schedule": timedelta(hours=1),
+    },
+    "transactions-lapse-requests": {
+        "task": "transactions.tasks.lapse_overdue_requests",
+        "schedule": timedelta(days=1),
+    },
+    "transactions-renewal-reminders": {
+        "task": "transactions.tasks.send_renewal_reminders",
+        "schedule": timedelta(days=1),
+    },
 }
 
 # --- REST API -------------------------------------------------------------------------------
@@ -311,3 +323,4 @@ LOGGING = {
 
 # --- Jangteo --------------------------------------------------------------------------------
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+REQUEST_REVIEW_DEADLINE_DAYS = env.int("REQUEST_REVIEW_DEADLINE_DAYS", default=30)

@@ -2,18 +2,28 @@
 
 import importlib
 import inspect
+import pkgutil
 
 import pytest
 
 # Apps whose writes go through services with a permission rule of the same name.
-APPS_WITH_SERVICES = ["accounts", "catalog"]
+APPS_WITH_SERVICES = ["accounts", "catalog", "transactions"]
+
+
+def _service_modules(app: str):
+    """`<app>.services`, or when it is a package, each of its public submodules."""
+    module = importlib.import_module(f"{app}.services")
+    yield module
+    for info in pkgutil.iter_modules(getattr(module, "__path__", [])):
+        if not info.name.startswith("_"):
+            yield importlib.import_module(f"{module.__name__}.{info.name}")
 
 
 def public_service_functions(app: str):
-    module = importlib.import_module(f"{app}.services")
-    for name, fn in inspect.getmembers(module, inspect.isfunction):
-        if fn.__module__ == module.__name__ and not name.startswith("_"):
-            yield name, fn
+    for module in _service_modules(app):
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            if fn.__module__ == module.__name__ and not name.startswith("_"):
+                yield name, fn
 
 
 @pytest.mark.parametrize("app", APPS_WITH_SERVICES)

@@ -1,0 +1,401 @@
+"""Transactions reads: what a caller may see, filtered by the queryset (never in Python), with
+the joins a page needs fetched in a constant number of queries."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.conf import settings
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from guardian.shortcuts import get_objects_for_user
+
+from accounts.models import Membership, Organization
+from accounts.selectors import is_operator
+from catalog.models import Dataset, DatasetView, Offer
+from marketplace import errors
+from marketplace.actors import is_system
+from transactions.models import (
+    AccessRequest,
+    AuditEvent,
+    DownloadEvent,
+    Invoice,
+    License,
+    Notification,
+    RequestEvent,
+    RequestMessage,
+)
+from transactions.permissions import BUYER_ROLES, CENTER_ROLES
+
+State = AccessRequest.State
+
+
+def _authenticated(user) -> bool:
+    return user is not None and getattr(user, "is_authenticated", False) and not is_system(user)
+
+
+def _sees_everything(user) -> bool:
+    return is_system(user) or (_authenticated(user) and is_operator(user))
+
+
+def organization_ids(user, *, kind: str, roles) -> list[int]:
+    """The organizations of `kind` in which the user holds one of `roles` (one query)."""
+    if not _authenticated(user):
+        return []
+    return list(
+        Membership.objects.filter(user=user, organization__kind=kind, role__in=list(roles))
+        .values_list("organization_id", flat=True)
+        .distinct()
+    )
+
+
+def buyer_organization_ids(user) -> list[int]:
+    return organization_ids(user, kind=Organization.Kind.BUYER, roles=BUYER_ROLES)
+
+
+def center_organization_ids(user) -> list[int]:
+    return organization_ids(user, kind=Organization.Kind.CENTER, roles=CENTER_ROLES)
+
+
+def own_organization_ids(user) -> list[int]:
+    if not _authenticated(user):
+        return []
+    return list(Membership.objects.filter(user=user).values_list("organization_id", flat=True).distinct())
+
+
+# --- requests -------------------------------------------------------------------------------
+
+
+def _history():
+    return Prefetch(
+        "events",
+        queryset=RequestEvent.objects.select_related("actor_organization").order_by("created_at", "id"),
+    )
+
+
+def access_requests_visible_to(user) -> QuerySet[AccessRequest]:
+    """Operators see every request; buyers their organizations'; centers those on their
+    datasets; anyone else none."""
+    qs = AccessRequest.objects.select_related(
+        "offer__dataset__center", "organization", "requester", "terms", "license", "invoice"
+    ).prefetch_related(_history())
+    if _sees_everything(user):
+        return qs
+    if not _authenticated(user):
+        return qs.none()
+    return qs.filter(
+        Q(organization_id__in=buyer_organization_ids(user))
+        | Q(offer__dataset__center_id__in=center_organization_ids(user))
+    )
+
+
+def access_request_for(user, pk) -> AccessRequest:
+    request = access_requests_visible_to(user).filter(pk=pk).first()
+    if request is None:
+        raise errors.NotFound(_("Not found."))
+    return request
+
+
+def access_request_messages(access_request: AccessRequest) -> QuerySet[RequestMessage]:
+    return access_request.messages.select_related("author", "organization").order_by("created_at", "id")
+
+
+def open_access_request(*, organization_id: int, offer_id: int) -> AccessRequest | None:
+    return AccessRequest.objects.filter(
+        organization_id=organization_id, offer_id=offer_id, state__in=AccessRequest.OPEN_STATES
+    ).first()
+
+
+def requestable_offer(offer_id) -> Offer:
+    """An offer buyers may request: its dataset is published (otherwise it is not visible:
+    404). Whether the offer is open for requests is the service's question (409)."""
+    offer = (
+        Offer.objects.select_related("dataset", "dataset__center", "current_terms")
+        .filter(pk=offer_id, dataset__status=Dataset.Status.PUBLISHED, dataset__current_version__isnull=False)
+        .first()
+    )
+    if offer is None:
+        raise errors.NotFound(_("Not found."), errors={"offer": [_("No published offer has this id.")]})
+    return offer
+
+
+def review_deadline(access_request: AccessRequest) -> datetime.datetime | None:
+    """When a request waiting for review lapses."""
+    if access_request.state not in AccessRequest.REVIEW_STATES:
+        return None
+    return access_request.state_changed_at + datetime.timedelta(days=settings.REQUEST_REVIEW_DEADLINE_DAYS)
+
+
+def access_requests_overdue(now: datetime.datetime | None = None) -> QuerySet[AccessRequest]:
+    """Requests that waited for review longer than REQUEST_REVIEW_DEADLINE_DAYS."""
+    now = now or timezone.now()
+    cutoff = now - datetime.timedelta(days=settings.REQUEST_REVIEW_DEADLINE_DAYS)
+    return AccessRequest.objects.filter(state__in=AccessRequest.REVIEW_STATES, state_changed_at__lt=cutoff)
+
+
+# --- licenses and invoices ------------------------------------------------------------------
+
+
+def licenses_visible_to(user) -> QuerySet[License]:
+    """Operators see every license; the licensee through the object permission its group holds
+    (django-guardian); centers those on their datasets."""
+    qs = License.objects.select_related("organization", "dataset", "offer", "access_request")
+    if _sees_everything(user):
+        return qs
+    if not _authenticated(user):
+        return qs.none()
+    held = get_objects_for_user(
+        user, "transactions.view_license", klass=License, accept_global_perms=False, with_superuser=False
+    ).filter(organization_id__in=buyer_organization_ids(user))
+    return qs.filter(Q(pk__in=held.values("pk")) | Q(dataset__center_id__in=center_organization_ids(user)))
+
+
+def license_for(user, pk) -> License:
+    license = licenses_visible_to(user).filter(pk=pk).first()
+    if license is None:
+        raise errors.NotFound(_("Not found."))
+    return license
+
+
+def license_downloads(license: License) -> QuerySet[DownloadEvent]:
+    return license.downloads.select_related("user", "organization").order_by("-created_at", "-id")
+
+
+def licenses_due_for_expiry(now: datetime.datetime | None = None) -> QuerySet[License]:
+    return License.objects.filter(state=License.State.ACTIVE, valid_until__lte=now or timezone.now())
+
+
+def licenses_due_for_reminder(now: datetime.datetime | None = None, *, days: int = 7) -> QuerySet[License]:
+    now = now or timezone.now()
+    return License.objects.filter(
+        state=License.State.ACTIVE,
+        reminder_sent_at__isnull=True,
+        valid_until__gt=now,
+        valid_until__lte=now + datetime.timedelta(days=days),
+    )
+
+
+def invoices_visible_to(user) -> QuerySet[Invoice]:
+    qs = Invoice.objects.select_related(
+        "organization", "access_request__offer__dataset__center", "access_request__organization", "paid_by"
+    )
+    if _sees_everything(user):
+        return qs
+    if not _authenticated(user):
+        return qs.none()
+    return qs.filter(
+        Q(organization_id__in=buyer_organization_ids(user))
+        | Q(access_request__offer__dataset__center_id__in=center_organization_ids(user))
+    )
+
+
+def invoice_for(user, pk) -> Invoice:
+    invoice = invoices_visible_to(user).filter(pk=pk).first()
+    if invoice is None:
+        raise errors.NotFound(_("Not found."))
+    return invoice
+
+
+# --- notifications --------------------------------------------------------------------------
+
+
+def notifications_of(user) -> QuerySet[Notification]:
+    if not _authenticated(user):
+        return Notification.objects.none()
+    return Notification.objects.filter(recipient=user)
+
+
+def unread_count(user) -> int:
+    return notifications_of(user).filter(read_at__isnull=True).count()
+
+
+# --- audit ----------------------------------------------------------------------------------
+
+
+def audit_events_visible_to(user) -> QuerySet[AuditEvent]:
+    """Operators read the whole trail; organizations the events they are party to (as the
+    acting organization or the other side)."""
+    qs = AuditEvent.objects.select_related("organization", "other_organization")
+    if _sees_everything(user):
+        return qs
+    own = own_organization_ids(user)
+    if not own:
+        return qs.none()
+    return qs.filter(Q(organization_id__in=own) | Q(other_organization_id__in=own))
+
+
+def audit_events_filter(
+    qs: QuerySet[AuditEvent],
+    *,
+    verb: str = "",
+    organization: int | None = None,
+    since: datetime.datetime | None = None,
+    until: datetime.datetime | None = None,
+    target_type: str = "",
+    target_id: str = "",
+) -> QuerySet[AuditEvent]:
+    if verb:
+        qs = qs.filter(verb__startswith=verb)
+    if organization:
+        qs = qs.filter(Q(organization_id=organization) | Q(other_organization_id=organization))
+    if since:
+        qs = qs.filter(created_at__gte=since)
+    if until:
+        qs = qs.filter(created_at__lt=until)
+    if target_type:
+        qs = qs.filter(target_type=target_type)
+    if target_id:
+        qs = qs.filter(target_id=str(target_id))
+    return qs
+
+
+# --- provider analytics ---------------------------------------------------------------------
+
+
+def stats_datasets_visible_to(user) -> QuerySet[Dataset]:
+    qs = Dataset.objects.select_related("center")
+    if _sees_everything(user):
+        return qs
+    return qs.filter(center_id__in=center_organization_ids(user))
+
+
+def _month(value) -> str:
+    return value.strftime("%Y-%m") if value else ""
+
+
+def _grouped(qs, date_field: str, key_field: str, value=None, since=None, until=None) -> list[dict]:
+    if since:
+        qs = qs.filter(**{f"{date_field}__gte": since})
+    if until:
+        qs = qs.filter(**{f"{date_field}__lt": until})
+    return list(
+        qs.annotate(month=TruncMonth(date_field))
+        .values(key_field, "month")
+        .annotate(value=value or Count("pk"))
+        .order_by(key_field, "month")
+    )
+
+
+METRICS = ("views", "requests", "approvals", "licenses", "downloads", "revenue_krw")
+OFFER_METRICS = METRICS[1:]
+
+
+def provider_stats(datasets, *, since=None, until=None) -> list[dict]:
+    """Per dataset and offer and month: views, requests, final approvals, licenses issued,
+    downloads and revenue (supply amount of paid invoices). Six aggregate queries grouped by
+    month, whatever the number of rows behind them."""
+    datasets = list(datasets)
+    dataset_ids = [d.pk for d in datasets]
+    offers = list(Offer.objects.filter(dataset_id__in=dataset_ids).order_by("dataset_id", "pk"))
+    offer_dataset = {o.pk: o.dataset_id for o in offers}
+
+    per_offer: dict[tuple[int, str], dict] = {}
+
+    def add(rows, metric, key):
+        for row in rows:
+            cell = per_offer.setdefault((row[key], _month(row["month"])), dict.fromkeys(OFFER_METRICS, 0))
+            cell[metric] += row["value"] or 0
+
+    add(
+        _grouped(
+            AccessRequest.objects.filter(offer__dataset_id__in=dataset_ids),
+            "created_at",
+            "offer_id",
+            since=since,
+            until=until,
+        ),
+        "requests",
+        "offer_id",
+    )
+    add(
+        _grouped(
+            RequestEvent.objects.filter(
+                access_request__offer__dataset_id__in=dataset_ids,
+                action=RequestEvent.Action.APPROVED,
+                to_state__in=[State.AWAITING_PAYMENT, State.LICENSED],
+            ),
+            "created_at",
+            "access_request__offer_id",
+            since=since,
+            until=until,
+        ),
+        "approvals",
+        "access_request__offer_id",
+    )
+    add(
+        _grouped(
+            License.objects.filter(dataset_id__in=dataset_ids),
+            "created_at",
+            "offer_id",
+            since=since,
+            until=until,
+        ),
+        "licenses",
+        "offer_id",
+    )
+    add(
+        _grouped(
+            DownloadEvent.objects.filter(license__dataset_id__in=dataset_ids),
+            "created_at",
+            "license__offer_id",
+            since=since,
+            until=until,
+        ),
+        "downloads",
+        "license__offer_id",
+    )
+    add(
+        _grouped(
+            Invoice.objects.filter(
+                access_request__offer__dataset_id__in=dataset_ids, state=Invoice.State.PAID
+            ),
+            "paid_at",
+            "access_request__offer_id",
+            value=Sum("supply_krw"),
+            since=since,
+            until=until,
+        ),
+        "revenue_krw",
+        "access_request__offer_id",
+    )
+    views = _grouped(
+        DatasetView.objects.filter(dataset_id__in=dataset_ids),
+        "viewed_at",
+        "dataset_id",
+        since=since,
+        until=until,
+    )
+
+    per_dataset: dict[tuple[int, str], dict] = {}
+    for row in views:
+        cell = per_dataset.setdefault((row["dataset_id"], _month(row["month"])), dict.fromkeys(METRICS, 0))
+        cell["views"] += row["value"]
+    for (offer_id, month), values in per_offer.items():
+        cell = per_dataset.setdefault((offer_dataset[offer_id], month), dict.fromkeys(METRICS, 0))
+        for metric in OFFER_METRICS:
+            cell[metric] += values[metric]
+
+    def by_owner(table) -> dict[int, list[dict]]:
+        grouped: dict[int, list[dict]] = {}
+        for (owner, month), values in sorted(table.items(), key=lambda item: item[0][1]):
+            grouped.setdefault(owner, []).append({"month": month, **values})
+        return grouped
+
+    dataset_months, offer_months = by_owner(per_dataset), by_owner(per_offer)
+
+    result = []
+    for dataset in datasets:
+        result.append(
+            {
+                "dataset": {"id": dataset.pk, "slug": dataset.slug, "title": dataset.title},
+                "months": dataset_months.get(dataset.pk, []),
+                "offers": [
+                    {"id": offer.pk, "name": offer.name, "months": offer_months.get(offer.pk, [])}
+                    for offer in offers
+                    if offer.dataset_id == dataset.pk
+                ],
+            }
+        )
+    return result
