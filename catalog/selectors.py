@@ -200,3 +200,17 @@ def version_preview(version: DatasetVersion, offer: Offer | None = None, *, limi
     finally:
         con.close()
     return {"columns": query.columns, "rows": [[jsonable(v) for v in row] for row in rows]}
+
+
+PLANNED_OFFER_KEYS = (
+    "kind", "fields", "region_field", "date_field", "dimensions", "measures", "subject_field",
+    "dominance_field", "k", "dominance", "date_granularity", "quasi_identifiers_allowed",
+)
+
+
+def offer_spec_from_snapshot(snapshot: dict) -> dict:
+    """The privacy planner's reading of an offer as a license snapshotted it at issue (later
+    edits of the offer do not change what the license delivers)."""
+    spec = {key: snapshot.get(key) for key in PLANNED_OFFER_KEYS}
+    spec["dominance"] = float(spec["dominance"]) if spec.get("dominance") is not None else 0.85
+    return spec

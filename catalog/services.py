@@ -573,8 +573,15 @@ def version_publish(*, actor, version: DatasetVersion) -> DatasetVersion:
             before={"current_version": previous},
             after={"current_version": version.pk, "number": version.number},
         )
+        transaction.on_commit(lambda: _deliver_to_licensees(version.pk))
     catalog_cache.changed()
     return version
+
+
+def _deliver_to_licensees(version_id: int) -> None:
+    from transactions.hooks import version_published
+
+    version_published(version_id)
 
 
 # --- offers -----------------------------------------------------------------------------------

@@ -191,6 +191,12 @@ DUCKDB_TEMP_DIR = env.str("DUCKDB_TEMP_DIR", default=str(VAR_DIR / "tmp" / "duck
 INGEST_QUEUE_DEADLINE = timedelta(minutes=env.int("INGEST_QUEUE_DEADLINE_MINUTES", default=15))
 INGEST_RUN_DEADLINE = timedelta(minutes=env.int("INGEST_RUN_DEADLINE_MINUTES", default=90))
 INGEST_MAX_ATTEMPTS = env.int("INGEST_MAX_ATTEMPTS", default=3)
+EXTRACT_DEFAULT_FORMAT = env.str("EXTRACT_DEFAULT_FORMAT", default="csv_bom")
+EXTRACT_QUEUE_DEADLINE = timedelta(minutes=env.int("EXTRACT_QUEUE_DEADLINE_MINUTES", default=15))
+EXTRACT_RUN_DEADLINE = timedelta(minutes=env.int("EXTRACT_RUN_DEADLINE_MINUTES", default=120))
+EXTRACT_MAX_ATTEMPTS = env.int("EXTRACT_MAX_ATTEMPTS", default=3)
+EXTRACT_RETENTION_DAYS = env.int("EXTRACT_RETENTION_DAYS", default=30)
+DOWNLOAD_LINK_SECONDS = env.int("DOWNLOAD_LINK_SECONDS", default=600)
 WORK_DIR = Path(env.str("JANGTEO_WORK_DIR", default=str(VAR_DIR / "tmp" / "work")))
 
 # --- E-mail ---------------------------------------------------------------------------------
@@ -237,6 +243,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "marketplace.tasks.worker_heartbeat", "schedule": timedelta(minutes=1)},
+    "transactions-sweep-stuck-extracts": {
+        "task": "transactions.tasks.sweep_stuck_extracts",
+        "schedule": timedelta(minutes=5),
+    },
+    "transactions-purge-extract-files": {
+        "task": "transactions.tasks.purge_extract_files",
+        "schedule": timedelta(days=1),
+    },
     "catalog-sweep-stuck-versions": {
         "task": "catalog.tasks.sweep_stuck_versions",
         "schedule": timedelta(minutes=5),

@@ -113,13 +113,19 @@ class DatasetFactory(factory.django.DjangoModelFactory):
                 assign_perm(perm, obj.center.group, obj)
 
 
-def published_dataset(center=None, *, fields=DEFAULT_FIELDS, row_count=1000, **dataset_kwargs) -> Dataset:
-    """A published dataset whose current version has `fields` (no data file behind it: for
-    tests of workflow, not of extracts)."""
+def published_dataset(
+    center=None, *, fields=DEFAULT_FIELDS, row_count=1000, with_data: bool = False, **dataset_kwargs
+) -> Dataset:
+    """A published dataset whose current version has `fields`. With `with_data`, a real
+    Parquet file of `row_count` synthetic rows (DEFAULT_FIELDS' columns) is in storage, so
+    extracts can be built from it; otherwise there is no data file (tests of workflow)."""
     dataset = DatasetFactory(**({"center": center} if center else {}), **dataset_kwargs)
+    parquet, parquet_sha = f"datasets/{dataset.pk}/v1.parquet", ""
+    if with_data:
+        parquet, parquet_sha = write_card_parquet(parquet, rows=row_count)
     version = DatasetVersion.objects.create(
         dataset=dataset, number=1, storage_token="test", source="datasets/test.bin", original_filename="data.csv",
-        status=DatasetVersion.Status.PUBLISHED, progress=100, parquet=f"datasets/{dataset.pk}/v1.parquet",
+        status=DatasetVersion.Status.PUBLISHED, progress=100, parquet=parquet, parquet_sha256=parquet_sha,
         row_count=row_count, published_at=timezone.now(),
     )
     for position, (name, type_, sensitivity) in enumerate(fields):
@@ -133,6 +139,36 @@ def published_dataset(center=None, *, fields=DEFAULT_FIELDS, row_count=1000, **d
     dataset.published_at = timezone.now()
     dataset.save()
     return dataset
+
+
+def write_card_parquet(name: str, *, rows: int) -> tuple[str, str]:
+    """Synthetic card payments with DEFAULT_FIELDS' columns into storage; (stored name, sha256).
+
+    Deterministic: region, industry, card and merchant cycle with the row number."""
+    import tempfile
+    from pathlib import Path
+
+    import duckdb
+
+    from catalog.storage import sha256_of, store_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "data.parquet"
+        duckdb.execute(
+            f"""COPY (SELECT 'T' || lpad(i::VARCHAR, 6, '0') AS transaction_id,
+                   (['41110', '41130', '41150'])[1 + i % 3] AS sigungu_code,
+                   (['수원시', '성남시', '의정부시'])[1 + i % 3] AS sigungu_name,
+                   (['카페', '한식 음식점', '=HYPERLINK("x")'])[1 + (i // 3) % 3] AS industry,
+                   'C' || lpad((i % 17)::VARCHAR, 4, '0') AS card_id,
+                   'M' || lpad((i % 5)::VARCHAR, 3, '0') AS merchant_id,
+                   (1000 + (i % 10) * 500)::BIGINT AS amount,
+                   (['20대', '30대', '40대'])[1 + i % 3] AS age_band,
+                   CASE WHEN i % 2 = 0 THEN 'F' ELSE 'M' END AS sex,
+                   TIMESTAMP '2024-01-01' + INTERVAL (i % 180) DAY AS approved_at,
+                   '홍길동' || i AS holder_name
+                FROM range({int(rows)}) t(i)) TO '{path}' (FORMAT parquet)"""
+        )
+        return store_file(path, name), sha256_of(path)
 
 
 class OfferFactory(factory.django.DjangoModelFactory):

@@ -1,16 +1,27 @@
 """Where later work plugs into the transactions workflow.
 
 Each hook is called by a service through `transaction.on_commit`, with ids only, after the
-change it reports is committed. They do nothing yet; the issue that builds the feature fills
-them in (and keeps the signature)."""
+change it reports is committed; they queue work and return."""
 
 from __future__ import annotations
 
 
 def license_issued(license_id: int) -> None:
-    """Called once after a license is issued and committed.
+    """Called once after a license is issued and committed: queue its first file (the default
+    format, built from the published version). A renewal whose window has not started yet gets
+    its file when asked for."""
+    from marketplace.actors import SYSTEM
+    from transactions.models import License, license_is_active_now
+    from transactions.services.extracts import extract_request
 
-    The extract engine (a later issue) plugs in here: queue the first extract of the licensed
-    scope for the new license (a Celery task taking `license_id`, idempotent, re-reading the
-    license and checking `transactions.models.license_is_usable`). Until then: nothing."""
-    return None
+    license = License.objects.select_related("dataset").get(pk=license_id)
+    if license_is_active_now(license) and license.dataset.current_version_id:
+        extract_request(actor=SYSTEM, license=license)
+
+
+def version_published(version_id: int) -> None:
+    """Called after a new version of a dataset is published: deliver it to the licenses that
+    receive updates (a worker does the work)."""
+    from transactions.tasks import deliver_version
+
+    deliver_version.delay(version_id)

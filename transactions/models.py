@@ -413,6 +413,13 @@ def license_is_usable(license: License, at=None) -> bool:
     )
 
 
+def license_is_active_now(license: License, at=None) -> bool:
+    """A file may be built for it: active and inside its window (the quota counts downloads,
+    not builds)."""
+    at = at or timezone.now()
+    return license.state == License.State.ACTIVE and license.valid_from <= at < license.valid_until
+
+
 class DownloadEvent(models.Model):
     """One download under a license: who, which extract, how much, from where."""
 
@@ -468,3 +475,69 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recipient}: {self.title}"
+
+
+# --- Extracts ---------------------------------------------------------------------------------
+
+
+class Extract(models.Model):
+    """One delivered file: a license's scope of one dataset version in one format, built by a
+    worker. The recipe (query, parameters, source hash, engine version) rebuilds it byte for
+    byte; it stays after the file is purged."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Ready")
+        FAILED = "failed", _("Failed")
+        EXPIRED = "expired", _("Expired")
+
+    class Format(models.TextChoices):
+        CSV = "csv", _("CSV (UTF-8)")
+        CSV_BOM = "csv_bom", _("CSV for Excel (UTF-8 with BOM)")
+        PARQUET = "parquet", _("Parquet")
+        JSONL = "jsonl", _("JSON Lines")
+        XLSX = "xlsx", _("Excel (XLSX)")
+
+    license = models.ForeignKey(License, verbose_name=_("license"), on_delete=models.PROTECT, related_name="extracts")
+    version = models.ForeignKey(
+        "catalog.DatasetVersion", verbose_name=_("dataset version"), on_delete=models.PROTECT, related_name="+"
+    )
+    format = models.CharField(_("format"), max_length=8, choices=Format.choices)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(_("progress"), default=0)
+    row_count = models.BigIntegerField(_("rows"), null=True, blank=True)
+    bytes = models.BigIntegerField(_("bytes"), null=True, blank=True)
+    sha256 = models.CharField(_("data file SHA-256"), max_length=64, blank=True)
+    bundle_bytes = models.BigIntegerField(_("bundle bytes"), null=True, blank=True)
+    bundle_sha256 = models.CharField(_("bundle SHA-256"), max_length=64, blank=True)
+    file = models.CharField(_("stored bundle"), max_length=300, blank=True)
+    file_name = models.CharField(_("download name"), max_length=255, blank=True)
+    recipe = models.JSONField(_("recipe"), default=dict, blank=True)
+    recipe_sha256 = models.CharField(_("recipe SHA-256"), max_length=64, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    error = models.TextField(_("error"), blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    queued_at = models.DateTimeField(_("queued at"), default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    purged_at = models.DateTimeField(_("file purged at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("extract")
+        verbose_name_plural = _("extracts")
+        ordering = ["-queued_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["license", "version", "format"], name="extract_one_per_format"),
+            models.CheckConstraint(name="extract_progress_0_100", condition=Q(progress__gte=0, progress__lte=100)),
+            models.CheckConstraint(
+                name="extract_succeeded_has_file",
+                condition=~Q(status="succeeded") | (~Q(file="") & ~Q(bundle_sha256="")),
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "started_at"])]
+
+    def __str__(self) -> str:
+        return f"Extract #{self.pk} ({self.get_format_display()}) of license #{self.license_id}"

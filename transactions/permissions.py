@@ -206,3 +206,51 @@ def stats_view(actor, dataset=None) -> bool:
     return Membership.objects.filter(
         user=actor, organization__kind=Organization.Kind.CENTER, role__in=list(CENTER_ROLES)
     ).exists()
+
+
+# --- extracts -------------------------------------------------------------------------------
+
+
+def extract_view(actor, extract) -> bool:
+    return license_view(actor, extract.license)
+
+
+def extract_request(actor, license: License) -> bool:
+    """The licensee's analysts and managers ask for a file (another format, a rebuild); the
+    platform asks on issue and on a new version."""
+    return is_system(actor) or _has_roles(actor, license.organization_id, BUYER_ROLES)
+
+
+def extract_build(actor, extract=None) -> bool:
+    return is_system(actor)
+
+
+def extract_fail(actor, extract=None) -> bool:
+    return is_system(actor)
+
+
+def extracts_requeue_stuck(actor, _target=None) -> bool:
+    return is_system(actor)
+
+
+def extracts_purge_files(actor, _target=None) -> bool:
+    return is_system(actor)
+
+
+def extracts_deliver_version(actor, _target=None) -> bool:
+    return is_system(actor)
+
+
+def extract_download_link(actor, extract) -> bool:
+    """Only the licensee's members download; the center and operators see the record."""
+    return _has_roles(actor, extract.license.organization_id, BUYER_ROLES)
+
+
+def extract_download(actor, extract) -> bool:
+    """Following a signed link: the link itself was issued under extract_download_link; the
+    worker-side check is the license's state at that moment."""
+    return is_system(actor)
+
+
+def license_trace_leak(actor, _target=None) -> bool:
+    return _privileged(actor)

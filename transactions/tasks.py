@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import logging
 
+import duckdb
 from celery import shared_task
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from marketplace import errors
 from marketplace.actors import SYSTEM
 from transactions import selectors, services
-from transactions.models import Notification
+from transactions.models import Extract, Notification
 
 logger = logging.getLogger(__name__)
 
@@ -76,3 +79,67 @@ def lapse_overdue_requests() -> int:
 def send_renewal_reminders() -> int:
     """Daily: remind licensees 7 days before their license ends."""
     return services.license_send_renewal_reminders(actor=SYSTEM)
+
+
+# --- extracts -------------------------------------------------------------------------------
+
+TRANSIENT = (OperationalError, InterfaceError, OSError, MemoryError, duckdb.IOException, duckdb.OutOfMemoryException)
+
+
+@shared_task(
+    bind=True,
+    name="transactions.tasks.build_extract",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=5,
+    retry_backoff_max=300,
+    max_retries=3,
+)
+def build_extract(self, extract_id: int) -> str:
+    """Build one extract (idempotent; see services.extract_build). Transient errors (database,
+    disk, memory) are retried with backoff; when retries run out, or on any other error, the
+    extract ends `failed` with a reason instead of staying `running`."""
+    try:
+        return services.extract_build(actor=SYSTEM, extract_id=extract_id).status
+    except TRANSIENT as exc:
+        if self.request.retries >= self.max_retries:
+            services.extract_fail(
+                actor=SYSTEM,
+                extract_id=extract_id,
+                message=_("Building the file failed after %(n)s attempts (%(error)s). Ask for it again later.")
+                % {"n": self.request.retries + 1, "error": type(exc).__name__},
+            )
+            return "failed"
+        # Let the retry find the row claimable again.
+        Extract.objects.filter(pk=extract_id, status=Extract.Status.RUNNING).update(status=Extract.Status.QUEUED)
+        raise
+    except Exception:
+        logger.exception("extract %s failed", extract_id)
+        services.extract_fail(
+            actor=SYSTEM,
+            extract_id=extract_id,
+            message=_("An internal error stopped the build; the platform team has been told. Try again later."),
+        )
+        raise
+
+
+@shared_task(name="transactions.tasks.sweep_stuck_extracts")
+def sweep_stuck_extracts() -> int:
+    """Every few minutes: queue again the extracts a dead worker or broker lost."""
+    ids = services.extracts_requeue_stuck(actor=SYSTEM)
+    for extract_id in ids:
+        build_extract.delay(extract_id)
+    return len(ids)
+
+
+@shared_task(name="transactions.tasks.purge_extract_files")
+def purge_extract_files() -> int:
+    """Daily: delete extract files past their retention; records and recipes stay."""
+    return services.extracts_purge_files(actor=SYSTEM)
+
+
+@shared_task(name="transactions.tasks.deliver_version")
+def deliver_version(version_id: int) -> int:
+    """A new version was published: queue it for licenses that receive updates."""
+    return len(services.extracts_deliver_version(actor=SYSTEM, version_id=version_id))

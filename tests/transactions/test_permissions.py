@@ -11,7 +11,7 @@ from marketplace.actors import SYSTEM
 from tests.conftest import english_client
 from tests.transactions.factories import ACTORS, request_in_state, submit
 from transactions import permissions, urls
-from transactions.models import AccessRequest, License, Notification
+from transactions.models import AccessRequest, Extract, License, Notification
 
 State = AccessRequest.State
 pytestmark = pytest.mark.django_db
@@ -57,6 +57,29 @@ def analysts_notification(world):
 
 def an_offer(world):
     return world.offer()
+
+
+def ready_extract(world):
+    """A built extract of the buyer's license (its bundle a stand-in file in storage)."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    lic = license_of(world)
+    name = default_storage.save(f"extracts/{lic.pk}/matrix.zip", ContentFile(b"PK\x05\x06" + bytes(18)))
+    return Extract.objects.create(
+        license=lic, version=lic.dataset.current_version, format="csv", status="succeeded", file=name,
+        file_name="matrix.zip", bundle_sha256="0" * 64, bundle_bytes=22,
+    )
+
+
+def download_token(world):
+    from transactions import services
+
+    token, _expires = services.extract_download_link(actor=world.buyer_analyst, extract=ready_extract(world))
+    return token
+
+
+EVERYONE = {actor: 200 for actor in ACTORS}
 
 
 REVIEW_AT_CENTER = {
@@ -250,6 +273,38 @@ MATRIX = [
         codes(AUTHENTICATED),
     ),
     ("audit-event-list", "get", None, lambda o: "/api/v1/audit/", None, codes(AUTHENTICATED)),
+    ("extract-list", "get", None, lambda o: "/api/v1/extracts/", None, codes(AUTHENTICATED)),
+    ("extract-detail", "get", ready_extract, lambda e: f"/api/v1/extracts/{e.pk}/", None, codes(PARTIES)),
+    (
+        "extract-download-link",
+        "post",
+        ready_extract,
+        lambda e: f"/api/v1/extracts/{e.pk}/download-link/",
+        {},
+        codes(**BUYER_ACTS),
+    ),
+    # The signed link is the credential (like a presigned URL): whoever holds it within its
+    # minutes gets the file, counted against the license of the person it was issued to.
+    ("extract-download", "get", download_token, lambda t: f"/api/v1/extracts/download/{t}/", None, EVERYONE),
+    ("license-extracts", "get", license_of, lambda lic: f"/api/v1/licenses/{lic.pk}/extracts/", None, codes(PARTIES)),
+    (
+        "license-extracts",
+        "post",
+        license_of,
+        lambda lic: f"/api/v1/licenses/{lic.pk}/extracts/",
+        {"format": "parquet"},
+        codes(**BUYER_ACTS, ok_code=202),
+    ),
+    # Operators pass the rule and reach the body parser, which wants the multipart upload
+    # (the success case is in test_extracts.py).
+    (
+        "leak-trace",
+        "post",
+        None,
+        lambda o: "/api/v1/leaks/trace/",
+        {"dataset": "x"},
+        codes({"operator"}, AUTHENTICATED - {"operator"}, ok_code=415),
+    ),
     (
         "stats",
         "get",
@@ -301,7 +356,13 @@ def _transactions_routes() -> set[tuple[str, str]]:
                 walk(pattern.url_patterns)
             elif isinstance(pattern, URLPattern) and pattern.name:
                 actions = getattr(pattern.callback, "actions", None)
-                methods = actions.keys() if actions else ["get"]
+                view_class = getattr(pattern.callback, "view_class", None)
+                if actions:
+                    methods = actions.keys()
+                elif view_class is not None:
+                    methods = [m for m in view_class.http_method_names if hasattr(view_class, m)]
+                else:
+                    methods = ["get"]
                 for method in methods:
                     if method in ("head", "options"):
                         continue

@@ -1,6 +1,17 @@
 """Every write to transactions: one function per operation, each checking its rule in
 `transactions.permissions` (STYLE.md). Split by entity, as pretix splits base/services."""
 
+from transactions.services.extracts import (
+    extract_build,
+    extract_download,
+    extract_download_link,
+    extract_fail,
+    extract_request,
+    extracts_deliver_version,
+    extracts_purge_files,
+    extracts_requeue_stuck,
+    license_trace_leak,
+)
 from transactions.services.invoices import invoice_issue, invoice_mark_paid, invoice_void
 from transactions.services.licenses import (
     license_download_record,
@@ -24,6 +35,15 @@ from transactions.services.requests import (
 )
 
 __all__ = [
+    "extract_build",
+    "extract_download",
+    "extract_download_link",
+    "extract_fail",
+    "extract_request",
+    "extracts_deliver_version",
+    "extracts_purge_files",
+    "extracts_requeue_stuck",
+    "license_trace_leak",
     "access_request_approve",
     "access_request_lapse",
     "access_request_message_post",

@@ -1,0 +1,298 @@
+"""Build one license's extract: a recipe (one SQL statement) and a run that writes the file.
+
+`build_recipe` turns a license scope into everything needed to rebuild the same file byte for
+byte: the statement of `catalog.privacy.plan` wrapped for the output format (formula
+neutralisation for CSV/XLSX, a stable row order), its parameters, the source's sha256 and the
+engine version. `run_extract` runs it with DuckDB into a private directory under `work_dir`,
+fsyncs and checksums the file and moves it to `out_path` in one rename, so nothing partial is
+ever visible there. No Django here: the task that calls this keeps the job's state.
+
+Row order is part of the recipe, in the outermost ORDER BY: aggregates by their dimensions,
+record extracts by the source row (DuckDB's `file_row_number`). Without it, DuckDB 2.0.1 writes
+a filtered Parquet scan in a different order on every run even with `preserve_insertion_order`
+(an IN filter pushed into the scan is enough). The statement runs with
+`preserve_insertion_order` on, so the ordered rows reach the writer in order and DuckDB's
+Parquet writer cuts the same row groups whatever the thread count: Parquet output is
+byte-stable like the text formats.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from catalog import privacy
+from catalog.ingestion.sql import ident
+from transactions.extracts import writers
+from transactions.extracts.writers import FORMATS, ExtractError, ExtractTooLarge
+
+RECIPE_VERSION = 1
+POLL_SECONDS = 0.1
+# DuckDB errors that running the same recipe again cannot cure (the data does not match the
+# recipe): reported as ExtractError. Others (I/O, out of memory, interrupts) propagate, for the
+# task to retry.
+PERMANENT_ERRORS = (
+    duckdb.BinderException,
+    duckdb.CatalogException,
+    duckdb.ConversionException,
+    duckdb.InvalidInputException,
+    duckdb.ParserException,
+)
+
+
+def _engine_version() -> str:
+    try:
+        openpyxl = importlib.metadata.version("openpyxl")
+    except importlib.metadata.PackageNotFoundError:
+        openpyxl = "absent"
+    return f"jangteo-extracts/{RECIPE_VERSION} duckdb/{duckdb.__version__} openpyxl/{openpyxl}"
+
+
+ENGINE_VERSION = _engine_version()
+
+
+@dataclass(frozen=True)
+class OutputField:
+    name: str
+    type: str  # catalog type: string, integer, number, boolean, date, datetime
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything needed to rebuild the same file byte for byte (same source Parquet, same
+    engine version). `params` hold the HMAC pads derived from the license key: store a recipe
+    as carefully as the key, and put `summary()` (no parameters) in manifests and logs."""
+
+    sql: str
+    params: list
+    columns: list[str]
+    format: str
+    source_sha256: str
+    engine_version: str
+    types: list[str] = field(default_factory=list)
+
+    def output_fields(self) -> list[OutputField]:
+        return [OutputField(n, t) for n, t in zip(self.columns, self.types or ["string"] * len(self.columns))]
+
+    def to_dict(self) -> dict:
+        """JSON-ready; `Recipe.from_dict` reads it back."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Recipe:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+    def summary(self) -> dict:
+        return {
+            "format": self.format,
+            "columns": list(self.columns),
+            "source_sha256": self.source_sha256,
+            "engine_version": self.engine_version,
+        }
+
+
+@dataclass(frozen=True)
+class ExtractResult:
+    rows: int
+    bytes: int
+    sha256: str
+    path: Path
+
+
+def build_recipe(
+    *,
+    parquet: str,
+    source_sha256: str,
+    schema: list[privacy.Column],
+    offer: dict,
+    scope: dict,
+    key: bytes,
+    format: str,
+) -> Recipe:
+    """The recipe for `scope` of `offer` over `parquet` in `format` (csv, csv_bom, parquet,
+    jsonl, xlsx). Pure: reads no data. Raises privacy.PlanError for a scope that delivers
+    nothing or is malformed, ExtractError for an unknown format, ExtractTooLarge when XLSX
+    cannot hold the columns."""
+    if format not in FORMATS:
+        raise ExtractError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    if format == "xlsx":
+        writers.require_openpyxl()
+    plan = privacy.plan(parquet=parquet, schema=schema, offer=offer, scope=scope, key=key)
+    if format == "xlsx" and len(plan.columns) > writers.XLSX_MAX_COLUMNS:
+        raise ExtractTooLarge(
+            f"An Excel sheet holds at most {writers.XLSX_MAX_COLUMNS:,} columns and this extract has "
+            f"{len(plan.columns):,}; choose CSV or Parquet."
+        )
+    neutralise = FORMATS[format].neutralise_formulas
+    xlsx = format == "xlsx"
+    select, names = [], []
+    for name in plan.columns:
+        expr, out = f"extract.{ident(name)}", name
+        if neutralise:
+            out = writers.neutralise_text(name, xlsx=xlsx)
+            if name in plan.text_columns:
+                expr = writers.neutralise_sql(expr, xlsx=xlsx)
+        select.append(f"{expr} AS {ident(out)}")
+        names.append(out)
+    if len(set(names)) != len(names):
+        raise ExtractError("two output columns would have the same name")
+    # Column names are schema-checked and quoted; every value is a bound parameter.
+    sql = f"SELECT {', '.join(select)} FROM ({plan.body}) AS extract"  # noqa: S608
+    if plan.order_by:
+        sql += " ORDER BY " + ", ".join(f"extract.{ident(c)}" for c in plan.order_by)
+    return Recipe(
+        sql=sql,
+        params=list(plan.params),
+        columns=names,
+        format=format,
+        source_sha256=source_sha256,
+        engine_version=ENGINE_VERSION,
+        types=list(plan.types),
+    )
+
+
+class _Progress:
+    """Calls `progress` with whole percentages that only go up."""
+
+    def __init__(self, progress: Callable[[int], None]):
+        self._progress = progress
+        self._last = -1
+
+    def __call__(self, fraction: float) -> None:
+        pct = max(0, min(100, int(fraction * 100)))
+        if pct > self._last:
+            self._last = pct
+            self._progress(pct)
+
+
+def _executor(con, report: _Progress) -> writers.Execute:
+    """`execute(sql, params, lo, hi)`: run one statement on a worker thread while this thread
+    polls `con.query_progress()` (0-100 for the running statement, -1 before it starts) and
+    reports it scaled into [lo, hi]. Progress is reported on the caller's thread, so a callback
+    may touch the caller's database connection, and may raise to cancel the statement."""
+
+    def execute(sql: str, params: list, lo: float, hi: float) -> list:
+        outcome: dict = {}
+
+        def work() -> None:
+            try:
+                outcome["rows"] = con.execute(sql, params).fetchall()
+            except BaseException as exc:
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=work, name="extract-statement", daemon=True)
+        worker.start()
+        try:
+            while worker.is_alive():
+                worker.join(POLL_SECONDS)
+                pct = con.query_progress()
+                if pct is not None and pct >= 0:
+                    report(lo + (hi - lo) * min(pct, 100.0) / 100.0)
+        except BaseException:
+            con.interrupt()
+            worker.join()
+            raise
+        if "error" in outcome:
+            raise outcome["error"]
+        report(hi)
+        return outcome["rows"]
+
+    return execute
+
+
+def _configure(con) -> dict:
+    """Settings the run needs; returns the previous values to restore on a borrowed connection."""
+    wanted = {
+        "preserve_insertion_order": "true",
+        "enable_progress_bar": "true",
+        "enable_progress_bar_print": "false",
+        "progress_bar_time": "0",
+    }
+    previous = {}
+    for name, value in wanted.items():
+        (previous[name],) = con.execute("SELECT current_setting(?)", [name]).fetchone()
+        con.execute(f"SET {name} = {value}")
+    return previous
+
+
+def _restore(con, previous: dict) -> None:
+    for name, value in previous.items():
+        rendered = ("true" if value else "false") if isinstance(value, bool) else str(int(value))
+        con.execute(f"SET {name} = {rendered}")
+
+
+def run_extract(
+    recipe: Recipe,
+    *,
+    out_path: Path,
+    work_dir: Path,
+    con=None,
+    progress: Callable[[int], None] = lambda pct: None,
+) -> ExtractResult:
+    """Write `recipe`'s file to `out_path` and return its row count, size and sha256.
+
+    The file is built in a private directory under `work_dir`, fsynced, checksummed and moved
+    to `out_path` in one rename; on any error (or a `progress` callback that raises, which
+    cancels the running statement) the directory is removed and `out_path` is left as it was.
+    `con` is a DuckDB connection to borrow (its settings are restored); by default one is made
+    with `marketplace.duckdb.connect`, spilling under the private directory. `progress` gets
+    whole percentages 0-100, increasing, from DuckDB's query progress (XLSX: the query is 0-50,
+    writing the workbook 50-100 by rows). Raises ExtractTooLarge when an XLSX extract has more
+    rows than a sheet holds (the message tells the buyer to choose CSV or Parquet), and
+    ExtractError when the data no longer fits the recipe (a column gone, a value that will not
+    convert); DuckDB's I/O and memory errors propagate unchanged, as retryable.
+    """
+    if recipe.format not in FORMATS:
+        raise ExtractError(f"unknown format {recipe.format!r}")
+    report = _Progress(progress)
+    report(0.0)
+    with writers.private_dir(Path(work_dir), ".extract-") as job:
+        own = con is None
+        if own:
+            from marketplace.duckdb import connect
+
+            con = connect(temp_directory=job / "spill")
+        previous = _configure(con)
+        try:
+            execute = _executor(con, report)
+            data = job / f"data{FORMATS[recipe.format].suffix}"
+            try:
+                rows = _write(execute, recipe, data, job, report)
+            except PERMANENT_ERRORS as exc:
+                raise ExtractError(f"The data does not match this extract's recipe: {exc}") from exc
+            writers.fsync(data)
+            size, digest = writers.sha256_file(data)
+            writers.publish(data, Path(out_path))
+        finally:
+            if own:
+                con.close()
+            else:
+                _restore(con, previous)
+    report(1.0)
+    return ExtractResult(rows=rows, bytes=size, sha256=digest, path=Path(out_path))
+
+
+def _write(execute: writers.Execute, recipe: Recipe, data: Path, job: Path, report: _Progress) -> int:
+    if recipe.format in ("csv", "parquet", "jsonl"):
+        return writers.copy_to(execute, recipe.format, recipe.sql, recipe.params, data, 0.0, 0.99)
+    if recipe.format == "csv_bom":
+        body = job / "body.csv"
+        rows = writers.copy_to(execute, "csv", recipe.sql, recipe.params, body, 0.0, 0.95)
+        writers.prepend_bom(body, data)
+        return rows
+    # xlsx: stage as Parquet (bounded memory, a row count before anything is written), then stream.
+    staged = job / "staged.parquet"
+    limited = f"{recipe.sql} LIMIT {writers.XLSX_MAX_ROWS + 1}"
+    rows = writers.copy_to(execute, "parquet", limited, recipe.params, staged, 0.0, 0.5)
+    if rows > writers.XLSX_MAX_ROWS:
+        raise ExtractTooLarge(
+            f"An Excel sheet holds at most {writers.XLSX_MAX_ROWS:,} rows and this extract has more; "
+            "choose CSV or Parquet."
+        )
+    writers.write_xlsx(staged, recipe.columns, data, rows=rows, progress=lambda f: report(0.5 + 0.49 * f))
+    return rows

@@ -1,0 +1,466 @@
+"""Extracts: building a license's file on a worker, and handing it over through signed links.
+
+The engine (transactions/extracts) turns a recipe into a file; these services decide when a
+file is built, check the license at build time and again at download, store the bundle and
+keep the record."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import logging
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.core import signing
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from catalog import privacy
+from catalog.models import DatasetVersion
+from catalog.selectors import offer_spec_from_snapshot
+from catalog.storage import local_path, store_file
+from marketplace import errors
+from marketplace.actors import SYSTEM, is_system
+from marketplace.authz import authorize
+from transactions import permissions
+from transactions.audit import audit_record
+from transactions.extracts import bundle as bundles
+from transactions.extracts import engine
+from transactions.extracts.writers import ExtractError
+from transactions.models import Extract, License, license_is_active_now
+from transactions.notifications import BUYER, notify
+
+log = logging.getLogger(__name__)
+Status = Extract.Status
+SIGNING_SALT = "jangteo.extract-download"
+
+
+def _audit(extract: Extract, *, actor, verb: str, after: dict | None = None, before: dict | None = None):
+    return audit_record(
+        actor=actor,
+        verb=f"transactions.extract.{verb}",
+        target=extract,
+        organization=extract.license.organization,
+        other_organization=extract.license.dataset.center,
+        before=before,
+        after=after,
+    )
+
+
+def _locked(pk: int) -> Extract:
+    return (
+        Extract.objects.select_for_update(of=("self",))
+        .select_related("license__organization", "license__dataset__center", "version")
+        .get(pk=pk)
+    )
+
+
+def _enqueue(extract_id: int) -> None:
+    from transactions.tasks import build_extract
+
+    build_extract.delay(extract_id)
+
+
+def extract_request(
+    *, actor, license: License, format: str | None = None, version: DatasetVersion | None = None
+) -> Extract:
+    """Ask for the license's file in `format` built from `version` (default: the dataset's
+    published version). One extract per license, version and format: asking again returns it,
+    or queues it again when it failed or its file was purged."""
+    authorize(permissions.extract_request, actor, license, can_view=permissions.license_view)
+    format = format or settings.EXTRACT_DEFAULT_FORMAT
+    if format not in Extract.Format.values:
+        raise errors.ApplicationError(
+            _("Choose a format: %(formats)s.") % {"formats": ", ".join(Extract.Format.values)},
+            errors={"format": [_("Not a known format.")]},
+        )
+    with transaction.atomic():
+        license = License.objects.select_for_update(of=("self",)).select_related("dataset").get(pk=license.pk)
+        if not license_is_active_now(license):
+            raise errors.InvalidState(_("This license is not active, so no file can be built for it."))
+        version = version or license.dataset.current_version
+        if version is None or version.dataset_id != license.dataset_id:
+            raise errors.InvalidState(_("The dataset has no published version to deliver."))
+        extract, created = Extract.objects.get_or_create(
+            license=license,
+            version=version,
+            format=format,
+            defaults={"requested_by": None if is_system(actor) else actor},
+        )
+        if not created and extract.status not in (Status.FAILED, Status.EXPIRED):
+            return extract
+        if not created:
+            extract = _locked(extract.pk)
+            extract.status, extract.progress, extract.error = Status.QUEUED, 0, ""
+            extract.queued_at, extract.started_at, extract.finished_at = timezone.now(), None, None
+            extract.attempts = 0
+            extract.save(
+                update_fields=["status", "progress", "error", "queued_at", "started_at", "finished_at", "attempts"]
+            )
+        _audit(extract, actor=actor, verb="queued", after={"format": format, "version": version.number})
+        transaction.on_commit(lambda: _enqueue(extract.pk))
+    return extract
+
+
+def _recipe_for(extract: Extract) -> engine.Recipe:
+    license = extract.license
+    version = extract.version
+    if not version.parquet or not default_storage.exists(version.parquet):
+        raise ExtractError(_("The dataset's data file is missing from storage; the platform team has been told."))
+    schema = [privacy.Column(f.name, f.type, f.sensitivity) for f in version.fields.all()]
+    return engine.build_recipe(
+        parquet=str(local_path(version.parquet)),
+        source_sha256=version.parquet_sha256,
+        schema=schema,
+        offer=offer_spec_from_snapshot(license.offer_snapshot),
+        scope=license.scope,
+        key=bytes.fromhex(license.secret_key),
+        format=extract.format,
+    )
+
+
+def _recipe_sha256(recipe: engine.Recipe) -> str:
+    """Identifies what a file contains: query, parameters, source and engine (not where the
+    source happens to be stored)."""
+    data = recipe.to_dict()
+    data.pop("sql", None)
+    canonical = json.dumps(
+        {**data, "sql": re.sub(r"read_parquet\(\?\)", "read_parquet(?)", recipe.sql)},
+        sort_keys=True,
+        ensure_ascii=False,
+        default=str,
+    )
+    params = [p for p in recipe.params if not (isinstance(p, str) and p.endswith(".parquet"))]
+    return hashlib.sha256((canonical + json.dumps(params, default=str)).encode()).hexdigest()
+
+
+def _download_name(extract: Extract) -> str:
+    dataset = extract.license.dataset
+    stem = dataset.slug or f"dataset-{dataset.pk}"
+    return f"{stem}-v{extract.version.number}-license{extract.license_id}-{extract.format}.zip"
+
+
+def extract_build(*, actor, extract_id: int) -> Extract:
+    """Build the extract's file. Idempotent: a succeeded extract whose file exists is not
+    rebuilt; a second delivery while another worker is running it returns at once; a job left
+    running by a killed worker (past EXTRACT_RUN_DEADLINE) starts over. The license is checked
+    just before building: a license revoked or expired since the request gets no file. Nothing
+    partial is ever visible: the bundle is recorded only once it is completely in storage."""
+    authorize(permissions.extract_build, actor)
+    now = timezone.now()
+    with transaction.atomic():
+        extract = _locked(extract_id)
+        if extract.status == Status.SUCCEEDED and extract.file and default_storage.exists(extract.file):
+            return extract
+        if extract.status == Status.RUNNING and extract.started_at and now - extract.started_at < settings.EXTRACT_RUN_DEADLINE:
+            return extract
+        if extract.status in (Status.FAILED, Status.EXPIRED):
+            return extract
+        if not license_is_active_now(extract.license, now):
+            return _fail_locked(extract, _("The license is no longer active (%(state)s); no file was built.")
+                                % {"state": extract.license.get_state_display()})
+        extract.status, extract.progress = Status.RUNNING, 0
+        extract.started_at, extract.attempts = now, extract.attempts + 1
+        extract.save(update_fields=["status", "progress", "started_at", "attempts"])
+
+    work_dir = Path(settings.WORK_DIR) / f"extract-{extract.pk}-{uuid.uuid4().hex[:8]}"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    reporter = _ProgressReporter(extract.pk)
+    try:
+        try:
+            recipe = _recipe_for(extract)
+            data_name = f"data{engine.FORMATS[recipe.format].suffix}"
+            result = engine.run_extract(recipe, out_path=work_dir / data_name, work_dir=work_dir, progress=reporter)
+        except (privacy.PlanError, ExtractError) as exc:
+            return extract_fail(actor=SYSTEM, extract_id=extract.pk, message=str(exc))
+        built_at = timezone.now()
+        license = extract.license
+        manifest = bundles.build_manifest(
+            license_id=license.pk,
+            organization=license.organization.name,
+            scope=license.scope,
+            terms_sha256=license.terms_sha256,
+            dataset=license.dataset.slug,
+            version=extract.version.number,
+            data_name=data_name,
+            rows=result.rows,
+            sha256=result.sha256,
+            bytes=result.bytes,
+            built_at=built_at,
+            recipe=recipe,
+        )
+        package = bundles.datapackage(
+            data_name=data_name,
+            columns=recipe.output_fields(),
+            format=recipe.format,
+            rows=result.rows,
+            sha256=result.sha256,
+            bytes=result.bytes,
+            title=license.dataset.title,
+            license_text=license.terms_text,
+        )
+        zip_path = work_dir / "bundle.zip"
+        bundle_bytes, bundle_sha = bundles.write_bundle(
+            data_path=result.path, data_name=data_name, manifest=manifest, out_zip=zip_path, datapackage=package
+        )
+        stored = store_file(zip_path, f"extracts/{license.pk}/{extract.pk}/{_download_name(extract)}")
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+    with transaction.atomic():
+        extract = _locked(extract_id)
+        if extract.status != Status.RUNNING:
+            # Failed or re-queued meanwhile (e.g. the license was revoked): the new file is
+            # not recorded, so it must not stay in storage either.
+            if stored != extract.file:
+                default_storage.delete(stored)
+            return extract
+        extract.status, extract.progress = Status.SUCCEEDED, 100
+        extract.row_count, extract.bytes, extract.sha256 = result.rows, result.bytes, result.sha256
+        extract.bundle_bytes, extract.bundle_sha256 = bundle_bytes, bundle_sha
+        extract.file, extract.file_name = stored, _download_name(extract)
+        extract.recipe, extract.recipe_sha256 = recipe.to_dict(), _recipe_sha256(recipe)
+        extract.finished_at, extract.error, extract.purged_at = timezone.now(), "", None
+        extract.save()
+        _audit(extract, actor=actor, verb="built", after={"rows": result.rows, "sha256": result.sha256})
+        notify(verb="extract_ready", audiences=[BUYER], license=extract.license)
+    return extract
+
+
+class _ProgressReporter:
+    """Writes progress onto the extract row when the whole percentage moves."""
+
+    def __init__(self, extract_id: int):
+        self.extract_id = extract_id
+        self.last = -1
+
+    def __call__(self, pct: int) -> None:
+        pct = max(0, min(99, int(pct)))
+        if pct > self.last:
+            self.last = pct
+            Extract.objects.filter(pk=self.extract_id, status=Status.RUNNING).update(progress=pct)
+
+
+def _fail_locked(extract: Extract, message: str) -> Extract:
+    extract.status, extract.error, extract.finished_at = Status.FAILED, message, timezone.now()
+    extract.save(update_fields=["status", "error", "finished_at"])
+    _audit(extract, actor=SYSTEM, verb="failed", after={"error": message})
+    return extract
+
+
+def extract_fail(*, actor, extract_id: int, message: str) -> Extract:
+    """End a job as failed with a reason a person can act on (retries exhausted, the scope
+    delivers nothing, the license went away)."""
+    authorize(permissions.extract_fail, actor)
+    with transaction.atomic():
+        extract = _locked(extract_id)
+        if extract.status == Status.SUCCEEDED:
+            return extract
+        return _fail_locked(extract, message)
+
+
+def extracts_requeue_stuck(*, actor, now: datetime.datetime | None = None) -> list[int]:
+    """Jobs lost by a dead worker or broker: queued and never started within
+    EXTRACT_QUEUE_DEADLINE, or running past EXTRACT_RUN_DEADLINE. Returns the ids to queue
+    again; those past EXTRACT_MAX_ATTEMPTS are failed instead. Also removes stale work
+    directories left by killed workers."""
+    authorize(permissions.extracts_requeue_stuck, actor)
+    now = now or timezone.now()
+    stuck = Extract.objects.filter(
+        Q(status=Status.QUEUED, queued_at__lt=now - settings.EXTRACT_QUEUE_DEADLINE)
+        | Q(status=Status.RUNNING, started_at__lt=now - settings.EXTRACT_RUN_DEADLINE)
+    ).values_list("pk", "attempts")
+    requeue = []
+    for pk, attempts in stuck:
+        if attempts >= settings.EXTRACT_MAX_ATTEMPTS:
+            extract_fail(actor=SYSTEM, extract_id=pk,
+                         message=_("The file could not be built after %(n)s attempts.") % {"n": attempts})
+        else:
+            with transaction.atomic():
+                extract = _locked(pk)
+                extract.status, extract.queued_at = Status.QUEUED, now
+                extract.save(update_fields=["status", "queued_at"])
+            requeue.append(pk)
+    _remove_stale_work_dirs(now)
+    return requeue
+
+
+def _remove_stale_work_dirs(now: datetime.datetime) -> None:
+    root = Path(settings.WORK_DIR)
+    if not root.exists():
+        return
+    cutoff = (now - settings.EXTRACT_RUN_DEADLINE).timestamp()
+    for path in root.glob("extract-*"):
+        if path.is_dir() and path.stat().st_mtime < cutoff:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def extracts_purge_files(*, actor, now: datetime.datetime | None = None) -> int:
+    """Delete files older than EXTRACT_RETENTION_DAYS; the record and its recipe stay (status
+    `expired`), and asking again rebuilds the same file."""
+    authorize(permissions.extracts_purge_files, actor)
+    now = now or timezone.now()
+    cutoff = now - datetime.timedelta(days=settings.EXTRACT_RETENTION_DAYS)
+    purged = 0
+    for pk in Extract.objects.filter(status=Status.SUCCEEDED, finished_at__lt=cutoff).values_list("pk", flat=True):
+        with transaction.atomic():
+            extract = _locked(pk)
+            if extract.status != Status.SUCCEEDED:
+                continue
+            name = extract.file
+            extract.status, extract.purged_at, extract.file = Status.EXPIRED, now, ""
+            extract.save(update_fields=["status", "purged_at", "file"])
+            _audit(extract, actor=actor, verb="purged", before={"file": name})
+            transaction.on_commit(lambda n=name: default_storage.delete(n))
+            purged += 1
+    return purged
+
+
+def extracts_deliver_version(*, actor, version_id: int) -> list[int]:
+    """A new version was published: queue it for every active license on the dataset that
+    receives updates, in each format the license has asked for before (default CSV)."""
+    authorize(permissions.extracts_deliver_version, actor)
+    version = DatasetVersion.objects.select_related("dataset").get(pk=version_id)
+    if version.dataset.current_version_id != version.pk:
+        return []
+    now = timezone.now()
+    queued = []
+    licenses = License.objects.filter(
+        dataset=version.dataset, state=License.State.ACTIVE, deliver_updates=True, valid_until__gt=now
+    )
+    for license in licenses:
+        if not license_is_active_now(license, now):
+            continue
+        formats = set(license.extracts.values_list("format", flat=True)) or {settings.EXTRACT_DEFAULT_FORMAT}
+        for format in sorted(formats):
+            queued.append(extract_request(actor=SYSTEM, license=license, format=format, version=version).pk)
+    return queued
+
+
+# --- download ---------------------------------------------------------------------------------
+
+
+def extract_download_link(*, actor, extract: Extract) -> tuple[str, datetime.datetime]:
+    """A signed token for downloading `extract`, bound to it and to the person, valid for
+    DOWNLOAD_LINK_SECONDS. The license is checked now and again when the link is followed."""
+    authorize(permissions.extract_download_link, actor, extract, can_view=permissions.extract_view)
+    if extract.status != Status.SUCCEEDED:
+        raise errors.InvalidState(
+            _("The file is not ready (%(status)s).") % {"status": extract.get_status_display()}
+        )
+    _check_license_for_download(extract.license)
+    token = signing.TimestampSigner(salt=SIGNING_SALT).sign_object({"e": extract.pk, "u": actor.pk})
+    expires = timezone.now() + datetime.timedelta(seconds=settings.DOWNLOAD_LINK_SECONDS)
+    return token, expires
+
+
+def _check_license_for_download(license: License) -> None:
+    from transactions.models import license_is_usable
+    from transactions.services.licenses import _download_refusal
+
+    if not license_is_usable(license):
+        raise errors.InvalidState(_download_refusal(license, timezone.now()))
+
+
+def extract_download(*, actor, token: str) -> Extract:
+    """Follow a signed link: verify it (tampered → 404-like refusal, expired → a clear message),
+    check the license at this moment, count the download against the quota and record who
+    downloaded what. Returns the extract whose bundle the caller streams."""
+    authorize(permissions.extract_download, actor)
+    signer = signing.TimestampSigner(salt=SIGNING_SALT)
+    try:
+        payload = signer.unsign_object(token, max_age=settings.DOWNLOAD_LINK_SECONDS)
+    except signing.SignatureExpired as exc:
+        raise errors.ApplicationError(
+            _("This download link has expired; ask for a new one from the license page.")
+        ) from exc
+    except signing.BadSignature as exc:
+        raise errors.NotFound(_("This download link is not valid.")) from exc
+    extract = (
+        Extract.objects.select_related("license__organization", "license__dataset__center", "version")
+        .filter(pk=payload.get("e"))
+        .first()
+    )
+    if extract is None:
+        raise errors.NotFound(_("This download link is not valid."))
+    if extract.status != Status.SUCCEEDED or not extract.file:
+        raise errors.InvalidState(_("This file is no longer available; ask for it again."))
+    from accounts.models import User
+    from transactions.services.licenses import license_download_record
+
+    user = User.objects.filter(pk=payload.get("u")).first()
+    license_download_record(
+        actor=SYSTEM, license=extract.license, extract_id=extract.pk, size_bytes=extract.bundle_bytes or 0, user=user
+    )
+    return extract
+
+
+
+# --- leak tracing ------------------------------------------------------------------------------
+
+LEAK_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".json", ".parquet")
+
+
+def license_trace_leak(*, actor, dataset, leaked_file: Path, file_name: str = "") -> list[dict]:
+    """Which license did a leaked file come from? Pseudonyms are keyed per license, so the
+    file's 64-hex tokens are matched against every license of `dataset` (the identifiers of its
+    published version hashed under each license's key, in DuckDB). Returns candidates best
+    first: license id, organization, matches, share of the file's tokens. Operators only;
+    the search is audited."""
+    from transactions.extracts.leaks import trace_leak
+
+    authorize(permissions.license_trace_leak, actor)
+    suffix = Path(file_name or leaked_file.name).suffix.lower()
+    if suffix not in LEAK_SUFFIXES:
+        raise errors.ApplicationError(
+            _("Upload the leaked file as CSV, JSON Lines or Parquet."), errors={"file": [_("Unsupported file type.")]}
+        )
+    version = dataset.current_version
+    if version is None:
+        raise errors.InvalidState(_("This dataset has no published version to compare with."))
+    identifiers = list(version.fields.filter(sensitivity="identifier").values_list("name", flat=True))
+    if not identifiers:
+        raise errors.InvalidState(_("This dataset has no identifier columns, so its files carry no pseudonyms."))
+    licenses = list(License.objects.filter(dataset=dataset).select_related("organization"))
+    work_dir = Path(settings.WORK_DIR) / f"leak-{uuid.uuid4().hex[:8]}"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        copy = work_dir / f"leaked{suffix}"
+        shutil.copyfile(leaked_file, copy)
+        ranked = trace_leak(
+            leaked_file=copy,
+            source_parquet=str(local_path(version.parquet)),
+            identifier_columns=identifiers,
+            candidates=[(lic.pk, bytes.fromhex(lic.secret_key)) for lic in licenses],
+        )
+    except ValueError as exc:
+        raise errors.ApplicationError(_("The file could not be read: %(error)s") % {"error": exc}) from exc
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    by_id = {lic.pk: lic for lic in licenses}
+    results = [
+        {
+            "license": row["license_id"],
+            "organization": by_id[row["license_id"]].organization.name,
+            "matches": row["matches"],
+            "share": row.get("share"),
+            "column": row.get("column"),
+        }
+        for row in ranked
+    ]
+    audit_record(
+        actor=actor,
+        verb="transactions.leak.traced",
+        target=dataset,
+        organization=dataset.center,
+        after={"file": file_name[:200], "top": results[0] if results and results[0]["matches"] else None},
+    )
+    return results
