@@ -1,14 +1,48 @@
-"""Public catalog pages (the full web interface builds on these)."""
+"""Catalog web pages: the public catalog and dataset pages, and the centers' pages for their
+datasets, versions, fields and offers. Thin: each reads through catalog.selectors or writes
+through one catalog.services function."""
+
+from __future__ import annotations
 
 import json
 
+import duckdb
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
-from catalog import feeds, selectors, services
-from catalog.models import Dataset
+from accounts.models import Organization
+from catalog import feeds, permissions, selectors, services
+from catalog.forms import (
+    PRICE_CHOICES,
+    SORT_CHOICES,
+    CatalogSearchForm,
+    DatasetForm,
+    FieldsForm,
+    OfferForm,
+    UploadForm,
+)
+from catalog.models import Dataset, DatasetVersion, Offer, Sensitivity
 from catalog.rendering import markdown_to_html
+from catalog.vocabularies import Theme, regions_by_code
+from marketplace import charts, errors
+from marketplace.views import apply_errors, paginate, web_errors
+from transactions.models import vat_krw
+
+
+def _english() -> bool:
+    return (get_language() or "ko").startswith("en")
+
+
+def _pick(ko: str, en: str) -> str:
+    """The English text when the page is in English and one exists, else the Korean."""
+    return en if _english() and en else ko
 
 
 def catalog_jsonld(request):
@@ -25,6 +59,167 @@ def catalog_jsonld(request):
     )
 
 
+# --- the public catalog -----------------------------------------------------------------------
+
+
+def _link(query, **changes) -> str:
+    """The current query string with `changes` applied (None removes a key) and no page."""
+    q = query.copy()
+    q.pop("page", None)
+    for key, value in changes.items():
+        if value is None:
+            q.pop(key, None)
+        else:
+            q[key] = value
+    encoded = q.urlencode()
+    return f"?{encoded}" if encoded else "?"
+
+
+def _facet(query, key: str, options, counts: dict | None, current) -> list[dict]:
+    items = []
+    for value, label in options:
+        count = None if counts is None else counts.get(str(value), 0)
+        if counts is not None and not count and str(value) != str(current or ""):
+            continue
+        selected = str(value) == str(current or "")
+        items.append(
+            {
+                "label": label,
+                "count": count,
+                "selected": selected,
+                "url": _link(query, **{key: None if selected else str(value)}),
+            }
+        )
+    return items
+
+
+def catalog_page(request):
+    form = CatalogSearchForm(request.GET)
+    params = form.params()
+    results = selectors.dataset_search(request.user, params)
+    facets = selectors.dataset_facets(results)
+    page, page_query = paginate(request, results)
+    center_ids = {int(c) for c in facets["center"]} | ({params.center} if params.center else set())
+    centers = Organization.objects.filter(pk__in=center_ids).order_by("name")
+    regions = regions_by_code()
+    query = request.GET
+    theme_labels, approval_labels = dict(Theme.choices), dict(Offer.Approval.choices)
+    active = []
+    if params.q:
+        active.append({"label": f"“{params.q}”", "url": _link(query, q=None)})
+    if params.theme:
+        active.append({"label": theme_labels[params.theme], "url": _link(query, theme=None)})
+    if params.center:
+        name = next((c.name for c in centers if c.pk == params.center), str(params.center))
+        active.append({"label": name, "url": _link(query, center=None)})
+    if params.region:
+        active.append({"label": regions[params.region].label, "url": _link(query, region=None)})
+    if params.price:
+        active.append({"label": dict(PRICE_CHOICES)[params.price], "url": _link(query, price=None)})
+    if params.approval:
+        active.append({"label": approval_labels[params.approval], "url": _link(query, approval=None)})
+    facet_groups = [
+        ("theme", _("Theme"), _facet(query, "theme", Theme.choices, facets["theme"], params.theme)),
+        (
+            "center",
+            _("Center"),
+            _facet(query, "center", [(c.pk, c.name) for c in centers], facets["center"], params.center),
+        ),
+        (
+            "region",
+            _("Region"),
+            _facet(
+                query,
+                "region",
+                sorted(((code, regions[code].label) for code in regions), key=lambda r: r[1]),
+                facets["region"],
+                params.region,
+            ),
+        ),
+        ("price", _("Price"), _facet(query, "price", PRICE_CHOICES, None, params.price)),
+        ("approval", _("Approval"), _facet(query, "approval", Offer.Approval.choices, None, params.approval)),
+    ]
+    for dataset in page:
+        dataset.display_title = _pick(dataset.title, dataset.title_en)
+        dataset.display_summary = _pick(dataset.summary, dataset.summary_en)
+        dataset.region_names = [regions[c].label for c in dataset.regions if c in regions]
+    return render(
+        request,
+        "catalog/catalog.html",
+        {
+            "form": form,
+            "params": params,
+            "page": page,
+            "page_query": page_query,
+            "facet_groups": facet_groups,
+            "active_filters": active,
+            "clear_url": reverse("catalog"),
+            "sorts": [
+                {"value": v, "label": label, "selected": v == (params.sort or "")}
+                for v, label in SORT_CHOICES
+            ],
+        },
+    )
+
+
+# --- the dataset page ---------------------------------------------------------------------------
+
+
+def profile_view(field, *, show_values: bool) -> dict:
+    """A column's profile for display: counts always; histogram or top values only when the
+    column's values may be shown (`show_values`)."""
+    profile = field.profile or {}
+    label = field.title or field.name
+    view = {
+        "null_count": profile.get("null_count"),
+        "distinct": profile.get("distinct_estimate"),
+        "min": profile.get("min") if show_values else None,
+        "max": profile.get("max") if show_values else None,
+        "chart": None,
+        "top_values": [],
+    }
+    if not show_values:
+        return view
+    if profile.get("histogram"):
+        view["chart"] = charts.histogram(
+            profile["histogram"], title=_("Distribution of %(column)s") % {"column": label}
+        )
+    elif profile.get("top_values") and max(v.get("count") or 0 for v in profile["top_values"]) > 1:
+        top = profile["top_values"][:10]
+        view["top_values"] = top
+        view["chart"] = charts.horizontal_bar_chart(
+            [(str(v.get("value")), v.get("count") or 0) for v in top],
+            title=_("Most frequent values of %(column)s") % {"column": label},
+        )
+    return view
+
+
+def _preview(version) -> dict | None:
+    """Sample rows with the privacy rules applied; None when the data cannot be read."""
+    try:
+        return selectors.version_preview(version, limit=10)
+    except (duckdb.Error, OSError):
+        return None
+
+
+def offer_display(offer, fields_by_name: dict) -> dict:
+    columns = [fields_by_name.get(name) for name in (offer.fields or [])]
+    return {
+        "offer": offer,
+        "name": _pick(offer.name, offer.name_en),
+        "vat": vat_krw(offer.price_krw),
+        "total": offer.price_krw + vat_krw(offer.price_krw),
+        "columns": [c for c in columns if c is not None],
+        "terms": offer.current_terms.text if offer.current_terms else "",
+        "terms_version": offer.current_terms.version if offer.current_terms else None,
+    }
+
+
+def _region_labels(codes) -> list[str]:
+    known = regions_by_code()
+    return [known[c].label for c in codes if c in known]
+
+
 def dataset_page(request, slug):
     dataset = (
         selectors.datasets_visible_to(request.user)
@@ -37,14 +232,307 @@ def dataset_page(request, slug):
     services.dataset_record_view(actor=request.user, dataset=dataset)
     # JSON inside <script>: escape "<" so a description cannot close the tag.
     jsonld = json.dumps(feeds.schema_org_dataset(dataset), ensure_ascii=False).replace("<", "\\u003c")
+    version = dataset.current_version
+    fields = list(version.fields.all()) if version else []
+    columns = [
+        {"field": f, "profile": profile_view(f, show_values=f.sensitivity == Sensitivity.PUBLIC)}
+        for f in fields
+    ]
+    by_name = {f.name: f for f in fields}
+    offers = [offer_display(o, by_name) for o in selectors.offers_visible_to(request.user, dataset)]
+    from transactions.selectors import buyer_organization_ids
+
     return render(
         request,
         "catalog/dataset_detail.html",
         {
             "dataset": dataset,
-            "description_html": mark_safe(markdown_to_html(dataset.description)),  # noqa: S308 - sanitised by nh3
+            "title": _pick(dataset.title, dataset.title_en),
+            "summary": _pick(dataset.summary, dataset.summary_en),
+            "description_html": mark_safe(  # noqa: S308 - sanitised by nh3
+                markdown_to_html(_pick(dataset.description, dataset.description_en))
+            ),
             "schema_org": mark_safe(jsonld),  # noqa: S308 - JSON with "<" escaped
-            "fields": dataset.current_version.fields.all() if dataset.current_version_id else [],
-            "offers": selectors.offers_visible_to(request.user, dataset),
+            "version": version,
+            "fields": fields,
+            "columns": columns,
+            "region_names": _region_labels(dataset.regions),
+            "offers": offers,
+            "preview": _preview(version) if version and version.parquet else None,
+            "can_request": bool(buyer_organization_ids(request.user)),
+            "can_manage": permissions.dataset_manage_view(request.user, dataset),
         },
+    )
+
+
+# --- the centers' pages ---------------------------------------------------------------------------
+
+
+def _center_ids(user) -> list[int]:
+    from transactions.selectors import center_organization_ids
+
+    return center_organization_ids(user)
+
+
+def _managed_dataset(user, slug) -> Dataset:
+    """A dataset the user manages (its center's member, or an operator); others get a 404."""
+    dataset = (
+        selectors.datasets_visible_to(user)
+        .select_related("center", "current_version")
+        .filter(slug=slug)
+        .first()
+    )
+    if dataset is None or not permissions.dataset_manage_view(user, dataset):
+        raise Http404
+    return dataset
+
+
+def _managed_version(user, pk) -> DatasetVersion:
+    version = selectors.versions_visible_to(user).filter(pk=pk).first()
+    if version is None or not permissions.dataset_manage_view(user, version.dataset):
+        raise Http404
+    return version
+
+
+@login_required
+def center_datasets(request):
+    center_ids = _center_ids(request.user)
+    if not center_ids:
+        raise Http404
+    datasets = (
+        Dataset.objects.filter(center_id__in=center_ids)
+        .select_related("center", "current_version")
+        .order_by("-updated_at", "-id")
+    )
+    page, page_query = paginate(request, datasets)
+    return render(request, "center/datasets.html", {"page": page, "page_query": page_query})
+
+
+@login_required
+@web_errors
+def center_dataset_new(request):
+    centers = list(Organization.objects.filter(pk__in=_center_ids(request.user)).order_by("name"))
+    if not centers:
+        raise Http404
+    form = DatasetForm(request.POST or None, centers=centers)
+    if request.method == "POST" and form.is_valid():
+        center = next((c for c in centers if c.pk == form.cleaned_data.get("center")), centers[0])
+        try:
+            dataset = services.dataset_create(actor=request.user, center=center, **form.values())
+        except errors.ApplicationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, _("The dataset is created as a draft. Upload its first file."))
+            return redirect("center-dataset", dataset.slug)
+    return render(request, "center/dataset_form.html", {"form": form, "dataset": None})
+
+
+@login_required
+@web_errors
+def center_dataset(request, slug):
+    dataset = _managed_dataset(request.user, slug)
+    versions = dataset.versions.order_by("-number")
+    offers = dataset.offers.select_related("current_terms").order_by("price_krw", "id")
+    return render(
+        request,
+        "center/dataset.html",
+        {
+            "dataset": dataset,
+            "versions": versions,
+            "offers": offers,
+            "upload_form": UploadForm(),
+            "can_edit": permissions.dataset_update(request.user, dataset),
+            "region_names": _region_labels(dataset.regions),
+        },
+    )
+
+
+@login_required
+@web_errors
+def center_dataset_edit(request, slug):
+    dataset = _managed_dataset(request.user, slug)
+    form = DatasetForm(request.POST or None, initial=DatasetForm.initial_from(dataset))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.dataset_update(actor=request.user, dataset=dataset, **form.values())
+        except errors.ApplicationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, _("The dataset's details are saved."))
+            return redirect("center-dataset", dataset.slug)
+    return render(request, "center/dataset_form.html", {"form": form, "dataset": dataset})
+
+
+@login_required
+@require_POST
+@web_errors
+def center_dataset_retire(request, slug):
+    dataset = _managed_dataset(request.user, slug)
+    services.dataset_retire(actor=request.user, dataset=dataset)
+    messages.success(request, _("The dataset is retired; licenses already issued keep their files."))
+    return redirect("center-dataset", dataset.slug)
+
+
+@login_required
+@web_errors
+def center_version_upload(request, slug):
+    dataset = _managed_dataset(request.user, slug)
+    form = UploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            version = services.version_upload(
+                actor=request.user, dataset=dataset, file=upload, filename=upload.name
+            )
+        except errors.ApplicationError as exc:
+            apply_errors(form, exc, field_map={"": "file"})
+            if not form.errors.get("file"):
+                form.add_error("file", exc.message)
+        else:
+            messages.success(request, _("The file is uploaded; ingestion has started."))
+            return redirect("center-version", version.pk)
+    return render(request, "center/upload.html", {"dataset": dataset, "form": form})
+
+
+def _status_label(version) -> str:
+    return {
+        DatasetVersion.Status.UPLOADED: _("Waiting for a worker…"),
+        DatasetVersion.Status.INGESTING: _("Reading and converting the file: %(progress)s%%")
+        % {"progress": version.progress},
+        DatasetVersion.Status.READY: _("Ingestion finished."),
+        DatasetVersion.Status.FAILED: _("Ingestion failed."),
+        DatasetVersion.Status.PUBLISHED: _("Published."),
+    }[version.status]
+
+
+@login_required
+def center_version_status(request, pk):
+    """The version's ingestion state for the progress bar (polled by jangteo.js)."""
+    version = _managed_version(request.user, pk)
+    done = version.status not in (DatasetVersion.Status.UPLOADED, DatasetVersion.Status.INGESTING)
+    return JsonResponse(
+        {
+            "status": version.status,
+            "progress": 100 if done else version.progress,
+            "done": done,
+            "label": _status_label(version),
+        }
+    )
+
+
+@login_required
+@web_errors
+def center_version(request, pk):
+    version = _managed_version(request.user, pk)
+    dataset = version.dataset
+    fields = list(version.fields.all())
+    editable = version.status in (DatasetVersion.Status.READY, DatasetVersion.Status.PUBLISHED)
+    can_edit = permissions.version_fields_update(request.user, version)
+    form = None
+    if editable:
+        form = FieldsForm(
+            request.POST or None,
+            fields=fields,
+            frozen_sensitivity=version.status == DatasetVersion.Status.PUBLISHED,
+        )
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.version_fields_update(actor=request.user, version=version, changes=form.changes())
+            except errors.ApplicationError as exc:
+                apply_errors(form, exc, field_map=form.field_map())
+            else:
+                messages.success(request, _("The fields are saved."))
+                return redirect("center-version", version.pk)
+    rows = []
+    if form is not None:
+        for field, sensitivity, title, description in form.rows():
+            rows.append(
+                {
+                    "field": field,
+                    "sensitivity": sensitivity,
+                    "title": title,
+                    "description": description,
+                    "profile": profile_view(field, show_values=True),
+                    "suggested_differs": field.suggested_sensitivity != field.sensitivity,
+                }
+            )
+    return render(
+        request,
+        "center/version.html",
+        {
+            "dataset": dataset,
+            "version": version,
+            "form": form,
+            "rows": rows,
+            "can_edit": can_edit,
+            "running": version.status in (DatasetVersion.Status.UPLOADED, DatasetVersion.Status.INGESTING),
+            "status_label": _status_label(version),
+            "can_publish": version.status == DatasetVersion.Status.READY
+            and permissions.version_publish(request.user, version),
+            "preview": _preview(version) if editable else None,
+        },
+    )
+
+
+@login_required
+@require_POST
+@web_errors
+def center_version_publish(request, pk):
+    version = _managed_version(request.user, pk)
+    services.version_publish(actor=request.user, version=version)
+    messages.success(request, _("Version %(n)s is published: buyers now get it.") % {"n": version.number})
+    return redirect("center-dataset", version.dataset.slug)
+
+
+def _schema_fields(dataset) -> list:
+    version = dataset.current_version or (
+        dataset.versions.filter(status=DatasetVersion.Status.READY).order_by("-number").first()
+    )
+    return list(version.fields.all()) if version else []
+
+
+@login_required
+@web_errors
+def center_offer_new(request, slug):
+    dataset = _managed_dataset(request.user, slug)
+    schema_fields = _schema_fields(dataset)
+    form = OfferForm(request.POST or None, schema_fields=schema_fields)
+    if request.method == "POST" and form.is_valid():
+        values = form.values()
+        try:
+            services.offer_create(actor=request.user, dataset=dataset, **values)
+        except errors.ApplicationError as exc:
+            apply_errors(form, exc, field_map=OfferForm.FIELD_MAP)
+        else:
+            messages.success(request, _("The offer is created."))
+            return redirect("center-dataset", dataset.slug)
+    return render(
+        request,
+        "center/offer_form.html",
+        {"dataset": dataset, "form": form, "offer": None, "schema_fields": schema_fields},
+    )
+
+
+@login_required
+@web_errors
+def center_offer_edit(request, pk):
+    offer = Offer.objects.select_related("dataset", "current_terms").filter(pk=pk).first()
+    if offer is None:
+        raise Http404
+    dataset = _managed_dataset(request.user, offer.dataset.slug)
+    schema_fields = _schema_fields(dataset)
+    form = OfferForm(request.POST or None, schema_fields=schema_fields, initial=OfferForm.initial_from(offer))
+    if request.method == "POST" and form.is_valid():
+        values = form.values()
+        try:
+            services.offer_update(actor=request.user, offer=offer, **values)
+        except errors.ApplicationError as exc:
+            apply_errors(form, exc, field_map=OfferForm.FIELD_MAP)
+        else:
+            messages.success(request, _("The offer is saved."))
+            return redirect("center-dataset", dataset.slug)
+    return render(
+        request,
+        "center/offer_form.html",
+        {"dataset": dataset, "form": form, "offer": offer, "schema_fields": schema_fields},
     )

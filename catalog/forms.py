@@ -1,0 +1,323 @@
+"""Web forms of the catalog. They parse and check input only; the services decide (and their
+ApplicationError.errors come back onto these forms' fields)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Organization
+from catalog import selectors
+from catalog.models import Offer, Sensitivity
+from catalog.services import MEASURE_AGGREGATES
+from catalog.vocabularies import Theme, UpdateFrequency, gyeonggi_regions
+
+SORT_CHOICES = [
+    ("newest", _("Newest")),
+    ("updated", _("Recently updated")),
+    ("title", _("Title")),
+    ("price", _("Price")),
+]
+PRICE_CHOICES = [("free", _("Free")), ("paid", _("Paid"))]
+
+
+class WebForm(forms.Form):
+    """Labels without Django's trailing colon (Korean labels do not take one)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+def region_choices() -> list[tuple[str, str]]:
+    return [(r.code, r.label) for r in gyeonggi_regions()]
+
+
+class CatalogSearchForm(WebForm):
+    """The catalog's query string. Unknown values are dropped rather than refused: a stale
+    bookmark still shows results."""
+
+    q = forms.CharField(label=_("Search datasets"), required=False, max_length=200)
+    theme = forms.ChoiceField(label=_("Theme"), required=False, choices=[("", ""), *Theme.choices])
+    center = forms.IntegerField(label=_("Center"), required=False, min_value=1)
+    region = forms.ChoiceField(label=_("Region"), required=False)
+    price = forms.ChoiceField(label=_("Price"), required=False, choices=[("", ""), *PRICE_CHOICES])
+    approval = forms.ChoiceField(
+        label=_("Approval"), required=False, choices=[("", ""), *Offer.Approval.choices]
+    )
+    sort = forms.ChoiceField(label=_("Sort by"), required=False, choices=[("", ""), *SORT_CHOICES])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["region"].choices = [("", ""), *region_choices()]
+
+    def params(self) -> selectors.SearchParams:
+        self.is_valid()
+        data = {name: self.cleaned_data.get(name) for name in self.fields if name not in self.errors}
+        return selectors.SearchParams(
+            q=(data.get("q") or "").strip(),
+            theme=data.get("theme") or "",
+            center=data.get("center") or None,
+            region=data.get("region") or "",
+            price=data.get("price") or "",
+            approval=data.get("approval") or "",
+            sort=data.get("sort") or "",
+        )
+
+
+# --- center side --------------------------------------------------------------------------
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
+
+class DatasetForm(WebForm):
+    title = forms.CharField(label=_("Title (Korean)"), max_length=200)
+    title_en = forms.CharField(label=_("Title (English)"), max_length=200, required=False)
+    summary = forms.CharField(label=_("Summary (Korean)"), max_length=500, required=False)
+    summary_en = forms.CharField(label=_("Summary (English)"), max_length=500, required=False)
+    description = forms.CharField(
+        label=_("Description (Korean, Markdown)"), required=False, max_length=50_000, widget=forms.Textarea
+    )
+    description_en = forms.CharField(
+        label=_("Description (English, Markdown)"), required=False, max_length=50_000, widget=forms.Textarea
+    )
+    theme = forms.ChoiceField(label=_("Theme"), choices=Theme.choices, initial=Theme.OTHER)
+    keywords = forms.CharField(
+        label=_("Keywords"),
+        required=False,
+        max_length=1000,
+        help_text=_("Separate keywords with commas."),
+    )
+    regions = forms.MultipleChoiceField(
+        label=_("Regions covered (시·군)"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    temporal_start = forms.DateField(label=_("Coverage from"), required=False, widget=DateInput())
+    temporal_end = forms.DateField(label=_("Coverage until"), required=False, widget=DateInput())
+    update_frequency = forms.ChoiceField(
+        label=_("Update frequency"), choices=UpdateFrequency.choices, initial=UpdateFrequency.IRREGULAR
+    )
+    deliver_updates = forms.BooleanField(
+        label=_("Licensees receive new versions"), required=False, initial=True
+    )
+
+    def __init__(self, *args, centers=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["regions"].choices = region_choices()
+        if centers is not None and len(centers) > 1:
+            self.fields["center"] = forms.TypedChoiceField(
+                label=_("Publishing center"), choices=[(c.pk, c.name) for c in centers], coerce=int
+            )
+            self.order_fields(["center"])
+
+    def clean_keywords(self) -> list[str]:
+        return [k.strip() for k in self.cleaned_data["keywords"].split(",") if k.strip()]
+
+    def values(self) -> dict:
+        data = dict(self.cleaned_data)
+        data.pop("center", None)
+        return data
+
+    @staticmethod
+    def initial_from(dataset) -> dict:
+        return {
+            **{
+                name: getattr(dataset, name)
+                for name in (
+                    "title",
+                    "title_en",
+                    "summary",
+                    "summary_en",
+                    "description",
+                    "description_en",
+                    "theme",
+                    "regions",
+                    "temporal_start",
+                    "temporal_end",
+                    "update_frequency",
+                    "deliver_updates",
+                )
+            },
+            "keywords": ", ".join(dataset.keywords),
+        }
+
+
+class UploadForm(WebForm):
+    file = forms.FileField(
+        label=_("Data file"),
+        help_text=_("CSV (UTF-8, UTF-8 with BOM, CP949/EUC-KR) or Parquet. The encoding is detected."),
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,.tsv,.parquet,.gz,.zip"}),
+    )
+
+
+class FieldsForm(WebForm):
+    """One form for every column of a version: sensitivity, title, description."""
+
+    def __init__(self, *args, fields, frozen_sensitivity: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.columns = list(fields)
+        for i, field in enumerate(self.columns):
+            self.fields[f"f{i}-sensitivity"] = forms.ChoiceField(
+                label=_("Sensitivity"),
+                choices=Sensitivity.choices,
+                initial=field.sensitivity,
+                disabled=frozen_sensitivity,
+            )
+            self.fields[f"f{i}-title"] = forms.CharField(
+                label=_("Title"), max_length=255, required=False, initial=field.title
+            )
+            self.fields[f"f{i}-description"] = forms.CharField(
+                label=_("Description"),
+                max_length=5000,
+                required=False,
+                initial=field.description,
+                widget=forms.Textarea(attrs={"rows": 2}),
+            )
+
+    def rows(self):
+        """(field, its sensitivity / title / description bound fields) for the template."""
+        for i, field in enumerate(self.columns):
+            yield field, self[f"f{i}-sensitivity"], self[f"f{i}-title"], self[f"f{i}-description"]
+
+    def changes(self) -> list[dict]:
+        changes = []
+        for i, field in enumerate(self.columns):
+            change = {"name": field.name}
+            for key in ("sensitivity", "title", "description"):
+                if not self.fields[f"f{i}-{key}"].disabled:
+                    change[key] = self.cleaned_data[f"f{i}-{key}"]
+            changes.append(change)
+        return changes
+
+    def field_map(self) -> dict[str, str]:
+        """Service error keys (column names) → this form's sensitivity field of that column."""
+        return {field.name: f"f{i}-sensitivity" for i, field in enumerate(self.columns)}
+
+
+class OfferForm(WebForm):
+    """An offer's terms. Column choices come from the version's schema."""
+
+    name = forms.CharField(label=_("Name (Korean)"), max_length=200)
+    name_en = forms.CharField(label=_("Name (English)"), max_length=200, required=False)
+    kind = forms.ChoiceField(
+        label=_("Kind"), choices=Offer.Kind.choices, widget=forms.RadioSelect, initial=Offer.Kind.RECORDS
+    )
+    columns = forms.MultipleChoiceField(
+        label=_("Columns a buyer may choose"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    region_field = forms.ChoiceField(label=_("Region filter column"), required=False)
+    date_field = forms.ChoiceField(label=_("Date filter column"), required=False)
+    quasi_identifiers_allowed = forms.BooleanField(
+        label=_("Deliver quasi-identifiers (age band, sex, district) record by record"), required=False
+    )
+    dimensions = forms.MultipleChoiceField(
+        label=_("Group by (aggregate offers)"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    measures = forms.MultipleChoiceField(
+        label=_("Measures (aggregate offers)"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    subject_field = forms.ChoiceField(label=_("Subject column counted for k"), required=False)
+    k = forms.IntegerField(label=_("Minimum group size k"), min_value=2, max_value=10_000, initial=5)
+    date_granularity = forms.ChoiceField(
+        label=_("Finest date granularity"), choices=Offer.Granularity.choices, initial=Offer.Granularity.MONTH
+    )
+    approval = forms.ChoiceField(
+        label=_("Approval path"), choices=Offer.Approval.choices, initial=Offer.Approval.CENTER
+    )
+    buyer_categories = forms.MultipleChoiceField(
+        label=_("Eligible buyer categories"),
+        required=False,
+        choices=Organization.BuyerCategory.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None checked: every category may request."),
+    )
+    price_krw = forms.IntegerField(
+        label=_("Price (KRW, before VAT)"),
+        min_value=0,
+        max_value=10**12,
+        initial=0,
+        help_text=_("0 means free. Invoices add 10% VAT."),
+    )
+    duration_days = forms.IntegerField(
+        label=_("License duration (days)"), min_value=1, max_value=3650, initial=365
+    )
+    download_quota = forms.IntegerField(label=_("Download quota"), min_value=1, max_value=100_000, initial=10)
+    deliver_updates = forms.BooleanField(label=_("Deliver new versions"), required=False, initial=True)
+    is_active = forms.BooleanField(label=_("Open for requests"), required=False, initial=True)
+    terms = forms.CharField(
+        label=_("License terms"),
+        widget=forms.Textarea(attrs={"rows": 8}),
+        max_length=100_000,
+        help_text=_("Changing the terms creates a new version; licenses already issued keep theirs."),
+    )
+
+    FIELD_MAP = {"fields": "columns"}  # service error keys → this form's fields
+
+    def __init__(self, *args, schema_fields, **kwargs):
+        super().__init__(*args, **kwargs)
+        columns = [(f.name, _column_label(f)) for f in schema_fields]
+        optional = [("", _("— none —")), *columns]
+        self.fields["columns"].choices = columns
+        self.fields["dimensions"].choices = columns
+        self.fields["region_field"].choices = optional
+        self.fields["date_field"].choices = [("", _("— none —"))] + [
+            (f.name, _column_label(f)) for f in schema_fields if f.type in ("date", "datetime")
+        ]
+        self.fields["subject_field"].choices = optional
+        self.fields["measures"].choices = [
+            (f"{agg}:{f.name}", f"{agg}({f.title or f.name})")
+            for f in schema_fields
+            if f.type in ("integer", "number")
+            for agg in MEASURE_AGGREGATES
+        ]
+
+    def values(self) -> dict:
+        data = dict(self.cleaned_data)
+        data["fields"] = data.pop("columns")
+        data["measures"] = [
+            {"agg": agg, "field": name} for agg, name in (m.split(":", 1) for m in data.get("measures", []))
+        ]
+        if data["kind"] == Offer.Kind.RECORDS:
+            data["dimensions"], data["measures"] = [], []
+        else:  # an aggregate offer's choosable columns are its dimensions
+            data["fields"] = [name for name in data["fields"] if name in data["dimensions"]]
+        return data
+
+    @staticmethod
+    def initial_from(offer) -> dict:
+        return {
+            **{
+                name: getattr(offer, name)
+                for name in (
+                    "name",
+                    "name_en",
+                    "kind",
+                    "region_field",
+                    "date_field",
+                    "quasi_identifiers_allowed",
+                    "dimensions",
+                    "subject_field",
+                    "k",
+                    "date_granularity",
+                    "approval",
+                    "buyer_categories",
+                    "price_krw",
+                    "duration_days",
+                    "download_quota",
+                    "deliver_updates",
+                    "is_active",
+                )
+            },
+            "columns": offer.fields,
+            "measures": [f"{m['agg']}:{m['field']}" for m in offer.measures or []],
+            "terms": offer.current_terms.text if offer.current_terms else "",
+        }
+
+
+def _column_label(field) -> str:
+    title = f" — {field.title}" if field.title and field.title != field.name else ""
+    return f"{field.name}{title} ({field.get_sensitivity_display()})"
