@@ -10,7 +10,7 @@ ever visible there. No Django here: the task that calls this keeps the job's sta
 Row order is part of the recipe, in the outermost ORDER BY: aggregates by their dimensions,
 record extracts by the source row (DuckDB's `file_row_number`). Without it, DuckDB 2.0.1 writes
 a filtered Parquet scan in a different order on every run even with `preserve_insertion_order`
-(an IN filter pushed into the scan is enough). The statement runs with
+(an IN filter pushed into the scan is enough; cf. duckdb/duckdb#24398). The statement runs with
 `preserve_insertion_order` on, so the ordered rows reach the writer in order and DuckDB's
 Parquet writer cuts the same row groups whatever the thread count: Parquet output is
 byte-stable like the text formats.

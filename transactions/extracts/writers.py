@@ -52,24 +52,18 @@ class Format:
     suffix: str
     mediatype: str
     frictionless_format: str
-    neutralise_formulas: bool
-    compressed: bool  # already compressed: stored, not deflated, in a bundle
+    neutralise_formulas: bool  # spreadsheets open it: text cells must not start like formulas
 
 
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
-        Format("csv", ".csv", "text/csv", "csv", True, False),
-        Format("csv_bom", ".csv", "text/csv", "csv", True, False),
-        Format("parquet", ".parquet", "application/vnd.apache.parquet", "parquet", False, True),
-        Format("jsonl", ".jsonl", "application/jsonl", "jsonl", False, False),
+        Format("csv", ".csv", "text/csv", "csv", True),
+        Format("csv_bom", ".csv", "text/csv", "csv", True),
+        Format("parquet", ".parquet", "application/vnd.apache.parquet", "parquet", False),
+        Format("jsonl", ".jsonl", "application/jsonl", "jsonl", False),
         Format(
-            "xlsx",
-            ".xlsx",
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            "xlsx",
-            True,
-            True,
+            "xlsx", ".xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx", True
         ),
     )
 }
@@ -207,7 +201,9 @@ def write_xlsx(
     staged_parquet: Path, columns: list[str], out: Path, *, rows: int, progress: Callable[[float], None]
 ) -> None:
     """Stream a staged Parquet file into a one-sheet workbook (openpyxl write-only mode: rows
-    are written as they come, in batches of XLSX_BATCH). Same rows, same bytes."""
+    are written as they come, in batches of XLSX_BATCH; openpyxl spools the sheet XML to a
+    temporary file). Same rows, same bytes. XML reads a bare carriage return in a cell back as
+    a line feed; everything else round-trips."""
     import pyarrow.parquet as pq
     from openpyxl import Workbook
     from openpyxl.utils import get_column_letter
