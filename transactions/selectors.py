@@ -21,6 +21,7 @@ from transactions.models import (
     AccessRequest,
     AuditEvent,
     DownloadEvent,
+    Extract,
     Invoice,
     License,
     Notification,
@@ -46,6 +47,7 @@ def organization_ids(user, *, kind: str, roles) -> list[int]:
         return []
     return list(
         Membership.objects.filter(user=user, organization__kind=kind, role__in=list(roles))
+        .order_by()  # the model's ordering would make DISTINCT keep one row per role
         .values_list("organization_id", flat=True)
         .distinct()
     )
@@ -399,3 +401,49 @@ def provider_stats(datasets, *, since=None, until=None) -> list[dict]:
             }
         )
     return result
+
+
+# --- extracts -------------------------------------------------------------------------------
+
+
+def license_extracts(license: License) -> QuerySet[Extract]:
+    """The license's files, newest first, with the version each was built from (one query).
+    Whoever may see the license sees its extracts (permissions.extract_view)."""
+    return license.extracts.select_related("version").order_by("-queued_at", "-id")
+
+
+def license_extract(license: License, pk) -> Extract:
+    """One of the license's extracts, or NotFound."""
+    extract = license_extracts(license).filter(pk=pk).first()
+    if extract is None:
+        raise errors.NotFound(_("Not found."))
+    return extract
+
+
+# --- operators and centers: counts for their home pages ---------------------------------------
+
+
+def operator_workload() -> dict:
+    """What waits for the platform team: organizations to verify, requests by state, unpaid
+    invoices and active licenses (four aggregate queries)."""
+    requests_by_state = dict(AccessRequest.objects.order_by().values_list("state").annotate(n=Count("pk")))
+    return {
+        "pending_organizations": Organization.objects.filter(
+            verification=Organization.Verification.PENDING
+        ).count(),
+        "requests_by_state": requests_by_state,
+        "unpaid_invoices": Invoice.objects.filter(state=Invoice.State.ISSUED).count(),
+        "active_licenses": License.objects.filter(state=License.State.ACTIVE).count(),
+    }
+
+
+def requests_by_buyer_category(datasets) -> list[tuple[str, int]]:
+    """Requests for `datasets` per buyer category (the organization's `buyer_category`
+    value), most first (one query)."""
+    rows = (
+        AccessRequest.objects.filter(offer__dataset__in=datasets)
+        .order_by()
+        .values_list("organization__buyer_category")
+        .annotate(n=Count("pk"))
+    )
+    return sorted(((category or "", n) for category, n in rows), key=lambda item: (-item[1], item[0]))

@@ -594,3 +594,15 @@ def test_state_changed_at_tracks_the_stage(world):
     before = timezone.now()
     request = submit(world.buyer_analyst, world.offer())
     assert AccessRequest.objects.get(pk=request.pk).state_changed_at >= before
+
+
+def test_a_member_with_two_roles_in_one_buyer_organization_can_request(world):
+    """Analyst and manager of the same organization is still one organization to request for."""
+    from accounts.models import Membership
+
+    Membership.objects.create(user=world.buyer_analyst, organization=world.buyer, role="manager")
+    from accounts.selectors import forget_roles
+
+    forget_roles(world.buyer_analyst)
+    request = submit(world.buyer_analyst, world.offer())
+    assert request.organization == world.buyer
