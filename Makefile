@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench install migrate worker messages clean
+.PHONY: run test lint bench load install migrate worker messages clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ lint: install
 # Benchmarks print ratios against a baseline measured in the same run (README, Benchmarks).
 bench: install
 	$(BIN)/python bench/ingestion.py --rows $${BENCH_INGEST_ROWS:-5000000}
+	$(BIN)/python bench/extracts.py --rows $${BENCH_EXTRACT_ROWS:-20000000} --repeat 1
+
+# Load test: gunicorn on PostgreSQL with 10,000 datasets, 50 clients for 60 s on loopback.
+load: install
+	$(BIN)/python bench/load.py
 
 messages: install
 	DEBUG=1 $(BIN)/python manage.py makemessages -l ko -l en --ignore=.venv --ignore=var --ignore=tests

@@ -18,17 +18,30 @@ PRODUCTION_ENV = {
 }
 
 
+# Variables of the test process that a production process would not have (the browser tests
+# allow Django's async-unsafe calls for Playwright, which check --deploy rightly refuses).
+TEST_ONLY = {
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "DEBUG",
+    "SECRET_KEY",
+    "DJANGO_SETTINGS_MODULE",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
+    "CELERY_TASK_ALWAYS_EAGER",
+    "JANGTEO_VAR_DIR",
+}
+
+
+def production_like_environ() -> dict:
+    return {k: v for k, v in os.environ.items() if k not in TEST_ONLY}
+
+
 def run_python(code: str, env: dict, tmp_path) -> subprocess.CompletedProcess:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "DEBUG", "SECRET_KEY", "DJANGO_SETTINGS_MODULE"}
-    }
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=REPO,
         env={
-            **clean,
+            **production_like_environ(),
             "JANGTEO_VAR_DIR": str(tmp_path),
             "DJANGO_SETTINGS_MODULE": "marketplace.settings",
             **env,
@@ -107,7 +120,7 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=REPO,
         env={
-            **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+            **production_like_environ(),
             "JANGTEO_VAR_DIR": str(tmp_path),
             **PRODUCTION_ENV,
         },
