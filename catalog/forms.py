@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import Organization
 from catalog import selectors
@@ -18,7 +19,7 @@ SORT_CHOICES = [
     ("title", _("Title")),
     ("price", _("Price")),
 ]
-PRICE_CHOICES = [("free", _("Free")), ("paid", _("Paid"))]
+PRICE_CHOICES = [("free", _("Free")), ("paid", pgettext_lazy("price", "Paid"))]
 
 
 class WebForm(forms.Form):
