@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -43,27 +43,7 @@ class OfferSerializer(serializers.ModelSerializer):
         model = Offer
         fields = [
             "id",
-            "name",
-            "name_en",
-            "kind",
-            "fields",
-            "region_field",
-            "date_field",
-            "dimensions",
-            "measures",
-            "subject_field",
-            "dominance_field",
-            "k",
-            "dominance",
-            "date_granularity",
-            "quasi_identifiers_allowed",
-            "approval",
-            "buyer_categories",
-            "price_krw",
-            "duration_days",
-            "download_quota",
-            "deliver_updates",
-            "is_active",
+            *services.OFFER_FIELDS,
             "terms",
             "terms_version",
             "terms_sha256",
@@ -198,7 +178,7 @@ class DatasetDetailSerializer(serializers.ModelSerializer):
     theme_label = serializers.CharField(source="get_theme_display", read_only=True)
     description_html = serializers.SerializerMethodField()
     description_en_html = serializers.SerializerMethodField()
-    current_version = VersionSerializer(read_only=True)
+    current_version = VersionSerializer(read_only=True, allow_null=True)
     region_names = serializers.SerializerMethodField()
 
     class Meta:
@@ -269,6 +249,18 @@ class FieldChangeSerializer(serializers.Serializer):
 
 class UploadSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True)
+
+
+@extend_schema_serializer(many=False)
+class DatasetSearchPageSerializer(serializers.Serializer):
+    """The search answer is already a page (plus facets): the schema must not wrap it in the
+    paginator's envelope a second time."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = DatasetListSerializer(many=True)
+    facets = serializers.DictField(child=serializers.DictField(child=serializers.IntegerField()))
 
 
 SEARCH_PARAMETERS = [
@@ -348,18 +340,7 @@ class DatasetViewSet(
 
     @extend_schema(
         parameters=SEARCH_PARAMETERS,
-        responses=inline_serializer(
-            "DatasetSearchPage",
-            {
-                "count": serializers.IntegerField(),
-                "next": serializers.URLField(allow_null=True),
-                "previous": serializers.URLField(allow_null=True),
-                "results": DatasetListSerializer(many=True),
-                "facets": serializers.DictField(
-                    child=serializers.DictField(child=serializers.IntegerField())
-                ),
-            },
-        ),
+        responses=DatasetSearchPageSerializer,
     )
     def list(self, request, *args, **kwargs):
         params = _search_params(request.query_params)
@@ -418,7 +399,12 @@ class DatasetViewSet(
         responses={202: VersionBriefSerializer},
     )
     @extend_schema(methods=["GET"], responses=VersionBriefSerializer(many=True))
-    @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser, FormParser])
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        parser_classes=[MultiPartParser, FormParser],
+        pagination_class=None,
+    )
     def versions(self, request, slug=None):
         dataset = self.get_object()
         if request.method == "GET":
@@ -472,7 +458,7 @@ class DatasetViewSet(
 
     @extend_schema(methods=["GET"], responses=OfferSerializer(many=True))
     @extend_schema(methods=["POST"], request=OfferInputSerializer, responses={201: OfferSerializer})
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
     def offers(self, request, slug=None):
         dataset = self.get_object()
         if request.method == "GET":

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery, Sum
 
+from accounts.models import Organization
 from accounts.selectors import is_operator, roles_by_organization
 from catalog.models import Dataset, DatasetRegion, DatasetVersion, Offer
 from catalog.vocabularies import regions_by_code
@@ -156,20 +157,7 @@ def offer_spec(offer: Offer | None, fields) -> dict:
     and identifier column (quasi-identifiers withheld), the strictest reading."""
     if offer is None:
         return {"kind": "records", "fields": [f.name for f in fields], "quasi_identifiers_allowed": False}
-    return {
-        "kind": offer.kind,
-        "fields": offer.fields,
-        "region_field": offer.region_field,
-        "date_field": offer.date_field,
-        "dimensions": offer.dimensions,
-        "measures": offer.measures,
-        "subject_field": offer.subject_field,
-        "dominance_field": offer.dominance_field,
-        "k": offer.k,
-        "dominance": float(offer.dominance),
-        "date_granularity": offer.date_granularity,
-        "quasi_identifiers_allowed": offer.quasi_identifiers_allowed,
-    }
+    return offer_spec_from_snapshot({key: getattr(offer, key) for key in PLANNED_OFFER_KEYS})
 
 
 def version_preview(version: DatasetVersion, offer: Offer | None = None, *, limit: int = 20) -> dict:
@@ -214,3 +202,38 @@ def offer_spec_from_snapshot(snapshot: dict) -> dict:
     spec = {key: snapshot.get(key) for key in PLANNED_OFFER_KEYS}
     spec["dominance"] = float(spec["dominance"]) if spec.get("dominance") is not None else 0.85
     return spec
+
+
+# --- platform-wide figures and lists ------------------------------------------------------------
+
+
+def published_datasets() -> QuerySet[Dataset]:
+    """Every published dataset with its center, by title (e.g. for an operator's choice)."""
+    return (
+        Dataset.objects.filter(status=Dataset.Status.PUBLISHED)
+        .select_related("center", "current_version")
+        .order_by("title", "pk")
+    )
+
+
+def published_theme_counts() -> dict[str, int]:
+    """Published datasets per theme (one query)."""
+    published = Dataset.objects.filter(status=Dataset.Status.PUBLISHED)
+    return dict(published.order_by().values_list("theme").annotate(n=Count("pk")))
+
+
+def platform_figures() -> dict:
+    """Published datasets, the centers publishing them, rows published and verified buyers
+    (two queries)."""
+    published = Dataset.objects.filter(status=Dataset.Status.PUBLISHED)
+    totals = published.aggregate(
+        datasets=Count("pk"), centers=Count("center", distinct=True), rows=Sum("current_version__row_count")
+    )
+    return {
+        "datasets": totals["datasets"] or 0,
+        "centers": totals["centers"] or 0,
+        "rows": totals["rows"] or 0,
+        "buyers": Organization.objects.filter(
+            kind=Organization.Kind.BUYER, verification=Organization.Verification.VERIFIED
+        ).count(),
+    }

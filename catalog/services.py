@@ -21,7 +21,7 @@ from guardian.shortcuts import assign_perm
 from accounts.models import Organization
 from accounts.selectors import roles_by_organization
 from catalog import cache as catalog_cache
-from catalog import ingestion, permissions
+from catalog import ingestion, permissions, privacy
 from catalog.models import (
     Dataset,
     DatasetRegion,
@@ -609,7 +609,7 @@ OFFER_FIELDS = (
     "deliver_updates",
     "is_active",
 )
-MEASURE_AGGREGATES = ("sum", "avg", "min", "max")
+MEASURE_AGGREGATES = privacy.AGGREGATES
 
 
 def _schema_version(dataset: Dataset) -> DatasetVersion:
