@@ -10,7 +10,6 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import Count, Sum
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -20,6 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from accounts.models import Membership, Organization
 from accounts.selectors import is_operator
 from catalog.models import Dataset
+from catalog.selectors import platform_figures, published_theme_counts
 from catalog.vocabularies import Theme
 from marketplace import errors
 from marketplace.models import WorkerHeartbeat
@@ -123,27 +123,11 @@ def paginate(request, queryset, per_page: int = PAGE_SIZE):
 # --- pages ------------------------------------------------------------------------------------
 
 
-def platform_figures() -> dict:
-    """Published datasets, verified centers publishing them and rows published (two queries)."""
-    published = Dataset.objects.filter(status=Dataset.Status.PUBLISHED)
-    totals = published.aggregate(
-        datasets=Count("pk"), centers=Count("center", distinct=True), rows=Sum("current_version__row_count")
-    )
-    return {
-        "datasets": totals["datasets"] or 0,
-        "centers": totals["centers"] or 0,
-        "rows": totals["rows"] or 0,
-        "buyers": Organization.objects.filter(
-            kind=Organization.Kind.BUYER, verification=Organization.Verification.VERIFIED
-        ).count(),
-    }
-
-
 def home(request):
     published = Dataset.objects.filter(status=Dataset.Status.PUBLISHED).select_related(
         "center", "current_version"
     )
-    counts = dict(published.order_by().values_list("theme").annotate(n=Count("pk")))
+    counts = published_theme_counts()
     themes = [
         {"value": value, "label": label, "count": counts.get(value, 0)} for value, label in Theme.choices
     ]

@@ -25,6 +25,13 @@ urlpatterns = [
     path("requests/<int:pk>/reject/", tx_views.request_reject, name="request-reject"),
     path("licenses/", tx_views.license_list, name="my-licenses"),
     path("licenses/<int:pk>/", tx_views.license_detail, name="license-detail"),
+    path("licenses/<int:pk>/extracts.json", tx_views.license_extracts_status, name="license-extracts-status"),
+    path("licenses/<int:pk>/extracts/", tx_views.license_extract_request, name="license-extract-request"),
+    path(
+        "licenses/<int:pk>/extracts/<int:extract_pk>/download/",
+        tx_views.license_extract_download,
+        name="license-extract-download",
+    ),
     path("licenses/<int:pk>/renew/", tx_views.license_renew, name="license-renew"),
     path("licenses/<int:pk>/revoke/", tx_views.license_revoke, name="license-revoke"),
     path("invoices/", tx_views.invoice_list, name="invoices"),
@@ -78,4 +85,5 @@ urlpatterns = [
     ),
     path("operator/reviews/", tx_views.operator_reviews, name="operator-reviews"),
     path("operator/requests/", tx_views.operator_requests, name="operator-requests"),
+    path("operator/leaks/", tx_views.operator_leaks, name="operator-leaks"),
 ]

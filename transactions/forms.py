@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from catalog.forms import DateInput, WebForm
 from catalog.vocabularies import gyeonggi_regions, regions_by_code
-from transactions.models import AccessRequest
+from transactions.models import AccessRequest, Extract
 
 SCOPE_FIELD_MAP = {"fields": "columns"}  # service error keys → form fields
 
@@ -186,3 +186,34 @@ class AuditFilterForm(WebForm):
     def __init__(self, *args, organizations=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["organization"].choices = [("", _("All")), *[(o.pk, o.name) for o in organizations]]
+
+
+class ExtractFormatForm(WebForm):
+    """Ask for the license's data in another file format (built from the published version)."""
+
+    format = forms.ChoiceField(
+        label=_("File format"),
+        choices=Extract.Format.choices,
+        help_text=_("The file is built by a worker; this page shows its progress."),
+    )
+
+
+class LeakTraceForm(WebForm):
+    """An operator's question: which license of this dataset did a leaked file come from?"""
+
+    dataset = forms.ModelChoiceField(
+        label=_("Dataset"),
+        queryset=None,
+        to_field_name="slug",
+        empty_label=_("Choose a published dataset"),
+    )
+    file = forms.FileField(
+        label=_("Leaked file"),
+        help_text=_("CSV, TSV, JSON Lines or Parquet as it was found, e.g. the data file of an extract."),
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.tsv,.txt,.jsonl,.ndjson,.json,.parquet"}),
+    )
+
+    def __init__(self, *args, datasets, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["dataset"].queryset = datasets
+        self.fields["dataset"].label_from_instance = lambda d: f"{d.title} · {d.center.name}"

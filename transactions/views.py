@@ -4,29 +4,37 @@ dashboard. Thin: reads through transactions.selectors, each write through one se
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts.models import Organization
 from accounts.selectors import is_operator
+from catalog import selectors as catalog_selectors
 from catalog.models import Field
 from catalog.vocabularies import regions_by_code
 from marketplace import charts, errors
-from marketplace.views import apply_errors, paginate, platform_figures, web_errors
+from marketplace.views import apply_errors, paginate, web_errors
 from transactions import permissions, selectors, services
 from transactions.forms import (
     SCOPE_FIELD_MAP,
     AccessRequestForm,
     AuditFilterForm,
+    ExtractFormatForm,
+    LeakTraceForm,
     MarkPaidForm,
     MessageForm,
     NarrowingForm,
@@ -37,7 +45,15 @@ from transactions.forms import (
     field_label,
     region_options,
 )
-from transactions.models import AccessRequest, Invoice, License, vat_krw
+from transactions.models import (
+    AccessRequest,
+    Extract,
+    Invoice,
+    License,
+    license_is_active_now,
+    license_is_usable,
+    vat_krw,
+)
 from transactions.notifications import render as render_notification
 from transactions.payments import provider_for
 
@@ -486,9 +502,36 @@ def license_list(request):
 @login_required
 @web_errors
 def license_detail(request, pk):
-    license = selectors.license_for(request.user, pk)
+    return _license_page(request, selectors.license_for(request.user, pk))
+
+
+def _license_page(request, license: License, *, format_form: ExtractFormatForm | None = None):
+    """The license, its scope and files; the licensee's analysts and managers also get the
+    download buttons and the form asking for another format."""
+    user = request.user
     schema = _schema(license.offer)
     now = timezone.now()
+    is_licensee = permissions.extract_request(user, license)
+    can_build = is_licensee and license_is_active_now(license, now)
+    can_download = is_licensee and license_is_usable(license, now)
+    extracts = list(selectors.license_extracts(license))
+    for extract in extracts:
+        extract.status_text = _extract_status_text(extract)
+        extract.is_pending = extract.status in PENDING_EXTRACTS
+        extract.can_rebuild = (
+            can_build
+            and extract.version_id == license.dataset.current_version_id
+            and extract.status in (Extract.Status.FAILED, Extract.Status.EXPIRED)
+        )
+    if format_form is None and can_build:
+        format_form = ExtractFormatForm()
+    download_note = ""
+    if is_licensee and not can_download and any(e.status == Extract.Status.SUCCEEDED for e in extracts):
+        download_note = (
+            _("The download quota of this license is used up.")
+            if can_build
+            else _("This license is not active, so its files cannot be downloaded.")
+        )
     return render(
         request,
         "transactions/license_detail.html",
@@ -498,13 +541,124 @@ def license_detail(request, pk):
             "days_left": max(0, (license.valid_until - now).days),
             "scope_rows": _scope_rows(license.offer, license.scope, license.scope, schema),
             "downloads": selectors.license_downloads(license)[:50],
-            "can_renew": permissions.license_renew(request.user, license) and license.state != "revoked",
-            "can_revoke": permissions.license_revoke(request.user, license) and license.state == "active",
+            "can_renew": permissions.license_renew(user, license) and license.state != "revoked",
+            "can_revoke": permissions.license_revoke(user, license) and license.state == "active",
             "renew_form": RenewForm(),
             "revoke_form": ReasonForm(prefix="revoke"),
             "terms_changed": license.offer.current_terms_id != license.access_request.terms_id,
+            "extracts": extracts,
+            # Polling ends in a reload, which must not repeat a POST (a form shown with errors).
+            "extracts_pending": request.method == "GET" and any(e.is_pending for e in extracts),
+            "extracts_summary": _extracts_summary(extracts),
+            "current_version_id": license.dataset.current_version_id,
+            "can_build": can_build,
+            "can_download": can_download,
+            "download_note": download_note,
+            "format_form": format_form,
         },
     )
+
+
+# --- licenses: extracts -----------------------------------------------------------------------
+
+PENDING_EXTRACTS = (Extract.Status.QUEUED, Extract.Status.RUNNING)
+
+
+def _extract_status_text(extract: Extract) -> str:
+    """The status in words, with the percentage while a worker builds the file."""
+    if extract.status == Extract.Status.QUEUED:
+        return _("Waiting for a worker…")
+    if extract.status == Extract.Status.RUNNING:
+        return _("Building: %(progress)s%%") % {"progress": extract.progress}
+    return extract.get_status_display()
+
+
+def _extracts_summary(extracts: list[Extract]) -> str:
+    pending = sum(1 for e in extracts if e.status in PENDING_EXTRACTS)
+    if not pending:
+        return _("Every file is finished.")
+    return ngettext("%(n)s file is being built.", "%(n)s files are being built.", pending) % {"n": pending}
+
+
+@never_cache
+@login_required
+@web_errors
+def license_extracts_status(request, pk):
+    """The license's files for the progress bars (polled by jangteo.js): each file's status and
+    progress, and `done` once none is queued or running."""
+    license = selectors.license_for(request.user, pk)
+    extracts = list(selectors.license_extracts(license))
+    items = [
+        {
+            "id": e.pk,
+            "format": e.format,
+            "status": e.status,
+            "progress": 100 if e.status == Extract.Status.SUCCEEDED else e.progress,
+            "label": _extract_status_text(e),
+            "done": e.status not in PENDING_EXTRACTS,
+        }
+        for e in extracts
+    ]
+    return JsonResponse(
+        {
+            "items": items,
+            "done": all(item["done"] for item in items),
+            "label": _extracts_summary(extracts),
+        }
+    )
+
+
+@login_required
+@require_POST
+@web_errors
+def license_extract_request(request, pk):
+    """Ask for the license's data in another format; refusals show on the form."""
+    license = selectors.license_for(request.user, pk)
+    form = ExtractFormatForm(request.POST)
+    if form.is_valid():
+        format = form.cleaned_data["format"]
+        before = (
+            selectors.license_extracts(license)
+            .filter(version_id=license.dataset.current_version_id, format=format)
+            .first()
+        )
+        try:
+            extract = services.extract_request(actor=request.user, license=license, format=format)
+        except (errors.NotFound, errors.PermissionDenied):
+            raise
+        except errors.ApplicationError as exc:
+            apply_errors(form, exc)
+        else:
+            label = extract.get_format_display()
+            if before is not None and before.status == Extract.Status.SUCCEEDED:
+                messages.info(request, _("The %(format)s file is ready below.") % {"format": label})
+            elif before is not None and before.status in PENDING_EXTRACTS:
+                messages.info(request, _("The %(format)s file is already being built.") % {"format": label})
+            else:
+                messages.success(
+                    request, _("The %(format)s file is queued; its progress shows below.") % {"format": label}
+                )
+            return redirect(reverse("license-detail", args=[pk]) + "#extracts")
+    return _license_page(request, license, format_form=form)
+
+
+@never_cache
+@login_required
+@require_POST
+@web_errors
+def license_extract_download(request, pk, extract_pk):
+    """Issue a signed, expiring link for one file and send the browser to it; the API's
+    download view checks the license again and streams the bundle."""
+    license = selectors.license_for(request.user, pk)
+    extract = selectors.license_extract(license, extract_pk)
+    try:
+        token, _expires = services.extract_download_link(actor=request.user, extract=extract)
+    except (errors.NotFound, errors.PermissionDenied):
+        raise
+    except errors.ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect(reverse("license-detail", args=[pk]) + "#extracts")
+    return redirect(reverse("v1:extract-download", args=[token]))
 
 
 @login_required
@@ -694,25 +848,74 @@ def audit_log(request):
 def operator_home(request):
     if not is_operator(request.user):
         raise Http404
-    requests_by_state = dict(
-        AccessRequest.objects.order_by()
-        .values_list("state")
-        .annotate(n=Count("pk"))
-        .values_list("state", "n")
-    )
+    workload = selectors.operator_workload()
+    requests_by_state = workload["requests_by_state"]
     states = [(label, requests_by_state.get(value, 0)) for value, label in State.choices]
     return render(
         request,
         "operator/home.html",
         {
-            "figures": platform_figures(),
-            "pending_organizations": Organization.objects.filter(
-                verification=Organization.Verification.PENDING
-            ).count(),
+            "figures": catalog_selectors.platform_figures(),
+            "pending_organizations": workload["pending_organizations"],
             "operator_reviews": requests_by_state.get(State.OPERATOR_REVIEW, 0),
-            "unpaid_invoices": Invoice.objects.filter(state=Invoice.State.ISSUED).count(),
-            "active_licenses": License.objects.filter(state=License.State.ACTIVE).count(),
+            "unpaid_invoices": workload["unpaid_invoices"],
+            "active_licenses": workload["active_licenses"],
             "requests_chart": charts.horizontal_bar_chart(states, title=_("Requests by state")),
+        },
+    )
+
+
+@contextlib.contextmanager
+def _upload_on_disk(upload) -> Iterator[Path]:
+    """The uploaded file as a path: Django's temporary file when it spooled one, else the
+    chunks written to a temporary file (never read whole into memory)."""
+    if hasattr(upload, "temporary_file_path"):
+        yield Path(upload.temporary_file_path())
+        return
+    with tempfile.NamedTemporaryFile(suffix=Path(upload.name).suffix) as tmp:
+        for chunk in upload.chunks():
+            tmp.write(chunk)
+        tmp.flush()
+        yield Path(tmp.name)
+
+
+@login_required
+@web_errors
+def operator_leaks(request):
+    """Operators upload a leaked file and see the dataset's licenses ranked by how many of the
+    file's pseudonyms each license's key produces."""
+    # Decided before the upload is read: only operators trace leaks (others see no page).
+    if not permissions.license_trace_leak(request.user):
+        raise Http404
+    form = LeakTraceForm(
+        request.POST or None, request.FILES or None, datasets=catalog_selectors.published_datasets()
+    )
+    candidates = None
+    dataset = None
+    if request.method == "POST" and form.is_valid():
+        dataset, upload = form.cleaned_data["dataset"], form.cleaned_data["file"]
+        try:
+            with _upload_on_disk(upload) as path:
+                candidates = services.license_trace_leak(
+                    actor=request.user, dataset=dataset, leaked_file=path, file_name=upload.name
+                )
+        except (errors.NotFound, errors.PermissionDenied):
+            raise
+        except errors.ApplicationError as exc:
+            apply_errors(form, exc)
+        else:
+            for rank, candidate in enumerate(candidates, start=1):
+                candidate["rank"] = rank
+                candidate["percent"] = round(100 * (candidate.get("share") or 0), 1)
+                candidate["likely"] = rank == 1 and candidate["matches"] > 0
+    return render(
+        request,
+        "operator/leaks.html",
+        {
+            "form": form,
+            "candidates": candidates,
+            "dataset": dataset,
+            "any_match": bool(candidates) and candidates[0]["matches"] > 0,
         },
     )
 
@@ -772,13 +975,7 @@ def center_dashboard(request):
         for key, label in DASHBOARD_METRICS
     ]
     labels = dict(Organization.BuyerCategory.choices)
-    categories = (
-        AccessRequest.objects.filter(offer__dataset__in=datasets)
-        .order_by()
-        .values_list("organization__buyer_category")
-        .annotate(n=Count("pk"))
-    )
-    category_data = sorted(((str(labels.get(c, c)), n) for c, n in categories), key=lambda item: -item[1])
+    category_data = [(str(labels.get(c, c)), n) for c, n in selectors.requests_by_buyer_category(datasets)]
     return render(
         request,
         "center/dashboard.html",

@@ -1,5 +1,6 @@
 /* Jangteo (장터) — a little vanilla JavaScript. Every page works without it; it only adds:
-   - progress bars that poll a JSON endpoint (data-poll) and reload the page when the job ends,
+   - progress bars that poll a JSON endpoint (data-poll; one bar or one per data-poll-item row)
+     and reload the page when the jobs end,
    - confirmation dialogs before destructive actions (data-confirm),
    - the language switch submitting on change, the phone menu toggle, "select all" checkboxes. */
 (function () {
@@ -25,6 +26,21 @@
             bar.textContent = data.progress + "%";
           }
           if (text && data.label) text.textContent = data.label;
+          // Several jobs in one box (a license's files): each row marked data-poll-item="<id>"
+          // gets its own bar and status text from data.items.
+          if (Array.isArray(data.items)) {
+            data.items.forEach(function (item) {
+              var row = box.querySelector('[data-poll-item="' + item.id + '"]');
+              if (!row) return;
+              var itemBar = row.querySelector("progress");
+              if (itemBar && typeof item.progress === "number") {
+                itemBar.value = item.progress;
+                itemBar.textContent = item.progress + "%";
+              }
+              var itemText = row.querySelector("[data-poll-item-text]");
+              if (itemText && item.label) itemText.textContent = item.label;
+            });
+          }
           if (data.done) {
             window.location.reload();
             return;

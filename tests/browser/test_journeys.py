@@ -4,7 +4,11 @@ language switch and a phone. Screenshots of the key pages go to var/screenshots/
 
 Elements are found by ids, names and links, not by their (translated) text."""
 
+import csv
+import io
 import re
+import time
+import zipfile
 
 import pytest
 
@@ -49,7 +53,12 @@ def _published_dataset(people, **offer):
         keywords=["지역화폐", "카드"],
     )
     version = upload(curator, dataset, CARD_CSV, encoding="cp949")
+    # Ingested at once when tasks run eagerly; by the real worker when the test has one.
+    deadline = time.monotonic() + 90
     version.refresh_from_db()
+    while version.status in ("uploaded", "ingesting") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        version.refresh_from_db()
     assert version.status == "ready", version.error
     catalog.version_publish(actor=curator, version=version)
     dataset.refresh_from_db()
@@ -153,7 +162,10 @@ def test_center_journey(new_page, shot, log_in, people, celery_worker_process, t
     assert request.state == "licensed" and "카드번호" not in request.scope["fields"]
 
 
-def test_buyer_journey(new_page, shot, log_in, people):
+def test_buyer_journey(new_page, shot, log_in, people, celery_worker_process, tmp_path):
+    """…through the license to its file: the real worker builds it while the page shows the
+    progress, the buyer downloads the ZIP; then an operator traces that file back to the
+    license it was delivered under."""
     dataset = _published_dataset(people)
     page = new_page()
     log_in(page, "analyst@cafe.kr", PASSWORD)
@@ -170,7 +182,7 @@ def test_buyer_journey(new_page, shot, log_in, people):
     shot(page, "buyer", "dataset")
     page.click('a[href*="/request/"]')
     page.check('input[name="regions"][value="41110"]')
-    page.uncheck('input[name="columns"][value="카드번호"]')
+    page.uncheck('input[name="columns"][value="시군명"]')
     page.select_option("#id_purpose_category", "commercial")
     page.fill("#id_purpose", "수원시 카페 업종의 월별 매출 흐름 분석")
     page.check("#id_accept_terms")
@@ -178,13 +190,74 @@ def test_buyer_journey(new_page, shot, log_in, people):
     page.click("#request-form button[type=submit]")
     page.wait_for_url(re.compile(r"/requests/\d+/$"))
     shot(page, "buyer", "request")
-    request = AccessRequest.objects.get()
+    request = AccessRequest.objects.get(organization=people["buyer"])
     assert request.state == "licensed"  # an automatic, free offer: approved at once
-    assert request.scope["regions"] == ["41110"] and "카드번호" not in request.scope["fields"]
-    page.click(f'a[href="/licenses/{request.license.pk}/"]')
+    assert request.scope["regions"] == ["41110"] and "시군명" not in request.scope["fields"]
+    assert "카드번호" in request.scope["fields"]  # an identifier: delivered as a pseudonym
+    license = request.license
+    page.click(f'a[href="/licenses/{license.pk}/"]')
+    page.wait_for_url(f"**/licenses/{license.pk}/")
     shot(page, "buyer", "license")
+
+    # The license's first file is queued on issue; the worker builds it while jangteo.js polls
+    # extracts.json, and the page reloads with a Download button once it is ready.
+    (extract,) = license.extracts.all()
+    row = f"#extract-{extract.pk}"
+    if page.locator(f"{row} progress").count():
+        shot(page, "buyer", "license-extract-progress")
+    page.wait_for_selector(f'{row}[data-status="succeeded"] #download-{extract.pk}', timeout=90_000)
+    shot(page, "buyer", "license-extracts")
+    with page.expect_download() as download_info:
+        page.click(f"#download-{extract.pk}")
+    bundle = tmp_path / "bundle.zip"
+    download_info.value.save_as(bundle)
+    assert download_info.value.suggested_filename.endswith(".zip")
+    with zipfile.ZipFile(bundle) as z:
+        assert {"data.csv", "manifest.json", "datapackage.json"} <= set(z.namelist())
+        data = z.read("data.csv")
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    assert rows and {r["시군코드"] for r in rows} == {"41110"}
+    assert all(re.fullmatch(r"[0-9a-f]{64}", r["카드번호"]) for r in rows)  # pseudonyms, not card numbers
+    license.refresh_from_db()
+    assert license.downloads_used == 1
+
+    # Another format: queued from the form, built by the worker, shown with its progress.
+    page.goto(f"/licenses/{license.pk}/")
+    page.select_option("#id_format", "parquet")
+    page.click("#extract-format-form button[type=submit]")
+    page.wait_for_url(re.compile(rf"/licenses/{license.pk}/#extracts$"))
+    parquet = license.extracts.get(format="parquet")
+    shot(page, "buyer", "license-other-format")
+    page.wait_for_selector(f'#extract-{parquet.pk}[data-status="succeeded"]', timeout=90_000)
+    shot(page, "buyer", "license-extracts-ready")
     page.goto("/notifications/")
     shot(page, "buyer", "notifications")
+
+    # The file turns up elsewhere: an operator traces it among the dataset's licenses.
+    other_buyer = factories.OrganizationFactory(kind="buyer", name="옆집 베이커리", buyer_category="sme")
+    tx.access_request_submit(
+        actor=factories.member(other_buyer, "analyst", email="analyst@bakery.kr"),
+        offer=request.offer,
+        scope={"fields": ["시군코드", "업종", "카드번호", "금액"]},
+        purpose="베이커리 상권 분석",
+        purpose_category="commercial",
+        accept_terms=True,
+    )
+    leaked = tmp_path / "found-online.csv"
+    leaked.write_bytes(data)
+    operator = new_page()
+    log_in(operator, "operator@jangteo.kr", PASSWORD)
+    operator.goto("/operator/leaks/")
+    operator.select_option("#id_dataset", dataset.slug)
+    operator.set_input_files("#id_file", str(leaked))
+    operator.click("#leak-form button[type=submit]")
+    operator.wait_for_selector("#candidates-table")
+    shot(operator, "operator", "leak-trace")
+    first = operator.locator("#candidates-table tbody tr").first
+    assert first.get_attribute("id") == f"candidate-{license.pk}"
+    assert first.get_attribute("class") == "likely"
+    assert operator.locator("#candidates-table tbody tr").count() == 2
+    assert f'href="/licenses/{license.pk}/"' in first.inner_html()
 
 
 def test_operator_journey(new_page, shot, log_in, people):

@@ -64,6 +64,7 @@ LOGIN_REQUIRED = [
     "/operator/organizations/",
     "/operator/reviews/",
     "/operator/requests/",
+    "/operator/leaks/",
 ]
 # role → pages that answer 200 (the rest of LOGIN_REQUIRED answer 404 for that role)
 ALLOWED = {
