@@ -291,7 +291,7 @@ _LUNAR_HOLIDAYS = (
     date(2027, 2, 6), date(2027, 9, 14),
 )  # fmt: skip
 
-# Zipf exponents inside a 시·군 (share of the top q of merchants ~ q ** (1 - s)).
+# Zipf exponents inside a 시·군 (for many merchants the top q of them get ~ q ** (1 - s) of the rows).
 _MERCHANT_ZIPF = 0.8  # top 1% of a 시·군's merchants take ~40% of its transactions
 _CARD_ZIPF = 0.5  # top 1% of cards make ~10% of the transactions
 _CARD_HOME_SHARE = 0.85  # share of a card's spending in its home 시·군
@@ -611,12 +611,14 @@ def _count_blocks_sql(rows: int) -> str:
 def _time_blocks_sql(rows: int, start: date, slot_us: int, slots: int, weight_sql: str, total: int) -> str:
     """Blocks [lo, hi) of rows, one per time slot of ``slot_us`` microseconds from ``start``, sized in
     proportion to the slot's integer weight ``weight_sql`` (a SQL expression of the slot number s whose
-    sum over all slots is ``total``). Integer arithmetic only, so the boundaries are exact and the
-    same on every run. A row's time is t0 plus its position inside the block."""
+    sum over all slots is ``total``): block boundaries are the rounded cumulative shares, in integer
+    arithmetic only, so they are exact and the same on every run. A row's time is t0 plus its
+    position inside the block."""
     return f"""
         SELECT lo::BIGINT AS lo, hi::BIGINT AS hi, {_epoch_us(start)} + s * {slot_us} AS t0
         FROM (
-            SELECT s, ({rows}::HUGEINT * (c - w)) // {total} AS lo, ({rows}::HUGEINT * c) // {total} AS hi
+            SELECT s, ({2 * rows}::HUGEINT * (c - w) + {total}) // {2 * total} AS lo,
+                ({2 * rows}::HUGEINT * c + {total}) // {2 * total} AS hi
             FROM (
                 SELECT s, w, sum(w) OVER (ORDER BY s ROWS UNBOUNDED PRECEDING) AS c
                 FROM (SELECT s, ({weight_sql})::BIGINT AS w FROM range({slots}) t(s))
@@ -886,12 +888,13 @@ def _run_copy(
     if own:
         con = jangteo_duckdb.connect()
     names = ("preserve_insertion_order", "enable_progress_bar", "enable_progress_bar_print")
-    saved = {name: _connection_setting(con, name) for name in names}
+    saved: dict = {}
     result: dict = {}
     worker: threading.Thread | None = None
     try:
+        saved = {name: _connection_setting(con, name) for name in names}
         progress(0)
-        # Rows in source order: the same file every run, whatever the thread count.
+        # Rows in block order: the same file every run, whatever the thread count.
         con.execute("SET preserve_insertion_order = true")
         con.execute("SET enable_progress_bar = true")  # makes query_progress() report
         con.execute("SET enable_progress_bar_print = false")
@@ -899,7 +902,11 @@ def _run_copy(
             f"COPY ({blocks_sql}) TO {_q(str(helper))} (FORMAT parquet, ROW_GROUP_SIZE {_BLOCKS_PER_GROUP})"
         )
         source = f"(SELECT unnest(range(lo, hi)) AS i, lo, hi, t0 FROM read_parquet({_q(str(helper))}))"
-        sql = f"COPY ({build_sql(source)}) TO {_q(str(tmp))} (FORMAT parquet, COMPRESSION zstd)"
+        # Our own temp file and rename: DuckDB need not write a tmp_ file of its own.
+        sql = (
+            f"COPY ({build_sql(source)}) TO {_q(str(tmp))} "
+            "(FORMAT parquet, COMPRESSION zstd, USE_TMP_FILE false)"
+        )
 
         def run():
             try:
@@ -921,7 +928,7 @@ def _run_copy(
             raise result["error"]
         os.replace(tmp, out)
     except BaseException:
-        if worker is not None:
+        if worker is not None:  # the caller's progress callback (or Ctrl-C) stopped us
             con.interrupt()
             worker.join()
         tmp.unlink(missing_ok=True)
