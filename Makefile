@@ -45,6 +45,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/ingestion.py --rows $${BENCH_INGEST_ROWS:-5000000}
 	$(BIN)/python bench/extracts.py --rows $${BENCH_EXTRACT_ROWS:-20000000} --repeat 1
+	$(BIN)/python bench/extract_task.py --rows $${BENCH_EXTRACT_ROWS:-20000000}
 	$(BIN)/python bench/demo_data.py --rows $${BENCH_DEMO_ROWS:-20000000}
 
 # Load test: gunicorn on PostgreSQL with 10,000 datasets, 50 clients for 60 s on loopback.

@@ -1,0 +1,261 @@
+"""Extracts end to end through the task (queued → bundle stored) on generated demo card
+transactions, against a raw DuckDB `COPY` of the equivalent query in the same run.
+
+    .venv/bin/python bench/extract_task.py [--rows 20000000]
+
+Cases (each in its own process, peak RSS from ru_maxrss):
+  records-csv      5 cities × 7 months, card id pseudonymized (HMAC-SHA-256), CSV for Excel
+  records-parquet  the same scope to Parquet
+  monthly          city × industry × age band by month, k = 5 cards, merchant dominance 0.85
+The task does everything a worker does: re-checks the license, plans the query, writes the
+file atomically, checksums it, zips it with manifest.json and datapackage.json, stores it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+WORK = REPO / "var" / "bench" / "extract_task"
+CITIES = ["41110", "41130", "41460", "41280", "41590"]  # 수원 성남 용인 고양 화성
+SCOPE = {"regions": CITIES, "date_from": "2024-03-01", "date_to": "2024-09-30"}
+RECORD_FIELDS = ["approved_at", "sigungu_code", "industry", "card_id", "amount"]
+
+
+def source(rows: int) -> Path:
+    sys.path.insert(0, str(REPO))
+    from marketplace import demo_data
+
+    path = WORK / f"cards-{rows}.parquet"
+    if not path.exists():
+        WORK.mkdir(parents=True, exist_ok=True)
+        demo_data.generate_card_transactions(path, rows=rows, seed=11)
+    return path
+
+
+def case_task(parquet: Path, which: str) -> dict:
+    os.environ.update(
+        DEBUG="1",
+        JANGTEO_VAR_DIR=str(WORK / "var"),
+        DATABASE_URL=f"sqlite:///{WORK / 'var' / 'bench.sqlite3'}",
+        CELERY_TASK_ALWAYS_EAGER="0",
+        DJANGO_SETTINGS_MODULE="marketplace.settings",
+        LOG_LEVEL="WARNING",
+    )
+    sys.path.insert(0, str(REPO))
+    import django
+
+    django.setup()
+    import duckdb
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from accounts import services as accounts
+    from accounts.models import Membership
+    from catalog import services as catalog
+    from catalog.models import Dataset, DatasetVersion, Field
+    from marketplace.actors import SYSTEM
+    from marketplace.demo import demo_business_number
+    from transactions import services as tx
+    from transactions.models import Extract
+    from transactions.tasks import build_extract
+
+    call_command("migrate", verbosity=0)
+    stamp = str(time.time_ns())[-6:]
+    center = accounts.organization_create(
+        actor=SYSTEM,
+        kind="center",
+        name=f"센터{stamp}",
+        business_number=demo_business_number(f"881{stamp}"),
+        verified=True,
+    )
+    buyer = accounts.organization_create(
+        actor=SYSTEM,
+        kind="buyer",
+        name=f"구매{stamp}",
+        buyer_category="sme",
+        business_number=demo_business_number(f"882{stamp}"),
+        verified=True,
+    )
+    analyst = accounts.User.objects.create_user(email=f"a{stamp}@bench.kr", password="x")
+    Membership.objects.create(user=analyst, organization=buyer, role="analyst")
+    dataset = catalog.dataset_create(actor=SYSTEM, center=center, title=f"벤치 카드 결제 {stamp}")
+    stored = Path(settings.MEDIA_ROOT) / f"bench/{parquet.name}"
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    if not stored.exists():
+        os.symlink(parquet, stored)
+    version = DatasetVersion.objects.create(
+        dataset=dataset,
+        number=1,
+        storage_token="bench",
+        source=f"bench/{parquet.name}",
+        original_filename="x",
+        status="ready",
+        progress=100,
+        parquet=f"bench/{parquet.name}",
+        parquet_sha256="bench",
+        row_count=1,
+    )
+    types = {"VARCHAR": "string", "BIGINT": "integer", "TIMESTAMP": "datetime", "DOUBLE": "number"}
+    sensitivity = {
+        "card_id": "identifier",
+        "merchant_id": "identifier",
+        "transaction_id": "identifier",
+        "age_band": "quasi_identifier",
+        "sex": "quasi_identifier",
+        "dong": "quasi_identifier",
+    }
+    described = duckdb.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(parquet)]).fetchall()
+    Field.objects.bulk_create(
+        [
+            Field(
+                version=version,
+                position=i,
+                name=name,
+                type=types.get(kind, "string"),
+                sensitivity=sensitivity.get(name, "public"),
+            )
+            for i, (name, kind, *_rest) in enumerate(described)
+        ]
+    )
+    catalog.version_publish(actor=SYSTEM, version=version)
+    dataset = Dataset.objects.get(pk=dataset.pk)
+    if which == "monthly":
+        offer = catalog.offer_create(
+            actor=SYSTEM,
+            dataset=dataset,
+            terms="약관",
+            name="월별 집계",
+            kind="aggregate",
+            dimensions=["sigungu_name", "industry", "age_band", "approved_at"],
+            measures=[{"field": "amount", "agg": "sum"}],
+            subject_field="card_id",
+            dominance_field="merchant_id",
+            k=5,
+            date_granularity="month",
+            date_field="approved_at",
+            approval="automatic",
+        )
+        scope = {
+            "fields": ["sigungu_name", "industry", "age_band", "approved_at"],
+            "regions": [],
+            "date_from": None,
+            "date_to": None,
+        }
+    else:
+        offer = catalog.offer_create(
+            actor=SYSTEM,
+            dataset=dataset,
+            terms="약관",
+            name="건별",
+            kind="records",
+            fields=RECORD_FIELDS,
+            region_field="sigungu_code",
+            date_field="approved_at",
+            approval="automatic",
+        )
+        scope = {"fields": RECORD_FIELDS, **SCOPE}
+    request = tx.access_request_submit(
+        actor=analyst,
+        offer=offer,
+        scope=scope,
+        purpose="벤치마크",
+        purpose_category="research",
+        accept_terms=True,
+    )
+    license = request.license
+    fmt = "parquet" if which == "records-parquet" else "csv_bom"
+    extract = tx.extract_request(actor=analyst, license=license, format=fmt)
+    started = time.perf_counter()
+    status = build_extract.apply(args=[extract.pk]).get()
+    seconds = time.perf_counter() - started
+    extract = Extract.objects.get(pk=extract.pk)
+    assert status == "succeeded", extract.error
+    return {"seconds": seconds, "rows": extract.row_count, "bytes": extract.bundle_bytes}
+
+
+def case_raw(parquet: Path, which: str) -> dict:
+    """The same query written by hand, `COPY`ed straight to a file (no ordering, no formula
+    neutralisation, no checksum, no zip, no storage)."""
+    sys.path.insert(0, str(REPO))
+    from catalog.privacy import hmac_pads
+    from marketplace.duckdb import connect
+
+    con = connect(memory_limit="1GB", threads=2, temp_directory=WORK / "spill")
+    out = WORK / f"raw-{which}.out"
+    inner, outer = hmac_pads(bytes(range(32)))
+    if which == "monthly":
+        sql = f"""COPY (WITH base AS (SELECT sigungu_name, industry, age_band,
+                    date_trunc('month', approved_at) AS month, card_id, merchant_id, amount FROM read_parquet('{parquet}')),
+                  cells AS (SELECT sigungu_name, industry, age_band, month, count(*) AS records,
+                    sum(amount) AS sum_amount, count(DISTINCT card_id) AS cards FROM base GROUP BY ALL),
+                  top AS (SELECT sigungu_name, industry, age_band, month, max(s) AS top FROM
+                    (SELECT sigungu_name, industry, age_band, month, merchant_id, sum(amount) AS s FROM base GROUP BY ALL)
+                    GROUP BY ALL)
+                SELECT c.sigungu_name, c.industry, c.age_band, c.month, records, sum_amount FROM cells c
+                JOIN top USING (sigungu_name, industry, age_band, month)
+                WHERE cards >= 5 AND top <= 0.85 * sum_amount) TO '{out}' (FORMAT csv, HEADER)"""
+        params = []
+    else:
+        fmt = "parquet, COMPRESSION zstd" if which == "records-parquet" else "csv, HEADER"
+        cities = ", ".join(f"'{c}'" for c in CITIES)
+        sql = f"""COPY (SELECT approved_at, sigungu_code, industry,
+                    sha256(unhex(?) || unhex(sha256(unhex(?) || encode(card_id)))) AS card_id, amount
+                  FROM read_parquet('{parquet}') WHERE sigungu_code IN ({cities})
+                  AND approved_at >= DATE '2024-03-01' AND approved_at < DATE '2024-10-01') TO '{out}' (FORMAT {fmt})"""
+        params = [outer, inner]
+    started = time.perf_counter()
+    con.execute(sql, params)
+    return {"seconds": time.perf_counter() - started, "bytes": out.stat().st_size}
+
+
+def run(case: str, which: str, parquet: Path) -> dict:
+    result = subprocess.run(
+        [sys.executable, __file__, "--case", case, which, str(parquet)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"{case} {which} failed:\n{result.stderr[-4000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=20_000_000)
+    parser.add_argument("--case", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        case, which, parquet = args.case
+        result = (case_task if case == "task" else case_raw)(Path(parquet), which)
+        result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(result))
+        return
+    shutil.rmtree(WORK / "var", ignore_errors=True)
+    parquet = source(args.rows)
+    print(
+        f"extract task benchmark: {args.rows:,} source rows ({parquet.stat().st_size / 2**20:,.0f} MiB Parquet)"
+    )
+    print(
+        f"  {'case':<16}{'task s':>9}{'raw s':>9}{'task/raw':>10}{'src rows/s':>14}{'task RSS':>10}{'raw RSS':>10}"
+    )
+    for which in ("records-csv", "records-parquet", "monthly"):
+        task, raw = run("task", which, parquet), run("raw", which, parquet)
+        print(
+            f"  {which:<16}{task['seconds']:>9.2f}{raw['seconds']:>9.2f}{raw['seconds'] / task['seconds']:>9.2f}×"
+            f"{args.rows / task['seconds']:>14,.0f}{task['peak_rss_mib']:>9,.0f}M{raw['peak_rss_mib']:>9,.0f}M"
+        )
+    print("  task/raw is raw time over task time (≥ 0.8 is the target); RSS is each process's peak.")
+
+
+if __name__ == "__main__":
+    main()
