@@ -33,9 +33,21 @@ def local_path(name: str) -> Path:
 
 
 def store_file(local: Path, name: str) -> str:
-    """Copy a finished local file into storage under `name` (replacing an older one left by an
-    interrupted attempt) and return the stored name. Callers record the name only after this
-    returns, so a half-written file is never referenced."""
+    """Put a finished local file into storage under `name` (replacing an older one left by an
+    interrupted attempt) and return the stored name. On the filesystem the file is moved, not
+    copied (it is the caller's scratch file), and appears under its name in one rename; other
+    backends get a streamed upload. Callers record the name only after this returns, so a
+    half-written file is never referenced."""
+    try:
+        target = Path(default_storage.path(name))
+    except NotImplementedError:
+        target = None
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.part")
+        shutil.move(local, partial)  # a rename on the same disk, a copy across disks
+        os.replace(partial, target)
+        return name
     if default_storage.exists(name):
         default_storage.delete(name)
     with open(local, "rb") as f:

@@ -168,7 +168,8 @@ def write_card_parquet(name: str, *, rows: int) -> tuple[str, str]:
                    '홍길동' || i AS holder_name
                 FROM range({int(rows)}) t(i)) TO '{path}' (FORMAT parquet)"""
         )
-        return store_file(path, name), sha256_of(path)
+        digest = sha256_of(path)
+        return store_file(path, name), digest
 
 
 class OfferFactory(factory.django.DjangoModelFactory):

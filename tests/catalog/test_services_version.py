@@ -7,6 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from django.core.files.storage import default_storage
+from django.utils import translation
 
 from catalog import services
 from catalog.models import DatasetVersion
@@ -209,7 +210,8 @@ def test_sweep_requeues_lost_jobs_and_fails_hopeless_ones(ingested, settings):
     )
     assert services.versions_requeue_stuck(actor=SYSTEM) == [ingested.pk]
     DatasetVersion.objects.filter(pk=ingested.pk).update(attempts=settings.INGEST_MAX_ATTEMPTS)
-    assert services.versions_requeue_stuck(actor=SYSTEM) == []
+    with translation.override("en"):
+        assert services.versions_requeue_stuck(actor=SYSTEM) == []
     ingested.refresh_from_db()
     assert ingested.status == "failed" and "did not finish" in ingested.error
 
