@@ -300,14 +300,24 @@ def version_ingest(*, actor, version_id: int) -> DatasetVersion:
     """Turn the uploaded file into profiled Parquet in storage and end `ready` or `failed`.
 
     Safe to run again: a ready or published version is left alone; a version left `ingesting`
-    by a killed worker starts over. The Parquet file is recorded on the row only once it is
-    completely in storage."""
+    by a killed worker starts over, at most INGEST_MAX_ATTEMPTS times in all (a file that takes
+    down every worker it reaches ends `failed` instead of being redelivered for ever). The
+    Parquet file is recorded on the row only once it is completely in storage."""
     version = DatasetVersion.objects.select_related("dataset", "dataset__center").get(pk=version_id)
     authorize(permissions.version_ingest, actor, version)
     with transaction.atomic():
         version = DatasetVersion.objects.select_for_update().get(pk=version_id)
         if version.status not in (DatasetVersion.Status.UPLOADED, DatasetVersion.Status.INGESTING):
             return version
+        if (
+            version.status == DatasetVersion.Status.INGESTING
+            and version.attempts >= settings.INGEST_MAX_ATTEMPTS
+        ):
+            return _version_fail(
+                version.pk,
+                _("Ingestion did not finish after %(n)s attempts. Try uploading again.")
+                % {"n": version.attempts},
+            )
         version.status = DatasetVersion.Status.INGESTING
         version.progress = 0
         version.attempts += 1
@@ -453,13 +463,16 @@ def version_fail(*, actor, version_id: int, message: str) -> DatasetVersion:
 def versions_requeue_stuck(*, actor, now=None) -> list[int]:
     """Versions that should be ingesting but nobody is working on: uploaded and never started
     after INGEST_QUEUE_DEADLINE, or ingesting past INGEST_RUN_DEADLINE. Returns their ids to
-    queue again; versions past INGEST_MAX_ATTEMPTS are failed instead."""
+    queue again; versions past INGEST_MAX_ATTEMPTS are failed instead. Also removes the work
+    directories (partial Parquet files) that killed workers left behind."""
     authorize(permissions.versions_requeue_stuck, actor)
     now = now or timezone.now()
     queued_before = now - settings.INGEST_QUEUE_DEADLINE
     running_before = now - settings.INGEST_RUN_DEADLINE
     stuck = DatasetVersion.objects.filter(
-        Q(status=DatasetVersion.Status.UPLOADED, created_at__lt=queued_before)
+        # Uploaded and not started (a version waiting for a retry was started, recently).
+        Q(status=DatasetVersion.Status.UPLOADED, ingest_started_at__isnull=True, created_at__lt=queued_before)
+        | Q(status=DatasetVersion.Status.UPLOADED, ingest_started_at__lt=queued_before)
         | Q(status=DatasetVersion.Status.INGESTING, ingest_started_at__lt=running_before)
     ).values_list("pk", "attempts")
     requeue = []
@@ -470,7 +483,19 @@ def versions_requeue_stuck(*, actor, now=None) -> list[int]:
             )
         else:
             requeue.append(pk)
+    _remove_stale_work_dirs(running_before)
     return requeue
+
+
+def _remove_stale_work_dirs(cutoff) -> None:
+    """A run that ends, however it ends, removes its own work directory; one untouched for longer
+    than any run may last belongs to a worker that was killed."""
+    root = Path(settings.WORK_DIR)
+    if not root.exists():
+        return
+    for path in root.glob("ingest-*"):
+        if path.is_dir() and path.stat().st_mtime < cutoff.timestamp():
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def version_fields_update(*, actor, version: DatasetVersion, changes: list[dict]) -> DatasetVersion:

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connection
 from django.utils.translation import gettext as _
 
 from catalog import services
+from catalog.models import DatasetVersion
 from marketplace.actors import SYSTEM
 
 
@@ -24,6 +25,8 @@ def ingest_version(self, version_id: int) -> str:
     try:
         return services.version_ingest(actor=SYSTEM, version_id=version_id).status
     except (OperationalError, InterfaceError, OSError, MemoryError) as exc:
+        if not connection.in_atomic_block:  # a connection the database dropped: reconnect for the write below
+            connection.close_if_unusable_or_obsolete()
         if self.request.retries >= self.max_retries:
             services.version_fail(
                 actor=SYSTEM,
@@ -32,6 +35,10 @@ def ingest_version(self, version_id: int) -> str:
                 % {"n": self.request.retries + 1, "error": type(exc).__name__},
             )
             return "failed"
+        # The retry starts it again; a version left `ingesting` is one whose worker died in it.
+        DatasetVersion.objects.filter(pk=version_id, status=DatasetVersion.Status.INGESTING).update(
+            status=DatasetVersion.Status.UPLOADED
+        )
         raise
     except Exception:
         services.version_fail(

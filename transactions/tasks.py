@@ -8,7 +8,7 @@ import duckdb
 from celery import shared_task
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -103,6 +103,10 @@ def build_extract(self, extract_id: int) -> str:
     try:
         return services.extract_build(actor=SYSTEM, extract_id=extract_id).status
     except TRANSIENT as exc:
+        # A connection the database dropped stays broken until closed; without this the writes
+        # below fail too, the row stays `running` and the retry leaves it alone until the sweep.
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
         if self.request.retries >= self.max_retries:
             services.extract_fail(
                 actor=SYSTEM,
