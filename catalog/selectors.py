@@ -191,8 +191,18 @@ def version_preview(version: DatasetVersion, offer: Offer | None = None, *, limi
 
 
 PLANNED_OFFER_KEYS = (
-    "kind", "fields", "region_field", "date_field", "dimensions", "measures", "subject_field",
-    "dominance_field", "k", "dominance", "date_granularity", "quasi_identifiers_allowed",
+    "kind",
+    "fields",
+    "region_field",
+    "date_field",
+    "dimensions",
+    "measures",
+    "subject_field",
+    "dominance_field",
+    "k",
+    "dominance",
+    "date_granularity",
+    "quasi_identifiers_allowed",
 )
 
 

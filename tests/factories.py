@@ -124,13 +124,25 @@ def published_dataset(
     if with_data:
         parquet, parquet_sha = write_card_parquet(parquet, rows=row_count)
     version = DatasetVersion.objects.create(
-        dataset=dataset, number=1, storage_token="test", source="datasets/test.bin", original_filename="data.csv",
-        status=DatasetVersion.Status.PUBLISHED, progress=100, parquet=parquet, parquet_sha256=parquet_sha,
-        row_count=row_count, published_at=timezone.now(),
+        dataset=dataset,
+        number=1,
+        storage_token="test",
+        source="datasets/test.bin",
+        original_filename="data.csv",
+        status=DatasetVersion.Status.PUBLISHED,
+        progress=100,
+        parquet=parquet,
+        parquet_sha256=parquet_sha,
+        row_count=row_count,
+        published_at=timezone.now(),
     )
     for position, (name, type_, sensitivity) in enumerate(fields):
         Field.objects.create(
-            version=version, position=position, name=name, type=type_, sensitivity=sensitivity,
+            version=version,
+            position=position,
+            name=name,
+            type=type_,
+            sensitivity=sensitivity,
             suggested_sensitivity=sensitivity,
             profile={"top_values": [{"value": "41110", "count": 10}]} if name == "sigungu_code" else {},
         )

@@ -14,7 +14,9 @@ def test_real_worker_runs_a_task_and_writes_the_database(celery_worker_process):
     # the database this test reads; each later task finds the row and counts once more.
     WorkerHeartbeat.objects.all().delete()
     worker_heartbeat.delay()
-    beat = wait_until(lambda: WorkerHeartbeat.objects.filter(hostname__startswith="test-").first(), timeout=60)
+    beat = wait_until(
+        lambda: WorkerHeartbeat.objects.filter(hostname__startswith="test-").first(), timeout=60
+    )
     before = beat.task_count
     worker_heartbeat.delay()
     wait_until(lambda: WorkerHeartbeat.objects.get(pk=beat.pk).task_count == before + 1, timeout=60)

@@ -35,9 +35,26 @@ class ExtractSerializer(serializers.ModelSerializer):
     class Meta:
         model = Extract
         fields = [
-            "id", "license", "dataset", "version", "format", "status", "progress", "row_count", "bytes", "sha256",
-            "bundle_bytes", "bundle_sha256", "file_name", "error", "attempts", "queued_at", "started_at",
-            "finished_at", "purged_at", "recipe",
+            "id",
+            "license",
+            "dataset",
+            "version",
+            "format",
+            "status",
+            "progress",
+            "row_count",
+            "bytes",
+            "sha256",
+            "bundle_bytes",
+            "bundle_sha256",
+            "file_name",
+            "error",
+            "attempts",
+            "queued_at",
+            "started_at",
+            "finished_at",
+            "purged_at",
+            "recipe",
         ]
 
     def get_recipe(self, obj) -> dict:
@@ -74,14 +91,18 @@ class LicenseExtractsView(APIView):
     @extend_schema(responses=ExtractSerializer(many=True))
     def get(self, request, pk: int):
         license = get_object_or_404(selectors.licenses_visible_to(request.user), pk=pk)
-        return Response(ExtractSerializer(extracts_visible_to(request.user).filter(license=license), many=True).data)
+        return Response(
+            ExtractSerializer(extracts_visible_to(request.user).filter(license=license), many=True).data
+        )
 
     @extend_schema(request=ExtractRequestSerializer, responses={202: ExtractSerializer})
     def post(self, request, pk: int):
         license = get_object_or_404(selectors.licenses_visible_to(request.user), pk=pk)
         data = ExtractRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        extract = services.extract_request(actor=request.user, license=license, format=data.validated_data.get("format"))
+        extract = services.extract_request(
+            actor=request.user, license=license, format=data.validated_data.get("format")
+        )
         return Response(ExtractSerializer(extract).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -499,9 +499,14 @@ class Extract(models.Model):
         JSONL = "jsonl", _("JSON Lines")
         XLSX = "xlsx", _("Excel (XLSX)")
 
-    license = models.ForeignKey(License, verbose_name=_("license"), on_delete=models.PROTECT, related_name="extracts")
+    license = models.ForeignKey(
+        License, verbose_name=_("license"), on_delete=models.PROTECT, related_name="extracts"
+    )
     version = models.ForeignKey(
-        "catalog.DatasetVersion", verbose_name=_("dataset version"), on_delete=models.PROTECT, related_name="+"
+        "catalog.DatasetVersion",
+        verbose_name=_("dataset version"),
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     format = models.CharField(_("format"), max_length=8, choices=Format.choices)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
@@ -531,7 +536,9 @@ class Extract(models.Model):
         ordering = ["-queued_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["license", "version", "format"], name="extract_one_per_format"),
-            models.CheckConstraint(name="extract_progress_0_100", condition=Q(progress__gte=0, progress__lte=100)),
+            models.CheckConstraint(
+                name="extract_progress_0_100", condition=Q(progress__gte=0, progress__lte=100)
+            ),
             models.CheckConstraint(
                 name="extract_succeeded_has_file",
                 condition=~Q(status="succeeded") | (~Q(file="") & ~Q(bundle_sha256="")),

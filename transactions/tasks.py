@@ -83,7 +83,14 @@ def send_renewal_reminders() -> int:
 
 # --- extracts -------------------------------------------------------------------------------
 
-TRANSIENT = (OperationalError, InterfaceError, OSError, MemoryError, duckdb.IOException, duckdb.OutOfMemoryException)
+TRANSIENT = (
+    OperationalError,
+    InterfaceError,
+    OSError,
+    MemoryError,
+    duckdb.IOException,
+    duckdb.OutOfMemoryException,
+)
 
 
 @shared_task(
@@ -111,19 +118,25 @@ def build_extract(self, extract_id: int) -> str:
             services.extract_fail(
                 actor=SYSTEM,
                 extract_id=extract_id,
-                message=_("Building the file failed after %(n)s attempts (%(error)s). Ask for it again later.")
+                message=_(
+                    "Building the file failed after %(n)s attempts (%(error)s). Ask for it again later."
+                )
                 % {"n": self.request.retries + 1, "error": type(exc).__name__},
             )
             return "failed"
         # Let the retry find the row claimable again.
-        Extract.objects.filter(pk=extract_id, status=Extract.Status.RUNNING).update(status=Extract.Status.QUEUED)
+        Extract.objects.filter(pk=extract_id, status=Extract.Status.RUNNING).update(
+            status=Extract.Status.QUEUED
+        )
         raise
     except Exception:
         logger.exception("extract %s failed", extract_id)
         services.extract_fail(
             actor=SYSTEM,
             extract_id=extract_id,
-            message=_("An internal error stopped the build; the platform team has been told. Try again later."),
+            message=_(
+                "An internal error stopped the build; the platform team has been told. Try again later."
+            ),
         )
         raise
 

@@ -14,7 +14,9 @@ router.register("extracts", api_extracts.ExtractViewSet, basename="extract")
 urlpatterns = [
     path("stats/", api.StatsView.as_view(), name="stats"),
     path("licenses/<int:pk>/extracts/", api_extracts.LicenseExtractsView.as_view(), name="license-extracts"),
-    path("extracts/download/<str:token>/", api_extracts.ExtractDownloadView.as_view(), name="extract-download"),
+    path(
+        "extracts/download/<str:token>/", api_extracts.ExtractDownloadView.as_view(), name="extract-download"
+    ),
     path("leaks/trace/", api_extracts.LeakTraceView.as_view(), name="leak-trace"),
     path("", include(router.urls)),
 ]

@@ -168,7 +168,9 @@ def test_repeated_wrong_passwords_lock_the_account_from_that_address(api, center
     assert "Too many failed logins" in locked.json()["detail"]
     # another address is not locked out of the same account
     other = api.post(
-        "/api/v1/auth/token/", {"email": user.email, "password": factories.PASSWORD}, REMOTE_ADDR="203.0.113.9"
+        "/api/v1/auth/token/",
+        {"email": user.email, "password": factories.PASSWORD},
+        REMOTE_ADDR="203.0.113.9",
     )
     assert other.status_code == 200
 

@@ -19,7 +19,9 @@ def test_upload_is_ingested_by_a_real_worker(celery_worker_process, login, curat
     assert response.status_code == 202, response.content
     assert response.json()["status"] == "uploaded"
     version = wait_until(
-        lambda: DatasetVersion.objects.filter(pk=response.json()["id"], status__in=["ready", "failed"]).first(),
+        lambda: DatasetVersion.objects.filter(
+            pk=response.json()["id"], status__in=["ready", "failed"]
+        ).first(),
         timeout=90,
     )
     assert version.status == "ready", version.error

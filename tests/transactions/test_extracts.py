@@ -31,13 +31,22 @@ RECORDS = ["sigungu_code", "industry", "card_id", "amount", "approved_at"]
 def offer(world):
     dataset = factories.published_dataset(world.center, with_data=True, row_count=120)
     return factories.OfferFactory(
-        dataset=dataset, fields=RECORDS, approval=Offer.Approval.AUTOMATIC, download_quota=2,
-        region_field="sigungu_code", date_field="approved_at",
+        dataset=dataset,
+        fields=RECORDS,
+        approval=Offer.Approval.AUTOMATIC,
+        download_quota=2,
+        region_field="sigungu_code",
+        date_field="approved_at",
     )
 
 
 def licensed(world, offer, actor=None, scope=None, capture=None) -> License:
-    scope = scope or {"fields": RECORDS, "regions": ["41110", "41130"], "date_from": "2024-01-01", "date_to": "2024-03-31"}
+    scope = scope or {
+        "fields": RECORDS,
+        "regions": ["41110", "41130"],
+        "date_from": "2024-01-01",
+        "date_to": "2024-03-31",
+    }
     with capture(execute=True):
         request = submit(actor or world.buyer_analyst, offer, scope=scope)
     return License.objects.get(access_request=request)
@@ -49,7 +58,9 @@ def read_bundle(response) -> dict:
         return {name: z.read(name) for name in z.namelist()}
 
 
-def test_issuing_a_license_builds_its_file_and_the_buyer_downloads_it(world, offer, login, django_capture_on_commit_callbacks):
+def test_issuing_a_license_builds_its_file_and_the_buyer_downloads_it(
+    world, offer, login, django_capture_on_commit_callbacks
+):
     license = licensed(world, offer, capture=django_capture_on_commit_callbacks)
     (extract,) = license.extracts.all()
     assert extract.status == "succeeded", extract.error
@@ -88,10 +99,16 @@ def test_issuing_a_license_builds_its_file_and_the_buyer_downloads_it(world, off
     license.refresh_from_db()
     assert license.downloads_used == 1
     event = DownloadEvent.objects.get()
-    assert (event.user, event.extract_id, event.organization) == (world.buyer_analyst, extract.pk, world.buyer)
+    assert (event.user, event.extract_id, event.organization) == (
+        world.buyer_analyst,
+        extract.pk,
+        world.buyer,
+    )
 
 
-def test_pseudonyms_are_stable_within_a_license_and_differ_across(world, offer, django_capture_on_commit_callbacks):
+def test_pseudonyms_are_stable_within_a_license_and_differ_across(
+    world, offer, django_capture_on_commit_callbacks
+):
     first = licensed(world, offer, capture=django_capture_on_commit_callbacks)
     other = licensed(world, offer, actor=world.other_buyer, capture=django_capture_on_commit_callbacks)
 
@@ -112,7 +129,9 @@ def test_pseudonyms_are_stable_within_a_license_and_differ_across(world, offer, 
     assert len(set(a1)) <= 17
 
 
-def test_same_request_twice_returns_the_same_extract_and_builds_once(world, offer, django_capture_on_commit_callbacks):
+def test_same_request_twice_returns_the_same_extract_and_builds_once(
+    world, offer, django_capture_on_commit_callbacks
+):
     license = licensed(world, offer, capture=django_capture_on_commit_callbacks)
     extract = license.extracts.get()
     again = services.extract_request(actor=world.buyer_analyst, license=license, format="csv_bom")
@@ -121,10 +140,14 @@ def test_same_request_twice_returns_the_same_extract_and_builds_once(world, offe
     assert (rebuilt.attempts, rebuilt.bundle_sha256) == (1, extract.bundle_sha256)
 
 
-def test_a_second_delivery_while_running_does_not_start_a_second_build(world, offer, django_capture_on_commit_callbacks):
+def test_a_second_delivery_while_running_does_not_start_a_second_build(
+    world, offer, django_capture_on_commit_callbacks
+):
     license = licensed(world, offer, capture=django_capture_on_commit_callbacks)
     extract = license.extracts.get()
-    Extract.objects.filter(pk=extract.pk).update(status="running", started_at=timezone.now(), file="", bundle_sha256="")
+    Extract.objects.filter(pk=extract.pk).update(
+        status="running", started_at=timezone.now(), file="", bundle_sha256=""
+    )
     result = services.extract_build(actor=SYSTEM, extract_id=extract.pk)
     assert (result.status, result.attempts) == ("running", 1)
 
@@ -171,7 +194,11 @@ def test_revocation_stops_downloads_at_once(world, offer, login, django_capture_
     license = licensed(world, offer, capture=django_capture_on_commit_callbacks)
     extract = license.extracts.get()
     client = login(world.buyer_analyst)
-    url = client.post(f"/api/v1/extracts/{extract.pk}/download-link/").json()["url"].removeprefix("http://testserver")
+    url = (
+        client.post(f"/api/v1/extracts/{extract.pk}/download-link/")
+        .json()["url"]
+        .removeprefix("http://testserver")
+    )
     services.license_revoke(actor=world.operator, license=license, reason="유출 의심")
     response = client.get(url)
     assert response.status_code == 409
@@ -191,13 +218,21 @@ def test_quota_is_enforced(world, offer, login, django_capture_on_commit_callbac
     assert refused.status_code == 409 and "quota" in refused.json()["detail"]
 
 
-def test_tampered_and_expired_links_are_refused(world, offer, login, django_capture_on_commit_callbacks, settings):
+def test_tampered_and_expired_links_are_refused(
+    world, offer, login, django_capture_on_commit_callbacks, settings
+):
     license = licensed(world, offer, capture=django_capture_on_commit_callbacks)
     extract = license.extracts.get()
     client = login(world.buyer_analyst)
-    url = client.post(f"/api/v1/extracts/{extract.pk}/download-link/").json()["url"].removeprefix("http://testserver")
+    url = (
+        client.post(f"/api/v1/extracts/{extract.pk}/download-link/")
+        .json()["url"]
+        .removeprefix("http://testserver")
+    )
     token = url.rstrip("/").rsplit("/", 1)[-1]
-    forged = signing.TimestampSigner(salt="jangteo.extract-download").sign_object({"e": extract.pk + 1, "u": 1})
+    forged = signing.TimestampSigner(salt="jangteo.extract-download").sign_object(
+        {"e": extract.pk + 1, "u": 1}
+    )
     tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     assert client.get(f"/api/v1/extracts/download/{tampered}/").status_code == 404
     assert client.get(f"/api/v1/extracts/download/{forged}/").status_code == 404
@@ -211,16 +246,26 @@ def test_tampered_and_expired_links_are_refused(world, offer, login, django_capt
 def test_korean_file_names_use_rfc5987(world, login, django_capture_on_commit_callbacks):
     dataset = factories.published_dataset(world.center, with_data=True, row_count=30, slug="지역화폐-결제")
     offer = factories.OfferFactory(dataset=dataset, fields=RECORDS, approval=Offer.Approval.AUTOMATIC)
-    license = licensed(world, offer, scope={"fields": RECORDS, "regions": [], "date_from": None, "date_to": None},
-                       capture=django_capture_on_commit_callbacks)
+    license = licensed(
+        world,
+        offer,
+        scope={"fields": RECORDS, "regions": [], "date_from": None, "date_to": None},
+        capture=django_capture_on_commit_callbacks,
+    )
     extract = license.extracts.get()
     client = login(world.buyer_analyst)
-    url = client.post(f"/api/v1/extracts/{extract.pk}/download-link/").json()["url"].removeprefix("http://testserver")
+    url = (
+        client.post(f"/api/v1/extracts/{extract.pk}/download-link/")
+        .json()["url"]
+        .removeprefix("http://testserver")
+    )
     disposition = client.get(url)["Content-Disposition"]
     assert "filename*=utf-8''%EC%A7%80%EC%97%AD" in disposition
 
 
-def test_retention_purges_files_but_keeps_the_record_and_a_rebuild_matches(world, offer, django_capture_on_commit_callbacks):
+def test_retention_purges_files_but_keeps_the_record_and_a_rebuild_matches(
+    world, offer, django_capture_on_commit_callbacks
+):
     license = licensed(world, offer, capture=django_capture_on_commit_callbacks)
     extract = license.extracts.get()
     old_file, old_sha = extract.file, extract.sha256
@@ -235,7 +280,9 @@ def test_retention_purges_files_but_keeps_the_record_and_a_rebuild_matches(world
     assert (again.pk, again.status, again.sha256) == (extract.pk, "succeeded", old_sha)
 
 
-def test_a_new_version_is_delivered_to_licenses_that_receive_updates(world, offer, django_capture_on_commit_callbacks):
+def test_a_new_version_is_delivered_to_licenses_that_receive_updates(
+    world, offer, django_capture_on_commit_callbacks
+):
     from catalog import services as catalog
     from catalog.models import DatasetVersion, Field
 
@@ -243,11 +290,23 @@ def test_a_new_version_is_delivered_to_licenses_that_receive_updates(world, offe
     old = offer.dataset.current_version
     parquet, sha = factories.write_card_parquet(f"datasets/{offer.dataset.pk}/v2.parquet", rows=60)
     new = DatasetVersion.objects.create(
-        dataset=offer.dataset, number=2, storage_token="t2", source="x.bin", original_filename="v2.csv",
-        status="ready", progress=100, parquet=parquet, parquet_sha256=sha, row_count=60,
+        dataset=offer.dataset,
+        number=2,
+        storage_token="t2",
+        source="x.bin",
+        original_filename="v2.csv",
+        status="ready",
+        progress=100,
+        parquet=parquet,
+        parquet_sha256=sha,
+        row_count=60,
     )
-    Field.objects.bulk_create([Field(version=new, position=f.position, name=f.name, type=f.type, sensitivity=f.sensitivity)
-                               for f in old.fields.all()])
+    Field.objects.bulk_create(
+        [
+            Field(version=new, position=f.position, name=f.name, type=f.type, sensitivity=f.sensitivity)
+            for f in old.fields.all()
+        ]
+    )
     with django_capture_on_commit_callbacks(execute=True):
         catalog.version_publish(actor=world.center_curator, version=new)
     delivered = license.extracts.get(version=new)
@@ -257,7 +316,9 @@ def test_a_new_version_is_delivered_to_licenses_that_receive_updates(world, offe
 def test_sweep_requeues_lost_jobs(world, offer, django_capture_on_commit_callbacks):
     license = licensed(world, offer, capture=django_capture_on_commit_callbacks)
     extract = license.extracts.get()
-    Extract.objects.filter(pk=extract.pk).update(status="running", started_at=timezone.now() - timedelta(days=1), file="", bundle_sha256="")
+    Extract.objects.filter(pk=extract.pk).update(
+        status="running", started_at=timezone.now() - timedelta(days=1), file="", bundle_sha256=""
+    )
     assert services.extracts_requeue_stuck(actor=SYSTEM) == [extract.pk]
     extract.refresh_from_db()
     assert extract.status == "queued"

@@ -67,8 +67,14 @@ def ready_extract(world):
     lic = license_of(world)
     name = default_storage.save(f"extracts/{lic.pk}/matrix.zip", ContentFile(b"PK\x05\x06" + bytes(18)))
     return Extract.objects.create(
-        license=lic, version=lic.dataset.current_version, format="csv", status="succeeded", file=name,
-        file_name="matrix.zip", bundle_sha256="0" * 64, bundle_bytes=22,
+        license=lic,
+        version=lic.dataset.current_version,
+        format="csv",
+        status="succeeded",
+        file=name,
+        file_name="matrix.zip",
+        bundle_sha256="0" * 64,
+        bundle_bytes=22,
     )
 
 
@@ -286,7 +292,14 @@ MATRIX = [
     # The signed link is the credential (like a presigned URL): whoever holds it within its
     # minutes gets the file, counted against the license of the person it was issued to.
     ("extract-download", "get", download_token, lambda t: f"/api/v1/extracts/download/{t}/", None, EVERYONE),
-    ("license-extracts", "get", license_of, lambda lic: f"/api/v1/licenses/{lic.pk}/extracts/", None, codes(PARTIES)),
+    (
+        "license-extracts",
+        "get",
+        license_of,
+        lambda lic: f"/api/v1/licenses/{lic.pk}/extracts/",
+        None,
+        codes(PARTIES),
+    ),
     (
         "license-extracts",
         "post",

@@ -143,7 +143,9 @@ def write_bundle(
     try:
         stored = data_name.lower().endswith(_ALREADY_COMPRESSED)
         # Level 1: most of deflate's gain on CSV at a fraction of its time (extracts are large).
-        with writers.FixedTimeZip(tmp, "w", zipfile.ZIP_DEFLATED, allowZip64=True, compresslevel=1) as archive:
+        with writers.FixedTimeZip(
+            tmp, "w", zipfile.ZIP_DEFLATED, allowZip64=True, compresslevel=1
+        ) as archive:
             archive.write(
                 data_path, data_name, compress_type=zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
             )

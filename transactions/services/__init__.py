@@ -35,15 +35,6 @@ from transactions.services.requests import (
 )
 
 __all__ = [
-    "extract_build",
-    "extract_download",
-    "extract_download_link",
-    "extract_fail",
-    "extract_request",
-    "extracts_deliver_version",
-    "extracts_purge_files",
-    "extracts_requeue_stuck",
-    "license_trace_leak",
     "access_request_approve",
     "access_request_lapse",
     "access_request_message_post",
@@ -53,6 +44,14 @@ __all__ = [
     "access_request_submit",
     "access_request_update",
     "access_request_withdraw",
+    "extract_build",
+    "extract_download",
+    "extract_download_link",
+    "extract_fail",
+    "extract_request",
+    "extracts_deliver_version",
+    "extracts_purge_files",
+    "extracts_requeue_stuck",
     "invoice_issue",
     "invoice_mark_paid",
     "invoice_void",
@@ -62,6 +61,7 @@ __all__ = [
     "license_renew",
     "license_revoke",
     "license_send_renewal_reminders",
+    "license_trace_leak",
     "notification_mark_all_read",
     "notification_mark_read",
 ]

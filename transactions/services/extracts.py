@@ -10,7 +10,6 @@ import datetime
 import hashlib
 import json
 import logging
-import re
 import shutil
 import uuid
 from pathlib import Path
@@ -103,7 +102,15 @@ def extract_request(
             extract.queued_at, extract.started_at, extract.finished_at = timezone.now(), None, None
             extract.attempts = 0
             extract.save(
-                update_fields=["status", "progress", "error", "queued_at", "started_at", "finished_at", "attempts"]
+                update_fields=[
+                    "status",
+                    "progress",
+                    "error",
+                    "queued_at",
+                    "started_at",
+                    "finished_at",
+                    "attempts",
+                ]
             )
         _audit(extract, actor=actor, verb="queued", after={"format": format, "version": version.number})
         transaction.on_commit(lambda: _enqueue(extract.pk))
@@ -114,7 +121,9 @@ def _recipe_for(extract: Extract) -> engine.Recipe:
     license = extract.license
     version = extract.version
     if not version.parquet or not default_storage.exists(version.parquet):
-        raise ExtractError(_("The dataset's data file is missing from storage; the platform team has been told."))
+        raise ExtractError(
+            _("The dataset's data file is missing from storage; the platform team has been told.")
+        )
     schema = [privacy.Column(f.name, f.type, f.sensitivity) for f in version.fields.all()]
     return engine.build_recipe(
         parquet=str(local_path(version.parquet)),
@@ -128,18 +137,13 @@ def _recipe_for(extract: Extract) -> engine.Recipe:
 
 
 def _recipe_sha256(recipe: engine.Recipe) -> str:
-    """Identifies what a file contains: query, parameters, source and engine (not where the
-    source happens to be stored)."""
+    """Identifies what a file contains: query, parameters, source content and engine. The
+    source's storage path (a parameter) is left out: the source is identified by its hash."""
     data = recipe.to_dict()
-    data.pop("sql", None)
-    canonical = json.dumps(
-        {**data, "sql": re.sub(r"read_parquet\(\?\)", "read_parquet(?)", recipe.sql)},
-        sort_keys=True,
-        ensure_ascii=False,
-        default=str,
-    )
-    params = [p for p in recipe.params if not (isinstance(p, str) and p.endswith(".parquet"))]
-    return hashlib.sha256((canonical + json.dumps(params, default=str)).encode()).hexdigest()
+    data["params"] = [p for p in data["params"] if not (isinstance(p, str) and p.endswith(".parquet"))]
+    return hashlib.sha256(
+        json.dumps(data, sort_keys=True, ensure_ascii=False, default=str).encode()
+    ).hexdigest()
 
 
 def _download_name(extract: Extract) -> str:
@@ -160,13 +164,20 @@ def extract_build(*, actor, extract_id: int) -> Extract:
         extract = _locked(extract_id)
         if extract.status == Status.SUCCEEDED and extract.file and default_storage.exists(extract.file):
             return extract
-        if extract.status == Status.RUNNING and extract.started_at and now - extract.started_at < settings.EXTRACT_RUN_DEADLINE:
+        if (
+            extract.status == Status.RUNNING
+            and extract.started_at
+            and now - extract.started_at < settings.EXTRACT_RUN_DEADLINE
+        ):
             return extract
         if extract.status in (Status.FAILED, Status.EXPIRED):
             return extract
         if not license_is_active_now(extract.license, now):
-            return _fail_locked(extract, _("The license is no longer active (%(state)s); no file was built.")
-                                % {"state": extract.license.get_state_display()})
+            return _fail_locked(
+                extract,
+                _("The license is no longer active (%(state)s); no file was built.")
+                % {"state": extract.license.get_state_display()},
+            )
         extract.status, extract.progress = Status.RUNNING, 0
         extract.started_at, extract.attempts = now, extract.attempts + 1
         extract.save(update_fields=["status", "progress", "started_at", "attempts"])
@@ -178,7 +189,9 @@ def extract_build(*, actor, extract_id: int) -> Extract:
         try:
             recipe = _recipe_for(extract)
             data_name = f"data{engine.FORMATS[recipe.format].suffix}"
-            result = engine.run_extract(recipe, out_path=work_dir / data_name, work_dir=work_dir, progress=reporter)
+            result = engine.run_extract(
+                recipe, out_path=work_dir / data_name, work_dir=work_dir, progress=reporter
+            )
         except (privacy.PlanError, ExtractError) as exc:
             return extract_fail(actor=SYSTEM, extract_id=extract.pk, message=str(exc))
         built_at = timezone.now()
@@ -209,7 +222,11 @@ def extract_build(*, actor, extract_id: int) -> Extract:
         )
         zip_path = work_dir / "bundle.zip"
         bundle_bytes, bundle_sha = bundles.write_bundle(
-            data_path=result.path, data_name=data_name, manifest=manifest, out_zip=zip_path, datapackage=package
+            data_path=result.path,
+            data_name=data_name,
+            manifest=manifest,
+            out_zip=zip_path,
+            datapackage=package,
         )
         stored = store_file(zip_path, f"extracts/{license.pk}/{extract.pk}/{_download_name(extract)}")
     finally:
@@ -281,8 +298,11 @@ def extracts_requeue_stuck(*, actor, now: datetime.datetime | None = None) -> li
     requeue = []
     for pk, attempts in stuck:
         if attempts >= settings.EXTRACT_MAX_ATTEMPTS:
-            extract_fail(actor=SYSTEM, extract_id=pk,
-                         message=_("The file could not be built after %(n)s attempts.") % {"n": attempts})
+            extract_fail(
+                actor=SYSTEM,
+                extract_id=pk,
+                message=_("The file could not be built after %(n)s attempts.") % {"n": attempts},
+            )
         else:
             with transaction.atomic():
                 extract = _locked(pk)
@@ -310,7 +330,9 @@ def extracts_purge_files(*, actor, now: datetime.datetime | None = None) -> int:
     now = now or timezone.now()
     cutoff = now - datetime.timedelta(days=settings.EXTRACT_RETENTION_DAYS)
     purged = 0
-    for pk in Extract.objects.filter(status=Status.SUCCEEDED, finished_at__lt=cutoff).values_list("pk", flat=True):
+    for pk in Extract.objects.filter(status=Status.SUCCEEDED, finished_at__lt=cutoff).values_list(
+        "pk", flat=True
+    ):
         with transaction.atomic():
             extract = _locked(pk)
             if extract.status != Status.SUCCEEDED:
@@ -398,10 +420,13 @@ def extract_download(*, actor, token: str) -> Extract:
 
     user = User.objects.filter(pk=payload.get("u")).first()
     license_download_record(
-        actor=SYSTEM, license=extract.license, extract_id=extract.pk, size_bytes=extract.bundle_bytes or 0, user=user
+        actor=SYSTEM,
+        license=extract.license,
+        extract_id=extract.pk,
+        size_bytes=extract.bundle_bytes or 0,
+        user=user,
     )
     return extract
-
 
 
 # --- leak tracing ------------------------------------------------------------------------------
@@ -421,14 +446,17 @@ def license_trace_leak(*, actor, dataset, leaked_file: Path, file_name: str = ""
     suffix = Path(file_name or leaked_file.name).suffix.lower()
     if suffix not in LEAK_SUFFIXES:
         raise errors.ApplicationError(
-            _("Upload the leaked file as CSV, JSON Lines or Parquet."), errors={"file": [_("Unsupported file type.")]}
+            _("Upload the leaked file as CSV, JSON Lines or Parquet."),
+            errors={"file": [_("Unsupported file type.")]},
         )
     version = dataset.current_version
     if version is None:
         raise errors.InvalidState(_("This dataset has no published version to compare with."))
     identifiers = list(version.fields.filter(sensitivity="identifier").values_list("name", flat=True))
     if not identifiers:
-        raise errors.InvalidState(_("This dataset has no identifier columns, so its files carry no pseudonyms."))
+        raise errors.InvalidState(
+            _("This dataset has no identifier columns, so its files carry no pseudonyms.")
+        )
     licenses = list(License.objects.filter(dataset=dataset).select_related("organization"))
     work_dir = Path(settings.WORK_DIR) / f"leak-{uuid.uuid4().hex[:8]}"
     work_dir.mkdir(parents=True, exist_ok=True)
