@@ -5,6 +5,7 @@ import threading
 
 import pytest
 from django.db import connection
+from django.utils import translation
 
 from catalog.models import Offer
 from marketplace import errors
@@ -110,7 +111,9 @@ def test_concurrent_submits_leave_one_open_request(world):
     people = [world.buyer_analyst, world.buyer_manager, world.buyer_analyst]
 
     def send(i):
-        return submit(people[i], offer).pk
+        # Threads start with no active language: ask for English, as the assertion reads it.
+        with translation.override("en"):
+            return submit(people[i], offer).pk
 
     results = race(3, send)
     created = [r for r in results if isinstance(r, int)]
