@@ -27,7 +27,11 @@ class OrganizationBriefSerializer(serializers.ModelSerializer):
 
 
 class OrganizationSerializer(serializers.ModelSerializer):
-    verified_by = serializers.SlugRelatedField(slug_field="email", read_only=True)
+    verified_by = serializers.SlugRelatedField(slug_field="email", read_only=True, allow_null=True)
+    # Declared because read-only model fields lose `allow_blank`, and centers have no category.
+    buyer_category = serializers.ChoiceField(
+        choices=Organization.BuyerCategory.choices, allow_blank=True, read_only=True
+    )
 
     class Meta:
         model = Organization

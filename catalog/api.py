@@ -25,6 +25,7 @@ from catalog.models import Dataset, DatasetVersion, Field, Offer, Sensitivity
 from catalog.rendering import markdown_to_html
 from catalog.vocabularies import Theme, UpdateFrequency, regions_by_code
 from marketplace import errors
+from marketplace.api import is_id
 
 
 class CenterBriefSerializer(serializers.ModelSerializer):
@@ -145,11 +146,19 @@ class VersionBriefSerializer(serializers.ModelSerializer):
         fields = ["id", "number", "status", "progress", "row_count", "error", "created_at", "published_at"]
 
 
+# A dataset's slug is Unicode (`성남시-카페-매출`); the model's SlugField would put Python's `\w`
+# into the schema, which JSON Schema (ECMA-262) reads as ASCII only.
+DATASET_SLUG_HELP = "Letters (Hangul included), digits, hyphens and underscores."
+
+
 class DatasetListSerializer(serializers.ModelSerializer):
+    slug = serializers.CharField(read_only=True, help_text=DATASET_SLUG_HELP)
     center = CenterBriefSerializer(read_only=True)
     theme_label = serializers.CharField(source="get_theme_display", read_only=True)
     min_price_krw = serializers.IntegerField(source="min_price", read_only=True, allow_null=True)
-    row_count = serializers.IntegerField(source="current_version.row_count", read_only=True, default=None)
+    row_count = serializers.IntegerField(
+        source="current_version.row_count", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = Dataset
@@ -174,6 +183,7 @@ class DatasetListSerializer(serializers.ModelSerializer):
 
 
 class DatasetDetailSerializer(serializers.ModelSerializer):
+    slug = serializers.CharField(read_only=True, help_text=DATASET_SLUG_HELP)
     center = CenterBriefSerializer(read_only=True)
     theme_label = serializers.CharField(source="get_theme_display", read_only=True)
     description_html = serializers.SerializerMethodField()
@@ -280,7 +290,7 @@ def _search_params(query) -> selectors.SearchParams:
     if theme and theme not in Theme.values:
         e["theme"] = [_("Choose one of: %(choices)s.") % {"choices": ", ".join(Theme.values)}]
     center = query.get("center") or None
-    if center is not None and not str(center).isdigit():
+    if center is not None and not is_id(center):
         e["center"] = [_("A center id (a number).")]
     price = query.get("price", "")
     if price and price not in ("free", "paid"):
@@ -446,7 +456,7 @@ class DatasetViewSet(
         offer = None
         if request.query_params.get("offer"):
             offer_id = request.query_params["offer"]
-            if not offer_id.isdigit():
+            if not is_id(offer_id):
                 raise errors.ApplicationError(
                     _("offer must be an offer id."), errors={"offer": [_("A number.")]}
                 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -13,6 +13,16 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from marketplace import errors
+
+# Ids are 64-bit integers in the database (BigAutoField).
+MAX_ID = 2**63 - 1
+
+
+def is_id(value) -> bool:
+    """`value`, from a query parameter, is an id the database can compare: ASCII digits only
+    (`str.isdigit` also accepts "²", which `int()` refuses) and within the integer range."""
+    value = str(value)
+    return value.isascii() and value.isdigit() and int(value) <= MAX_ID
 
 
 class Pagination(PageNumberPagination):
@@ -53,6 +63,13 @@ def exception_handler(exc, context):
             _("The request body is larger than %(limit)s bytes.")
             % {"limit": f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,}"},
             status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        # Django's limits on a form body (DATA_UPLOAD_MAX_NUMBER_FIELDS / _FILES), met while DRF
+        # parses it; left alone they become Django's HTML 400 page.
+        return error_response(
+            _("The form has too many fields or files; send the request as JSON."),
+            status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(

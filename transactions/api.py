@@ -32,9 +32,10 @@ from rest_framework.views import APIView
 
 from accounts.api import OrganizationBriefSerializer
 from accounts.selectors import is_operator
+from catalog.api import DATASET_SLUG_HELP
 from catalog.models import Dataset
 from marketplace import errors
-from marketplace.api import Pagination
+from marketplace.api import MAX_ID, Pagination, is_id
 from transactions import permissions, selectors, services
 from transactions.models import (
     AccessRequest,
@@ -62,6 +63,8 @@ class AccessScopeSerializer(serializers.Serializer):
 
 
 class RequestedDatasetSerializer(serializers.ModelSerializer):
+    slug = serializers.CharField(read_only=True, help_text=DATASET_SLUG_HELP)
+
     class Meta:
         model = Dataset
         fields = ["id", "slug", "title", "title_en"]
@@ -442,10 +445,19 @@ def _valid(serializer_class, request) -> dict:
 # --- requests -------------------------------------------------------------------------------
 
 
+class IdFilter(django_filters.NumberFilter):
+    """A foreign key's id: a number beyond the database's integer range is invalid input (400),
+    not a comparison the database fails at (a 500: OverflowError on SQLite, out of range on
+    PostgreSQL; Django guards only plain integer fields)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, min_value=-MAX_ID - 1, max_value=MAX_ID, **kwargs)
+
+
 class AccessRequestFilter(django_filters.FilterSet):
     state = django_filters.MultipleChoiceFilter(choices=AccessRequest.State.choices)
-    offer = django_filters.NumberFilter(field_name="offer_id")
-    organization = django_filters.NumberFilter(field_name="organization_id")
+    offer = IdFilter(field_name="offer_id")
+    organization = IdFilter(field_name="organization_id")
     dataset = django_filters.CharFilter(field_name="offer__dataset__slug")
     purpose_category = django_filters.ChoiceFilter(choices=AccessRequest.PurposeCategory.choices)
 
@@ -576,8 +588,8 @@ class AccessRequestViewSet(
 
 class LicenseFilter(django_filters.FilterSet):
     state = django_filters.MultipleChoiceFilter(choices=License.State.choices)
-    offer = django_filters.NumberFilter(field_name="offer_id")
-    organization = django_filters.NumberFilter(field_name="organization_id")
+    offer = IdFilter(field_name="offer_id")
+    organization = IdFilter(field_name="organization_id")
     dataset = django_filters.CharFilter(field_name="dataset__slug")
 
     class Meta:
@@ -631,7 +643,7 @@ class LicenseViewSet(viewsets.ReadOnlyModelViewSet):
 
 class InvoiceFilter(django_filters.FilterSet):
     state = django_filters.MultipleChoiceFilter(choices=Invoice.State.choices)
-    organization = django_filters.NumberFilter(field_name="organization_id")
+    organization = IdFilter(field_name="organization_id")
     year = django_filters.NumberFilter()
 
     class Meta:
@@ -799,7 +811,7 @@ class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_queryset(self):
         params = self.request.query_params
         organization = params.get("organization")
-        if organization and not organization.isdigit():
+        if organization and not is_id(organization):
             raise errors.ApplicationError(
                 _("The organization is an id."), errors={"organization": [_("Enter a whole number.")]}
             )
