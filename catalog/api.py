@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
@@ -92,6 +93,8 @@ class OfferInputSerializer(serializers.Serializer):
 
 
 class FieldSerializer(serializers.ModelSerializer):
+    profile = serializers.SerializerMethodField()
+
     class Meta:
         model = Field
         fields = [
@@ -104,6 +107,11 @@ class FieldSerializer(serializers.ModelSerializer):
             "description",
             "profile",
         ]
+
+    def get_profile(self, field) -> dict[str, Any]:
+        """Values of non-public columns only for the dataset's own center and operators
+        (context `full_profiles`, set by the views); everyone else gets counts only."""
+        return selectors.field_profile_shown(field, full=self.context.get("full_profiles", False))
 
 
 class VersionSerializer(serializers.ModelSerializer):
@@ -229,6 +237,11 @@ class DatasetDetailSerializer(serializers.ModelSerializer):
     def get_region_names(self, obj) -> dict[str, str]:
         known = regions_by_code()
         return {code: known[code].name for code in obj.regions if code in known}
+
+
+def dataset_detail(dataset: Dataset, *, full_profiles: bool) -> dict:
+    """A dataset's API representation; `full_profiles` only for its center and operators."""
+    return DatasetDetailSerializer(dataset, context={"full_profiles": full_profiles}).data
 
 
 class DatasetInputSerializer(serializers.Serializer):
@@ -372,7 +385,15 @@ class DatasetViewSet(
     def retrieve(self, request, *args, **kwargs):
         dataset = self.get_object()
         services.dataset_record_view(actor=request.user, dataset=dataset)
-        return Response(DatasetDetailSerializer(dataset).data)
+        if permissions.dataset_manage_view(request.user, dataset):
+            return Response(dataset_detail(dataset, full_profiles=True))
+        # Everyone outside the center sees the same representation: it is cached briefly.
+        key = catalog_cache.detail_key(get_language() or "", dataset.pk)
+        data = catalog_cache.get(key)
+        if data is None:
+            data = dataset_detail(dataset, full_profiles=False)
+            catalog_cache.put(key, data)
+        return Response(data)
 
     @extend_schema(request=DatasetInputSerializer, responses={201: DatasetDetailSerializer})
     def create(self, request, *args, **kwargs):
@@ -383,7 +404,7 @@ class DatasetViewSet(
         if "center" in values:
             center = get_object_or_404(organizations_visible_to(request.user), pk=values.pop("center"))
         dataset = services.dataset_create(actor=request.user, center=center, **values)
-        return Response(DatasetDetailSerializer(dataset).data, status=status.HTTP_201_CREATED)
+        return Response(dataset_detail(dataset, full_profiles=True), status=status.HTTP_201_CREATED)
 
     @extend_schema(request=DatasetInputSerializer, responses=DatasetDetailSerializer)
     def partial_update(self, request, *args, **kwargs):
@@ -392,7 +413,7 @@ class DatasetViewSet(
         values = dict(data.validated_data)
         values.pop("center", None)
         dataset = services.dataset_update(actor=request.user, dataset=self.get_object(), **values)
-        return Response(DatasetDetailSerializer(dataset).data)
+        return Response(dataset_detail(dataset, full_profiles=True))
 
     def update(self, request, *args, **kwargs):
         return self.partial_update(request, *args, **kwargs)
@@ -401,7 +422,7 @@ class DatasetViewSet(
     @action(detail=True, methods=["post"])
     def retire(self, request, slug=None):
         dataset = services.dataset_retire(actor=request.user, dataset=self.get_object())
-        return Response(DatasetDetailSerializer(dataset).data)
+        return Response(dataset_detail(dataset, full_profiles=True))
 
     @extend_schema(
         methods=["POST"],
@@ -528,6 +549,11 @@ class VersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     def get_queryset(self):
         return selectors.versions_visible_to(self.request.user).prefetch_related("fields")
 
+    def retrieve(self, request, *args, **kwargs):
+        version = self.get_object()
+        full = permissions.dataset_manage_view(request.user, version.dataset)
+        return Response(VersionSerializer(version, context={"full_profiles": full}).data)
+
     @extend_schema(request=FieldChangeSerializer(many=True), responses=VersionSerializer)
     @action(detail=True, methods=["patch"])
     def fields(self, request, pk=None):
@@ -537,7 +563,10 @@ class VersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             actor=request.user, version=self.get_object(), changes=data.validated_data
         )
         return Response(
-            VersionSerializer(DatasetVersion.objects.prefetch_related("fields").get(pk=version.pk)).data
+            VersionSerializer(
+                DatasetVersion.objects.prefetch_related("fields").get(pk=version.pk),
+                context={"full_profiles": True},
+            ).data
         )
 
     @extend_schema(request=None, responses=VersionSerializer)
@@ -545,7 +574,10 @@ class VersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     def publish(self, request, pk=None):
         version = services.version_publish(actor=request.user, version=self.get_object())
         return Response(
-            VersionSerializer(DatasetVersion.objects.prefetch_related("fields").get(pk=version.pk)).data
+            VersionSerializer(
+                DatasetVersion.objects.prefetch_related("fields").get(pk=version.pk),
+                context={"full_profiles": True},
+            ).data
         )
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})

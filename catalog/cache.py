@@ -1,7 +1,8 @@
-"""A short-lived cache of the public catalog's list responses (anonymous callers all see the
-same thing). Every change to what the catalog shows bumps a generation number that is part of
-each key, so a change is visible at once where the cache is shared (Redis in production); with
-the per-process default cache, other processes see it within CATALOG_CACHE_SECONDS."""
+"""A short-lived cache of what the public catalog shows: list responses for anonymous callers,
+and dataset representations for everyone outside the dataset's center (they all see the same).
+Every change to what the catalog shows bumps a generation number that is part of each key, so a
+change is visible at once where the cache is shared (Redis in production); with the per-process
+default cache, other processes see it within CATALOG_CACHE_SECONDS."""
 
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ def _generation() -> int:
 def list_key(language: str, query_string: str) -> str:
     digest = hashlib.sha256(query_string.encode()).hexdigest()[:32]
     return f"catalog:list:{_generation()}:{language}:{digest}"
+
+
+def detail_key(language: str, dataset_pk: int) -> str:
+    return f"catalog:detail:{_generation()}:{language}:{dataset_pk}"
 
 
 def get(key: str):

@@ -9,7 +9,7 @@ from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery
 
 from accounts.models import Organization
 from accounts.selectors import is_operator, roles_by_organization
-from catalog.models import Dataset, DatasetRegion, DatasetVersion, Offer
+from catalog.models import Dataset, DatasetRegion, DatasetVersion, Offer, Sensitivity
 from catalog.vocabularies import regions_by_code
 
 SORTS = {
@@ -48,6 +48,20 @@ def versions_visible_to(user) -> QuerySet[DatasetVersion]:
         own = []
     public = Q(dataset__status=Dataset.Status.PUBLISHED, current_of__isnull=False)
     return qs.filter(public | Q(dataset__center_id__in=own))
+
+
+# Profile entries that say nothing about any single value: shown for every column.
+VALUE_FREE_PROFILE_KEYS = ("null_count", "distinct_estimate")
+
+
+def field_profile_shown(field, *, full: bool) -> dict:
+    """A column's profile as a caller may see it: whole for public columns and for the dataset's
+    own center and operators (`full`); otherwise only counts, never values (no minimum, maximum,
+    frequent values or histogram of an identifier, quasi-identifier or excluded column)."""
+    profile = field.profile or {}
+    if full or field.sensitivity == Sensitivity.PUBLIC:
+        return profile
+    return {key: profile[key] for key in VALUE_FREE_PROFILE_KEYS if key in profile}
 
 
 def offers_visible_to(user, dataset: Dataset) -> QuerySet[Offer]:

@@ -557,6 +557,7 @@ def version_fields_update(*, actor, version: DatasetVersion, changes: list[dict]
                 before=before,
                 after=after,
             )
+            catalog_cache.changed()  # titles and descriptions of a published version are shown
     return version
 
 

@@ -259,3 +259,42 @@ def test_anonymous_pages_are_cached_but_a_change_shows_at_once(
     with django_capture_on_commit_callbacks(execute=True):
         services.dataset_update(actor=curator, dataset=ingested.dataset, title="바뀐 제목")
     assert api.get("/api/v1/datasets/").json()["results"][0]["title"] == "바뀐 제목"
+
+
+@pytest.mark.django_db
+def test_profiles_show_values_of_non_public_columns_only_to_the_center(api, login, curator, buyer, published):
+    """Names, phone numbers and card numbers must not leak through column profiles (frequent
+    values, minimum, maximum, histogram) to anyone outside the dataset's center."""
+    analyst = factories.member(buyer, "analyst")
+    version_url = f"/api/v1/versions/{published.current_version_id}/"
+    outsiders = {
+        "anonymous": api,
+        "buyer": login(analyst),
+    }
+    for who, client in outsiders.items():
+        for url in (f"/api/v1/datasets/{published.slug}/", version_url):
+            body = client.get(url).json()
+            fields = {f["name"]: f for f in body.get("current_version", body)["fields"]}
+            names = fields["성명"]
+            assert names["sensitivity"] != "public"
+            assert set(names["profile"]) <= {"null_count", "distinct_estimate"}, (who, url, names)
+            assert "홍길동" not in json.dumps(body, ensure_ascii=False), (who, url)
+            assert fields["시군코드"]["profile"]["top_values"], (who, url)  # public: values shown
+    own = login(curator).get(f"/api/v1/datasets/{published.slug}/").json()
+    names = {f["name"]: f for f in own["current_version"]["fields"]}["성명"]
+    assert names["profile"]["top_values"]  # the center sees its own data's profile
+
+
+@pytest.mark.django_db
+def test_dataset_representation_is_cached_but_a_field_change_shows_at_once(
+    api, curator, published, django_capture_on_commit_callbacks
+):
+    url = f"/api/v1/datasets/{published.slug}/"
+    first = api.get(url).json()
+    assert api.get(url).json() == first
+    with django_capture_on_commit_callbacks(execute=True):
+        services.version_fields_update(
+            actor=curator, version=published.current_version, changes=[{"name": "금액", "title": "결제 금액"}]
+        )
+    fields = {f["name"]: f for f in api.get(url).json()["current_version"]["fields"]}
+    assert fields["금액"]["title"] == "결제 금액"
