@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.db.models import prefetch_related_objects
 from django.shortcuts import get_object_or_404
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -27,15 +28,16 @@ from catalog.rendering import markdown_to_html
 from catalog.vocabularies import Theme, UpdateFrequency, regions_by_code
 from marketplace import errors
 from marketplace.api import is_id
+from marketplace.serializers import ModelSerializer
 
 
-class CenterBriefSerializer(serializers.ModelSerializer):
+class CenterBriefSerializer(ModelSerializer):
     class Meta:
         model = Organization
         fields = ["id", "name", "name_en"]
 
 
-class OfferSerializer(serializers.ModelSerializer):
+class OfferSerializer(ModelSerializer):
     terms = serializers.CharField(source="current_terms.text", default="")
     terms_version = serializers.IntegerField(source="current_terms.version", default=None)
     terms_sha256 = serializers.CharField(source="current_terms.sha256", default="")
@@ -92,7 +94,7 @@ class OfferInputSerializer(serializers.Serializer):
     is_active = serializers.BooleanField(required=False)
 
 
-class FieldSerializer(serializers.ModelSerializer):
+class FieldSerializer(ModelSerializer):
     profile = serializers.SerializerMethodField()
 
     class Meta:
@@ -114,7 +116,7 @@ class FieldSerializer(serializers.ModelSerializer):
         return selectors.field_profile_shown(field, full=self.context.get("full_profiles", False))
 
 
-class VersionSerializer(serializers.ModelSerializer):
+class VersionSerializer(ModelSerializer):
     fields = FieldSerializer(many=True, read_only=True)
     dataset = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     is_current = serializers.BooleanField(read_only=True)
@@ -148,7 +150,7 @@ class VersionSerializer(serializers.ModelSerializer):
         ]
 
 
-class VersionBriefSerializer(serializers.ModelSerializer):
+class VersionBriefSerializer(ModelSerializer):
     class Meta:
         model = DatasetVersion
         fields = ["id", "number", "status", "progress", "row_count", "error", "created_at", "published_at"]
@@ -159,7 +161,7 @@ class VersionBriefSerializer(serializers.ModelSerializer):
 DATASET_SLUG_HELP = "Letters (Hangul included), digits, hyphens and underscores."
 
 
-class DatasetListSerializer(serializers.ModelSerializer):
+class DatasetListSerializer(ModelSerializer):
     slug = serializers.CharField(read_only=True, help_text=DATASET_SLUG_HELP)
     center = CenterBriefSerializer(read_only=True)
     theme_label = serializers.CharField(source="get_theme_display", read_only=True)
@@ -190,7 +192,7 @@ class DatasetListSerializer(serializers.ModelSerializer):
         ]
 
 
-class DatasetDetailSerializer(serializers.ModelSerializer):
+class DatasetDetailSerializer(ModelSerializer):
     slug = serializers.CharField(read_only=True, help_text=DATASET_SLUG_HELP)
     center = CenterBriefSerializer(read_only=True)
     theme_label = serializers.CharField(source="get_theme_display", read_only=True)
@@ -241,6 +243,10 @@ class DatasetDetailSerializer(serializers.ModelSerializer):
 
 def dataset_detail(dataset: Dataset, *, full_profiles: bool) -> dict:
     """A dataset's API representation; `full_profiles` only for its center and operators."""
+    version = dataset.current_version
+    if version is not None:
+        version.dataset = dataset  # the same row: no second query for the version's dataset
+        prefetch_related_objects([version], "fields")
     return DatasetDetailSerializer(dataset, context={"full_profiles": full_profiles}).data
 
 
@@ -355,11 +361,10 @@ class DatasetViewSet(
         return super().get_throttles()
 
     def get_queryset(self):
-        return (
-            selectors.datasets_visible_to(self.request.user)
-            .select_related("center", "current_version")
-            .prefetch_related("current_version__fields")
-        )
+        qs = selectors.datasets_visible_to(self.request.user).select_related("center", "current_version")
+        if self.action == "retrieve":
+            return qs  # the fields are read only when the representation is not cached
+        return qs.prefetch_related("current_version__fields")
 
     @extend_schema(
         parameters=SEARCH_PARAMETERS,

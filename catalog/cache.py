@@ -32,6 +32,10 @@ def detail_key(language: str, dataset_pk: int) -> str:
     return f"catalog:detail:{_generation()}:{language}:{dataset_pk}"
 
 
+def page_key(language: str, dataset_pk: int, viewer: str) -> str:
+    return f"catalog:page:{_generation()}:{language}:{dataset_pk}:{viewer}"
+
+
 def get(key: str):
     return cache.get(key) if settings.CATALOG_CACHE_SECONDS else None
 

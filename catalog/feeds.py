@@ -125,7 +125,9 @@ def dcat_catalog(datasets) -> dict:
     }
 
 
-def schema_org_dataset(dataset: Dataset) -> dict:
+def schema_org_dataset(dataset: Dataset, offers=None) -> dict:
+    """schema.org Dataset markup for the dataset's page; `offers` when already read."""
+    offers = dataset.offers.all() if offers is None else offers
     page = _url(reverse("dataset-page", args=[dataset.slug]))
     known = regions_by_code()
     data = {
@@ -145,7 +147,7 @@ def schema_org_dataset(dataset: Dataset) -> dict:
             for c in dataset.regions
             if c in known
         ],
-        "isAccessibleForFree": any(o.price_krw == 0 for o in dataset.offers.all() if o.is_active),
+        "isAccessibleForFree": any(o.price_krw == 0 for o in offers if o.is_active),
         "dateModified": dataset.updated_at.isoformat(),
     }
     if dataset.temporal_start and dataset.temporal_end:

@@ -174,15 +174,17 @@ def offer_spec(offer: Offer | None, fields) -> dict:
     return offer_spec_from_snapshot({key: getattr(offer, key) for key in PLANNED_OFFER_KEYS})
 
 
-def version_preview(version: DatasetVersion, offer: Offer | None = None, *, limit: int = 20) -> dict:
+def version_preview(
+    version: DatasetVersion, offer: Offer | None = None, *, limit: int = 20, fields=None
+) -> dict:
     """Sample rows of a ready or published version with the privacy rules of `offer` applied
-    (excluded columns are never read)."""
+    (excluded columns are never read). `fields`: the version's fields, when already read."""
     from catalog import privacy
     from catalog.ingestion.profile import jsonable
     from catalog.storage import local_path
     from marketplace.duckdb import connect
 
-    fields = list(version.fields.all())
+    fields = list(version.fields.all()) if fields is None else fields
     schema = [privacy.Column(f.name, f.type, f.sensitivity) for f in fields]
     spec = offer_spec(offer, fields)
     try:

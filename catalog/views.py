@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
@@ -18,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.models import Organization
+from catalog import cache as catalog_cache
 from catalog import feeds, permissions, selectors, services
 from catalog.forms import (
     PRICE_CHOICES,
@@ -194,10 +196,10 @@ def profile_view(field, *, show_values: bool) -> dict:
     return view
 
 
-def _preview(version) -> dict | None:
+def _preview(version, fields=None) -> dict | None:
     """Sample rows with the privacy rules applied; None when the data cannot be read."""
     try:
-        return selectors.version_preview(version, limit=10)
+        return selectors.version_preview(version, limit=10, fields=fields)
     except (duckdb.Error, OSError):
         return None
 
@@ -221,48 +223,90 @@ def _region_labels(codes) -> list[str]:
 
 
 def dataset_page(request, slug):
-    dataset = (
-        selectors.datasets_visible_to(request.user)
-        .select_related("center", "current_version")
-        .filter(slug=slug)
-        .first()
-    )
-    if dataset is None:
-        raise Http404
+    try:
+        dataset = (
+            selectors.datasets_visible_to(request.user)
+            .select_related("center", "current_version")
+            .order_by()
+            .get(slug=slug)
+        )
+    except Dataset.DoesNotExist:
+        raise Http404 from None
     services.dataset_record_view(actor=request.user, dataset=dataset)
-    # JSON inside <script>: escape "<" so a description cannot close the tag.
-    jsonld = json.dumps(feeds.schema_org_dataset(dataset), ensure_ascii=False).replace("<", "\\u003c")
-    version = dataset.current_version
-    fields = list(version.fields.all()) if version else []
-    columns = [
-        {"field": f, "profile": profile_view(f, show_values=f.sensitivity == Sensitivity.PUBLIC)}
-        for f in fields
-    ]
-    by_name = {f.name: f for f in fields}
-    offers = [offer_display(o, by_name) for o in selectors.offers_visible_to(request.user, dataset)]
     from transactions.selectors import buyer_organization_ids
 
+    signed_in = request.user.is_authenticated
+    context = {
+        "dataset": dataset,
+        "title": _pick(dataset.title, dataset.title_en),
+        "can_manage": permissions.dataset_manage_view(request.user, dataset),
+        "can_request": bool(buyer_organization_ids(request.user)),
+        "signed_in": signed_in,
+        "page_url": request.path,
+    }
+    if context["can_manage"]:
+        article = _dataset_article(request, dataset, context)
+    else:
+        # Everyone outside the center sees the same article, but for the offers' call to action
+        # (request access / log in): rendered once per kind of viewer and cached briefly.
+        viewer = "buyer" if context["can_request"] else "member" if signed_in else "anonymous"
+        key = catalog_cache.page_key(get_language() or "", dataset.pk, viewer)
+        article = catalog_cache.get(key)
+        if article is None:
+            article = _dataset_article(request, dataset, context)
+            catalog_cache.put(key, article)
     return render(
         request,
         "catalog/dataset_detail.html",
         {
-            "dataset": dataset,
-            "title": _pick(dataset.title, dataset.title_en),
-            "summary": _pick(dataset.summary, dataset.summary_en),
-            "description_html": mark_safe(  # noqa: S308 - sanitised by nh3
-                markdown_to_html(_pick(dataset.description, dataset.description_en))
-            ),
-            "schema_org": mark_safe(jsonld),  # noqa: S308 - JSON with "<" escaped
-            "version": version,
-            "fields": fields,
-            "columns": columns,
-            "region_names": _region_labels(dataset.regions),
-            "offers": offers,
-            "preview": _preview(version) if version and version.parquet else None,
-            "can_request": bool(buyer_organization_ids(request.user)),
-            "can_manage": permissions.dataset_manage_view(request.user, dataset),
+            **context,
+            "body": mark_safe(article["body"]),  # noqa: S308 - rendered from our template
+            "schema_org": mark_safe(article["schema_org"]),  # noqa: S308 - JSON with "<" escaped
         },
     )
+
+
+def _dataset_article(request, dataset, context) -> dict:
+    """The dataset page's article (description, coverage, offers, schema, profiles, preview) and
+    its schema.org markup, as strings."""
+    parts = _dataset_page_parts(request.user, dataset)
+    schema_org = parts.pop("schema_org")
+    body = render_to_string(
+        "catalog/_dataset_article.html",
+        {
+            **context,
+            **parts,
+            "summary": _pick(dataset.summary, dataset.summary_en),
+            "version": dataset.current_version,
+            "region_names": _region_labels(dataset.regions),
+            "LANGUAGE_CODE": get_language(),
+        },
+    )
+    return {"body": str(body), "schema_org": schema_org}
+
+
+def _dataset_page_parts(user, dataset) -> dict:
+    """What the dataset page shows that depends only on the dataset and whether `user` manages
+    it: description, schema.org markup, columns with their profiles, offers, preview."""
+    version = dataset.current_version
+    fields = list(version.fields.all()) if version else []
+    by_name = {f.name: f for f in fields}
+    offers = list(selectors.offers_visible_to(user, dataset))
+    # JSON inside <script>: escape "<" so a description cannot close the tag.
+    jsonld = json.dumps(feeds.schema_org_dataset(dataset, offers), ensure_ascii=False).replace("<", "\\u003c")
+    return {
+        "description_html": mark_safe(  # noqa: S308 - sanitised by nh3
+            markdown_to_html(_pick(dataset.description, dataset.description_en))
+        ),
+        "schema_org": jsonld,
+        "fields": fields,
+        "columns": [
+            {"field": f, "profile": profile_view(f, show_values=f.sensitivity == Sensitivity.PUBLIC)}
+            for f in fields
+        ],
+        "offers": [offer_display(o, by_name) for o in offers],
+        "preview": _preview(version, fields) if version and version.parquet else None,
+    }
 
 
 # --- the centers' pages ---------------------------------------------------------------------------

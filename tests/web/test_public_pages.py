@@ -29,3 +29,36 @@ def test_dataset_page_of_a_real_version(web, live_dataset):
     assert page.status_code == 200
     html = page.content.decode()
     print(html[-6000:])
+    assert "공개 결제 내역" in html  # the offer
+    assert "승인일시" in html and "수원시" in html  # schema and a previewed public value
+
+
+def test_dataset_page_is_cached_per_kind_of_viewer_and_changes_show_at_once(
+    web, as_user, analyst, curator, live_dataset, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+
+    from catalog import services
+
+    offer = live_dataset.offers.get()
+    page = f"/datasets/{live_dataset.slug}/"
+    request_url = reverse("request-new", args=[live_dataset.slug, offer.pk])
+    manage_url = reverse("center-dataset", args=[live_dataset.slug])
+    buyer, center = as_user(analyst), as_user(curator)
+
+    anonymous_html = web.get(page).content.decode()
+    assert f"?next={page}" in anonymous_html.replace("%2F", "/") and request_url not in anonymous_html
+    assert request_url in buyer.get(page).content.decode()  # not the anonymous visitor's copy
+    assert request_url not in web.get(page).content.decode()  # nor the other way round
+    assert manage_url in center.get(page).content.decode()
+    assert manage_url not in buyer.get(page).content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.offer_update(actor=curator, offer=offer, price_krw=123_000)
+    assert "135,300원" in web.get(page).content.decode()  # 123,000 + VAT, at once
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.offer_update(actor=curator, offer=offer, is_active=False)
+    assert "공개 결제 내역" in center.get(page).content.decode()  # the center sees its closed offer
+    assert "공개 결제 내역" not in web.get(page).content.decode()
+    assert "공개 결제 내역" not in buyer.get(page).content.decode()
