@@ -3,14 +3,18 @@ searching and reading dataset pages on loopback; the same clients against a triv
 (/healthz) in the same run as the ceiling.
 
     .venv/bin/python bench/load.py [--datasets 10000] [--clients 50] [--seconds 60]
+        [--workers 3] [--threads 8] [--cache-url redis://127.0.0.1:6379/9 | memory]
 
-Needs PostgreSQL (LOAD_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/jangteo_load;
+Clients browse as people do (see `pick_request`). The service runs as deployed (README,
+Deployment): gunicorn, PostgreSQL and a shared Redis cache (--cache-url, emptied before the run;
+`memory` for the per-process cache of the embedded defaults). Needs PostgreSQL (LOAD_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/jangteo_load;
 the database is created if missing). Traffic goes to 127.0.0.1 only, bounded in time."""
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
 import random
 import statistics
@@ -49,9 +53,10 @@ WORDS = [
 ]
 
 
-def environment(database_url: str) -> dict:
+def environment(database_url: str, cache_url: str | None) -> dict:
     return {
         **os.environ,
+        **({"CACHE_URL": cache_url} if cache_url != "memory" else {}),
         "DEBUG": "0",
         "SECRET_KEY": "load-test-only-" + "x" * 50,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
@@ -198,7 +203,13 @@ class Stats:
                 self.errors[kind] = self.errors.get(kind, 0) + 1
 
 
-def pick_request(rng: random.Random, datasets: int) -> tuple[str, str]:
+DEEP_LINKS = 0.25  # dataset reads that come from outside (a shared link), not from a result page
+
+
+def pick_request(rng: random.Random, datasets: int, seen: list[str]) -> tuple[str, str]:
+    """A person browsing: searches (40%) and browses by region (20%), and reads datasets (40%,
+    half as the API, half as the HTML page) picked from the results they last got, or, one read
+    in four, any of the catalog's datasets (a deep link: mostly ones nobody read lately)."""
     roll = rng.random()
     if roll < 0.4:
         params = {"q": rng.choice(WORDS)}
@@ -208,27 +219,32 @@ def pick_request(rng: random.Random, datasets: int) -> tuple[str, str]:
     if roll < 0.6:
         params = {"region": rng.choice(["41110", "41130", "41460", "41590"]), "sort": "newest"}
         return "browse", "/api/v1/datasets/?" + urlencode(params)
+    slug = rng.choice(seen) if seen and rng.random() >= DEEP_LINKS else f"load-{rng.randrange(datasets)}"
     if roll < 0.8:
-        return "dataset-api", f"/api/v1/datasets/load-{rng.randrange(datasets)}/"
-    return "dataset-page", f"/datasets/{quote(f'load-{rng.randrange(datasets)}')}/"
+        return "dataset-api", f"/api/v1/datasets/{quote(slug)}/"
+    return "dataset-page", f"/datasets/{quote(slug)}/"
 
 
 def client(stop: float, stats: Stats, seed: int, datasets: int, trivial: bool) -> None:
     rng = random.Random(seed)
     conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+    seen: list[str] = []  # slugs on the result page this client last received
     while time.monotonic() < stop:
-        kind, path = ("trivial", "/healthz") if trivial else pick_request(rng, datasets)
+        kind, path = ("trivial", "/healthz") if trivial else pick_request(rng, datasets, seen)
         started = time.perf_counter()
         try:
             conn.request("GET", path, headers={"Accept-Language": "ko"})
             response = conn.getresponse()
-            response.read()
+            body = response.read()
             ok = response.status == 200
         except (OSError, http.client.HTTPException):
-            ok = False
+            ok, body = False, b""
             conn.close()
             conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
         stats.add(kind, time.perf_counter() - started, ok)
+        if ok and kind in ("search", "browse"):
+            results = json.loads(body).get("results") or []
+            seen = [r["slug"] for r in results] or seen
     conn.close()
 
 
@@ -272,6 +288,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument(
+        "--cache-url",
+        default=os.environ.get("LOAD_CACHE_URL", "redis://127.0.0.1:6379/9"),
+        help="the service's CACHE_URL, emptied first; `memory` for the per-process cache",
+    )
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.seed is not None:
@@ -280,7 +302,11 @@ def main() -> None:
         return
     database_url = os.environ.get("LOAD_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/jangteo_load")
     ensure_database(database_url)
-    env = environment(database_url)
+    env = environment(database_url, args.cache_url)
+    if args.cache_url != "memory":
+        import redis
+
+        redis.Redis.from_url(args.cache_url).flushdb()  # a cold cache: every page is built once
     published = (
         subprocess.run(
             [sys.executable, __file__, "--seed", str(args.datasets)],
@@ -294,7 +320,8 @@ def main() -> None:
         .splitlines()[-1]
     )
     print(
-        f"load test: {published} published datasets, {args.clients} clients, {args.seconds:.0f} s per phase"
+        f"load test: {published} published datasets, {args.clients} clients, {args.seconds:.0f} s per phase; "
+        f"gunicorn {args.workers} workers × {args.threads} threads; cache {args.cache_url}"
     )
     server = subprocess.Popen(
         [
@@ -309,7 +336,7 @@ def main() -> None:
             "-k",
             "gthread",
             "--threads",
-            "8",
+            str(args.threads),
             "--log-level",
             "warning",
         ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from django.db import connection
@@ -137,23 +138,18 @@ def dataset_search(user, params: SearchParams) -> QuerySet[Dataset]:
 
 
 def dataset_facets(qs: QuerySet[Dataset]) -> dict[str, dict[str, int]]:
-    """Counts of the current results by theme, center and region: three queries, whatever the
-    number of results."""
-    ids = qs.order_by().values("pk")
-    themes = Dataset.objects.filter(pk__in=ids).values("theme").annotate(n=Count("pk")).order_by()
-    centers = Dataset.objects.filter(pk__in=ids).values("center_id").annotate(n=Count("pk")).order_by()
-    regions = (
-        DatasetRegion.objects.filter(dataset_id__in=ids)
-        .values("code")
-        .annotate(n=Count("dataset_id"))
-        .order_by()
-    )
+    """Counts of the current results by theme, center and region: one query, whose rows (three
+    small columns each) are streamed and counted here, whatever the number of results."""
     known = regions_by_code()
-    return {
-        "theme": {row["theme"]: row["n"] for row in themes},
-        "center": {str(row["center_id"]): row["n"] for row in centers},
-        "region": {row["code"]: row["n"] for row in regions if row["code"] in known},
-    }
+    themes: Counter[str] = Counter()
+    centers: Counter[str] = Counter()
+    regions: Counter[str] = Counter()
+    rows = qs.order_by().values_list("theme", "center_id", "regions")
+    for theme, center_id, codes in rows.iterator(chunk_size=5000):
+        themes[theme] += 1
+        centers[str(center_id)] += 1
+        regions.update(code for code in set(codes or ()) if code in known)
+    return {"theme": dict(themes), "center": dict(centers), "region": dict(regions)}
 
 
 def _preview_key(dataset: Dataset) -> bytes:

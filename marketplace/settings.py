@@ -106,7 +106,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Shared cache in production (CACHE_URL=redis://…); per-process memory by default.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://jangteo")}
-CATALOG_CACHE_SECONDS = env.int("CATALOG_CACHE_SECONDS", default=30)
+# How long public catalog pages stay cached. Every change bumps a generation kept in the cache:
+# with a shared cache every process sees it at once, so entries may live long; with the
+# per-process default, other processes see a change only when their entries expire.
+_SHARED_CACHE = "locmem" not in CACHES["default"]["BACKEND"] and "dummy" not in CACHES["default"]["BACKEND"]
+CATALOG_CACHE_SECONDS = env.int("CATALOG_CACHE_SECONDS", default=600 if _SHARED_CACHE else 30)
 
 # --- Accounts and permissions ---------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
