@@ -243,10 +243,10 @@ class DatasetDetailSerializer(ModelSerializer):
 
 def dataset_detail(dataset: Dataset, *, full_profiles: bool) -> dict:
     """A dataset's API representation; `full_profiles` only for its center and operators."""
+    prefetch_related_objects([dataset], "center", "current_version__fields")
     version = dataset.current_version
     if version is not None:
         version.dataset = dataset  # the same row: no second query for the version's dataset
-        prefetch_related_objects([version], "fields")
     return DatasetDetailSerializer(dataset, context={"full_profiles": full_profiles}).data
 
 
@@ -361,10 +361,14 @@ class DatasetViewSet(
         return super().get_throttles()
 
     def get_queryset(self):
-        qs = selectors.datasets_visible_to(self.request.user).select_related("center", "current_version")
         if self.action == "retrieve":
-            return qs  # the fields are read only when the representation is not cached
-        return qs.prefetch_related("current_version__fields")
+            # The center, version and fields are read only when the representation is not cached.
+            return selectors.datasets_visible_to(self.request.user)
+        return (
+            selectors.datasets_visible_to(self.request.user)
+            .select_related("center", "current_version")
+            .prefetch_related("current_version__fields")
+        )
 
     @extend_schema(
         parameters=SEARCH_PARAMETERS,

@@ -9,6 +9,7 @@ import json
 import duckdb
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import prefetch_related_objects
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -224,12 +225,8 @@ def _region_labels(codes) -> list[str]:
 
 def dataset_page(request, slug):
     try:
-        dataset = (
-            selectors.datasets_visible_to(request.user)
-            .select_related("center", "current_version")
-            .order_by()
-            .get(slug=slug)
-        )
+        # The center and version are read only when the article is not cached.
+        dataset = selectors.datasets_visible_to(request.user).order_by().get(slug=slug)
     except Dataset.DoesNotExist:
         raise Http404 from None
     services.dataset_record_view(actor=request.user, dataset=dataset)
@@ -269,6 +266,7 @@ def dataset_page(request, slug):
 def _dataset_article(request, dataset, context) -> dict:
     """The dataset page's article (description, coverage, offers, schema, profiles, preview) and
     its schema.org markup, as strings."""
+    prefetch_related_objects([dataset], "center", "current_version")
     parts = _dataset_page_parts(request.user, dataset)
     schema_org = parts.pop("schema_org")
     body = render_to_string(
