@@ -80,7 +80,14 @@ class MemberInputSerializer(serializers.Serializer):
 
 
 class RoleInputSerializer(serializers.Serializer):
+    """A member's new role: sent with PATCH, yet never partial, since the role is all there is to
+    change (a PATCH without it is a 400)."""
+
     role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+    # drf-spectacular documents a PATCH body as partial (every field optional) by setting this;
+    # it stays False so the schema says `role` is required.
+    partial = property(lambda self: False, lambda self, value: None)
 
 
 class ReasonSerializer(serializers.Serializer):

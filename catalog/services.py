@@ -32,7 +32,7 @@ from catalog.models import (
     Offer,
     Sensitivity,
 )
-from catalog.storage import local_path, sha256_of, store_file
+from catalog.storage import local_path, remove_stale_work_dirs, sha256_of, store_file
 from catalog.vocabularies import Theme, UpdateFrequency, regions_by_code
 from marketplace import errors
 from marketplace.actors import SYSTEM, is_system
@@ -483,19 +483,8 @@ def versions_requeue_stuck(*, actor, now=None) -> list[int]:
             )
         else:
             requeue.append(pk)
-    _remove_stale_work_dirs(running_before)
+    remove_stale_work_dirs("ingest-", running_before)
     return requeue
-
-
-def _remove_stale_work_dirs(cutoff) -> None:
-    """A run that ends, however it ends, removes its own work directory; one untouched for longer
-    than any run may last belongs to a worker that was killed."""
-    root = Path(settings.WORK_DIR)
-    if not root.exists():
-        return
-    for path in root.glob("ingest-*"):
-        if path.is_dir() and path.stat().st_mtime < cutoff.timestamp():
-            shutil.rmtree(path, ignore_errors=True)
 
 
 def version_fields_update(*, actor, version: DatasetVersion, changes: list[dict]) -> DatasetVersion:

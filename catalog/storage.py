@@ -5,6 +5,7 @@ cache, streamed in chunks."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
 import shutil
@@ -52,6 +53,20 @@ def store_file(local: Path, name: str) -> str:
         default_storage.delete(name)
     with open(local, "rb") as f:
         return default_storage.save(name, File(f, name=os.path.basename(name)))
+
+
+def remove_stale_work_dirs(prefix: str, cutoff: datetime.datetime) -> None:
+    """Remove the work directories `<prefix>*` in WORK_DIR untouched since `cutoff`. A run that
+    ends, however it ends, removes its own work directory; one untouched for longer than any run
+    may last belongs to a worker that was killed."""
+    if not prefix:
+        raise ValueError("Name the work directories' prefix: an empty one matches all of WORK_DIR.")
+    root = Path(settings.WORK_DIR)
+    if not root.exists():
+        return
+    for path in root.glob(f"{prefix}*"):
+        if path.is_dir() and path.stat().st_mtime < cutoff.timestamp():
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def sha256_of(path: Path) -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.urls import Resolver404
 from django.utils.translation import gettext as _
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -89,3 +91,18 @@ def exception_handler(exc, context):
     if response is not None and isinstance(response.data, dict) and "detail" in response.data:
         response.data = {"detail": str(response.data["detail"])}
     return response
+
+
+def not_found(request, exception=None):
+    """The root URLconf's handler404: under /api/ the JSON error shape, elsewhere the site's page.
+    DRF's views answer their own 404s (`exception_handler`); this one also catches the paths no
+    route matches, which never reach DRF."""
+    if not request.path.startswith("/api/"):
+        return defaults.page_not_found(request, exception)
+    if isinstance(exception, Resolver404):
+        message = _("No API operation has this address; the operations are listed at /api/docs/.")
+    else:
+        message = _("Not found.")
+    return JsonResponse(
+        {"detail": message}, status=status.HTTP_404_NOT_FOUND, json_dumps_params={"ensure_ascii": False}
+    )

@@ -25,6 +25,9 @@ urlpatterns = [
     path("", include("marketplace.web_urls")),
 ]
 
+# Django calls it only with DEBUG off (with DEBUG on it shows its technical 404 page).
+handler404 = "marketplace.api.not_found"
+
 if settings.DEBUG:
     from django.conf.urls.static import static
 

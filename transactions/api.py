@@ -11,6 +11,7 @@ import datetime
 import json
 
 import django_filters
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.http import StreamingHttpResponse
 from django.utils import timezone
@@ -769,29 +770,46 @@ AUDIT_CSV_COLUMNS = [
 
 
 def _parse_when(value: str | None, *, end: bool = False) -> datetime.datetime | None:
+    """A `since` (or, with `end`, `until`) query parameter. A date alone is the whole day in the
+    platform's time zone (`until=2026-03-05` includes every event of 5 March); a date and time
+    keeps its exact meaning (read in the platform's time zone when it has no offset)."""
     if not value:
         return None
-    moment = parse_datetime(value)
-    if moment is None:
+    try:
+        # The date first: parse_datetime also reads "2026-03-05", as that day's midnight, which
+        # made a date-only `until` drop the events of its own day.
         day = parse_date(value)
-        if day is None:
-            raise errors.ApplicationError(
-                _("Give dates as YYYY-MM-DD or ISO 8601 times."),
-                errors={"until" if end else "since": [value]},
-            )
-        moment = datetime.datetime.combine(day + datetime.timedelta(days=1 if end else 0), datetime.time())
+        if day is not None:
+            return selectors.day_bound(day, end=end)
+        moment = parse_datetime(value)
+    except ValueError:  # well formed but impossible: 2026-02-30, 25:00
+        moment = None
+    if moment is None:
+        raise errors.ApplicationError(
+            _("Give dates as YYYY-MM-DD or ISO 8601 times."),
+            errors={"until" if end else "since": [value]},
+        )
     if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment)
+        moment = timezone.make_aware(moment, timezone.get_default_timezone())
     return moment
+
+
+_SINCE_HELP = (
+    "From this date (its first moment) or ISO 8601 time, inclusive. Dates and times without an "
+    f"offset are in the platform's time zone ({settings.TIME_ZONE})."
+)
+_UNTIL_HELP = (
+    "Until this date, inclusive: the whole day in the platform's time zone "
+    f"({settings.TIME_ZONE}). Or until this ISO 8601 time, exclusive (without an offset, in the "
+    "platform's time zone)."
+)
 
 
 AUDIT_PARAMETERS = [
     OpenApiParameter("verb", OpenApiTypes.STR, description="Verb or its prefix: `transactions.license`."),
     OpenApiParameter("organization", OpenApiTypes.INT, description="Events this organization is party to."),
-    OpenApiParameter("since", OpenApiTypes.STR, description="From this date or time (inclusive)."),
-    OpenApiParameter(
-        "until", OpenApiTypes.STR, description="Until this date (inclusive) or time (exclusive)."
-    ),
+    OpenApiParameter("since", OpenApiTypes.STR, description=_SINCE_HELP),
+    OpenApiParameter("until", OpenApiTypes.STR, description=_UNTIL_HELP),
     OpenApiParameter("target_type", OpenApiTypes.STR, description="e.g. `transactions.license`."),
     OpenApiParameter("target_id", OpenApiTypes.STR),
     OpenApiParameter(
@@ -891,8 +909,14 @@ class StatsView(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("dataset", OpenApiTypes.STR, description="A dataset's slug."),
-            OpenApiParameter("since", OpenApiTypes.DATE),
-            OpenApiParameter("until", OpenApiTypes.DATE, description="Inclusive."),
+            OpenApiParameter(
+                "since", OpenApiTypes.DATE, description=f"From this day, in {settings.TIME_ZONE}."
+            ),
+            OpenApiParameter(
+                "until",
+                OpenApiTypes.DATE,
+                description=f"Until this day, inclusive: the whole day in {settings.TIME_ZONE}.",
+            ),
             OpenApiParameter("page", OpenApiTypes.INT),
             OpenApiParameter("page_size", OpenApiTypes.INT),
         ],

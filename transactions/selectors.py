@@ -228,6 +228,17 @@ def audit_events_visible_to(user) -> QuerySet[AuditEvent]:
     return qs.filter(Q(organization_id__in=own) | Q(other_organization_id__in=own))
 
 
+def day_bound(day: datetime.date, *, end: bool = False) -> datetime.datetime:
+    """A date as a bound of a period that includes the whole day, in the platform's time zone
+    (TIME_ZONE): its first moment (`since`, inclusive), or with `end` the first moment of the next
+    day (`until`, which the filters here compare exclusively)."""
+    if end:
+        day += datetime.timedelta(days=1)
+    return timezone.make_aware(
+        datetime.datetime.combine(day, datetime.time()), timezone.get_default_timezone()
+    )
+
+
 def audit_events_filter(
     qs: QuerySet[AuditEvent],
     *,

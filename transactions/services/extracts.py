@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from catalog import privacy
 from catalog.models import DatasetVersion
 from catalog.selectors import offer_spec_from_snapshot
-from catalog.storage import local_path, store_file
+from catalog.storage import local_path, remove_stale_work_dirs, store_file
 from marketplace import errors
 from marketplace.actors import SYSTEM, is_system
 from marketplace.authz import authorize
@@ -309,18 +309,8 @@ def extracts_requeue_stuck(*, actor, now: datetime.datetime | None = None) -> li
                 extract.status, extract.queued_at = Status.QUEUED, now
                 extract.save(update_fields=["status", "queued_at"])
             requeue.append(pk)
-    _remove_stale_work_dirs(now)
+    remove_stale_work_dirs("extract-", now - settings.EXTRACT_RUN_DEADLINE)
     return requeue
-
-
-def _remove_stale_work_dirs(now: datetime.datetime) -> None:
-    root = Path(settings.WORK_DIR)
-    if not root.exists():
-        return
-    cutoff = (now - settings.EXTRACT_RUN_DEADLINE).timestamp()
-    for path in root.glob("extract-*"):
-        if path.is_dir() and path.stat().st_mtime < cutoff:
-            shutil.rmtree(path, ignore_errors=True)
 
 
 def extracts_purge_files(*, actor, now: datetime.datetime | None = None) -> int:
