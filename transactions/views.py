@@ -89,8 +89,8 @@ def _approval_steps(offer) -> list[str]:
 @web_errors
 def request_new(request, slug, offer_id):
     offer = selectors.requestable_offer(offer_id)
-    if offer.dataset.slug != slug:
-        raise Http404
+    if offer.dataset.slug != slug or not offer.is_active:
+        raise Http404  # a closed offer is not shown to buyers (as on the dataset page)
     organizations = list(
         Organization.objects.filter(pk__in=selectors.buyer_organization_ids(request.user)).order_by("name")
     )
@@ -363,50 +363,63 @@ def _flat(form) -> str:
     return " ".join(str(m) for errors_ in form.errors.values() for m in errors_)
 
 
+def _decide(request, pk, *, form, service, argument: str, done: str, invalid: str = ""):
+    """A decision on a request posted from its page, with one text from `form`: validate it (with
+    `invalid`, a form that does not validate goes back with that message; without, its text is
+    optional), call `service` with the text as `argument`, say `done`, back to the request."""
+    access_request = selectors.access_request_for(request.user, pk)
+    if not form.is_valid() and invalid:
+        messages.error(request, invalid)
+        return redirect("request-detail", pk)
+    service(
+        actor=request.user, access_request=access_request, **{argument: form.cleaned_data.get(argument, "")}
+    )
+    messages.success(request, done)
+    return redirect("request-detail", pk)
+
+
 @login_required
 @require_POST
 @web_errors
 def request_reject(request, pk):
-    access_request = selectors.access_request_for(request.user, pk)
-    form = ReasonForm(request.POST, prefix="reject")
-    if not form.is_valid():
-        messages.error(request, _("Give a reason so the buyer knows why."))
-        return redirect("request-detail", pk)
-    services.access_request_reject(
-        actor=request.user, access_request=access_request, reason=form.cleaned_data["reason"]
+    return _decide(
+        request,
+        pk,
+        form=ReasonForm(request.POST, prefix="reject"),
+        service=services.access_request_reject,
+        argument="reason",
+        done=_("The request is rejected."),
+        invalid=_("Give a reason so the buyer knows why."),
     )
-    messages.success(request, _("The request is rejected."))
-    return redirect("request-detail", pk)
 
 
 @login_required
 @require_POST
 @web_errors
 def request_return(request, pk):
-    access_request = selectors.access_request_for(request.user, pk)
-    form = ReturnForm(request.POST, prefix="return")
-    if not form.is_valid():
-        messages.error(request, _("Say what the buyer should change."))
-        return redirect("request-detail", pk)
-    services.access_request_return(
-        actor=request.user, access_request=access_request, message=form.cleaned_data["message"]
+    return _decide(
+        request,
+        pk,
+        form=ReturnForm(request.POST, prefix="return"),
+        service=services.access_request_return,
+        argument="message",
+        done=_("The request is returned to the buyer for changes."),
+        invalid=_("Say what the buyer should change."),
     )
-    messages.success(request, _("The request is returned to the buyer for changes."))
-    return redirect("request-detail", pk)
 
 
 @login_required
 @require_POST
 @web_errors
 def request_withdraw(request, pk):
-    access_request = selectors.access_request_for(request.user, pk)
-    form = WithdrawForm(request.POST, prefix="withdraw")
-    form.is_valid()
-    services.access_request_withdraw(
-        actor=request.user, access_request=access_request, reason=form.cleaned_data.get("reason", "")
+    return _decide(
+        request,
+        pk,
+        form=WithdrawForm(request.POST, prefix="withdraw"),
+        service=services.access_request_withdraw,
+        argument="reason",
+        done=_("The request is withdrawn."),
     )
-    messages.success(request, _("The request is withdrawn."))
-    return redirect("request-detail", pk)
 
 
 @login_required
@@ -800,8 +813,6 @@ def notification_read_all(request):
 @login_required
 @web_errors
 def audit_log(request):
-    from datetime import datetime, time, timedelta
-
     visible = selectors.audit_events_visible_to(request.user)
     organizations = (
         Organization.objects.order_by("name")
@@ -811,17 +822,12 @@ def audit_log(request):
     form = AuditFilterForm(request.GET or None, organizations=organizations)
     filters = form.cleaned_data if form.is_valid() else {}
 
-    def moment(day, *, end=False):
-        if not day:
-            return None
-        return timezone.make_aware(datetime.combine(day + timedelta(days=1 if end else 0), time()))
-
     events = selectors.audit_events_filter(
         visible,
         verb=filters.get("verb") or "",
         organization=filters.get("organization"),
-        since=moment(filters.get("since")),
-        until=moment(filters.get("until"), end=True),
+        since=selectors.day_bound(filters["since"]) if filters.get("since") else None,
+        until=selectors.day_bound(filters["until"], end=True) if filters.get("until") else None,
         target_type=filters.get("target_type") or "",
     )
     page, page_query = paginate(request, events, per_page=50)
