@@ -49,10 +49,22 @@ def _first_message(data) -> str | None:
     return None
 
 
+def _encodable(value):
+    """Error messages may quote what the client sent; a lone surrogate (JSON `\\ud800`) in it
+    cannot be encoded as UTF-8, so it is written out as its escape instead."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_encodable(k): _encodable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encodable(v) for v in value]
+    return value
+
+
 def error_response(message: str, status_code: int, errors_by_field: dict | None = None):
-    body = {"detail": message}
+    body = {"detail": _encodable(message)}
     if errors_by_field:
-        body["errors"] = errors_by_field
+        body["errors"] = _encodable(errors_by_field)
     return Response(body, status=status_code)
 
 
