@@ -14,7 +14,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import FormParser
 from rest_framework.permissions import SAFE_METHODS, AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -28,6 +28,7 @@ from catalog.rendering import markdown_to_html
 from catalog.vocabularies import Theme, UpdateFrequency, regions_by_code
 from marketplace import errors
 from marketplace.api import is_id
+from marketplace.parsers import SafeMultiPartParser
 from marketplace.serializers import ModelSerializer
 
 
@@ -442,7 +443,7 @@ class DatasetViewSet(
     @action(
         detail=True,
         methods=["get", "post"],
-        parser_classes=[MultiPartParser, FormParser],
+        parser_classes=[SafeMultiPartParser, FormParser],
         pagination_class=None,
     )
     def versions(self, request, slug=None):

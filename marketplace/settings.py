@@ -287,7 +287,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": [
         "marketplace.parsers.SafeJSONParser",
         "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "marketplace.parsers.SafeMultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

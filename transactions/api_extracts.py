@@ -15,7 +15,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -23,6 +22,7 @@ from rest_framework.views import APIView
 
 from catalog.selectors import datasets_visible_to
 from marketplace import errors
+from marketplace.parsers import SafeMultiPartParser
 from transactions import permissions, selectors, services
 from transactions.models import Extract
 
@@ -167,7 +167,7 @@ class LeakTraceView(APIView):
     """Operators upload a leaked file; the answer ranks the dataset's licenses by how many of
     the file's pseudonyms their keys produce."""
 
-    parser_classes = [MultiPartParser]
+    parser_classes = [SafeMultiPartParser]
 
     @extend_schema(
         request={"multipart/form-data": LeakTraceSerializer},

@@ -1,8 +1,9 @@
 """Column profiles and previews of a converted Parquet file, computed in DuckDB.
 
-Three queries whatever the number of columns: one aggregate pass for counts and ranges, one for
-the most frequent values and one for the histograms. Each reads only the columns it needs.
-Only small results (ten values, twenty bins, twenty rows) ever reach Python.
+Four queries whatever the number of columns: one aggregate pass for counts and ranges, one for
+the most frequent values, one for the histograms and one listing every value of the columns that
+have few (codes, regions, categories: what a buyer may filter by). Each reads only the columns it
+needs. Only small results (ten values, twenty bins, at most VALUES_LISTED values) reach Python.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .sql import ident, insertion_order_preserved, literal
 
 TOP_VALUES = 10
 HISTOGRAM_BINS = 20
+VALUES_LISTED = 1000  # a text or integer column with at most this many distinct values lists them
 _HISTOGRAM_TYPES = {"integer", "number", "date", "datetime"}
 
 
@@ -46,6 +48,7 @@ def _profile(con: duckdb.DuckDBPyConnection, source: str, columns: list[dict]) -
     stats = _stats(con, scan, columns)
     top = _top_values(con, scan, columns)
     histograms = _histograms(con, scan, columns, stats)
+    listed = _listed_values(con, scan, columns, stats)
 
     profiles = {}
     for i, column in enumerate(columns):
@@ -60,6 +63,8 @@ def _profile(con: duckdb.DuckDBPyConnection, source: str, columns: list[dict]) -
             ],
             "histogram": histograms.get(i),
         }
+        if i in listed:
+            profiles[column["name"]]["values"] = [jsonable(v) for v in listed[i]]
     return profiles
 
 
@@ -104,6 +109,28 @@ def _top_values(con, scan: str, columns: list[dict]) -> list[list[dict]]:
         )
     row = con.execute(f"SELECT {', '.join(parts)}").fetchone()
     return list(row)
+
+
+def _listed_values(con, scan: str, columns: list[dict], stats: list[tuple]) -> dict[int, list]:
+    """Every distinct non-null value, sorted, of the text and integer columns whose distinct
+    estimate is at most VALUES_LISTED (a column the estimate undercounted is left unlisted)."""
+    chosen = [
+        i
+        for i, column in enumerate(columns)
+        if column["type"] in ("string", "integer") and 0 < stats[i][1] <= VALUES_LISTED
+    ]
+    if not chosen:
+        return {}
+    parts = []
+    for i in chosen:
+        c = ident(columns[i]["name"])
+        parts.append(
+            f"(SELECT list(v ORDER BY v) FROM (SELECT DISTINCT {c} AS v FROM {scan} "  # noqa: S608
+            f"WHERE {c} IS NOT NULL LIMIT {VALUES_LISTED + 1}))"
+        )
+    row = con.execute(f"SELECT {', '.join(parts)}").fetchone()
+    listed = zip(chosen, row, strict=True)
+    return {i: values for i, values in listed if values and len(values) <= VALUES_LISTED}
 
 
 def _histograms(con, scan: str, columns: list[dict], stats: list[tuple]) -> dict[int, list[dict]]:

@@ -418,10 +418,22 @@ def test_profile_matches_known_data(profiled):
     ]
     assert (regions["min"], regions["max"]) == ("대구", "서울")
     assert regions.get("histogram") is None
-
     dates = profile["날짜"]
     assert (dates["min"], dates["max"], dates["null_count"]) == ("2024-01-01", "2024-01-21", 83)
     assert dates["top_values"][0] == {"value": "2024-01-01", "count": 1}  # ties: lowest first
+    assert regions["values"] == ["대구", "부산", "서울"]  # few values: every one, for scope checks
+    assert integers["values"] == list(range(1, 101))
+    assert "values" not in dates and "values" not in profile["점수"]  # dates and numbers: ranges
+
+
+def test_columns_with_many_values_do_not_list_them(tmp_path, work):
+    from catalog.ingestion.profile import VALUES_LISTED
+
+    rows = "".join(f"C{n:05d},{n % 7}\n" for n in range(VALUES_LISTED * 2))
+    result = ingest_file(write(tmp_path / "many.csv", "card,bucket\n" + rows), work)
+    profile = profile_parquet(result.parquet_path, result.columns)
+    assert "values" not in profile["card"]
+    assert profile["bucket"]["values"] == list(range(7))
 
 
 def test_histogram_has_twenty_equal_bins(profiled):
