@@ -6,7 +6,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import prefetch_related_objects
 from django.shortcuts import get_object_or_404
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -244,7 +243,11 @@ class DatasetDetailSerializer(ModelSerializer):
 
 def dataset_detail(dataset: Dataset, *, full_profiles: bool) -> dict:
     """A dataset's API representation; `full_profiles` only for its center and operators."""
-    prefetch_related_objects([dataset], "center", "current_version__fields")
+    dataset = (
+        Dataset.objects.select_related("center", "current_version")
+        .prefetch_related("current_version__fields")
+        .get(pk=dataset.pk)
+    )
     version = dataset.current_version
     if version is not None:
         version.dataset = dataset  # the same row: no second query for the version's dataset
@@ -378,18 +381,17 @@ class DatasetViewSet(
     def list(self, request, *args, **kwargs):
         params = _search_params(request.query_params)
         # Anonymous visitors all see the same public catalog: their pages are cached briefly.
-        key = None
+        cached = None
         if not request.user.is_authenticated:
-            key = catalog_cache.list_key(get_language() or "", request.META.get("QUERY_STRING", ""))
-            cached = catalog_cache.get(key)
-            if cached is not None:
-                return Response(cached)
+            cached = catalog_cache.lookup("list", get_language(), request.META.get("QUERY_STRING", ""))
+            if cached.value is not None:
+                return Response(cached.value)
         qs = selectors.dataset_search(request.user, params)
         page = self.paginate_queryset(qs)
         response = self.get_paginated_response(DatasetListSerializer(page, many=True).data)
         response.data["facets"] = selectors.dataset_facets(qs)
-        if key is not None:
-            catalog_cache.put(key, response.data)
+        if cached is not None:
+            catalog_cache.store(cached, response.data)
         return response
 
     def retrieve(self, request, *args, **kwargs):
@@ -398,11 +400,11 @@ class DatasetViewSet(
         if permissions.dataset_manage_view(request.user, dataset):
             return Response(dataset_detail(dataset, full_profiles=True))
         # Everyone outside the center sees the same representation: it is cached briefly.
-        key = catalog_cache.detail_key(get_language() or "", dataset.pk)
-        data = catalog_cache.get(key)
-        if data is None:
-            data = dataset_detail(dataset, full_profiles=False)
-            catalog_cache.put(key, data)
+        cached = catalog_cache.lookup("detail", get_language(), dataset.pk)
+        if cached.value is not None:
+            return Response(cached.value)
+        data = dataset_detail(dataset, full_profiles=False)
+        catalog_cache.store(cached, data)
         return Response(data)
 
     @extend_schema(request=DatasetInputSerializer, responses={201: DatasetDetailSerializer})

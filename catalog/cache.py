@@ -1,12 +1,17 @@
 """A short-lived cache of what the public catalog shows: list responses for anonymous callers,
-and dataset representations for everyone outside the dataset's center (they all see the same).
-Every change to what the catalog shows bumps a generation number that is part of each key, so a
-change is visible at once where the cache is shared (Redis in production); with the per-process
-default cache, other processes see it within CATALOG_CACHE_SECONDS."""
+and dataset representations and pages for everyone outside the dataset's center (they all see
+the same). Every change to what the catalog shows bumps a generation number kept in the cache;
+an entry is used only if it was made under the current generation. Where the cache is shared
+(Redis in production) a change is visible at once everywhere; with the per-process default
+cache, other processes see it when their entries expire (CATALOG_CACHE_SECONDS).
+
+One round trip per lookup: the generation and the entry are read together."""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -15,34 +20,34 @@ from django.db import transaction
 GENERATION_KEY = "catalog:generation"
 
 
-def _generation() -> int:
-    value = cache.get(GENERATION_KEY)
-    if value is None:
+@dataclass(frozen=True)
+class Lookup:
+    key: str
+    generation: int
+    value: Any = None  # None: not cached (or made under an older generation)
+
+
+def lookup(kind: str, *parts) -> Lookup:
+    """The cached `kind` entry for `parts` (e.g. "list", language, query string)."""
+    key = f"catalog:{kind}:" + hashlib.sha256(repr(parts).encode()).hexdigest()[:40]
+    if not settings.CATALOG_CACHE_SECONDS:
+        return Lookup(key, 0)
+    found = cache.get_many([GENERATION_KEY, key])
+    generation = found.get(GENERATION_KEY)
+    if generation is None:
         cache.add(GENERATION_KEY, 1, timeout=None)
-        value = cache.get(GENERATION_KEY, 1)
-    return value
+        generation = cache.get(GENERATION_KEY, 1)
+    entry = found.get(key)
+    if entry is not None and entry[0] == generation:
+        return Lookup(key, generation, entry[1])
+    return Lookup(key, generation)
 
 
-def list_key(language: str, query_string: str) -> str:
-    digest = hashlib.sha256(query_string.encode()).hexdigest()[:32]
-    return f"catalog:list:{_generation()}:{language}:{digest}"
-
-
-def detail_key(language: str, dataset_pk: int) -> str:
-    return f"catalog:detail:{_generation()}:{language}:{dataset_pk}"
-
-
-def page_key(language: str, dataset_pk: int, viewer: str) -> str:
-    return f"catalog:page:{_generation()}:{language}:{dataset_pk}:{viewer}"
-
-
-def get(key: str):
-    return cache.get(key) if settings.CATALOG_CACHE_SECONDS else None
-
-
-def put(key: str, value) -> None:
+def store(found: Lookup, value) -> None:
+    """Keep `value` for `found`'s key, as made under the generation read at lookup: if the
+    catalog changed meanwhile, the entry is already stale and will not be used."""
     if settings.CATALOG_CACHE_SECONDS:
-        cache.set(key, value, settings.CATALOG_CACHE_SECONDS)
+        cache.set(found.key, (found.generation, value), settings.CATALOG_CACHE_SECONDS)
 
 
 def changed() -> None:

@@ -9,7 +9,6 @@ import json
 import duckdb
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import prefetch_related_objects
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -247,11 +246,11 @@ def dataset_page(request, slug):
         # Everyone outside the center sees the same article, but for the offers' call to action
         # (request access / log in): rendered once per kind of viewer and cached briefly.
         viewer = "buyer" if context["can_request"] else "member" if signed_in else "anonymous"
-        key = catalog_cache.page_key(get_language() or "", dataset.pk, viewer)
-        article = catalog_cache.get(key)
+        cached = catalog_cache.lookup("page", get_language(), dataset.pk, viewer)
+        article = cached.value
         if article is None:
             article = _dataset_article(request, dataset, context)
-            catalog_cache.put(key, article)
+            catalog_cache.store(cached, article)
     return render(
         request,
         "catalog/dataset_detail.html",
@@ -266,7 +265,10 @@ def dataset_page(request, slug):
 def _dataset_article(request, dataset, context) -> dict:
     """The dataset page's article (description, coverage, offers, schema, profiles, preview) and
     its schema.org markup, as strings."""
-    prefetch_related_objects([dataset], "center", "current_version")
+    related = Dataset.objects.select_related("center", "current_version").get(pk=dataset.pk)
+    dataset.center, dataset.current_version = related.center, related.current_version
+    if dataset.current_version is not None:
+        dataset.current_version.dataset = dataset  # the preview's pseudonym key reads it
     parts = _dataset_page_parts(request.user, dataset)
     schema_org = parts.pop("schema_org")
     body = render_to_string(

@@ -13,7 +13,7 @@ class ModelSerializer(serializers.ModelSerializer):
     DRF builds a ModelSerializer's fields from the model's metadata for every instance, which
     costs more than the rest of serializing one object. The built fields depend only on the
     class (its Meta and declared fields), so the first instance's are kept as a prototype and
-    every instance gets a deep copy of it: fresh, unbound fields, exactly as DRF would build.
+    every instance gets fresh, unbound copies of them (`_fresh`), as DRF would build them.
     A subclass whose fields depend on the instance or its context must not use this class."""
 
     def get_fields(self):
@@ -22,4 +22,13 @@ class ModelSerializer(serializers.ModelSerializer):
         if prototype is None:
             prototype = super().get_fields()
             cls._fields_prototype = prototype
-        return copy.deepcopy(prototype)
+        return {name: _fresh(field) for name, field in prototype.items()}
+
+
+def _fresh(field):
+    """A new, unbound instance of a prototype field. A plain field is made again from the
+    arguments it was made with (its constructor copies what it keeps, so they are shared safely);
+    a nested serializer is deep-copied, as DRF does, so that its child is its own."""
+    if isinstance(field, serializers.BaseSerializer):
+        return copy.deepcopy(field)
+    return field.__class__(*field._args, **field._kwargs)

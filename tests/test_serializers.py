@@ -1,0 +1,41 @@
+"""marketplace.serializers.ModelSerializer builds fields once per class and must serialize
+exactly as DRF's own ModelSerializer does, with each instance's fields its own."""
+
+import pytest
+from rest_framework import serializers
+
+from catalog.api import DatasetDetailSerializer, FieldSerializer, VersionSerializer
+from tests import factories
+
+
+def drf_twin(cls):
+    """The same serializer on DRF's ModelSerializer, which builds its fields per instance."""
+    namespace = {k: v for k, v in vars(cls).items() if k not in ("_fields_prototype", "_declared_fields")}
+    namespace.update(cls._declared_fields)
+    return type(f"Drf{cls.__name__}", (serializers.ModelSerializer,), namespace)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("full_profiles", [False, True])
+def test_output_is_exactly_drfs(center, full_profiles):
+    dataset = factories.published_dataset(center, title="카드 결제", keywords=["카드"])
+    version = dataset.current_version
+    context = {"full_profiles": full_profiles}
+    for cls, obj in [(DatasetDetailSerializer, dataset), (VersionSerializer, version)]:
+        assert cls(obj, context=context).data == drf_twin(cls)(obj, context=context).data
+    for field in version.fields.all():
+        assert (
+            FieldSerializer(field, context=context).data
+            == drf_twin(FieldSerializer)(field, context=context).data
+        )
+
+
+@pytest.mark.django_db
+def test_each_instance_has_its_own_bound_fields(center):
+    dataset = factories.published_dataset(center)
+    a, b = DatasetDetailSerializer(dataset), DatasetDetailSerializer(dataset)
+    assert a.fields["center"] is not b.fields["center"]
+    assert a.fields["title"].parent is a and b.fields["title"].parent is b
+    nested_a = a.fields["current_version"].fields["fields"]
+    nested_b = b.fields["current_version"].fields["fields"]
+    assert nested_a.child is not nested_b.child and nested_a.child.parent is nested_a
