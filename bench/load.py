@@ -195,6 +195,7 @@ class Stats:
         self.lock = threading.Lock()
         self.latencies: dict[str, list[float]] = {}
         self.errors: dict[str, int] = {}
+        self.client_cpu = self.machine_cpu = 0.0
 
     def add(self, kind: str, seconds: float, ok: bool) -> None:
         with self.lock:
@@ -248,16 +249,30 @@ def client(stop: float, stats: Stats, seed: int, datasets: int, trivial: bool) -
     conn.close()
 
 
+def _machine_cpu_seconds() -> float:
+    """CPU time used by the whole machine so far (all cores, /proc/stat), or 0 where unknown."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()[1:]
+    except OSError:
+        return 0.0
+    busy = sum(int(v) for i, v in enumerate(fields) if i not in (3, 4))  # all but idle and iowait
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
 def run_phase(clients: int, seconds: float, datasets: int, trivial: bool) -> Stats:
     stats = Stats()
     stop = time.monotonic() + seconds
     threads = [
         threading.Thread(target=client, args=(stop, stats, i, datasets, trivial)) for i in range(clients)
     ]
+    machine, own = _machine_cpu_seconds(), time.process_time()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    stats.client_cpu = time.process_time() - own
+    stats.machine_cpu = _machine_cpu_seconds() - machine
     return stats
 
 
@@ -278,6 +293,12 @@ def report(title: str, stats: Stats, seconds: float) -> dict:
             f"{q[94] * 1000:>10.1f}{q[98] * 1000:>10.1f}{stats.errors.get(kind, 0):>8}"
         )
     print(f"  {'all':<14}{total:>10,}{total / seconds:>10.1f}")
+    if total and stats.machine_cpu:
+        server = stats.machine_cpu - stats.client_cpu  # gunicorn, PostgreSQL, Redis and the rest
+        print(
+            f"  CPU per request: {server / total * 1000:.2f} ms serving, "
+            f"{stats.client_cpu / total * 1000:.2f} ms in these load clients"
+        )
     summary["all"] = {"rps": total / seconds}
     return summary
 

@@ -241,13 +241,15 @@ class DatasetDetailSerializer(ModelSerializer):
         return {code: known[code].name for code in obj.regions if code in known}
 
 
-def dataset_detail(dataset: Dataset, *, full_profiles: bool) -> dict:
-    """A dataset's API representation; `full_profiles` only for its center and operators."""
-    dataset = (
-        Dataset.objects.select_related("center", "current_version")
-        .prefetch_related("current_version__fields")
-        .get(pk=dataset.pk)
-    )
+def dataset_detail(dataset: Dataset, *, full_profiles: bool, loaded: bool = False) -> dict:
+    """A dataset's API representation; `full_profiles` only for its center and operators.
+    `loaded`: the dataset was read with its center, version and fields (else they are read)."""
+    if not loaded:
+        dataset = (
+            Dataset.objects.select_related("center", "current_version")
+            .prefetch_related("current_version__fields")
+            .get(pk=dataset.pk)
+        )
     version = dataset.current_version
     if version is not None:
         version.dataset = dataset  # the same row: no second query for the version's dataset
@@ -365,7 +367,7 @@ class DatasetViewSet(
         return super().get_throttles()
 
     def get_queryset(self):
-        if self.action == "retrieve":
+        if self.action == "retrieve" and not getattr(self, "reading_detail", False):
             # The center, version and fields are read only when the representation is not cached.
             return selectors.datasets_visible_to(self.request.user)
         return (
@@ -395,16 +397,22 @@ class DatasetViewSet(
         return response
 
     def retrieve(self, request, *args, **kwargs):
+        # Everyone outside the center sees the same representation: it is cached briefly. A
+        # visitor's request is answered from the cache alone (see catalog/cache.py).
+        cached = catalog_cache.lookup("detail", get_language(), kwargs.get(self.lookup_field))
+        if cached.value is not None and not request.user.is_authenticated:
+            dataset = catalog_cache.stand_in(cached.value["dataset"])
+            services.dataset_record_view(actor=request.user, dataset=dataset)
+            return Response(cached.value["data"])
+        self.reading_detail = cached.value is None  # then the representation is made here
         dataset = self.get_object()
         services.dataset_record_view(actor=request.user, dataset=dataset)
         if permissions.dataset_manage_view(request.user, dataset):
-            return Response(dataset_detail(dataset, full_profiles=True))
-        # Everyone outside the center sees the same representation: it is cached briefly.
-        cached = catalog_cache.lookup("detail", get_language(), dataset.pk)
+            return Response(dataset_detail(dataset, full_profiles=True, loaded=self.reading_detail))
         if cached.value is not None:
-            return Response(cached.value)
-        data = dataset_detail(dataset, full_profiles=False)
-        catalog_cache.store(cached, data)
+            return Response(cached.value["data"])
+        data = dataset_detail(dataset, full_profiles=False, loaded=True)
+        catalog_cache.store(cached, {"dataset": catalog_cache.facts(dataset), "data": data})
         return Response(data)
 
     @extend_schema(request=DatasetInputSerializer, responses={201: DatasetDetailSerializer})

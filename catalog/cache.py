@@ -5,7 +5,10 @@ an entry is used only if it was made under the current generation. Where the cac
 (Redis in production) a change is visible at once everywhere; with the per-process default
 cache, other processes see it when their entries expire (CATALOG_CACHE_SECONDS).
 
-One round trip per lookup: the generation and the entry are read together."""
+One round trip per lookup: the generation and the entry are read together. Entries about one
+dataset are keyed by its slug and carry the few facts about it that a request needs besides
+(`facts`), so a visitor's request can be answered without reading the dataset: only published
+datasets are ever cached for visitors, and any change to one makes a new generation."""
 
 from __future__ import annotations
 
@@ -48,6 +51,22 @@ def store(found: Lookup, value) -> None:
     catalog changed meanwhile, the entry is already stale and will not be used."""
     if settings.CATALOG_CACHE_SECONDS:
         cache.set(found.key, (found.generation, value), settings.CATALOG_CACHE_SECONDS)
+
+
+FACTS = ("pk", "slug", "center_id", "status", "title", "title_en", "theme")
+
+
+def facts(dataset) -> dict:
+    """What a cached dataset entry remembers of the dataset itself."""
+    return {name: getattr(dataset, name) for name in FACTS}
+
+
+def stand_in(remembered: dict):
+    """An unsaved Dataset with the remembered facts: enough to record a view and to show a
+    page's title and breadcrumbs; nothing else of it is read."""
+    from catalog.models import Dataset
+
+    return Dataset(**remembered)
 
 
 def changed() -> None:

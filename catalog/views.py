@@ -9,7 +9,8 @@ import json
 import duckdb
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -222,51 +223,84 @@ def _region_labels(codes) -> list[str]:
     return [known[c].label for c in codes if c in known]
 
 
+# Where a visitor's CSRF token goes in a page rendered once for every visitor (see _for_visitor).
+CSRF_SLOT = "csrf0slot0for0this0visitor"
+
+
+def _whole_page_cacheable(request) -> bool:
+    """A visitor's page is the same for every visitor unless a message is waiting for them."""
+    return not request.user.is_authenticated and not len(messages.get_messages(request))
+
+
+def _for_visitor(request, html: str) -> HttpResponse:
+    """A page rendered with CSRF_SLOT, given this visitor's own CSRF token."""
+    return HttpResponse(html.replace(CSRF_SLOT, get_token(request)))
+
+
 def dataset_page(request, slug):
-    try:
-        # The center and version are read only when the article is not cached.
-        dataset = selectors.datasets_visible_to(request.user).order_by().get(slug=slug)
-    except Dataset.DoesNotExist:
-        raise Http404 from None
-    services.dataset_record_view(actor=request.user, dataset=dataset)
     from transactions.selectors import buyer_organization_ids
 
+    # A visitor (not signed in) gets the whole page from the cache: the same for every visitor
+    # but for the CSRF token of the language switch.
+    whole = None
+    if _whole_page_cacheable(request):
+        whole = catalog_cache.lookup("visitor-page", get_language(), request.get_full_path())
+        if whole.value is not None:
+            dataset = catalog_cache.stand_in(whole.value["dataset"])
+            services.dataset_record_view(actor=request.user, dataset=dataset)
+            return _for_visitor(request, whole.value["html"])
     signed_in = request.user.is_authenticated
+    can_request = bool(buyer_organization_ids(request.user))
+    # Everyone outside the center sees the same article, but for the offers' call to action
+    # (request access / log in): rendered once per kind of viewer and cached briefly. A
+    # visitor's request is answered from the cache alone (see catalog/cache.py).
+    viewer = "buyer" if can_request else "member" if signed_in else "anonymous"
+    cached = catalog_cache.lookup("page", get_language(), slug, viewer)
+    if cached.value is not None and not signed_in:
+        dataset = catalog_cache.stand_in(cached.value["dataset"])
+    else:
+        visible = selectors.datasets_visible_to(request.user).order_by()
+        if cached.value is None:  # the article is made here: it needs the center and version
+            visible = visible.select_related("center", "current_version")
+        try:
+            dataset = visible.get(slug=slug)
+        except Dataset.DoesNotExist:
+            raise Http404 from None
+    services.dataset_record_view(actor=request.user, dataset=dataset)
     context = {
         "dataset": dataset,
         "title": _pick(dataset.title, dataset.title_en),
-        "can_manage": permissions.dataset_manage_view(request.user, dataset),
-        "can_request": bool(buyer_organization_ids(request.user)),
+        "can_manage": signed_in and permissions.dataset_manage_view(request.user, dataset),
+        "can_request": can_request,
         "signed_in": signed_in,
         "page_url": request.path,
     }
+    loaded = cached.value is None  # read with its center and version above
     if context["can_manage"]:
-        article = _dataset_article(request, dataset, context)
+        article = _dataset_article(request, dataset, context, loaded=loaded)
     else:
-        # Everyone outside the center sees the same article, but for the offers' call to action
-        # (request access / log in): rendered once per kind of viewer and cached briefly.
-        viewer = "buyer" if context["can_request"] else "member" if signed_in else "anonymous"
-        cached = catalog_cache.lookup("page", get_language(), dataset.pk, viewer)
         article = cached.value
         if article is None:
-            article = _dataset_article(request, dataset, context)
+            made = _dataset_article(request, dataset, context, loaded=loaded)
+            article = {"dataset": catalog_cache.facts(dataset), **made}
             catalog_cache.store(cached, article)
-    return render(
-        request,
-        "catalog/dataset_detail.html",
-        {
-            **context,
-            "body": mark_safe(article["body"]),  # noqa: S308 - rendered from our template
-            "schema_org": mark_safe(article["schema_org"]),  # noqa: S308 - JSON with "<" escaped
-        },
-    )
+    page = {
+        **context,
+        "body": mark_safe(article["body"]),  # noqa: S308 - rendered from our template
+        "schema_org": mark_safe(article["schema_org"]),  # noqa: S308 - JSON with "<" escaped
+    }
+    if whole is None:
+        return render(request, "catalog/dataset_detail.html", page)
+    html = render_to_string("catalog/dataset_detail.html", {**page, "csrf_token": CSRF_SLOT}, request=request)
+    catalog_cache.store(whole, {"dataset": catalog_cache.facts(dataset), "html": html})
+    return _for_visitor(request, html)
 
 
-def _dataset_article(request, dataset, context) -> dict:
+def _dataset_article(request, dataset, context, *, loaded: bool) -> dict:
     """The dataset page's article (description, coverage, offers, schema, profiles, preview) and
-    its schema.org markup, as strings."""
-    related = Dataset.objects.select_related("center", "current_version").get(pk=dataset.pk)
-    dataset.center, dataset.current_version = related.center, related.current_version
+    its schema.org markup, as strings. `loaded`: the dataset was read with its center and version."""
+    if not loaded:
+        dataset = Dataset.objects.select_related("center", "current_version").get(pk=dataset.pk)
     if dataset.current_version is not None:
         dataset.current_version.dataset = dataset  # the preview's pseudonym key reads it
     parts = _dataset_page_parts(request.user, dataset)

@@ -106,6 +106,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Shared cache in production (CACHE_URL=redis://…); per-process memory by default.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://jangteo")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "marketplace.cache.RedisCache"  # one client per pool
 # How long public catalog pages stay cached. Every change bumps a generation kept in the cache:
 # with a shared cache every process sees it at once, so entries may live long; with the
 # per-process default, other processes see a change only when their entries expire.

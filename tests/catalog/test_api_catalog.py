@@ -298,3 +298,22 @@ def test_dataset_representation_is_cached_but_a_field_change_shows_at_once(
         )
     fields = {f["name"]: f for f in api.get(url).json()["current_version"]["fields"]}
     assert fields["금액"]["title"] == "결제 금액"
+
+
+@pytest.mark.django_db
+def test_a_visitors_cached_answers_count_views_and_end_when_the_dataset_is_retired(
+    api, client, curator, published, django_capture_on_commit_callbacks
+):
+    from catalog.models import DatasetView
+
+    urls = [f"/api/v1/datasets/{published.slug}/", f"/datasets/{published.slug}/"]
+    for url in urls:
+        assert api.get(url).status_code == 200  # made and cached
+    before = DatasetView.objects.filter(dataset=published).count()
+    for url in urls:
+        assert api.get(url).status_code == 200  # from the cache
+    assert DatasetView.objects.filter(dataset=published).count() == before + 2  # still counted
+    with django_capture_on_commit_callbacks(execute=True):
+        services.dataset_retire(actor=curator, dataset=published)
+    for url in urls:
+        assert api.get(url).status_code == 404, url

@@ -82,3 +82,25 @@ def test_deleting_a_dataset_removes_its_object_permissions(dataset):
     assert GroupObjectPermission.objects.filter(object_pk=str(dataset.pk)).count() == 2
     dataset.delete()
     assert GroupObjectPermission.objects.filter(object_pk=str(dataset.pk)).count() == 0
+
+
+@pytest.mark.django_db
+def test_a_recorded_view_reads_back_with_its_time_and_organization(center, buyer):
+    from datetime import timedelta
+
+    from django.contrib.auth.models import AnonymousUser
+    from django.utils import timezone
+
+    from catalog.models import DatasetView
+
+    dataset = factories.published_dataset(center)
+    analyst = factories.member(buyer, "analyst")
+    services.dataset_record_view(actor=AnonymousUser(), dataset=dataset)
+    services.dataset_record_view(actor=analyst, dataset=dataset)
+    views = list(DatasetView.objects.filter(dataset=dataset).order_by("pk"))
+    assert [v.organization_id for v in views] == [None, buyer.pk]
+    for view in views:
+        assert timezone.is_aware(view.viewed_at)
+        assert abs(timezone.now() - view.viewed_at) < timedelta(seconds=30)
+    month = timezone.localtime(views[0].viewed_at).month
+    assert DatasetView.objects.filter(dataset=dataset, viewed_at__month=month).count() == 2

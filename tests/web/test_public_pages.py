@@ -62,3 +62,47 @@ def test_dataset_page_is_cached_per_kind_of_viewer_and_changes_show_at_once(
     assert "공개 결제 내역" in center.get(page).content.decode()  # the center sees its closed offer
     assert "공개 결제 내역" not in web.get(page).content.decode()
     assert "공개 결제 내역" not in buyer.get(page).content.decode()
+
+
+def _csrf_token(html: str) -> str:
+    import re
+
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+
+
+def test_visitors_share_a_cached_page_but_each_gets_a_working_csrf_token(live_dataset):
+    from django.test import Client
+
+    from catalog.models import DatasetView
+    from catalog.views import CSRF_SLOT
+
+    page = f"/datasets/{live_dataset.slug}/"
+    first, second = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
+    first_html = first.get(page).content.decode()
+    views = DatasetView.objects.filter(dataset=live_dataset).count()
+    second_html = second.get(page).content.decode()  # from the cache
+    assert DatasetView.objects.filter(dataset=live_dataset).count() == views + 1
+    assert CSRF_SLOT not in first_html + second_html
+    assert "공개 결제 내역" in second_html and first_html.count("<section") == second_html.count("<section")
+    token = _csrf_token(second_html)
+    assert token != _csrf_token(first_html)
+    switched = second.post("/i18n/setlang/", {"language": "en", "next": page, "csrfmiddlewaretoken": token})
+    assert switched.status_code == 302  # the CSRF check passed with this visitor's own token
+    assert '<html lang="en">' in second.get(page).content.decode()
+
+
+def test_a_visitor_with_a_waiting_message_sees_it_on_the_dataset_page(web, live_dataset):
+    from django.contrib import messages as django_messages
+    from django.contrib.messages.storage.cookie import CookieStorage
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    page = f"/datasets/{live_dataset.slug}/"
+    web.get(page)  # cached for visitors without messages
+    storage = CookieStorage(RequestFactory().get("/"))
+    storage.add(django_messages.INFO, "기다리던 안내 메시지")
+    carrier = HttpResponse()
+    storage.update(carrier)
+    web.cookies[storage.cookie_name] = carrier.cookies[storage.cookie_name].value
+    assert "기다리던 안내 메시지" in web.get(page).content.decode()
+    assert "기다리던 안내 메시지" not in web.get(page).content.decode()  # shown once
