@@ -30,6 +30,9 @@ class Lookup:
     value: Any = None  # None: not cached (or made under an older generation)
 
 
+MISSING = Lookup("", 0)  # a lookup not made: nothing cached, and nothing to be stored
+
+
 def lookup(kind: str, *parts) -> Lookup:
     """The cached `kind` entry for `parts` (e.g. "list", language, query string)."""
     key = f"catalog:{kind}:" + hashlib.sha256(repr(parts).encode()).hexdigest()[:40]
@@ -49,7 +52,7 @@ def lookup(kind: str, *parts) -> Lookup:
 def store(found: Lookup, value) -> None:
     """Keep `value` for `found`'s key, as made under the generation read at lookup: if the
     catalog changed meanwhile, the entry is already stale and will not be used."""
-    if settings.CATALOG_CACHE_SECONDS:
+    if settings.CATALOG_CACHE_SECONDS and found is not MISSING:
         cache.set(found.key, (found.generation, value), settings.CATALOG_CACHE_SECONDS)
 
 

@@ -255,7 +255,10 @@ def dataset_page(request, slug):
     # (request access / log in): rendered once per kind of viewer and cached briefly. A
     # visitor's request is answered from the cache alone (see catalog/cache.py).
     viewer = "buyer" if can_request else "member" if signed_in else "anonymous"
-    cached = catalog_cache.lookup("page", get_language(), slug, viewer)
+    # (A visitor's article is in the whole page cached above; it is not kept on its own.)
+    cached = (
+        catalog_cache.lookup("page", get_language(), slug, viewer) if whole is None else catalog_cache.MISSING
+    )
     if cached.value is not None and not signed_in:
         dataset = catalog_cache.stand_in(cached.value["dataset"])
     else:
@@ -281,9 +284,9 @@ def dataset_page(request, slug):
     else:
         article = cached.value
         if article is None:
-            made = _dataset_article(request, dataset, context, loaded=loaded)
-            article = {"dataset": catalog_cache.facts(dataset), **made}
-            catalog_cache.store(cached, article)
+            article = _dataset_article(request, dataset, context, loaded=loaded)
+            if whole is None:
+                catalog_cache.store(cached, {"dataset": catalog_cache.facts(dataset), **article})
     page = {
         **context,
         "body": mark_safe(article["body"]),  # noqa: S308 - rendered from our template
