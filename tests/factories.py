@@ -207,3 +207,35 @@ class OfferFactory(factory.django.DjangoModelFactory):
                 offer=obj, version=1, text=extracted or "이 데이터는 명시한 목적으로만 이용합니다."
             )
             obj.save(update_fields=["current_terms"])
+
+
+def ready_version(dataset: Dataset) -> DatasetVersion:
+    """Version 2 of a published dataset: ingested (`ready`, same file and columns as the
+    current version), not yet published."""
+    current = dataset.current_version
+    version = DatasetVersion.objects.create(
+        dataset=dataset,
+        number=2,
+        storage_token="v2",
+        source=current.source.name,
+        original_filename="v2.csv",
+        status=DatasetVersion.Status.READY,
+        progress=100,
+        parquet=current.parquet,
+        parquet_sha256=current.parquet_sha256,
+        row_count=current.row_count,
+    )
+    Field.objects.bulk_create(
+        [
+            Field(
+                version=version,
+                position=f.position,
+                name=f.name,
+                type=f.type,
+                sensitivity=f.sensitivity,
+                suggested_sensitivity=f.sensitivity,
+            )
+            for f in current.fields.all()
+        ]
+    )
+    return version

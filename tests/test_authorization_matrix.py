@@ -58,29 +58,7 @@ def offer_of(world):
 
 def ready_version(world):
     """A version that finished ingestion but is not published (a second version of a dataset)."""
-    from catalog.models import DatasetVersion, Field
-
-    dataset = published(world)
-    current = dataset.current_version
-    version = DatasetVersion.objects.create(
-        dataset=dataset,
-        number=2,
-        storage_token="v2",
-        source=current.source.name,
-        original_filename="v2.csv",
-        status="ready",
-        progress=100,
-        parquet=current.parquet,
-        parquet_sha256=current.parquet_sha256,
-        row_count=40,
-    )
-    Field.objects.bulk_create(
-        [
-            Field(version=version, position=f.position, name=f.name, type=f.type, sensitivity=f.sensitivity)
-            for f in current.fields.all()
-        ]
-    )
-    return version
+    return factories.ready_version(published(world))
 
 
 def pending_org(world):

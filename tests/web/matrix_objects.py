@@ -10,7 +10,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from catalog import services as catalog
-from catalog.models import Dataset, DatasetVersion, Field, Offer
+from catalog.models import Dataset, DatasetVersion, Offer
 from tests import factories
 from tests.transactions.factories import World, request_in_state, submit
 from transactions.models import AccessRequest, Extract, Invoice, License, Notification
@@ -74,34 +74,7 @@ def retired_offer(world: World) -> Offer:
 
 def ready_version(world: World) -> DatasetVersion:
     """Version 2 of a published dataset: ingested (`ready`), not yet published."""
-    dataset = published(world)
-    current = dataset.current_version
-    version = DatasetVersion.objects.create(
-        dataset=dataset,
-        number=2,
-        storage_token="v2",
-        source=current.source.name,
-        original_filename="v2.csv",
-        status=DatasetVersion.Status.READY,
-        progress=100,
-        parquet=current.parquet,
-        parquet_sha256=current.parquet_sha256,
-        row_count=current.row_count,
-    )
-    Field.objects.bulk_create(
-        [
-            Field(
-                version=version,
-                position=f.position,
-                name=f.name,
-                type=f.type,
-                sensitivity=f.sensitivity,
-                suggested_sensitivity=f.sensitivity,
-            )
-            for f in current.fields.all()
-        ]
-    )
-    return version
+    return factories.ready_version(published(world))
 
 
 def pending_org(world: World):
