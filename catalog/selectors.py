@@ -178,7 +178,7 @@ def version_preview(
     from catalog import privacy
     from catalog.ingestion.profile import jsonable
     from catalog.storage import local_path
-    from marketplace.duckdb import connect
+    from marketplace.duckdb import reader
 
     fields = list(version.fields.all()) if fields is None else fields
     schema = [privacy.Column(f.name, f.type, f.sensitivity) for f in fields]
@@ -194,7 +194,7 @@ def version_preview(
         )
     except privacy.PlanError:
         return {"columns": [], "rows": []}
-    con = connect()
+    con = reader()
     try:
         rows = con.execute(query.sql, query.params).fetchall()
     finally:
