@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from typing import Any
 
@@ -309,6 +310,9 @@ SEARCH_PARAMETERS = [
 ]
 
 
+LIST_PARAMETERS = {*(f.name for f in dataclasses.fields(selectors.SearchParams)), "page", "page_size"}
+
+
 def _search_params(query) -> selectors.SearchParams:
     e = {}
     theme = query.get("theme", "")
@@ -384,7 +388,8 @@ class DatasetViewSet(
         params = _search_params(request.query_params)
         # Anonymous visitors all see the same public catalog: their pages are cached briefly.
         cached = None
-        if not request.user.is_authenticated:
+        # (Only for the parameters this list knows: made-up ones would only fill the cache.)
+        if not request.user.is_authenticated and set(request.query_params) <= LIST_PARAMETERS:
             cached = catalog_cache.lookup("list", get_language(), request.META.get("QUERY_STRING", ""))
             if cached.value is not None:
                 return Response(cached.value)

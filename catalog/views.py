@@ -228,8 +228,13 @@ CSRF_SLOT = "csrf0slot0for0this0visitor"
 
 
 def _whole_page_cacheable(request) -> bool:
-    """A visitor's page is the same for every visitor unless a message is waiting for them."""
-    return not request.user.is_authenticated and not len(messages.get_messages(request))
+    """A visitor's page is the same for every visitor unless a message is waiting for them.
+    (Not with a query string: the page takes none, and made-up ones would only fill the cache.)"""
+    return (
+        not request.user.is_authenticated
+        and not request.META.get("QUERY_STRING")
+        and not len(messages.get_messages(request))
+    )
 
 
 def _for_visitor(request, html: str) -> HttpResponse:

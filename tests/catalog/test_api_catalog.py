@@ -317,3 +317,21 @@ def test_a_visitors_cached_answers_count_views_and_end_when_the_dataset_is_retir
         services.dataset_retire(actor=curator, dataset=published)
     for url in urls:
         assert api.get(url).status_code == 404, url
+
+
+@pytest.mark.django_db
+def test_made_up_query_parameters_do_not_fill_the_cache(api, published, monkeypatch):
+    from catalog import cache as catalog_cache
+
+    stored = []
+    real_store = catalog_cache.store
+    monkeypatch.setattr(
+        catalog_cache, "store", lambda found, value: stored.append(found.key) or real_store(found, value)
+    )
+    assert api.get("/api/v1/datasets/", {"q": "카드", "junk": "1"}).status_code == 200
+    assert api.get(f"/datasets/{published.slug}/", {"utm": "x"}).status_code == 200
+    by_query = [k for k in stored if k.startswith(("catalog:list:", "catalog:visitor-page:"))]
+    assert by_query == []  # (the page's article, keyed by the dataset alone, may be kept)
+    api.get("/api/v1/datasets/", {"q": "카드", "page": "1"})
+    api.get(f"/datasets/{published.slug}/")
+    assert {k.split(":")[1] for k in stored} >= {"list", "visitor-page"}
