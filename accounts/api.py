@@ -18,15 +18,16 @@ from accounts import permissions, selectors, services
 from accounts.models import Membership, Organization
 from accounts.security import lockout_message
 from marketplace import errors
+from marketplace.serializers import ModelSerializer
 
 
-class OrganizationBriefSerializer(serializers.ModelSerializer):
+class OrganizationBriefSerializer(ModelSerializer):
     class Meta:
         model = Organization
         fields = ["id", "name", "name_en", "kind"]
 
 
-class OrganizationSerializer(serializers.ModelSerializer):
+class OrganizationSerializer(ModelSerializer):
     verified_by = serializers.SlugRelatedField(slug_field="email", read_only=True, allow_null=True)
     # Declared because read-only model fields lose `allow_blank`, and centers have no category.
     buyer_category = serializers.ChoiceField(
@@ -51,7 +52,7 @@ class OrganizationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class MembershipSerializer(serializers.ModelSerializer):
+class MembershipSerializer(ModelSerializer):
     organization = OrganizationBriefSerializer(read_only=True)
 
     class Meta:
@@ -65,7 +66,7 @@ class MeSerializer(serializers.Serializer):
     memberships = MembershipSerializer(many=True)
 
 
-class MemberSerializer(serializers.ModelSerializer):
+class MemberSerializer(ModelSerializer):
     email = serializers.EmailField(source="user.email")
     name = serializers.CharField(source="user.name")
 

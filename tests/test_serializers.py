@@ -39,3 +39,31 @@ def test_each_instance_has_its_own_bound_fields(center):
     nested_a = a.fields["current_version"].fields["fields"]
     nested_b = b.fields["current_version"].fields["fields"]
     assert nested_a.child is not nested_b.child and nested_a.child.parent is nested_a
+
+
+def _all_subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _all_subclasses(sub)
+
+
+def test_every_api_model_serializer_builds_drfs_fields():
+    """Each API serializer on the shared base gets the same fields DRF would build for it."""
+    import accounts.api  # noqa: F401 - imported for their serializer classes
+    import catalog.api  # noqa: F401
+    import transactions.api
+    import transactions.api_extracts  # noqa: F401
+    from marketplace.serializers import ModelSerializer
+
+    classes = [c for c in _all_subclasses(ModelSerializer) if c.__module__.endswith(("api", "api_extracts"))]
+    assert {c.__module__ for c in classes} >= {"accounts.api", "catalog.api", "transactions.api"}
+
+    def shape(serializer):
+        return {
+            name: (type(f), f.source, f.read_only, sorted(f._kwargs))
+            for name, f in serializer.get_fields().items()
+        }
+
+    for cls in classes:
+        assert shape(cls()) == shape(drf_twin(cls)()), cls.__name__
+        assert shape(cls()) == shape(cls()), cls.__name__  # and again from the prototype

@@ -37,6 +37,7 @@ from catalog.api import DATASET_SLUG_HELP
 from catalog.models import Dataset
 from marketplace import errors
 from marketplace.api import MAX_ID, Pagination, is_id
+from marketplace.serializers import ModelSerializer
 from transactions import permissions, selectors, services
 from transactions.models import (
     AccessRequest,
@@ -63,7 +64,7 @@ class AccessScopeSerializer(serializers.Serializer):
     date_to = serializers.DateField(allow_null=True)
 
 
-class RequestedDatasetSerializer(serializers.ModelSerializer):
+class RequestedDatasetSerializer(ModelSerializer):
     slug = serializers.CharField(read_only=True, help_text=DATASET_SLUG_HELP)
 
     class Meta:
@@ -76,7 +77,7 @@ class RequesterSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
-class RequestEventSerializer(serializers.ModelSerializer):
+class RequestEventSerializer(ModelSerializer):
     actor = serializers.CharField(source="actor_label")
     organization = OrganizationBriefSerializer(source="actor_organization", allow_null=True)
     narrowed = serializers.JSONField(source="scope_diff", allow_null=True)
@@ -116,7 +117,7 @@ def _page_of(serializer: serializers.Serializer, name: str):
     )
 
 
-class AccessRequestSerializer(serializers.ModelSerializer):
+class AccessRequestSerializer(ModelSerializer):
     offer = serializers.IntegerField(source="offer_id")
     offer_name = serializers.CharField(source="offer.name")
     dataset = RequestedDatasetSerializer(source="offer.dataset")
@@ -178,7 +179,7 @@ class AccessRequestSerializer(serializers.ModelSerializer):
         return serializers.DateTimeField().to_representation(deadline) if deadline else None
 
 
-class RequestMessageSerializer(serializers.ModelSerializer):
+class RequestMessageSerializer(ModelSerializer):
     author = RequesterSerializer()
     organization = OrganizationBriefSerializer(allow_null=True)
 
@@ -187,7 +188,7 @@ class RequestMessageSerializer(serializers.ModelSerializer):
         fields = ["id", "author", "organization", "body", "created_at"]
 
 
-class LicenseSerializer(serializers.ModelSerializer):
+class LicenseSerializer(ModelSerializer):
     """A license as its holder and provider see it. The pseudonymization key is never here."""
 
     request = serializers.IntegerField(source="access_request_id")
@@ -226,7 +227,7 @@ class LicenseSerializer(serializers.ModelSerializer):
         return license_is_usable(obj)
 
 
-class InvoiceSerializer(serializers.ModelSerializer):
+class InvoiceSerializer(ModelSerializer):
     request = serializers.IntegerField(source="access_request_id")
     organization = OrganizationBriefSerializer()
     payment_instructions = serializers.SerializerMethodField()
@@ -257,7 +258,7 @@ class InvoiceSerializer(serializers.ModelSerializer):
         return provider_for(obj.provider).instructions(obj)
 
 
-class NotificationSerializer(serializers.ModelSerializer):
+class NotificationSerializer(ModelSerializer):
     title = serializers.SerializerMethodField()
     body = serializers.SerializerMethodField()
     request = serializers.IntegerField(source="access_request_id", allow_null=True)
@@ -284,7 +285,7 @@ class NotificationSerializer(serializers.ModelSerializer):
         return obj.read_at is not None
 
 
-class AuditEventSerializer(serializers.ModelSerializer):
+class AuditEventSerializer(ModelSerializer):
     actor = serializers.CharField(source="actor_label")
     organization = OrganizationBriefSerializer(allow_null=True)
     other_organization = OrganizationBriefSerializer(allow_null=True)
@@ -311,7 +312,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
         return obj.ip if self.context.get("show_ip") else None
 
 
-class DownloadEventSerializer(serializers.ModelSerializer):
+class DownloadEventSerializer(ModelSerializer):
     user = serializers.SerializerMethodField()
     organization = OrganizationBriefSerializer(allow_null=True)
 

@@ -23,11 +23,12 @@ from rest_framework.views import APIView
 from catalog.selectors import datasets_visible_to
 from marketplace import errors
 from marketplace.parsers import SafeMultiPartParser
+from marketplace.serializers import ModelSerializer
 from transactions import permissions, selectors, services
 from transactions.models import Extract
 
 
-class ExtractSerializer(serializers.ModelSerializer):
+class ExtractSerializer(ModelSerializer):
     dataset = serializers.SlugRelatedField(source="license.dataset", slug_field="slug", read_only=True)
     version = serializers.IntegerField(source="version.number", read_only=True)
     recipe = serializers.SerializerMethodField()
