@@ -11,6 +11,7 @@ from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery
 from accounts.models import Organization
 from accounts.selectors import is_operator, roles_by_organization
 from catalog.models import Dataset, DatasetRegion, DatasetVersion, Offer, Sensitivity
+from catalog.policy import OfferPolicy
 from catalog.vocabularies import regions_by_code
 
 SORTS = {
@@ -162,12 +163,26 @@ def _preview_key(dataset: Dataset) -> bytes:
     return hmac.new(settings.SECRET_KEY.encode(), f"preview:{dataset.pk}".encode(), hashlib.sha256).digest()
 
 
-def offer_spec(offer: Offer | None, fields) -> dict:
-    """An offer as the privacy planner reads it. No offer: a records view of every public
-    and identifier column (quasi-identifiers withheld), the strictest reading."""
+def offer_spec(offer: Offer | None, fields) -> OfferPolicy:
+    """An offer's policy as the privacy planner reads it. No offer: a records view of every
+    public and identifier column (quasi-identifiers withheld), the strictest reading."""
     if offer is None:
-        return {"kind": "records", "fields": [f.name for f in fields], "quasi_identifiers_allowed": False}
-    return offer_spec_from_snapshot({key: getattr(offer, key) for key in PLANNED_OFFER_KEYS})
+        return OfferPolicy(kind="records", fields=tuple(f.name for f in fields))
+    return offer.policy
+
+
+def offer_snapshot(offer: Offer) -> dict:
+    """What an approval fixes of an offer: its privacy policy and its terms (price, duration,
+    quota, updates). A license delivers under this snapshot, whatever the offer says later."""
+    return {
+        "id": offer.pk,
+        "name": offer.name,
+        **offer.policy.to_snapshot(),
+        "price_krw": offer.price_krw,
+        "duration_days": offer.duration_days,
+        "download_quota": offer.download_quota,
+        "deliver_updates": offer.deliver_updates,
+    }
 
 
 def version_preview(
@@ -187,43 +202,21 @@ def version_preview(
         query = privacy.plan(
             parquet=str(local_path(version.parquet)),
             schema=schema,
-            offer=spec,
+            policy=spec,
             scope={},
             key=_preview_key(version.dataset),
             limit=limit,
+            noise_seed=version.parquet_sha256,
         )
     except privacy.PlanError:
         return {"columns": [], "rows": []}
     con = reader()
     try:
+        privacy.run_setup(con, query.setup)
         rows = con.execute(query.sql, query.params).fetchall()
     finally:
         con.close()
     return {"columns": query.columns, "rows": [[jsonable(v) for v in row] for row in rows]}
-
-
-PLANNED_OFFER_KEYS = (
-    "kind",
-    "fields",
-    "region_field",
-    "date_field",
-    "dimensions",
-    "measures",
-    "subject_field",
-    "dominance_field",
-    "k",
-    "dominance",
-    "date_granularity",
-    "quasi_identifiers_allowed",
-)
-
-
-def offer_spec_from_snapshot(snapshot: dict) -> dict:
-    """The privacy planner's reading of an offer as a license snapshotted it at issue (later
-    edits of the offer do not change what the license delivers)."""
-    spec = {key: snapshot.get(key) for key in PLANNED_OFFER_KEYS}
-    spec["dominance"] = float(spec["dominance"]) if spec.get("dominance") is not None else 0.85
-    return spec
 
 
 # --- platform-wide figures and lists ------------------------------------------------------------
