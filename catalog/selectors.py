@@ -11,7 +11,7 @@ from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery
 from accounts.models import Organization
 from accounts.selectors import is_operator, roles_by_organization
 from catalog.models import Dataset, DatasetRegion, DatasetVersion, Offer, Sensitivity
-from catalog.policy import OfferPolicy
+from catalog.policy import DEFAULT_K, OfferPolicy
 from catalog.vocabularies import regions_by_code
 
 SORTS = {
@@ -61,9 +61,48 @@ def field_profile_shown(field, *, full: bool) -> dict:
     own center and operators (`full`); otherwise only counts, never values (no minimum, maximum,
     frequent values or histogram of an identifier, quasi-identifier or excluded column)."""
     profile = field.profile or {}
-    if full or field.sensitivity == Sensitivity.PUBLIC:
+    if full:
         return profile
-    return {key: profile[key] for key in VALUE_FREE_PROFILE_KEYS if key in profile}
+    if field.sensitivity != Sensitivity.PUBLIC:
+        return {key: profile[key] for key in VALUE_FREE_PROFILE_KEYS if key in profile}
+    return outsider_profile(profile, field.type)
+
+
+def outsider_profile(profile: dict, type_: str, *, k: int = DEFAULT_K) -> dict:
+    """A public column's profile as released to people outside its center, under the rules
+    of aggregates: no single record's value (numbers lose their minimum and maximum, and the
+    histogram's outer edges are open), no value seen fewer than k times, histogram bins
+    merged with their neighbours until each holds k records or none."""
+    shown = dict(profile)
+    if type_ in ("integer", "number"):
+        for key in ("min", "max", "values"):  # the list of every value holds the extremes too
+            shown.pop(key, None)
+    elif type_ in ("date", "datetime"):  # the period covered, to the month
+        for key in ("min", "max"):
+            if isinstance(shown.get(key), str):
+                shown[key] = shown[key][:7]
+    if isinstance(shown.get("top_values"), list):
+        shown["top_values"] = [t for t in shown["top_values"] if t.get("count", 0) >= k]
+    if isinstance(shown.get("histogram"), list) and shown["histogram"]:
+        shown["histogram"] = _merged_bins(shown["histogram"], k, open_ends=type_ in ("integer", "number"))
+    return shown
+
+
+def _merged_bins(bins: list[dict], k: int, *, open_ends: bool) -> list[dict]:
+    merged: list[dict] = []
+    for b in bins:
+        if merged and 0 < merged[-1]["count"] < k:
+            merged[-1] = {**merged[-1], "upper": b["upper"], "count": merged[-1]["count"] + b["count"]}
+        else:
+            merged.append(dict(b))
+    while len(merged) > 1 and 0 < merged[-1]["count"] < k:  # a small last bin joins the one before
+        last = merged.pop()
+        merged[-1] = {**merged[-1], "upper": last["upper"], "count": merged[-1]["count"] + last["count"]}
+    if len(merged) == 1 and 0 < merged[0]["count"] < k:
+        merged[0]["count"] = 0  # fewer than k records in all: no count at all
+    if open_ends:
+        merged[0]["lower"], merged[-1]["upper"] = None, None
+    return merged
 
 
 def offers_visible_to(user, dataset: Dataset) -> QuerySet[Offer]:
