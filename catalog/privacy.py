@@ -288,7 +288,7 @@ def _records_plan(parquet, columns, policy: OfferPolicy, scope, key) -> Plan:
 # variance 0.9); sums by up to NOISE_SHARE of the cell's largest subject contribution, drawn from
 # a triangular distribution on [-1, 1] (mean 0).
 COUNT_NOISE = ((0.05, -2), (0.25, -1), (0.75, 0), (0.95, 1), (1.0, 2))
-NOISE_SHARE = 0.5
+NOISE_SHARE = 0.2
 _UNIT = 1_000_000  # resolution of the uniform draws taken from a cell key
 
 
@@ -455,22 +455,31 @@ def _secondary_step(cells: str, ndims: int) -> dict:
     share every dimension value but one; its total is taken as public (another table or a
     statistics page may publish it). A line with exactly one suppressed cell would give that
     cell away, and so would a line with two where one belongs to a single contributor (who knows
-    their own value): the unsuppressed cell of such a line with the fewest subjects is
-    suppressed too (ties broken by position, so every run picks the same)."""
+    their own value). Such a line gets one more suppressed cell: the one that opens the fewest
+    new lines with a single suppressed cell in the other dimensions (so suppressions close into
+    rectangles, as in the hypercube method, instead of cascading), then the one with the fewest
+    subjects, ties broken by position so that every run picks the same."""
+    d = [f"__d{j}" for j in range(ndims)]
+
+    def line(i: int) -> str:
+        others = [x for j, x in enumerate(d) if j != i]
+        return f"PARTITION BY {', '.join(others)}" if others else ""
+
+    counts = []
+    for i in range(ndims):
+        counts.append(f"count(*) FILTER (WHERE __sup) OVER ({line(i)}) AS __s{i}")
+        counts.append(f"count(*) FILTER (WHERE __sup AND __contributors <= 1) OVER ({line(i)}) AS __g{i}")
+    lines = f"SELECT __id, __sup, __subjects, __records, {', '.join(d)}, {', '.join(counts)} FROM {cells}"
     picks = []
     for i in range(ndims):
-        others = [f"__d{j}" for j in range(ndims) if j != i]
-        line = f"PARTITION BY {', '.join(others)}" if others else ""
+        opened = " + ".join(f"CAST(__s{j} = 0 AS INTEGER)" for j in range(ndims) if j != i) or "0"
         picks.append(
-            f"SELECT __id FROM (SELECT __id, __sup,"
-            f" count(*) FILTER (WHERE __sup) OVER (line) AS n_sup,"
-            f" count(*) FILTER (WHERE __sup AND __contributors <= 1) OVER (line) AS n_single,"
-            f" row_number() OVER ({line}{',' if others else 'PARTITION BY'} __sup"
-            f" ORDER BY __subjects, __records, __id) AS pick"
-            f" FROM {cells} WINDOW line AS ({line}))"
-            f" WHERE NOT __sup AND pick = 1 AND (n_sup = 1 OR (n_sup = 2 AND n_single > 0))"
+            f"SELECT __id FROM (SELECT __id, __s{i}, __g{i}, row_number() OVER ({line(i)}"
+            f" ORDER BY {opened}, __subjects, __records, __id) AS pick FROM __lines WHERE NOT __sup)"
+            f" WHERE pick = 1 AND (__s{i} = 1 OR (__s{i} = 2 AND __g{i} > 0))"
         )
-    return {"sql": f"UPDATE {cells} SET __sup = true WHERE __id IN ({' UNION '.join(picks)})", "params": []}
+    chosen = f"WITH __lines AS MATERIALIZED ({lines}) {' UNION '.join(picks)}"
+    return {"sql": f"UPDATE {cells} SET __sup = true WHERE __id IN ({chosen})", "params": []}
 
 
 def _release_step(shape: _Shape, cells: str, table: str) -> dict:

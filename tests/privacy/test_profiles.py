@@ -31,7 +31,10 @@ def test_an_outsider_sees_no_extreme_and_no_small_bin(cards, api):  # noqa: F811
     assert profiles["amount"]["max"] == 9999999
     assert any(0 < b["count"] < 5 for b in profiles["amount"]["histogram"])
 
-    shown = {f["name"]: f["profile"] for f in api.get(f"/api/v1/datasets/{cards.slug}/").json()["current_version"]["fields"]}
+    shown = {
+        f["name"]: f["profile"]
+        for f in api.get(f"/api/v1/datasets/{cards.slug}/").json()["current_version"]["fields"]
+    }
     amount = shown["amount"]
     assert "min" not in amount and "max" not in amount
     assert amount["histogram"][0]["lower"] is None and amount["histogram"][-1]["upper"] is None
