@@ -11,6 +11,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("signup/", accounts_views.signup, name="signup"),
     path("catalog.jsonld", catalog_views.catalog_jsonld, name="catalog-jsonld"),
+    path("privacy/", views.privacy_page, name="privacy"),
     path("datasets/", catalog_views.catalog_page, name="catalog"),
     path("datasets/<str:slug>/", catalog_views.dataset_page, name="dataset-page"),
     path("datasets/<str:slug>/request/<int:offer_id>/", tx_views.request_new, name="request-new"),
