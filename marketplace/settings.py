@@ -169,6 +169,9 @@ if AWS_STORAGE_BUCKET_NAME:
             "region_name": env.str("AWS_S3_REGION_NAME", default=None),
             "default_acl": None,
             "querystring_auth": True,
+            # The download view redirects to a presigned URL only after checking the link's
+            # person and license: keep that URL as short-lived as the check.
+            "querystring_expire": 60,
             "file_overwrite": False,
         },
     }

@@ -408,7 +408,11 @@ def extract_download(*, actor, token: str) -> Extract:
     from accounts.models import User
     from transactions.services.licenses import license_download_record
 
-    user = User.objects.filter(pk=payload.get("u")).first()
+    # The link is bound to the person it was issued to: it works only while that person may
+    # still ask for one (an active account, still a member of the licensee with a buyer role).
+    user = User.objects.filter(pk=payload.get("u"), is_active=True).first()
+    if user is None or not permissions.extract_download_link(user, extract):
+        raise errors.NotFound(_("This download link is not valid."))
     license_download_record(
         actor=SYSTEM,
         license=extract.license,
