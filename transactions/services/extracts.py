@@ -29,7 +29,7 @@ from catalog.storage import local_path, remove_stale_work_dirs, store_file
 from marketplace import errors
 from marketplace.actors import SYSTEM, is_system
 from marketplace.authz import authorize
-from transactions import permissions
+from transactions import keystore, permissions
 from transactions.audit import audit_record
 from transactions.extracts import bundle as bundles
 from transactions.extracts import engine
@@ -131,15 +131,17 @@ def _recipe_for(extract: Extract) -> engine.Recipe:
         schema=schema,
         offer=offer_spec_from_snapshot(license.offer_snapshot),
         scope=license.scope,
-        key=bytes.fromhex(license.secret_key),
+        key=keystore.license_key(license.pk),
         format=extract.format,
     )
 
 
-def _recipe_sha256(recipe: engine.Recipe) -> str:
-    """Identifies what a file contains: query, parameters, source content and engine. The
-    source's storage path (a parameter) is left out: the source is identified by its hash."""
+def _recipe_sha256(recipe: engine.Recipe, license_id: int) -> str:
+    """Identifies what a file contains: query, parameters, source content, engine and the
+    license whose key pseudonymizes it (the recipe holds no key material, only placeholders).
+    The source's storage path (a parameter) is left out: the source is identified by its hash."""
     data = recipe.to_dict()
+    data["license"] = license_id
     data["params"] = [p for p in data["params"] if not (isinstance(p, str) and p.endswith(".parquet"))]
     return hashlib.sha256(
         json.dumps(data, sort_keys=True, ensure_ascii=False, default=str).encode()
@@ -190,7 +192,11 @@ def extract_build(*, actor, extract_id: int) -> Extract:
             recipe = _recipe_for(extract)
             data_name = f"data{engine.FORMATS[recipe.format].suffix}"
             result = engine.run_extract(
-                recipe, out_path=work_dir / data_name, work_dir=work_dir, progress=reporter
+                recipe,
+                out_path=work_dir / data_name,
+                work_dir=work_dir,
+                key=keystore.license_key(extract.license_id) if recipe.needs_key() else None,
+                progress=reporter,
             )
         except (privacy.PlanError, ExtractError) as exc:
             return extract_fail(actor=SYSTEM, extract_id=extract.pk, message=str(exc))
@@ -244,7 +250,7 @@ def extract_build(*, actor, extract_id: int) -> Extract:
         extract.row_count, extract.bytes, extract.sha256 = result.rows, result.bytes, result.sha256
         extract.bundle_bytes, extract.bundle_sha256 = bundle_bytes, bundle_sha
         extract.file, extract.file_name = stored, _download_name(extract)
-        extract.recipe, extract.recipe_sha256 = recipe.to_dict(), _recipe_sha256(recipe)
+        extract.recipe, extract.recipe_sha256 = recipe.to_dict(), _recipe_sha256(recipe, extract.license_id)
         extract.finished_at, extract.error, extract.purged_at = timezone.now(), "", None
         extract.save()
         _audit(extract, actor=actor, verb="built", after={"rows": result.rows, "sha256": result.sha256})
@@ -461,7 +467,7 @@ def license_trace_leak(*, actor, dataset, leaked_file: Path, file_name: str = ""
             leaked_file=copy,
             source_parquet=str(local_path(version.parquet)),
             identifier_columns=identifiers,
-            candidates=[(lic.pk, bytes.fromhex(lic.secret_key)) for lic in licenses],
+            candidates=list(keystore.license_keys([lic.pk for lic in licenses]).items()),
         )
     except ValueError as exc:
         raise errors.ApplicationError(_("The file could not be read: %(error)s") % {"error": exc}) from exc

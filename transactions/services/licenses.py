@@ -4,7 +4,6 @@ reminders; renewal as a new request carrying the old scope; the record of each d
 from __future__ import annotations
 
 import datetime
-import secrets
 
 from django.db import transaction
 from django.utils import timezone
@@ -15,7 +14,7 @@ from catalog.models import Offer
 from marketplace import errors
 from marketplace.authz import authorize
 from marketplace.context import client_ip
-from transactions import hooks, permissions, selectors
+from transactions import hooks, keystore, permissions, selectors
 from transactions.audit import audit_record
 from transactions.models import AccessRequest, DownloadEvent, License, license_is_usable
 from transactions.notifications import BUYER, CENTER, notify
@@ -99,8 +98,10 @@ def license_issue(*, actor, access_request: AccessRequest, now: datetime.datetim
             valid_until=valid_from + datetime.timedelta(days=offer.duration_days),
             download_quota=offer.download_quota,
             deliver_updates=offer.deliver_updates,
-            secret_key=secrets.token_hex(32),
         )
+        # Its pseudonymization key, stored only encrypted (and possibly in the key store's own
+        # database: a rolled-back issue leaves an unused sealed key there, nothing else).
+        keystore.license_key_create(license.pk)
         assign_perm("transactions.view_license", locked.organization.group, license)
         _license_audit(
             license,
