@@ -317,6 +317,7 @@ REST_FRAMEWORK = {
         "auth": env.str("THROTTLE_AUTH", default="20/min"),
         "upload": env.str("THROTTLE_UPLOAD", default="60/hour"),
         "download": env.str("THROTTLE_DOWNLOAD", default="120/hour"),
+        "preview": env.str("THROTTLE_PREVIEW", default="60/hour"),
     },
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "DATETIME_FORMAT": "iso-8601",
