@@ -709,3 +709,29 @@ def test_a_stored_recipe_holds_no_key_material_and_runs_only_with_its_key(source
     result = run_extract(r, key=KEY, out_path=tmp_path / "o.csv", work_dir=tmp_path / "work")
     first = next(csv.DictReader(io.StringIO((tmp_path / "o.csv").read_text())))
     assert first["card_id"] == pseudonym(KEY, ROWS[0][0]) and result.rows == len(ROWS)
+
+
+def test_leak_tracing_reads_xlsx_deliveries(source, tmp_path):
+    """Finding: tracing refused XLSX, one of the delivery formats."""
+    _r, result = build(
+        source, tmp_path, scope={"fields": ["region", "card_id"]}, key=CANDIDATES[1][1], format="xlsx"
+    )
+    ranked = trace_leak(
+        leaked_file=result.path, source_parquet=source, identifier_columns=["card_id"], candidates=CANDIDATES
+    )
+    assert ranked[0]["license_id"] == 12 and ranked[0]["matches"] == 25 and ranked[0]["share"] == 1.0
+
+
+def test_leak_tracing_batches_candidate_keys(source, tmp_path):
+    """Dozens of licenses are hashed a few keys at a time; the ranking is the same as in one go."""
+    many = [(n, f"key {n}".encode()) for n in range(40)]
+    _r, result = build(source, tmp_path, scope={"fields": ["card_id", "merchant_id"]}, key=many[33][1])
+    args = dict(
+        leaked_file=result.path,
+        source_parquet=source,
+        identifier_columns=["card_id", "merchant_id"],
+        candidates=many,
+    )
+    batched, whole = trace_leak(**args, batch=3), trace_leak(**args, batch=100)
+    assert batched == whole
+    assert batched[0]["license_id"] == 33 and all(r["matches"] == 0 for r in batched[1:])

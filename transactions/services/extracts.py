@@ -431,7 +431,7 @@ def extract_download(*, actor, token: str) -> Extract:
 
 # --- leak tracing ------------------------------------------------------------------------------
 
-LEAK_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".json", ".parquet")
+LEAK_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".json", ".parquet", ".xlsx")
 
 
 def license_trace_leak(*, actor, dataset, leaked_file: Path, file_name: str = "") -> list[dict]:
@@ -446,7 +446,7 @@ def license_trace_leak(*, actor, dataset, leaked_file: Path, file_name: str = ""
     suffix = Path(file_name or leaked_file.name).suffix.lower()
     if suffix not in LEAK_SUFFIXES:
         raise errors.ApplicationError(
-            _("Upload the leaked file as CSV, JSON Lines or Parquet."),
+            _("Upload the leaked file as CSV, Excel (XLSX), JSON Lines or Parquet."),
             errors={"file": [_("Unsupported file type.")]},
         )
     version = dataset.current_version
