@@ -127,6 +127,7 @@ def test_thresholds_name_what_they_exceed():
 def test_the_raw_demo_record_offer_is_flagged(tmp_path: Path):
     """Finding 1 and 2, measured: the demo's record offer delivered without treatments."""
     from catalog import privacy
+    from catalog.policy import OfferPolicy
     from marketplace import demo_data
 
     source = tmp_path / "cards.parquet"
@@ -138,13 +139,15 @@ def test_the_raw_demo_record_offer_is_flagged(tmp_path: Path):
     types = {"approved_at": "datetime", "amount": "integer"}
     schema = [privacy.Column(n, types.get(n, "string"), sensitivity.get(n, "public")) for n in names]
     fields = ["approved_at", "sigungu_code", "sigungu_name", "industry", "merchant_id", "card_id", "amount"]
-    offer = {
-        "kind": "records",
-        "fields": [*fields, "age_band", "sex", "channel"],
-        "quasi_identifiers_allowed": True,
-    }
+    offer = OfferPolicy.from_values(
+        {
+            "kind": "records",
+            "fields": [*fields, "age_band", "sex", "channel"],
+            "quasi_identifiers_allowed": True,
+        }
+    )
     plans = [
-        privacy.plan(parquet=str(source), schema=schema, offer=offer, scope={}, key=key)
+        privacy.plan(parquet=str(source), schema=schema, policy=offer, scope={}, key=key)
         for key in (b"A" * 32, b"B" * 32)
     ]
     report = risk.assess(
