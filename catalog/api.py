@@ -373,6 +373,9 @@ class DatasetViewSet(
         if self.action == "versions" and self.request.method == "POST":
             self.throttle_scope = "upload"
             return [ScopedRateThrottle()]
+        if self.action == "preview":
+            self.throttle_scope = "preview"
+            return [ScopedRateThrottle()]
         return super().get_throttles()
 
     def get_queryset(self):
@@ -498,6 +501,7 @@ class DatasetViewSet(
             {
                 "columns": serializers.ListField(child=serializers.CharField()),
                 "rows": serializers.ListField(child=serializers.ListField()),
+                "offer": serializers.IntegerField(allow_null=True),
             },
         ),
     )
@@ -512,10 +516,7 @@ class DatasetViewSet(
                     _("offer must be an offer id."), errors={"offer": [_("A number.")]}
                 )
             offer = get_object_or_404(selectors.offers_visible_to(request.user, dataset), pk=int(offer_id))
-        version = dataset.current_version
-        if version is None:
-            return Response({"columns": [], "rows": []})
-        return Response(selectors.version_preview(version, offer))
+        return Response(selectors.preview_for(request.user, dataset, offer))
 
     @extend_schema(methods=["GET"], responses=OfferSerializer(many=True))
     @extend_schema(methods=["POST"], request=OfferInputSerializer, responses={201: OfferSerializer})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from accounts.models import Membership, Organization
 from accounts.permissions import organization_is_active
-from accounts.selectors import is_operator, roles_in
+from accounts.selectors import is_operator, roles_by_organization, roles_in
 from catalog.models import Dataset, DatasetVersion
 from marketplace.actors import is_system
 
@@ -110,3 +110,25 @@ def version_fail(actor, version: DatasetVersion) -> bool:
 
 def versions_requeue_stuck(actor, _target=None) -> bool:
     return is_system(actor)
+
+
+def offer_preview(actor, offer) -> bool:
+    """Sample rows under `offer`'s rules are shown to whoever could request the offer: the
+    dataset's center and operators always; a signed-in analyst or manager of a verified buyer
+    whose category the offer accepts, while the offer is open; an anonymous visitor only for an
+    offer open to anyone (active, approved automatically, free, every buyer category). A
+    restricted record-level offer's rows are no teaser for the public."""
+    dataset = offer.dataset
+    if dataset_manage_view(actor, dataset):
+        return True
+    if not offer.is_active or dataset.status != Dataset.Status.PUBLISHED:
+        return False
+    categories = list(offer.buyer_categories or [])
+    if not _is_authenticated(actor):
+        return offer.approval == "automatic" and not offer.price_krw and not categories
+    buyer_roles = {Role.ANALYST, Role.MANAGER}
+    member_of = [org for org, roles in roles_by_organization(actor).items() if roles & buyer_roles]
+    buyers = Organization.objects.filter(pk__in=member_of, kind=Organization.Kind.BUYER)
+    return any(
+        organization_is_active(org) and (not categories or org.buyer_category in categories) for org in buyers
+    )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery, Sum
+from django.utils.translation import gettext as _
 
 from accounts.models import Organization
 from accounts.selectors import is_operator, roles_by_organization
@@ -256,6 +257,34 @@ def version_preview(
     finally:
         con.close()
     return {"columns": query.columns, "rows": [[jsonable(v) for v in row] for row in rows]}
+
+
+def preview_for(user, dataset: Dataset, offer: Offer | None = None, *, limit: int = 20, fields=None) -> dict:
+    """The preview `user` may see (issue 14): under `offer` when they could request it (else
+    NotFound: "not visible"); without one, the center and operators see the strict records view,
+    everyone else the first offer they could request that is aggregate (never raw record rows),
+    or no rows at all."""
+    from catalog import permissions
+    from marketplace import errors
+
+    version = dataset.current_version
+    if offer is not None and not permissions.offer_preview(user, offer):
+        raise errors.NotFound(_("This offer is not visible to you."))
+    if offer is None and not permissions.dataset_manage_view(user, dataset):
+        offer = next(
+            (
+                o
+                for o in offers_visible_to(user, dataset).filter(kind=Offer.Kind.AGGREGATE).order_by("pk")
+                if permissions.offer_preview(user, o)
+            ),
+            None,
+        )
+        if offer is None:
+            return {"columns": [], "rows": [], "offer": None}
+    if version is None or not version.parquet:
+        return {"columns": [], "rows": [], "offer": offer.pk if offer else None}
+    rows = version_preview(version, offer, limit=limit, fields=fields)
+    return {**rows, "offer": offer.pk if offer else None}
 
 
 # --- platform-wide figures and lists ------------------------------------------------------------

@@ -199,9 +199,16 @@ def profile_view(field, *, full: bool) -> dict:
     return view
 
 
-def _preview(version, fields=None) -> dict | None:
-    """Sample rows with the privacy rules applied; None when the data cannot be read."""
+def _preview(version, fields=None, *, dataset=None, user=None) -> dict | None:
+    """Sample rows with the privacy rules applied; None when the data cannot be read. With
+    `dataset`: what the public dataset page shows, the same for every visitor outside the center
+    (the page is cached for them): the preview an anonymous visitor may see, never raw records."""
     try:
+        if dataset is not None:
+            from catalog import permissions
+
+            insider = permissions.dataset_manage_view(user, dataset)
+            return selectors.preview_for(user if insider else None, dataset, limit=10, fields=fields)
         return selectors.version_preview(version, limit=10, fields=fields)
     except (duckdb.Error, OSError):
         return None
@@ -346,7 +353,9 @@ def _dataset_page_parts(user, dataset) -> dict:
         "fields": fields,
         "columns": [{"field": f, "profile": profile_view(f, full=False)} for f in fields],
         "offers": [offer_display(o, by_name) for o in offers],
-        "preview": _preview(version, fields) if version and version.parquet else None,
+        "preview": (
+            _preview(version, fields, dataset=dataset, user=user) if version and version.parquet else None
+        ),
     }
 
 

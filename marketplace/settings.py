@@ -104,6 +104,22 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- License keys (transactions/keystore.py; docs/privacy.md "Keys apart") -------------------
+# License keys are stored only encrypted under a key-encryption key (KEK) that never touches the
+# database. JANGTEO_KEK: 32 bytes, URL-safe base64; required with DEBUG off (`check --deploy`).
+KEYSTORE_KEK = env.str("JANGTEO_KEK", default="")
+if not KEYSTORE_KEK and DEBUG:
+    # development only (= transactions.keystore.DEVELOPMENT_KEK; `check --deploy` refuses it)
+    KEYSTORE_KEK = "-qjxYnPb8ijtK-JCPFQzWpAehmLTlmYxrHKpGj7bcR4="
+# Older KEKs, kept only while `manage.py rotate-keys` re-encrypts the keys under the new one.
+KEYSTORE_PREVIOUS_KEKS = env.list("JANGTEO_KEK_PREVIOUS", default=[])
+# A KMS instead of the environment: a class with current_id(), wrap(), unwrap().
+KEYSTORE_KEK_PROVIDER = env.str("KEYSTORE_KEK_PROVIDER", default="transactions.keystore.EnvironmentKEK")
+# The key store in its own database (own credentials, own backups): `migrate --database keys`.
+if env.str("KEYSTORE_DATABASE_URL", default=""):
+    DATABASES["keys"] = env.db_url("KEYSTORE_DATABASE_URL")
+DATABASE_ROUTERS = ["transactions.keystore.KeyStoreRouter"]
+
 # Shared cache in production (CACHE_URL=redis://…); per-process memory by default.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://jangteo")}
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
@@ -169,6 +185,9 @@ if AWS_STORAGE_BUCKET_NAME:
             "region_name": env.str("AWS_S3_REGION_NAME", default=None),
             "default_acl": None,
             "querystring_auth": True,
+            # The download view redirects to a presigned URL only after checking the link's
+            # person and license: keep that URL as short-lived as the check.
+            "querystring_expire": 60,
             "file_overwrite": False,
         },
     }
@@ -298,6 +317,7 @@ REST_FRAMEWORK = {
         "auth": env.str("THROTTLE_AUTH", default="20/min"),
         "upload": env.str("THROTTLE_UPLOAD", default="60/hour"),
         "download": env.str("THROTTLE_DOWNLOAD", default="120/hour"),
+        "preview": env.str("THROTTLE_PREVIEW", default="60/hour"),
     },
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "DATETIME_FORMAT": "iso-8601",

@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
@@ -28,7 +27,6 @@ urlpatterns = [
 # Django calls it only with DEBUG off (with DEBUG on it shows its technical 404 page).
 handler404 = "marketplace.api.not_found"
 
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# MEDIA_ROOT is never served, in no mode (not even DEBUG): it holds every dataset's raw Parquet
+# and every buyer's bundle. Files leave only through signed, expiring, per-user links
+# (transactions.services.extracts.extract_download).

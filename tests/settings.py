@@ -21,6 +21,7 @@ REST_FRAMEWORK = {
         "auth": "1000/min",
         "upload": "1000/min",
         "download": "1000/min",
+        "preview": "1000/min",
         "anon": None,
         "user": None,
     },

@@ -16,6 +16,7 @@ PRODUCTION_ENV = {
     "DATABASE_URL": "postgres://jangteo:pw@db.internal:5432/jangteo",
     "CELERY_BROKER_URL": "redis://redis.internal:6379/0",
     "CACHE_URL": "redis://redis.internal:6379/1",
+    "JANGTEO_KEK": "bm90LWEtcmVhbC1rZWstYnV0LTMyLWJ5dGVzLWxvbmc=",
 }
 
 
@@ -147,3 +148,19 @@ def test_check_deploy_warns_about_a_per_process_cache(tmp_path):
     )
     assert result.returncode != 0
     assert "jangteo.W001" in result.stderr + result.stdout and "CACHE_URL" in result.stderr + result.stdout
+
+
+@pytest.mark.slow
+def test_check_deploy_requires_a_key_encryption_key(tmp_path):
+    """License keys are encrypted under JANGTEO_KEK; production must not use the development one."""
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "JANGTEO_KEK"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=REPO,
+        env={**production_like_environ(), "JANGTEO_VAR_DIR": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "jangteo.E101" in result.stderr + result.stdout and "JANGTEO_KEK" in result.stderr + result.stdout

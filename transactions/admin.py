@@ -117,11 +117,10 @@ class InvoiceSequenceAdmin(ReadOnlyAdmin):
 
 @admin.register(License)
 class LicenseAdmin(GuardedModelAdminMixin, ReadOnlyAdmin):
-    # secret_key is not editable, so it is in no form; it is kept out of every list too.
+    # The license key is not on the model: it lives encrypted in LicenseKey (not in the admin).
     list_display = ["id", "organization", "offer", "state", "valid_from", "valid_until", "downloads_used"]
     list_filter = ["state"]
     search_fields = ["organization__name", "offer__name", "dataset__title"]
-    exclude = ["secret_key"]
 
 
 @admin.register(DownloadEvent)

@@ -209,8 +209,12 @@ class LeakTraceForm(WebForm):
     )
     file = forms.FileField(
         label=_("Leaked file"),
-        help_text=_("CSV, TSV, JSON Lines or Parquet as it was found, e.g. the data file of an extract."),
-        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.tsv,.txt,.jsonl,.ndjson,.json,.parquet"}),
+        help_text=_(
+            "CSV, TSV, Excel (XLSX), JSON Lines or Parquet as it was found, e.g. an extract's data file."
+        ),
+        widget=forms.ClearableFileInput(
+            attrs={"accept": ".csv,.tsv,.txt,.jsonl,.ndjson,.json,.parquet,.xlsx"}
+        ),
     )
 
     def __init__(self, *args, datasets, **kwargs):

@@ -367,9 +367,8 @@ class License(models.Model):
     download_quota = models.PositiveIntegerField(_("download quota"))
     downloads_used = models.PositiveIntegerField(_("downloads used"), default=0)
     deliver_updates = models.BooleanField(_("new versions delivered"))
-    # The key of the keyed hash that pseudonymizes identifiers for this license only. Never
-    # shown or serialized.
-    secret_key = models.CharField(max_length=64, editable=False)
+    # The key of the keyed hash that pseudonymizes identifiers for this license only lives
+    # encrypted in `LicenseKey` (transactions.keystore), apart from the data.
     state = models.CharField(_("state"), max_length=8, choices=State.choices, default=State.ACTIVE)
     revoked_reason = models.TextField(_("reason for revocation"), blank=True)
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
@@ -421,6 +420,26 @@ def license_is_active_now(license: License, at=None) -> bool:
     not builds)."""
     at = at or timezone.now()
     return license.state == License.State.ACTIVE and license.valid_from <= at < license.valid_until
+
+
+class LicenseKey(models.Model):
+    """A license's HMAC key, encrypted (envelope encryption, transactions.keystore): the key
+    under a per-license data key, the data key wrapped under the key-encryption key named by
+    `kek_id`. No foreign key, so the key store can be a database of its own."""
+
+    license_id = models.BigIntegerField(unique=True)
+    kek_id = models.CharField(max_length=64, db_index=True)
+    wrapped_dek = models.BinaryField()
+    ciphertext = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("license key (encrypted)")
+        verbose_name_plural = _("license keys (encrypted)")
+
+    def __str__(self) -> str:
+        return f"key of license #{self.license_id} (KEK {self.kek_id})"
 
 
 class DownloadEvent(models.Model):

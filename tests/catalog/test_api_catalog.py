@@ -121,9 +121,11 @@ def test_publish_and_offer_over_the_api(login, curator, ingested):
 
 
 @pytest.mark.django_db
-def test_preview_applies_the_privacy_rules(api, curator, published):
+def test_preview_applies_the_privacy_rules(api, login, curator, published):
     fields = {f.name: f for f in published.current_version.fields.all()}
-    body = api.get(f"/api/v1/datasets/{published.slug}/preview/").json()
+    # Visitors never get raw record rows by default (issue 14); the center sees the strict view.
+    assert api.get(f"/api/v1/datasets/{published.slug}/preview/").json()["rows"] == []
+    body = login(curator).get(f"/api/v1/datasets/{published.slug}/preview/").json()
     assert "성명" not in body["columns"] and "연락처" not in body["columns"]  # excluded
     assert "연령대" not in body["columns"]  # quasi-identifier withheld without an offer allowing it
     card = body["columns"].index("카드번호")
@@ -139,6 +141,7 @@ def test_preview_applies_the_privacy_rules(api, curator, published):
         measures=[{"field": "금액", "agg": "sum"}],
         subject_field="카드번호",
         k=3,
+        approval="automatic",
     )
     agg = api.get(f"/api/v1/datasets/{published.slug}/preview/?offer={offer.pk}").json()
     assert agg["columns"] == ["시군명", "승인일시", "records", "sum_금액"]

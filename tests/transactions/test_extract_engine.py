@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from catalog import privacy
 from catalog.policy import OfferPolicy
 from catalog.privacy import Column, PlanError, pseudonym
 from transactions import extracts
@@ -146,7 +147,12 @@ def recipe(source, *, offer=RECORDS, scope=None, key=KEY, format="csv"):
 def build(source, tmp_path, name="out", **kwargs):
     r = recipe(source, **kwargs)
     suffix = extracts.FORMATS[r.format].suffix
-    result = run_extract(r, out_path=tmp_path / "delivered" / f"{name}{suffix}", work_dir=tmp_path / "work")
+    result = run_extract(
+        r,
+        out_path=tmp_path / "delivered" / f"{name}{suffix}",
+        work_dir=tmp_path / "work",
+        key=kwargs.get("key", KEY),
+    )
     return r, result
 
 
@@ -340,7 +346,7 @@ def test_xlsx_refuses_what_a_sheet_cannot_hold(source, tmp_path, monkeypatch):
     monkeypatch.setattr(writers, "XLSX_MAX_ROWS", 29)
     r = recipe(source, format="xlsx")
     with pytest.raises(ExtractTooLarge, match="choose CSV or Parquet"):
-        run_extract(r, out_path=tmp_path / "x.xlsx", work_dir=tmp_path / "work")
+        run_extract(r, key=KEY, out_path=tmp_path / "x.xlsx", work_dir=tmp_path / "work")
     assert not (tmp_path / "x.xlsx").exists() and os.listdir(tmp_path / "work") == []
     monkeypatch.setattr(writers, "XLSX_MAX_COLUMNS", 3)
     with pytest.raises(ExtractTooLarge, match="choose CSV or Parquet"):
@@ -356,7 +362,7 @@ def test_data_that_no_longer_fits_the_recipe_is_a_clear_error(source, tmp_path):
     r = recipe(source, scope={"fields": ["region", "memo"]})
     moved = dataclasses.replace(r, params=[str(older) if p == source else p for p in r.params])
     with pytest.raises(ExtractError, match="does not match"):
-        run_extract(moved, out_path=tmp_path / "o.csv", work_dir=tmp_path / "work")
+        run_extract(moved, key=KEY, out_path=tmp_path / "o.csv", work_dir=tmp_path / "work")
     assert not (tmp_path / "o.csv").exists() and os.listdir(tmp_path / "work") == []
 
 
@@ -374,10 +380,10 @@ def test_rebuild_from_the_stored_recipe_is_byte_identical(source, tmp_path, fmt,
     first = recipe(source, offer=offer, format=fmt)
     stored = Recipe.from_dict(json.loads(json.dumps(first.to_dict())))
     assert stored == first
-    one = run_extract(first, out_path=tmp_path / "one", work_dir=tmp_path / "work")
+    one = run_extract(first, key=KEY, out_path=tmp_path / "one", work_dir=tmp_path / "work")
     con = duckdb.connect()
     con.execute("SET threads = 4")
-    two = run_extract(stored, out_path=tmp_path / "two", work_dir=tmp_path / "work", con=con)
+    two = run_extract(stored, key=KEY, out_path=tmp_path / "two", work_dir=tmp_path / "work", con=con)
     assert (one.sha256, one.bytes, one.rows) == (two.sha256, two.bytes, two.rows)
     assert (tmp_path / "one").read_bytes() == (tmp_path / "two").read_bytes()
     (threads,) = con.execute("SELECT current_setting('threads')").fetchone()
@@ -412,7 +418,7 @@ def test_filtered_extracts_keep_source_order_and_bytes_across_runs(many_row_grou
     for threads in (2, 2, 4):
         con = duckdb.connect()
         con.execute(f"SET threads = {threads}")
-        result = run_extract(r, out_path=tmp_path / "o.csv", work_dir=tmp_path / "work", con=con)
+        result = run_extract(r, key=KEY, out_path=tmp_path / "o.csv", work_dir=tmp_path / "work", con=con)
         digests.add(result.sha256)
     assert len(digests) == 1
     amounts = [int(row[2]) for row in read_back(result.path, "csv")[1]]
@@ -422,12 +428,16 @@ def test_filtered_extracts_keep_source_order_and_bytes_across_runs(many_row_grou
 def test_progress_goes_from_0_to_100_and_only_up(many_row_groups, tmp_path):
     seen = []
     r = recipe(many_row_groups, format="parquet")
-    result = run_extract(r, out_path=tmp_path / "p.parquet", work_dir=tmp_path / "work", progress=seen.append)
+    result = run_extract(
+        r, key=KEY, out_path=tmp_path / "p.parquet", work_dir=tmp_path / "work", progress=seen.append
+    )
     assert result.rows == 400000
     assert seen[0] == 0 and seen[-1] == 100 and seen == sorted(set(seen))
     xlsx_seen = []
     r = recipe(many_row_groups, offer={**AGGREGATE, "k": 3, "dominance_field": ""}, format="xlsx")
-    run_extract(r, out_path=tmp_path / "a.xlsx", work_dir=tmp_path / "work", progress=xlsx_seen.append)
+    run_extract(
+        r, key=KEY, out_path=tmp_path / "a.xlsx", work_dir=tmp_path / "work", progress=xlsx_seen.append
+    )
     assert xlsx_seen[0] == 0 and xlsx_seen[-1] == 100 and 50 in xlsx_seen
     assert xlsx_seen == sorted(set(xlsx_seen))
 
@@ -450,7 +460,7 @@ def test_a_failed_build_leaves_nothing_behind(source, tmp_path, monkeypatch, fmt
     r = recipe(source, format=fmt)
     # after the query, before the rename
     with pytest.raises(Boom):
-        run_extract(r, out_path=out, work_dir=work, progress=fail_at(1))
+        run_extract(r, key=KEY, out_path=out, work_dir=work, progress=fail_at(1))
     assert not out.exists() and os.listdir(work) == []
     # while checksumming, with an older delivery already in place: it stays as it was
     out.parent.mkdir(parents=True)
@@ -461,7 +471,7 @@ def test_a_failed_build_leaves_nothing_behind(source, tmp_path, monkeypatch, fmt
 
     monkeypatch.setattr(writers, "sha256_file", broken)
     with pytest.raises(OSError, match="disk full"):
-        run_extract(r, out_path=out, work_dir=work)
+        run_extract(r, key=KEY, out_path=out, work_dir=work)
     assert out.read_bytes() == b"previous delivery" and os.listdir(work) == []
 
 
@@ -488,7 +498,7 @@ def test_a_failure_halfway_through_a_workbook_leaves_nothing_behind(source, tmp_
     monkeypatch.setattr(writers, "XLSX_BATCH", 5)
     out, work = tmp_path / "x.xlsx", tmp_path / "work"
     with pytest.raises(Boom):
-        run_extract(recipe(source, format="xlsx"), out_path=out, work_dir=work, progress=fail_at(70))
+        run_extract(recipe(source, format="xlsx"), key=KEY, out_path=out, work_dir=work, progress=fail_at(70))
     assert not out.exists() and os.listdir(work) == []
 
 
@@ -545,7 +555,8 @@ def test_bundle_holds_data_manifest_and_a_valid_datapackage(source, tmp_path, fm
             "bytes": result.bytes,
         }
         assert stored["license"]["id"] == 7 and stored["recipe"]["columns"] == r.columns
-        assert "params" not in json.dumps(stored) and r.params[0] not in json.dumps(stored)  # no key pads
+        assert "params" not in json.dumps(stored)
+        assert not set(privacy.hmac_pads(KEY)) & set(json.dumps(stored).split('"'))  # no key pads
         z.extractall(tmp_path / "unzipped")
     resource = package["resources"][0]
     assert resource["hash"] == f"sha256:{result.sha256}" and resource["bytes"] == result.bytes
@@ -657,7 +668,7 @@ def test_no_scope_leaks_an_identifier_or_an_unlicensed_field(
         assert not licensed
         return
     out = tmp_path / f"h.{fmt}"
-    result = run_extract(r, out_path=out, work_dir=tmp_path / "work")
+    result = run_extract(r, key=KEY, out_path=out, work_dir=tmp_path / "work")
     header, rows = read_back(out, fmt) if result.rows else (r.columns, [])
     assert set(header) <= licensed and set(r.columns) == licensed
     values = {v for row in rows for v in row}
@@ -673,3 +684,42 @@ def test_no_scope_leaks_an_identifier_or_an_unlicensed_field(
         and (date_to is None or row[5] <= date_to)
     )
     assert result.rows == expected
+
+
+def test_a_stored_recipe_holds_no_key_material_and_runs_only_with_its_key(source, tmp_path):
+    r = recipe(source, scope={"fields": ["card_id", "amount"]})
+    stored = json.dumps(r.to_dict())
+    inner, outer = privacy.hmac_pads(KEY)
+    assert inner not in stored and outer not in stored and KEY.hex() not in stored
+    assert r.needs_key()
+    with pytest.raises(ExtractError, match="license key"):
+        run_extract(r, out_path=tmp_path / "o.csv", work_dir=tmp_path / "work")
+    result = run_extract(r, key=KEY, out_path=tmp_path / "o.csv", work_dir=tmp_path / "work")
+    first = next(csv.DictReader(io.StringIO((tmp_path / "o.csv").read_text())))
+    assert first["card_id"] == pseudonym(KEY, ROWS[0][0]) and result.rows == len(ROWS)
+
+
+def test_leak_tracing_reads_xlsx_deliveries(source, tmp_path):
+    """Finding: tracing refused XLSX, one of the delivery formats."""
+    _r, result = build(
+        source, tmp_path, scope={"fields": ["region", "card_id"]}, key=CANDIDATES[1][1], format="xlsx"
+    )
+    ranked = trace_leak(
+        leaked_file=result.path, source_parquet=source, identifier_columns=["card_id"], candidates=CANDIDATES
+    )
+    assert ranked[0]["license_id"] == 12 and ranked[0]["matches"] == 25 and ranked[0]["share"] == 1.0
+
+
+def test_leak_tracing_batches_candidate_keys(source, tmp_path):
+    """Dozens of licenses are hashed a few keys at a time; the ranking is the same as in one go."""
+    many = [(n, f"key {n}".encode()) for n in range(40)]
+    _r, result = build(source, tmp_path, scope={"fields": ["card_id", "merchant_id"]}, key=many[33][1])
+    args = dict(
+        leaked_file=result.path,
+        source_parquet=source,
+        identifier_columns=["card_id", "merchant_id"],
+        candidates=many,
+    )
+    batched, whole = trace_leak(**args, batch=3), trace_leak(**args, batch=100)
+    assert batched == whole
+    assert batched[0]["license_id"] == 33 and all(r["matches"] == 0 for r in batched[1:])

@@ -1,5 +1,4 @@
 import datetime
-import re
 from unittest import mock
 
 import pytest
@@ -10,7 +9,7 @@ from catalog.models import LicenseTerms, Offer
 from marketplace import errors
 from marketplace.actors import SYSTEM
 from tests.transactions.factories import request_in_state, submit
-from transactions import services, tasks
+from transactions import keystore, services, tasks
 from transactions.models import (
     AccessRequest,
     AuditEvent,
@@ -61,7 +60,7 @@ def test_the_license_is_a_snapshot(world):
     assert license.valid_until - license.valid_from == datetime.timedelta(days=90)
     assert (license.download_quota, license.downloads_used, license.deliver_updates) == (3, 0, False)
     assert (license.organization, license.dataset) == (world.buyer, request.offer.dataset)
-    assert re.fullmatch(r"[0-9a-f]{64}", license.secret_key)
+    assert len(keystore.license_key(license.pk)) == 32
     # Later changes to the offer or its terms do not reach the license.
     offer = request.offer
     Offer.objects.filter(pk=offer.pk).update(k=50, fields=["amount"])
@@ -71,7 +70,7 @@ def test_the_license_is_a_snapshot(world):
 
 
 def test_every_license_has_its_own_secret(world):
-    assert licensed(world).secret_key != licensed(world).secret_key
+    assert keystore.license_key(licensed(world).pk) != keystore.license_key(licensed(world).pk)
 
 
 def test_the_licensee_group_holds_the_object_permission(world):

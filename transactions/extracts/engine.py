@@ -62,11 +62,27 @@ class OutputField:
     type: str  # catalog type: string, integer, number, boolean, date, datetime
 
 
+# Where a recipe's parameter is key material, it holds this placeholder instead: the HMAC pads
+# are derived from the license key when the recipe runs (`Recipe.bind`), so a stored recipe (and
+# every manifest, log or backup holding one) carries no key material.
+KEY_PAD = "key_pad"
+
+
+def _placeholders(params: list, key: bytes | None) -> list:
+    """`params` with the HMAC pads of `key` replaced by `{"key_pad": "inner"|"outer"}`."""
+    if not key:
+        return list(params)
+    inner, outer = privacy.hmac_pads(key)
+    pads = {inner: {KEY_PAD: "inner"}, outer: {KEY_PAD: "outer"}}
+    return [pads.get(p, p) if isinstance(p, str) else p for p in params]
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Everything needed to rebuild the same file byte for byte (same source Parquet, same
-    engine version). `params` hold the HMAC pads derived from the license key: store a recipe
-    as carefully as the key, and put `summary()` (no parameters) in manifests and logs."""
+    engine version, same license key). `params` hold no key material: where the statement binds
+    the license key's HMAC pads they hold a placeholder, and `bind(key)` derives the pads when
+    the recipe runs. `summary()` (no parameters) goes in manifests and logs."""
 
     sql: str
     params: list
@@ -77,6 +93,20 @@ class Recipe:
     types: list[str] = field(default_factory=list)
     # Statements run first on the same connection (an aggregate's protected table).
     setup: list[dict] = field(default_factory=list)
+
+    def needs_key(self) -> bool:
+        return any(isinstance(p, dict) and KEY_PAD in p for p in self.params)
+
+    def bind(self, key: bytes | None) -> list:
+        """The statement's parameters with the placeholders replaced by `key`'s HMAC pads.
+        Raises ExtractError when the recipe needs a key and none is given."""
+        if not self.needs_key():
+            return list(self.params)
+        if not key:
+            raise ExtractError("This recipe pseudonymizes identifiers and needs its license key.")
+        inner, outer = privacy.hmac_pads(key)
+        pads = {"inner": inner, "outer": outer}
+        return [pads[p[KEY_PAD]] if isinstance(p, dict) and KEY_PAD in p else p for p in self.params]
 
     def output_fields(self) -> list[OutputField]:
         return [OutputField(n, t) for n, t in zip(self.columns, self.types or ["string"] * len(self.columns))]
@@ -152,7 +182,7 @@ def build_recipe(
         sql += " ORDER BY " + ", ".join(f"extract.{ident(c)}" for c in plan.order_by)
     return Recipe(
         sql=sql,
-        params=list(plan.params),
+        params=_placeholders(plan.params, key),
         columns=names,
         format=format,
         source_sha256=source_sha256,
@@ -237,10 +267,14 @@ def run_extract(
     *,
     out_path: Path,
     work_dir: Path,
+    key: bytes | None = None,
     con=None,
     progress: Callable[[int], None] = lambda pct: None,
 ) -> ExtractResult:
     """Write `recipe`'s file to `out_path` and return its row count, size and sha256.
+
+    `key` is the license key the recipe was built under (needed when it pseudonymizes
+    identifiers: the recipe itself holds no key material).
 
     The file is built in a private directory under `work_dir`, fsynced, checksummed and moved
     to `out_path` in one rename; on any error (or a `progress` callback that raises, which
@@ -255,6 +289,7 @@ def run_extract(
     """
     if recipe.format not in FORMATS:
         raise ExtractError(f"unknown format {recipe.format!r}")
+    params = recipe.bind(key)
     report = _Progress(progress)
     report(0.0)
     with writers.private_dir(Path(work_dir), ".extract-") as job:
@@ -269,7 +304,7 @@ def run_extract(
             data = job / f"data{FORMATS[recipe.format].suffix}"
             try:
                 privacy.run_setup(con, recipe.setup)
-                rows = _write(execute, recipe, data, job, report)
+                rows = _write(execute, recipe, params, data, job, report)
             except PERMANENT_ERRORS as exc:
                 raise ExtractError(f"The data does not match this extract's recipe: {exc}") from exc
             writers.fsync(data)
@@ -284,18 +319,20 @@ def run_extract(
     return ExtractResult(rows=rows, bytes=size, sha256=digest, path=Path(out_path))
 
 
-def _write(execute: writers.Execute, recipe: Recipe, data: Path, job: Path, report: _Progress) -> int:
+def _write(
+    execute: writers.Execute, recipe: Recipe, params: list, data: Path, job: Path, report: _Progress
+) -> int:
     if recipe.format in ("csv", "parquet", "jsonl"):
-        return writers.copy_to(execute, recipe.format, recipe.sql, recipe.params, data, 0.0, 0.99)
+        return writers.copy_to(execute, recipe.format, recipe.sql, params, data, 0.0, 0.99)
     if recipe.format == "csv_bom":
         body = job / "body.csv"
-        rows = writers.copy_to(execute, "csv", recipe.sql, recipe.params, body, 0.0, 0.95)
+        rows = writers.copy_to(execute, "csv", recipe.sql, params, body, 0.0, 0.95)
         writers.prepend_bom(body, data)
         return rows
     # xlsx: stage as Parquet (bounded memory, a row count before anything is written), then stream.
     staged = job / "staged.parquet"
     limited = f"{recipe.sql} LIMIT {writers.XLSX_MAX_ROWS + 1}"
-    rows = writers.copy_to(execute, "parquet", limited, recipe.params, staged, 0.0, 0.5)
+    rows = writers.copy_to(execute, "parquet", limited, params, staged, 0.0, 0.5)
     if rows > writers.XLSX_MAX_ROWS:
         raise ExtractTooLarge(
             f"An Excel sheet holds at most {writers.XLSX_MAX_ROWS:,} rows and this extract has more; "

@@ -29,7 +29,7 @@ from catalog.storage import local_path, remove_stale_work_dirs, store_file
 from marketplace import errors
 from marketplace.actors import SYSTEM, is_system
 from marketplace.authz import authorize
-from transactions import permissions
+from transactions import keystore, permissions
 from transactions.audit import audit_record
 from transactions.extracts import bundle as bundles
 from transactions.extracts import engine
@@ -132,16 +132,18 @@ def _recipe_for(extract: Extract) -> engine.Recipe:
         schema=schema,
         policy=OfferPolicy.from_snapshot(license.offer_snapshot),
         scope=license.scope,
-        key=bytes.fromhex(license.secret_key),
+        key=keystore.license_key(license.pk),
         format=extract.format,
         noise_seed=version.parquet_sha256,
     )
 
 
-def _recipe_sha256(recipe: engine.Recipe) -> str:
-    """Identifies what a file contains: query, parameters, source content and engine. The
-    source's storage path (a parameter) is left out: the source is identified by its hash."""
+def _recipe_sha256(recipe: engine.Recipe, license_id: int) -> str:
+    """Identifies what a file contains: query, parameters, source content, engine and the
+    license whose key pseudonymizes it (the recipe holds no key material, only placeholders).
+    The source's storage path (a parameter) is left out: the source is identified by its hash."""
     data = recipe.to_dict()
+    data["license"] = license_id
 
     def located(params: list) -> list:
         return [p for p in params if not (isinstance(p, str) and p.endswith(".parquet"))]
@@ -199,7 +201,11 @@ def extract_build(*, actor, extract_id: int) -> Extract:
             recipe = _recipe_for(extract)
             data_name = f"data{engine.FORMATS[recipe.format].suffix}"
             result = engine.run_extract(
-                recipe, out_path=work_dir / data_name, work_dir=work_dir, progress=reporter
+                recipe,
+                out_path=work_dir / data_name,
+                work_dir=work_dir,
+                key=keystore.license_key(extract.license_id) if recipe.needs_key() else None,
+                progress=reporter,
             )
         except (privacy.PlanError, ExtractError) as exc:
             return extract_fail(actor=SYSTEM, extract_id=extract.pk, message=str(exc))
@@ -253,7 +259,7 @@ def extract_build(*, actor, extract_id: int) -> Extract:
         extract.row_count, extract.bytes, extract.sha256 = result.rows, result.bytes, result.sha256
         extract.bundle_bytes, extract.bundle_sha256 = bundle_bytes, bundle_sha
         extract.file, extract.file_name = stored, _download_name(extract)
-        extract.recipe, extract.recipe_sha256 = recipe.to_dict(), _recipe_sha256(recipe)
+        extract.recipe, extract.recipe_sha256 = recipe.to_dict(), _recipe_sha256(recipe, extract.license_id)
         extract.finished_at, extract.error, extract.purged_at = timezone.now(), "", None
         extract.save()
         disclosure_release_record(actor=SYSTEM, license=extract.license, version=extract.version)
@@ -418,7 +424,11 @@ def extract_download(*, actor, token: str) -> Extract:
     from accounts.models import User
     from transactions.services.licenses import license_download_record
 
-    user = User.objects.filter(pk=payload.get("u")).first()
+    # The link is bound to the person it was issued to: it works only while that person may
+    # still ask for one (an active account, still a member of the licensee with a buyer role).
+    user = User.objects.filter(pk=payload.get("u"), is_active=True).first()
+    if user is None or not permissions.extract_download_link(user, extract):
+        raise errors.NotFound(_("This download link is not valid."))
     license_download_record(
         actor=SYSTEM,
         license=extract.license,
@@ -431,7 +441,7 @@ def extract_download(*, actor, token: str) -> Extract:
 
 # --- leak tracing ------------------------------------------------------------------------------
 
-LEAK_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".json", ".parquet")
+LEAK_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".json", ".parquet", ".xlsx")
 
 
 def license_trace_leak(*, actor, dataset, leaked_file: Path, file_name: str = "") -> list[dict]:
@@ -446,7 +456,7 @@ def license_trace_leak(*, actor, dataset, leaked_file: Path, file_name: str = ""
     suffix = Path(file_name or leaked_file.name).suffix.lower()
     if suffix not in LEAK_SUFFIXES:
         raise errors.ApplicationError(
-            _("Upload the leaked file as CSV, JSON Lines or Parquet."),
+            _("Upload the leaked file as CSV, Excel (XLSX), JSON Lines or Parquet."),
             errors={"file": [_("Unsupported file type.")]},
         )
     version = dataset.current_version
@@ -467,7 +477,7 @@ def license_trace_leak(*, actor, dataset, leaked_file: Path, file_name: str = ""
             leaked_file=copy,
             source_parquet=str(local_path(version.parquet)),
             identifier_columns=identifiers,
-            candidates=[(lic.pk, bytes.fromhex(lic.secret_key)) for lic in licenses],
+            candidates=list(keystore.license_keys([lic.pk for lic in licenses]).items()),
         )
     except ValueError as exc:
         raise errors.ApplicationError(_("The file could not be read: %(error)s") % {"error": exc}) from exc

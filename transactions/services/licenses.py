@@ -4,7 +4,6 @@ reminders; renewal as a new request carrying the old scope; the record of each d
 from __future__ import annotations
 
 import datetime
-import secrets
 
 from django.db import transaction
 from django.utils import timezone
@@ -17,7 +16,7 @@ from marketplace import errors
 from marketplace.actors import SYSTEM
 from marketplace.authz import authorize
 from marketplace.context import client_ip
-from transactions import hooks, permissions, selectors
+from transactions import hooks, keystore, permissions, selectors
 from transactions.audit import audit_record
 from transactions.models import AccessRequest, DownloadEvent, License, license_is_usable
 from transactions.notifications import BUYER, CENTER, notify
@@ -82,8 +81,10 @@ def license_issue(*, actor, access_request: AccessRequest, now: datetime.datetim
             valid_until=valid_from + datetime.timedelta(days=snapshot["duration_days"]),
             download_quota=snapshot["download_quota"],
             deliver_updates=snapshot["deliver_updates"],
-            secret_key=secrets.token_hex(32),
         )
+        # Its pseudonymization key, stored only encrypted (and possibly in the key store's own
+        # database: a rolled-back issue leaves an unused sealed key there, nothing else).
+        keystore.license_key_create(license.pk)
         if offer.dataset.current_version_id:
             disclosure_release_record(actor=SYSTEM, license=license, version=offer.dataset.current_version)
         assign_perm("transactions.view_license", locked.organization.group, license)

@@ -1,0 +1,258 @@
+"""Re-identification risk of a record-level offer, measured in DuckDB over its planned output.
+
+No Django here. `assess` runs over the statement of a records plan (`catalog.privacy.plan`,
+treatments applied) and reports:
+
+- **k-anonymity** on the offer's quasi-identifiers: the size of the smallest equivalence class
+  (rows sharing every quasi-identifier value). Definition of pyCANON's `k_anonymity` (the
+  minimum length of `get_equiv_class`); the tests check this module against pyCANON on small
+  frames. NULL (a locally suppressed value) is one value of its own, as pandas' groupby with
+  `dropna=False` treats it: the conservative reading (it could also match every value).
+- **sample uniqueness**: the share of records whose quasi-identifier combination occurs once in
+  the released file (sdcMicro's "sample uniques", fk = 1), and the share of records in classes
+  smaller than the threshold's k.
+- **trajectory unicity** (de Montjoye et al., "Unique in the Crowd", Sci. Rep. 2013): for p = 1,
+  2, 3, the share of subjects (pseudonyms) singled out by p of their (day, place) points drawn
+  at random: no other subject has all p. Points are distinct (day, place) pairs; "day" is the
+  delivered date field as released (a coarsened week stays a week); "place" is the given columns
+  (e.g. the merchant pseudonym, or region × industry). Only subjects with at least p distinct
+  points are drawn from (a subject with fewer cannot be given p points); at most `max_subjects`
+  of them, a deterministic sample, are evaluated, so the cost stays bounded.
+
+The draw is deterministic (a hash of subject, point and `seed`): the same file gives the same
+report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from catalog.ingestion.sql import ident
+
+UNICITY_POINTS = (1, 2, 3)
+MAX_SUBJECTS = 20_000
+SEP = "\x1f"
+
+
+@dataclass(frozen=True)
+class RiskThreshold:
+    """The operator's ceiling for publishing or approving a record-level offer."""
+
+    min_k: int = 5
+    max_sample_uniqueness: float = 0.01
+    max_unicity: float = 0.10  # at each p in UNICITY_POINTS
+    max_linkage: float = 0.05  # cross-license linkage, when measured
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> RiskThreshold:
+        data = data or {}
+        return cls(**{k: type(getattr(cls, k))(data[k]) for k in cls.__dataclass_fields__ if k in data})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RiskReport:
+    rows: int
+    quasi_identifiers: list[str]
+    k_anonymity: int | None  # None: no rows or no quasi-identifier
+    sample_uniqueness: float
+    below_k_share: float
+    classes: int
+    subject: str | None = None
+    day: str | None = None
+    place: list[str] = field(default_factory=list)
+    subjects: int = 0
+    unicity: dict[str, float | None] = field(default_factory=dict)  # "1", "2", "3" → share
+    evaluated: dict[str, int] = field(default_factory=dict)  # subjects drawn from, per p
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RiskReport:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+    def violations(self, threshold: RiskThreshold) -> list[tuple[str, dict]]:
+        """What exceeds `threshold`, as (message code, values) pairs for a translated message."""
+        found = []
+        if self.rows and self.k_anonymity is not None and self.k_anonymity < threshold.min_k:
+            found.append(("k", {"k": self.k_anonymity, "min_k": threshold.min_k}))
+        if self.sample_uniqueness > threshold.max_sample_uniqueness:
+            found.append(
+                ("uniqueness", {"share": self.sample_uniqueness, "max": threshold.max_sample_uniqueness})
+            )
+        for p, share in sorted(self.unicity.items()):
+            if share is not None and share > threshold.max_unicity:
+                found.append(("unicity", {"p": int(p), "share": share, "max": threshold.max_unicity}))
+        return found
+
+
+def _key(columns: list[str]) -> str:
+    return ", ".join(ident(c) for c in columns)
+
+
+def assess(
+    con,
+    *,
+    sql: str,
+    params: list,
+    quasi_identifiers: list[str],
+    subject: str | None = None,
+    day: str | None = None,
+    place: list[str] | tuple[str, ...] = (),
+    k: int = 5,
+    points: tuple[int, ...] = UNICITY_POINTS,
+    max_subjects: int = MAX_SUBJECTS,
+    seed: int = 0,
+) -> RiskReport:
+    """The risk report of the rows `sql` returns (bound `params`), on DuckDB connection `con`.
+
+    Column names must be columns of the statement's output (the caller took them from the plan);
+    they are quoted. Trajectory unicity needs `subject`, `day` and `place`; without them it is
+    not measured (an empty `unicity`)."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __risk_rows AS SELECT * FROM ({sql})", params)  # noqa: S608
+    try:
+        return _assess(con, quasi_identifiers, subject, day, list(place), k, points, max_subjects, seed)
+    finally:
+        con.execute("DROP TABLE IF EXISTS __risk_rows")
+
+
+def _assess(con, qis, subject, day, place, k, points, max_subjects, seed) -> RiskReport:
+    (rows,) = con.execute("SELECT count(*) FROM __risk_rows").fetchone()
+    k_anon, uniques, below, classes = None, 0.0, 0.0, 0
+    if rows and qis:
+        k_anon, unique_rows, below_rows, classes = con.execute(
+            "SELECT min(n), coalesce(sum(n) FILTER (WHERE n = 1), 0),"  # noqa: S608
+            f" coalesce(sum(n) FILTER (WHERE n < {int(k)}), 0), count(*)"
+            f" FROM (SELECT count(*) AS n FROM __risk_rows GROUP BY {_key(qis)})"
+        ).fetchone()
+        uniques, below = unique_rows / rows, below_rows / rows
+    elif rows:
+        k_anon, classes = rows, 1  # no quasi-identifier: every row looks alike
+    report = dict(
+        rows=rows,
+        quasi_identifiers=list(qis),
+        k_anonymity=k_anon,
+        sample_uniqueness=uniques,
+        below_k_share=below,
+        classes=classes,
+        subject=subject,
+        day=day,
+        place=list(place),
+    )
+    if not (rows and subject and day and place):
+        return RiskReport(**report)
+    place_sql = " || chr(31) || ".join(f"coalesce(CAST({ident(c)} AS VARCHAR), '')" for c in place)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE __risk_points AS SELECT DISTINCT"  # noqa: S608
+        f" CAST({ident(subject)} AS VARCHAR) AS subject,"
+        f" CAST({ident(day)} AS VARCHAR) || chr(31) || {place_sql} AS point"
+        f" FROM __risk_rows WHERE {ident(subject)} IS NOT NULL AND {ident(day)} IS NOT NULL"
+    )
+    try:
+        (subjects,) = con.execute("SELECT count(DISTINCT subject) FROM __risk_points").fetchone()
+        unicity, evaluated = {}, {}
+        for p in points:
+            share, drawn = _unicity(con, int(p), max_subjects, seed)
+            unicity[str(p)], evaluated[str(p)] = share, drawn
+    finally:
+        con.execute("DROP TABLE IF EXISTS __risk_points")
+    return RiskReport(**report, subjects=subjects, unicity=unicity, evaluated=evaluated)
+
+
+def _unicity(con, p: int, max_subjects: int, seed: int) -> tuple[float | None, int]:
+    """Share of the sampled subjects (with ≥ p points) whose p drawn points no other subject
+    has all of; None when no subject has p points."""
+    row = con.execute(
+        f"""
+        WITH eligible AS (
+            SELECT subject FROM __risk_points GROUP BY subject HAVING count(*) >= {p}
+        ), targets AS (
+            SELECT subject FROM eligible ORDER BY hash(subject, {int(seed)}) LIMIT {int(max_subjects)}
+        ), drawn AS (
+            SELECT subject, point FROM (
+                SELECT pt.subject, pt.point,
+                       row_number() OVER (
+                           PARTITION BY pt.subject ORDER BY hash(pt.subject, pt.point, {int(seed)})
+                       ) AS r
+                FROM __risk_points pt JOIN targets USING (subject)
+            ) WHERE r <= {p}
+        ), matches AS (
+            SELECT d.subject AS target, o.subject AS other, count(*) AS hits
+            FROM drawn d JOIN __risk_points o ON o.point = d.point
+            GROUP BY d.subject, o.subject
+        ), singled AS (
+            SELECT target, count(*) FILTER (WHERE hits = {p}) AS holders FROM matches GROUP BY target
+        )
+        SELECT (SELECT count(*) FROM targets), count(*) FILTER (WHERE holders = 1) FROM singled
+        """  # noqa: S608 - only integers are formatted in
+    ).fetchone()
+    drawn, unique = row
+    if not drawn:
+        return None, 0
+    return unique / drawn, drawn
+
+
+def linkage(
+    con,
+    *,
+    first: tuple[str, list],
+    second: tuple[str, list],
+    subject: str,
+    columns: list[str],
+    truth: str | None = None,
+) -> dict:
+    """Cross-license linkage: the share of subjects of the first file that an attacker holding
+    both files maps one to one onto a subject of the second, by their non-identifier `columns`.
+
+    Two attacks, pooled: records whose `columns` are unique in both files link their subjects;
+    subjects whose whole trajectory (the sorted multiset of their rows) is unique in both files
+    link too. A pair counts when each side links to exactly one subject. With `truth` (a hidden
+    column naming the real subject, present in both statements: tests only), only correct links
+    count and `subjects_linked` also gives the share of real subjects with any correct link.
+    Returns `{"subjects", "linked", "share", "real_subjects", "real_linked", "real_share"}`."""
+    tup = " || chr(30) || ".join(f"coalesce(CAST({ident(c)} AS VARCHAR), chr(29))" for c in columns)
+    real = f"any_value(CAST({ident(truth)} AS VARCHAR))" if truth else "NULL"
+    for name, (sql, params) in (("__link_a", first), ("__link_b", second)):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM ({sql})", params)  # noqa: S608
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {name}_s AS SELECT {ident(subject)} AS s, {real} AS real,"  # noqa: S608
+            f" string_agg({tup}, chr(31) ORDER BY {tup}) AS sig FROM {name} GROUP BY {ident(subject)}"
+        )
+    try:
+        row = con.execute(
+            f"""
+            WITH ra AS (SELECT {tup} AS t, any_value({ident(subject)}) AS s FROM __link_a
+                        GROUP BY t HAVING count(*) = 1),
+                 rb AS (SELECT {tup} AS t, any_value({ident(subject)}) AS s FROM __link_b
+                        GROUP BY t HAVING count(*) = 1),
+                 ta AS (SELECT sig, any_value(s) AS s FROM __link_a_s GROUP BY sig HAVING count(*) = 1),
+                 tb AS (SELECT sig, any_value(s) AS s FROM __link_b_s GROUP BY sig HAVING count(*) = 1),
+                 links AS (SELECT DISTINCT ra.s AS a, rb.s AS b FROM ra JOIN rb USING (t)
+                           UNION SELECT ta.s, tb.s FROM ta JOIN tb USING (sig)),
+                 one AS (SELECT a, any_value(b) AS b FROM links GROUP BY a HAVING count(*) = 1),
+                 pairs AS (SELECT one.a, one.b FROM one
+                           JOIN (SELECT b FROM links GROUP BY b HAVING count(*) = 1) USING (b)),
+                 judged AS (SELECT pairs.a, sa.real AS real,
+                                   {"sa.real = sb.real" if truth else "true"} AS correct
+                            FROM pairs JOIN __link_a_s sa ON sa.s = pairs.a
+                            JOIN __link_b_s sb ON sb.s = pairs.b)
+            SELECT (SELECT count(*) FROM __link_a_s), count(*) FILTER (WHERE correct),
+                   (SELECT count(DISTINCT real) FROM __link_a_s), count(DISTINCT real) FILTER (WHERE correct)
+            FROM judged
+            """  # noqa: S608 - column names quoted, no values formatted in
+        ).fetchone()
+    finally:
+        for name in ("__link_a", "__link_b", "__link_a_s", "__link_b_s"):
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+    subjects, linked, real_subjects, real_linked = row
+    return {
+        "subjects": subjects,
+        "linked": linked,
+        "share": linked / subjects if subjects else 0.0,
+        "real_subjects": real_subjects if truth else None,
+        "real_linked": real_linked if truth else None,
+        "real_share": (real_linked / real_subjects if real_subjects else 0.0) if truth else None,
+    }
