@@ -35,6 +35,7 @@ from catalog.models import Dataset, DatasetVersion, Offer, Sensitivity
 from catalog.rendering import markdown_to_html
 from catalog.vocabularies import Theme, regions_by_code
 from marketplace import charts, errors
+from marketplace.throttling import throttle_web
 from marketplace.views import apply_errors, paginate, web_errors
 from transactions.models import vat_krw
 
@@ -48,6 +49,7 @@ def _pick(ko: str, en: str) -> str:
     return en if _english() and en else ko
 
 
+@throttle_web("feed")
 def catalog_jsonld(request):
     datasets = (
         Dataset.objects.filter(status=Dataset.Status.PUBLISHED)

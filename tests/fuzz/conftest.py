@@ -17,8 +17,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, transaction
 from django.test import TestCase
-from rest_framework.authtoken.models import Token
 
+from accounts import services as account_services
 from accounts.models import Membership, Organization
 from catalog import services as catalog_services
 from catalog.models import Dataset, DatasetVersion, Offer
@@ -160,7 +160,10 @@ def build_world() -> FuzzWorld:
     organizations = list(Organization.objects.values_list("pk", flat=True))
     return FuzzWorld(
         world=world,
-        tokens={name: Token.objects.create(user=getattr(world, name)).key for name in FUZZ_ACTORS},
+        tokens={
+            name: account_services.api_token_create(actor=SYSTEM, user=getattr(world, name))[1]
+            for name in FUZZ_ACTORS
+        },
         path_values={
             ("/api/v1/datasets/{slug}/", "slug"): list(Dataset.objects.values_list("slug", flat=True)),
             ("/api/v1/versions/{id}/", "id"): list(DatasetVersion.objects.values_list("pk", flat=True)),
