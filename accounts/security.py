@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 from rest_framework import exceptions
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.authentication import TokenAuthentication, get_authorization_header
 
 from marketplace.context import request_client_ip
 
@@ -56,8 +56,9 @@ def password_fingerprint(user) -> str:
     return salted_hmac("jangteo.api_token.password", user.password or "", algorithm="sha256").hexdigest()
 
 
-class ExpiringTokenAuthentication(BaseAuthentication):
-    """`Authorization: Token <key>` for keys made by accounts.services.api_token_create."""
+class ExpiringTokenAuthentication(TokenAuthentication):
+    """`Authorization: Token <key>` for keys made by accounts.services.api_token_create (a DRF
+    TokenAuthentication by its header, so the OpenAPI schema documents it the same way)."""
 
     keyword = "Token"
 
