@@ -105,7 +105,7 @@ def catalog_page(request):
     facets = selectors.dataset_facets(results)
     page, page_query = paginate(request, results)
     center_ids = {int(c) for c in facets["center"]} | ({params.center} if params.center else set())
-    centers = Organization.objects.filter(pk__in=center_ids).order_by("name")
+    centers = selectors.centers_visible_to(request.user).filter(pk__in=center_ids).order_by("name")
     regions = regions_by_code()
     query = request.GET
     theme_labels, approval_labels = dict(Theme.choices), dict(Offer.Approval.choices)
@@ -115,7 +115,7 @@ def catalog_page(request):
     if params.theme:
         active.append({"label": theme_labels[params.theme], "url": _link(query, theme=None)})
     if params.center:
-        name = next((c.name for c in centers if c.pk == params.center), str(params.center))
+        name = next((c.name for c in centers if c.pk == params.center), _("Unknown center"))
         active.append({"label": name, "url": _link(query, center=None)})
     if params.region:
         active.append({"label": regions[params.region].label, "url": _link(query, region=None)})
