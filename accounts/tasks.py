@@ -45,10 +45,10 @@ def organization_name_for_email(name: str) -> str:
     characters, at most ORGANIZATION_NAME_IN_EMAIL characters, and no dot that could make it
     read as a link (`evil.example` → `evil[.]example`). The inviter writes nothing else."""
     text = " ".join(_CONTROL.sub(" ", name or "").split())
-    if len(text) > ORGANIZATION_NAME_IN_EMAIL:
-        text = text[: ORGANIZATION_NAME_IN_EMAIL - 1].rstrip() + "…"
     if _LINKISH.search(text):
         text = text.replace(".", "[.]").replace("://", "[:]//")
+    if len(text) > ORGANIZATION_NAME_IN_EMAIL:
+        text = text[: ORGANIZATION_NAME_IN_EMAIL - 1].rstrip() + "…"
     return text
 
 
