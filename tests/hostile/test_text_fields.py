@@ -15,8 +15,9 @@ from urllib.parse import urlencode
 import pytest
 from rest_framework import serializers
 
-from accounts.api import MemberInputSerializer, SignupSerializer
+from accounts.api import MemberInputSerializer, SignupSerializer, TokenInputSerializer
 from catalog.api import DatasetInputSerializer, OfferInputSerializer
+from tests import factories
 from tests.hostile.conftest import CORPUS, ENDPOINT_NAMES, MANIFEST, Snapshot, unchanged
 from transactions.api import RequestCreateSerializer
 
@@ -35,6 +36,7 @@ INPUT_SERIALIZERS = {
     "offer_update": OfferInputSerializer,
     "request_create": RequestCreateSerializer,
     "member_invite": MemberInputSerializer,
+    "token_create": TokenInputSerializer,
 }
 TEXT_FIELDS = (serializers.CharField, serializers.ChoiceField)  # EmailField is a CharField
 
@@ -101,6 +103,7 @@ def base_body(endpoint: str, scene) -> dict:
             "accept_terms": True,
         },
         "member_invite": {"email": "new.member@example.kr", "role": "curator"},
+        "token_create": {"email": scene.curator.email, "password": factories.PASSWORD, "name": "노트북"},
     }[endpoint]
 
 
