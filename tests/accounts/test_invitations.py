@@ -121,7 +121,7 @@ def test_an_invited_person_without_a_password_sets_one_through_the_normal_reset(
 def test_the_email_carries_only_a_short_escaped_organization_name(
     buyer, manager, django_capture_on_commit_callbacks
 ):
-    buyer.name = "Pay the fee at https://evil.example/pay now\nor lose access " + "x" * 200
+    buyer.name = "Pay the fee at https://evil.example/pay now\nor lose access " + "x" * 100
     buyer.save()
     with django_capture_on_commit_callbacks(execute=True):
         services.membership_invite(actor=manager, organization=buyer, email="a@shop.kr", role="analyst")
