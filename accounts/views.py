@@ -15,10 +15,18 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts import permissions, services
-from accounts.forms import SIGNUP_FIELD_MAP, RejectOrganizationForm, SignupForm
+from accounts.forms import SIGNUP_FIELD_MAP, InviteForm, RejectOrganizationForm, SignupForm
 from accounts.models import Invitation, Organization, User
-from accounts.selectors import invitations_for, is_operator, organizations_visible_to
+from accounts.selectors import (
+    invitations_for,
+    is_operator,
+    organization_invitations,
+    organization_members,
+    organizations_visible_to,
+    roles_by_organization,
+)
 from marketplace import errors
+from marketplace.api import is_id
 from marketplace.throttling import throttle_web
 from marketplace.views import apply_errors, back_url, paginate, web_errors
 
@@ -96,6 +104,74 @@ def invitation_decline(request, pk):
     services.invitation_decline(actor=request.user, invitation=_invitation(request.user, pk))
     messages.success(request, _("Invitation declined."))
     return redirect("invitations")
+
+
+# --- an organization's members and the invitations it sent --------------------------------------
+
+
+def _own_organizations(user) -> list[Organization]:
+    return list(Organization.objects.filter(pk__in=list(roles_by_organization(user))).order_by("name"))
+
+
+def _can_invite(user, organization) -> bool:
+    return organization.is_verified and permissions.membership_invite(user, organization)
+
+
+@login_required
+def members(request):
+    organizations = _own_organizations(request.user)
+    blocks = [
+        {
+            "organization": org,
+            "members": organization_members(org).order_by("user__email", "role"),
+            "invitations": organization_invitations(org).filter(state=Invitation.State.PENDING),
+            "can_invite": _can_invite(request.user, org),
+        }
+        for org in organizations
+    ]
+    inviting = [b["organization"] for b in blocks if b["can_invite"]]
+    return render(
+        request,
+        "accounts/members.html",
+        {"blocks": blocks, "invite_form": InviteForm(organizations=inviting) if inviting else None},
+    )
+
+
+@login_required
+@require_POST
+@web_errors
+def members_invite(request):
+    organization_id = request.POST.get("organization", "")
+    if not is_id(organization_id):
+        raise Http404
+    organization = organizations_visible_to(request.user).filter(pk=int(organization_id)).first()
+    if organization is None:
+        raise Http404
+    form = InviteForm(request.POST, organizations=[organization])
+    if not form.is_valid():
+        messages.error(request, _("Enter a valid e-mail address and a role."))
+        return redirect("members")
+    services.membership_invite(
+        actor=request.user,
+        organization=organization,
+        email=form.cleaned_data["email"],
+        role=form.cleaned_data["role"],
+    )
+    messages.success(
+        request,
+        _("The invitation is sent to %(email)s; they join when they accept it.")
+        % {"email": form.cleaned_data["email"]},
+    )
+    return redirect("members")
+
+
+@login_required
+@require_POST
+@web_errors
+def invitation_withdraw(request, pk):
+    services.invitation_revoke(actor=request.user, invitation=_invitation(request.user, pk))
+    messages.success(request, _("Invitation withdrawn."))
+    return redirect("members")
 
 
 # --- passwords: reset works for accounts without one; a new password revokes API tokens ----------

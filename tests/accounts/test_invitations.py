@@ -188,3 +188,34 @@ def test_the_demo_seed_still_gives_accepted_memberships(db):
         m.role for m in Membership.objects.filter(user=curator, organization__in=orgs.values())
     }
     assert not Invitation.objects.exists()
+
+
+def test_a_manager_invites_on_the_web_and_sees_the_member_after_acceptance(buyer, manager):
+    web = Client(HTTP_ACCEPT_LANGUAGE="en")
+    web.force_login(manager, backend="django.contrib.auth.backends.ModelBackend")
+    page = web.get("/members/").content.decode()
+    assert 'action="/members/invite/"' in page and manager.email in page
+    sent = web.post(
+        "/members/invite/", {"organization": buyer.pk, "email": "Colleague@Shop.kr", "role": "analyst"}
+    )
+    assert sent.status_code == 302
+    invitation = Invitation.objects.get(email="colleague@shop.kr")
+    assert f'id="sent-invitation-{invitation.pk}"' in web.get("/members/").content.decode()
+    colleague = User.objects.get(email="colleague@shop.kr")
+    services.invitation_accept(actor=colleague, invitation=invitation)
+    page = web.get("/members/").content.decode()
+    assert "colleague@shop.kr" in page and f'id="sent-invitation-{invitation.pk}"' not in page
+
+
+def test_an_unverified_organization_has_no_invite_form():
+    pending = factories.OrganizationFactory(kind="buyer", verification="pending", verified_at=None)
+    owner = factories.member(pending, "manager")
+    web = Client(HTTP_ACCEPT_LANGUAGE="en")
+    web.force_login(owner, backend="django.contrib.auth.backends.ModelBackend")
+    assert 'action="/members/invite/"' not in web.get("/members/").content.decode()
+    assert (
+        web.post(
+            "/members/invite/", {"organization": pending.pk, "email": "v@shop.kr", "role": "analyst"}
+        ).status_code
+        == 403
+    )

@@ -67,7 +67,7 @@ def _pages(s) -> dict[str, list[str]]:
         "/api/docs/",
     ]
     common = ["/requests/", "/invoices/", f"/invoices/{s['invoice'].pk}/", "/notifications/", "/audit/"]
-    common += ["/invitations/", "/accounts/password_change/", f"/requests/{s['request'].pk}/"]
+    common += ["/invitations/", "/members/", "/accounts/password_change/", f"/requests/{s['request'].pk}/"]
     return {
         "anonymous": [*public, "/accounts/password_reset/"],
         "analyst": [*common, "/licenses/", f"/datasets/{s['dataset'].slug}/request/{s['offer'].pk}/"],

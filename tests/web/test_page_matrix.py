@@ -289,6 +289,15 @@ def _invitation_markers(i: Invitation) -> dict[str, set]:
     return {f'id="invitation-{i.pk}"': {"other_buyer"}}
 
 
+def _sent_invitation_markers(i: Invitation) -> dict[str, set]:
+    """The buyer's members see what it sent; nobody else."""
+    return {f'id="sent-invitation-{i.pk}"': BUYER}
+
+
+def _invitation_count(_target=None):
+    return Invitation.objects.count(), Membership.objects.count()
+
+
 def _unconfirmed_signup(world) -> str:
     """The confirmation link of a sign-up that was not confirmed yet."""
     user = User.objects.create_user(email="mx-new@shop.kr", password="mx-long-passphrase", is_active=False)
@@ -366,6 +375,42 @@ MATRIX: list[Row] = [
         _invitation,
         lambda i: f"/invitations/{i.pk}/decline/",
         cells(({"other_buyer"}, CHANGED), (BUYER | {"operator"}, 403)),  # the buyer sees its invitations
+        body={},
+        state=_invitation_state,
+    ),
+    Row(
+        "members",
+        "get",
+        _invitation,
+        lambda i: "/members/",
+        LIST_FOR_SIGNED_IN,
+        sees=_sent_invitation_markers,
+    ),
+    Row(
+        "members-invite",
+        "post",
+        lambda w: w.buyer,
+        lambda org: "/members/invite/",
+        cells(({"buyer_manager", "operator"}, CHANGED), ({"buyer_analyst"}, 403)),
+        body=lambda org: {"organization": org.pk, "email": "mx-invitee@shop.kr", "role": "analyst"},
+        state=_invitation_count,
+    ),
+    Row(
+        "members-invite",
+        "post",
+        mx.pending_org,
+        lambda org: "/members/invite/",
+        cells(({"unverified_buyer_member", "operator"}, 403)),
+        body=lambda org: {"organization": org.pk, "email": "mx-invitee@shop.kr", "role": "analyst"},
+        state=_invitation_count,
+        label="unverified organization",
+    ),
+    Row(
+        "invitation-withdraw",
+        "post",
+        _invitation,
+        lambda i: f"/members/invitations/{i.pk}/withdraw/",
+        cells(({"buyer_manager", "operator"}, CHANGED), ({"buyer_analyst", "other_buyer"}, 403)),
         body={},
         state=_invitation_state,
     ),
