@@ -5,17 +5,15 @@ from __future__ import annotations
 from django.contrib.auth import authenticate
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts import permissions, selectors, services
-from accounts.models import Membership, Organization
+from accounts.models import ApiToken, Invitation, Membership, Organization
 from accounts.security import lockout_message
 from marketplace import errors
 from marketplace.serializers import ModelSerializer
@@ -60,10 +58,48 @@ class MembershipSerializer(ModelSerializer):
         fields = ["organization", "role"]
 
 
+class InvitationSerializer(ModelSerializer):
+    organization = OrganizationBriefSerializer(read_only=True)
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "organization", "email", "role", "state", "created_at", "expires_at", "responded_at"]
+        read_only_fields = fields
+
+
 class MeSerializer(serializers.Serializer):
     email = serializers.EmailField()
     name = serializers.CharField()
-    memberships = MembershipSerializer(many=True)
+    memberships = MembershipSerializer(many=True, help_text="Accepted memberships only.")
+    invitations = InvitationSerializer(many=True, help_text="Open invitations to this address.")
+
+
+class ApiTokenSerializer(ModelSerializer):
+    active = serializers.BooleanField(source="is_active", read_only=True)
+
+    class Meta:
+        model = ApiToken
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "created_at",
+            "expires_at",
+            "revoked_at",
+            "revoked_reason",
+            "active",
+        ]
+        read_only_fields = fields
+
+
+class NewTokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="The key: shown only now.")
+    id = serializers.IntegerField()
+    expires_at = serializers.DateTimeField()
+
+
+class SignupAnswerSerializer(serializers.Serializer):
+    detail = serializers.CharField()
 
 
 class MemberSerializer(ModelSerializer):
@@ -98,6 +134,9 @@ class ReasonSerializer(serializers.Serializer):
 class TokenInputSerializer(serializers.Serializer):
     email = serializers.EmailField()
     password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+    name = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, default="", help_text="A label for your token list."
+    )
 
 
 class SignupOrganizationSerializer(serializers.Serializer):
@@ -118,20 +157,18 @@ class SignupSerializer(serializers.Serializer):
 
 
 class AuthThrottled:
-    throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
 
 
 class TokenView(AuthThrottled, APIView):
-    """Exchange an e-mail and password for an API token."""
+    """Exchange an e-mail and password for a new API token, valid for API_TOKEN_DAYS days (30 by
+    default). Tokens are listed and revoked under /api/v1/auth/tokens/; a password change or
+    reset revokes them all."""
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    @extend_schema(
-        request=TokenInputSerializer,
-        responses=inline_serializer("Token", {"token": serializers.CharField()}),
-    )
+    @extend_schema(request=TokenInputSerializer, responses=NewTokenSerializer)
     def post(self, request):
         data = TokenInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -144,26 +181,55 @@ class TokenView(AuthThrottled, APIView):
             if getattr(request._request, "axes_locked_out", False):
                 return Response({"detail": lockout_message()}, status=status.HTTP_429_TOO_MANY_REQUESTS)
             raise errors.ApplicationError(_("The e-mail address or password is wrong."))
-        token, _created = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        token, key = services.api_token_create(actor=user, user=user, name=data.validated_data["name"])
+        return Response({"token": key, "id": token.pk, "expires_at": token.expires_at})
+
+
+class ApiTokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """Your own API tokens (others' are not found). DELETE revokes one; the list keeps it,
+    marked inactive."""
+
+    serializer_class = ApiTokenSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ApiToken.objects.none()
+        return selectors.api_tokens_of(self.request.user)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request, *args, **kwargs):
+        services.api_token_revoke(actor=request.user, token=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class SignupView(AuthThrottled, APIView):
-    """Create an account and an organization pending verification by an operator."""
+    """Register an account and an organization pending verification by an operator. The answer
+    is the same whether or not the address has an account: an e-mail to the address says what
+    to do next (confirm the new account, or log in / reset the password)."""
 
     permission_classes = [AllowAny]
 
-    @extend_schema(request=SignupSerializer, responses={201: MeSerializer})
+    @extend_schema(request=SignupSerializer, responses={202: SignupAnswerSerializer})
     def post(self, request):
         data = SignupSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user, _org = services.user_signup(**data.validated_data)
-        return Response(_me(user), status=status.HTTP_201_CREATED)
+        services.user_signup(**data.validated_data)
+        return Response(
+            {"detail": _("Check your e-mail: the message sent to the address says how to continue.")},
+            status=status.HTTP_202_ACCEPTED,
+        )
 
 
 def _me(user) -> dict:
     memberships = Membership.objects.filter(user=user).select_related("organization")
-    return MeSerializer({"email": user.email, "name": user.name, "memberships": memberships}).data
+    return MeSerializer(
+        {
+            "email": user.email,
+            "name": user.name,
+            "memberships": memberships,
+            "invitations": selectors.invitations_for(user).select_related("organization"),
+        }
+    ).data
 
 
 class MeView(APIView):
@@ -224,14 +290,19 @@ class MemberViewSet(
             return Membership.objects.none()
         return selectors.organization_members(self.organization())
 
-    @extend_schema(request=MemberInputSerializer, responses={201: MemberSerializer})
+    @extend_schema(
+        request=MemberInputSerializer,
+        responses={201: InvitationSerializer},
+        description="Invite a person: they become a member when they accept (the answer is the "
+        "invitation). Only verified organizations invite, INVITATIONS_PER_DAY a day.",
+    )
     def create(self, request, *args, **kwargs):
         data = MemberInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        membership = services.membership_add(
+        invitation = services.membership_invite(
             actor=request.user, organization=self.organization(), **data.validated_data
         )
-        return Response(MemberSerializer(membership).data, status=status.HTTP_201_CREATED)
+        return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=RoleInputSerializer, responses=MemberSerializer)
     def partial_update(self, request, *args, **kwargs):
@@ -248,3 +319,49 @@ class MemberViewSet(
     def destroy(self, request, *args, **kwargs):
         services.membership_remove(actor=request.user, membership=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class OrganizationInvitationViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
+    """An organization's invitations (members and operators see them); DELETE withdraws a
+    pending one (managers, operators). Invite with POST .../members/."""
+
+    serializer_class = InvitationSerializer
+    filterset_fields = ["state"]
+
+    def organization(self) -> Organization:
+        return MemberViewSet.organization(self)
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Invitation.objects.none()
+        return selectors.organization_invitations(self.organization())
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request, *args, **kwargs):
+        services.invitation_revoke(actor=request.user, invitation=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MyInvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Open invitations to your address; accept or decline them."""
+
+    serializer_class = InvitationSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Invitation.objects.none()
+        return selectors.invitations_for(self.request.user).select_related("organization")
+
+    @extend_schema(request=None, responses=InvitationSerializer)
+    @action(detail=True, methods=["post"])
+    def accept(self, request, pk=None):
+        invitation = services.invitation_accept(actor=request.user, invitation=self.get_object())
+        return Response(InvitationSerializer(invitation).data)
+
+    @extend_schema(request=None, responses=InvitationSerializer)
+    @action(detail=True, methods=["post"])
+    def decline(self, request, pk=None):
+        invitation = services.invitation_decline(actor=request.user, invitation=self.get_object())
+        return Response(InvitationSerializer(invitation).data)

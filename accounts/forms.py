@@ -6,7 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Organization
+from accounts.models import Membership, Organization
 from catalog.forms import WebForm
 
 SIGNUP_KINDS = [
@@ -104,3 +104,13 @@ class RejectOrganizationForm(WebForm):
         max_length=2000,
         help_text=_("The organization's manager reads this; say what to fix."),
     )
+
+
+class InviteForm(WebForm):
+    organization = forms.TypedChoiceField(label=_("Organization"), coerce=int)
+    email = forms.EmailField(label=_("E-mail address"))
+    role = forms.ChoiceField(label=_("Role"), choices=Membership.Role.choices)
+
+    def __init__(self, *args, organizations=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["organization"].choices = [(o.pk, o.name) for o in organizations]

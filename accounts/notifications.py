@@ -9,7 +9,19 @@ def organization_verified(organization_id: int) -> None:
     send_organization_verified_email.delay(organization_id)
 
 
-def member_invited(membership_id: int) -> None:
-    from accounts.tasks import send_member_invitation_email
+def member_invited(invitation_id: int) -> None:
+    from accounts.tasks import send_invitation_email
 
-    send_member_invitation_email.delay(membership_id)
+    send_invitation_email.delay(invitation_id)
+
+
+def signup_confirmation(user_id: int) -> None:
+    from accounts.tasks import send_signup_confirmation_email
+
+    send_signup_confirmation_email.delay(user_id)
+
+
+def signup_for_existing_account(user_id: int) -> None:
+    from accounts.tasks import send_signup_existing_account_email
+
+    send_signup_existing_account_email.delay(user_id)

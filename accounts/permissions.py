@@ -36,15 +36,66 @@ def membership_view(actor, organization: Organization) -> bool:
 
 
 def membership_add(actor, organization: Organization) -> bool:
+    """A role given without the person's consent: only the platform itself (demo seed, shell).
+    Everyone else invites (membership_invite) and the invitee accepts."""
+    return is_system(actor)
+
+
+def _manages(actor, organization: Organization) -> bool:
     return is_system(actor) or is_operator(actor) or Role.MANAGER in roles_in(actor, organization)
 
 
+def membership_invite(actor, organization: Organization) -> bool:
+    """Managers and operators invite; the organization must be verified (checked by the service,
+    which says so)."""
+    return _manages(actor, organization)
+
+
+def invitation_view(actor, invitation) -> bool:
+    """The invitee (the account at the invited address) and the organization's members."""
+    return invitation_respond(actor, invitation) or membership_view(actor, invitation.organization)
+
+
+def invitation_respond(actor, invitation) -> bool:
+    email = getattr(actor, "email", "") or ""
+    return bool(email) and email.strip().lower() == invitation.email
+
+
+def invitation_accept(actor, invitation) -> bool:
+    return invitation_respond(actor, invitation)
+
+
+def invitation_decline(actor, invitation) -> bool:
+    return invitation_respond(actor, invitation)
+
+
+def invitation_revoke(actor, invitation) -> bool:
+    return _manages(actor, invitation.organization)
+
+
 def membership_change_role(actor, organization: Organization) -> bool:
-    return membership_add(actor, organization)
+    return _manages(actor, organization)
 
 
 def membership_remove(actor, organization: Organization) -> bool:
-    return membership_add(actor, organization)
+    return _manages(actor, organization)
+
+
+def user_signup_confirm(actor, _target=None) -> bool:
+    return True  # the link in the e-mail is the credential
+
+
+def api_token_create(actor, user) -> bool:
+    """A token is made for oneself, after proving the password (or by the platform)."""
+    return is_system(actor) or (getattr(actor, "pk", None) is not None and actor.pk == user.pk)
+
+
+def api_tokens_revoke_all(actor, user) -> bool:
+    return api_token_create(actor, user)
+
+
+def api_token_revoke(actor, token) -> bool:
+    return getattr(actor, "pk", None) is not None and token.user_id == actor.pk
 
 
 def organization_is_active(organization: Organization) -> bool:

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
-from accounts.models import Membership, Organization, User
+from accounts.models import ApiToken, Invitation, Membership, Organization, User
 
 
 def roles_by_organization(user) -> dict[int, set[str]]:
@@ -50,3 +51,23 @@ def organization_members(organization) -> QuerySet[Membership]:
 
 def user_by_email(email: str) -> User | None:
     return User.objects.filter(email__iexact=email.strip()).first()
+
+
+def invitations_for(user) -> QuerySet[Invitation]:
+    """Open invitations addressed to the user's e-mail address."""
+    email = (getattr(user, "email", "") or "").strip().lower()
+    if not email:
+        return Invitation.objects.none()
+    return Invitation.objects.filter(
+        email=email, state=Invitation.State.PENDING, expires_at__gt=timezone.now()
+    ).order_by("-created_at", "-pk")
+
+
+def organization_invitations(organization) -> QuerySet[Invitation]:
+    return Invitation.objects.filter(organization=organization).select_related("organization")
+
+
+def api_tokens_of(user) -> QuerySet[ApiToken]:
+    if getattr(user, "pk", None) is None:
+        return ApiToken.objects.none()
+    return ApiToken.objects.filter(user=user)

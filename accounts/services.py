@@ -3,18 +3,26 @@ accounts.permissions, changes state in one transaction and writes an audit event
 
 from __future__ import annotations
 
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.http import urlsafe_base64_decode
 from django.utils.translation import gettext as _
 
 from accounts import notifications, permissions
-from accounts.models import Membership, Organization, User
+from accounts.models import ApiToken, Invitation, Membership, Organization, User
+from accounts.security import password_fingerprint, token_digest
 from accounts.selectors import forget_roles, user_by_email
 from accounts.validators import normalize_business_number, validate_business_number
 from marketplace import errors
+from marketplace.actors import is_system
 from marketplace.authz import authorize
 from transactions.audit import audit_record
 
@@ -82,16 +90,16 @@ def _membership_insert(*, user: User, organization: Organization, role: str) -> 
     return membership
 
 
-def user_signup(
-    *, email: str, password: str, name: str = "", organization: dict
-) -> tuple[User, Organization]:
-    """Create a user and their organization, pending verification, with the user as its
-    manager. Nothing is created when any value is invalid."""
+def user_signup(*, email: str, password: str, name: str = "", organization: dict) -> None:
+    """Register a user and their organization, pending verification, with the user as its
+    manager; the account works once its owner follows the link e-mailed to the address.
+
+    The answer is the same whether or not the address already has an account (no enumeration):
+    for a known address nothing is created and the e-mail tells its owner, who can log in or
+    reset the password. Invalid values are reported either way, and nothing is created then."""
     authorize(permissions.user_signup, None)
     email = (email or "").strip().lower()
     field_errors: dict[str, list] = {}
-    if user_by_email(email) is not None:
-        field_errors["email"] = [_("An account with this e-mail address already exists; log in instead.")]
     try:
         validate_password(password, User(email=email, name=name))
     except ValidationError as exc:
@@ -112,8 +120,13 @@ def user_signup(
         raise errors.ApplicationError(
             _("Sign-up could not be completed; see the fields."), errors=field_errors
         )
+    existing = user_by_email(email)
+    if existing is not None:
+        existing_pk = existing.pk
+        transaction.on_commit(lambda: notifications.signup_for_existing_account(existing_pk))
+        return
     with transaction.atomic():
-        user = User.objects.create_user(email=email, password=password, name=name)
+        user = User.objects.create_user(email=email, password=password, name=name, is_active=False)
         org = _organization_insert(fields=org_fields)
         role = Role.MANAGER
         _membership_insert(user=user, organization=org, role=role)
@@ -125,7 +138,30 @@ def user_signup(
             organization=org,
             after=_org_snapshot(org),
         )
-    return user, org
+        transaction.on_commit(lambda: notifications.signup_confirmation(user.pk))
+
+
+def user_signup_confirm(*, uidb64: str, token: str) -> User:
+    """Activate the account a sign-up created, from the link e-mailed to its address. The link
+    works once: logging in afterwards invalidates it."""
+    authorize(permissions.user_signup_confirm, None)
+    invalid = errors.ApplicationError(
+        _("This confirmation link is invalid or has already been used. Log in, or sign up again.")
+    )
+    try:
+        pk = urlsafe_base64_decode(uidb64).decode()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise invalid from exc
+    if not pk.isascii() or not pk.isdigit():
+        raise invalid
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(pk=int(pk)).first()
+        if user is None or user.is_active or not default_token_generator.check_token(user, token):
+            raise invalid
+        user.is_active = True
+        user.save(update_fields=["is_active"])
+        audit_record(actor=user, verb="accounts.user.confirmed", target=user)
+    return user
 
 
 def organization_create(
@@ -226,11 +262,7 @@ def _check_role_for_kind(organization: Organization, role: str) -> None:
         )
 
 
-def membership_add(*, actor, organization: Organization, email: str, role: str) -> Membership:
-    """Give a person a role in the organization. Someone without an account gets one with no
-    password and an e-mail invitation to set it."""
-    authorize(permissions.membership_add, actor, organization, can_view=permissions.membership_view)
-    _check_role_for_kind(organization, role)
+def _validated_email(email: str) -> str:
     email = (email or "").strip().lower()
     try:
         User._meta.get_field("email").run_validators(email)
@@ -240,11 +272,19 @@ def membership_add(*, actor, organization: Organization, email: str, role: str) 
         raise errors.ApplicationError(
             _("Enter a valid e-mail address."), errors={"email": exc.messages}
         ) from exc
+    return email
+
+
+def membership_add(*, actor, organization: Organization, email: str, role: str) -> Membership:
+    """Give an existing account a role at once, without an invitation: for the platform itself
+    (demo seed, shell) only. People are invited with membership_invite."""
+    authorize(permissions.membership_add, actor, organization, can_view=permissions.membership_view)
+    _check_role_for_kind(organization, role)
+    email = _validated_email(email)
     with transaction.atomic():
         user = user_by_email(email)
-        invited = user is None
-        if invited:
-            user = User.objects.create_user(email=email, password=None)
+        if user is None:
+            raise errors.NotFound(_("No account has this e-mail address."))
         if Membership.objects.filter(user=user, organization=organization, role=role).exists():
             raise errors.InvalidState(_("%(email)s already has this role.") % {"email": email})
         membership = _membership_insert(user=user, organization=organization, role=role)
@@ -253,11 +293,135 @@ def membership_add(*, actor, organization: Organization, email: str, role: str) 
             verb="accounts.membership.added",
             target=membership,
             organization=organization,
-            after={"email": email, "role": role, "invited": invited},
+            after={"email": email, "role": role},
         )
-        if invited:
-            transaction.on_commit(lambda: notifications.member_invited(membership.pk))
     return membership
+
+
+def membership_invite(*, actor, organization: Organization, email: str, role: str) -> Invitation:
+    """Invite an address to a role; the person becomes a member only by accepting
+    (invitation_accept). Only verified organizations invite, a limited number a day.
+
+    The inviter learns nothing about the address: the answer, the audit entry and the e-mail
+    are the same whether or not it has an account. An address without one gets an account
+    with no password, which the normal password reset can always set. Inviting again while an
+    invitation is pending returns that invitation and sends nothing."""
+    authorize(permissions.membership_invite, actor, organization, can_view=permissions.membership_view)
+    if not organization.is_verified and not is_system(actor):
+        raise errors.PermissionDenied(
+            _("Your organization can invite people once an operator has verified it.")
+        )
+    _check_role_for_kind(organization, role)
+    email = _validated_email(email)
+    now = timezone.now()
+    with transaction.atomic():
+        Organization.objects.select_for_update().filter(pk=organization.pk).first()  # serialise the count
+        if Membership.objects.filter(
+            user__email__iexact=email, organization=organization, role=role
+        ).exists():
+            raise errors.InvalidState(_("%(email)s already has this role.") % {"email": email})
+        pending = Invitation.objects.filter(
+            organization=organization, email=email, role=role, state=Invitation.State.PENDING
+        ).first()
+        if pending is not None and not pending.is_expired:
+            return pending
+        recent = Invitation.objects.filter(organization=organization, created_at__gte=now - timedelta(days=1))
+        if recent.count() >= settings.INVITATIONS_PER_DAY:
+            raise errors.Throttled(
+                _("Your organization has sent %(count)s invitations today, the most allowed; try tomorrow.")
+                % {"count": settings.INVITATIONS_PER_DAY}
+            )
+        if pending is not None:  # expired: it makes way for the new one
+            pending.state = Invitation.State.REVOKED
+            pending.responded_at = now
+            pending.save(update_fields=["state", "responded_at"])
+        if user_by_email(email) is None:
+            User.objects.create_user(email=email, password=None)
+        invitation = Invitation.objects.create(
+            organization=organization,
+            email=email,
+            role=role,
+            invited_by=actor if getattr(actor, "pk", None) else None,
+            expires_at=now + timedelta(days=settings.INVITATION_DAYS),
+        )
+        audit_record(
+            actor=actor,
+            verb="accounts.membership.invited",
+            target=invitation,
+            organization=organization,
+            after={"email": email, "role": role},
+        )
+        transaction.on_commit(lambda: notifications.member_invited(invitation.pk))
+    return invitation
+
+
+def _respond(*, actor, invitation: Invitation, accept: bool) -> Invitation:
+    with transaction.atomic():
+        invitation = (
+            Invitation.objects.select_for_update().select_related("organization").get(pk=invitation.pk)
+        )
+        target = Invitation.State.ACCEPTED if accept else Invitation.State.DECLINED
+        if invitation.state == target:
+            return invitation
+        if invitation.state != Invitation.State.PENDING:
+            raise errors.InvalidState(
+                _("This invitation is %(state)s; ask the organization for a new one.")
+                % {"state": invitation.get_state_display().lower()}
+            )
+        if invitation.is_expired:
+            raise errors.InvalidState(_("This invitation has expired; ask the organization for a new one."))
+        organization = invitation.organization
+        invitation.state = target
+        invitation.responded_at = timezone.now()
+        invitation.save(update_fields=["state", "responded_at"])
+        if (
+            accept
+            and not Membership.objects.filter(
+                user=actor, organization=organization, role=invitation.role
+            ).exists()
+        ):
+            _membership_insert(user=actor, organization=organization, role=invitation.role)
+        audit_record(
+            actor=actor,
+            verb="accounts.invitation.accepted" if accept else "accounts.invitation.declined",
+            target=invitation,
+            organization=organization,
+            after={"email": invitation.email, "role": invitation.role},
+        )
+    return invitation
+
+
+def invitation_accept(*, actor, invitation: Invitation) -> Invitation:
+    """The invitee takes the role (a Membership appears). Accepting twice changes nothing."""
+    authorize(permissions.invitation_accept, actor, invitation, can_view=permissions.invitation_view)
+    return _respond(actor=actor, invitation=invitation, accept=True)
+
+
+def invitation_decline(*, actor, invitation: Invitation) -> Invitation:
+    authorize(permissions.invitation_decline, actor, invitation, can_view=permissions.invitation_view)
+    return _respond(actor=actor, invitation=invitation, accept=False)
+
+
+def invitation_revoke(*, actor, invitation: Invitation) -> Invitation:
+    """The organization withdraws a pending invitation."""
+    authorize(permissions.invitation_revoke, actor, invitation, can_view=permissions.invitation_view)
+    with transaction.atomic():
+        invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        if invitation.state == Invitation.State.REVOKED:
+            return invitation
+        if invitation.state != Invitation.State.PENDING:
+            raise errors.InvalidState(_("Only a pending invitation can be withdrawn."))
+        invitation.state = Invitation.State.REVOKED
+        invitation.responded_at = timezone.now()
+        invitation.save(update_fields=["state", "responded_at"])
+        audit_record(
+            actor=actor,
+            verb="accounts.invitation.revoked",
+            target=invitation,
+            organization=invitation.organization,
+            after={"email": invitation.email, "role": invitation.role},
+        )
+    return invitation
 
 
 def _ensure_a_manager_remains(organization: Organization, leaving: Membership) -> None:
@@ -314,3 +478,53 @@ def membership_remove(*, actor, membership: Membership) -> None:
             user.groups.remove(organization.group)
         forget_roles(user)
         forget_roles(actor)
+
+
+# --- API tokens ---------------------------------------------------------------------------------
+
+
+def api_token_create(*, actor, user: User, name: str = "") -> tuple[ApiToken, str]:
+    """A new token for `user`, valid for API_TOKEN_DAYS; returns it and its key (shown once)."""
+    authorize(permissions.api_token_create, actor, user)
+    key = secrets.token_hex(20)
+    token = ApiToken.objects.create(
+        user=user,
+        name=(name or "").strip()[:100],
+        digest=token_digest(key),
+        prefix=key[:8],
+        password_fingerprint=password_fingerprint(user),
+        expires_at=timezone.now() + timedelta(days=settings.API_TOKEN_DAYS),
+    )
+    # Not audited, like a login (django-axes records those); revocations are.
+    return token, key
+
+
+def api_token_revoke(*, actor, token: ApiToken) -> ApiToken:
+    """The owner revokes one token. Revoking twice changes nothing."""
+    authorize(permissions.api_token_revoke, actor, token, can_view=permissions.api_token_revoke)
+    with transaction.atomic():
+        token = ApiToken.objects.select_for_update().get(pk=token.pk)
+        if token.revoked_at is not None:
+            return token
+        token.revoked_at = timezone.now()
+        token.revoked_reason = "revoked"
+        token.save(update_fields=["revoked_at", "revoked_reason"])
+        audit_record(actor=actor, verb="accounts.api_token.revoked", target=token)
+    return token
+
+
+def api_tokens_revoke_all(*, actor, user: User, reason: str) -> int:
+    """Revoke every live token of `user` (on a password change or reset); returns how many."""
+    authorize(permissions.api_tokens_revoke_all, actor, user)
+    with transaction.atomic():
+        count = ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
+            revoked_at=timezone.now(), revoked_reason=reason[:32]
+        )
+        if count:
+            audit_record(
+                actor=actor,
+                verb="accounts.api_token.revoked_all",
+                target=user,
+                after={"reason": reason, "count": count},
+            )
+    return count

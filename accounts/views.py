@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.http import Http404
@@ -12,35 +14,197 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from accounts import services
-from accounts.forms import SIGNUP_FIELD_MAP, RejectOrganizationForm, SignupForm
-from accounts.models import Organization
-from accounts.selectors import is_operator, organizations_visible_to
+from accounts import permissions, services
+from accounts.forms import SIGNUP_FIELD_MAP, InviteForm, RejectOrganizationForm, SignupForm
+from accounts.models import Invitation, Organization, User
+from accounts.selectors import (
+    invitations_for,
+    is_operator,
+    organization_invitations,
+    organization_members,
+    organizations_visible_to,
+    roles_by_organization,
+)
 from marketplace import errors
+from marketplace.api import is_id
+from marketplace.throttling import throttle_web
 from marketplace.views import apply_errors, back_url, paginate, web_errors
 
 
+@throttle_web("auth", methods=("POST",))
 def signup(request):
+    """The same answer whatever the address: a page that says to check the e-mail (which tells
+    a new user how to confirm, and an existing one how to log in or reset the password)."""
     if request.user.is_authenticated:
         return redirect("home")
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            user, organization = services.user_signup(**form.service_arguments())
+            services.user_signup(**form.service_arguments())
         except errors.ApplicationError as exc:
             apply_errors(form, exc, field_map=SIGNUP_FIELD_MAP)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(
-                request,
-                _(
-                    "Welcome! %(organization)s is registered and waits for an operator's verification; "
-                    "you will get an e-mail when it is verified."
-                )
-                % {"organization": organization.name},
-            )
-            return redirect("home")
+            return render(request, "accounts/signup_sent.html", {"email": form.cleaned_data["email"]})
     return render(request, "accounts/signup.html", {"form": form})
+
+
+@throttle_web("auth")
+def signup_confirm(request, uidb64, token):
+    try:
+        user = services.user_signup_confirm(uidb64=uidb64, token=token)
+    except errors.ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("home")
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    messages.success(
+        request,
+        _(
+            "Welcome! Your address is confirmed. Your organization waits for an operator's "
+            "verification; you will get an e-mail when it is verified."
+        ),
+    )
+    return redirect("home")
+
+
+# --- invitations ---------------------------------------------------------------------------------
+
+
+@login_required
+def invitations(request):
+    return render(
+        request,
+        "accounts/invitations.html",
+        {"invitations": invitations_for(request.user).select_related("organization")},
+    )
+
+
+def _invitation(user, pk) -> Invitation:
+    invitation = Invitation.objects.select_related("organization").filter(pk=pk).first()
+    if invitation is None or not permissions.invitation_view(user, invitation):
+        raise Http404
+    return invitation
+
+
+@login_required
+@require_POST
+@web_errors
+def invitation_accept(request, pk):
+    invitation = services.invitation_accept(actor=request.user, invitation=_invitation(request.user, pk))
+    messages.success(
+        request,
+        _("You are now a member of %(organization)s.") % {"organization": invitation.organization.name},
+    )
+    return redirect("home")
+
+
+@login_required
+@require_POST
+@web_errors
+def invitation_decline(request, pk):
+    services.invitation_decline(actor=request.user, invitation=_invitation(request.user, pk))
+    messages.success(request, _("Invitation declined."))
+    return redirect("invitations")
+
+
+# --- an organization's members and the invitations it sent --------------------------------------
+
+
+def _own_organizations(user) -> list[Organization]:
+    return list(Organization.objects.filter(pk__in=list(roles_by_organization(user))).order_by("name"))
+
+
+def _can_invite(user, organization) -> bool:
+    return organization.is_verified and permissions.membership_invite(user, organization)
+
+
+@login_required
+def members(request):
+    organizations = _own_organizations(request.user)
+    blocks = [
+        {
+            "organization": org,
+            "members": organization_members(org).order_by("user__email", "role"),
+            "invitations": organization_invitations(org).filter(state=Invitation.State.PENDING),
+            "can_invite": _can_invite(request.user, org),
+        }
+        for org in organizations
+    ]
+    inviting = [b["organization"] for b in blocks if b["can_invite"]]
+    return render(
+        request,
+        "accounts/members.html",
+        {"blocks": blocks, "invite_form": InviteForm(organizations=inviting) if inviting else None},
+    )
+
+
+@login_required
+@require_POST
+@web_errors
+def members_invite(request):
+    organization_id = request.POST.get("organization", "")
+    if not is_id(organization_id):
+        raise Http404
+    organization = organizations_visible_to(request.user).filter(pk=int(organization_id)).first()
+    if organization is None:
+        raise Http404
+    form = InviteForm(request.POST, organizations=[organization])
+    if not form.is_valid():
+        messages.error(request, _("Enter a valid e-mail address and a role."))
+        return redirect("members")
+    services.membership_invite(
+        actor=request.user,
+        organization=organization,
+        email=form.cleaned_data["email"],
+        role=form.cleaned_data["role"],
+    )
+    messages.success(
+        request,
+        _("The invitation is sent to %(email)s; they join when they accept it.")
+        % {"email": form.cleaned_data["email"]},
+    )
+    return redirect("members")
+
+
+@login_required
+@require_POST
+@web_errors
+def invitation_withdraw(request, pk):
+    services.invitation_revoke(actor=request.user, invitation=_invitation(request.user, pk))
+    messages.success(request, _("Invitation withdrawn."))
+    return redirect("members")
+
+
+# --- passwords: reset works for accounts without one; a new password revokes API tokens ----------
+
+
+class PasswordResetForm(auth_forms.PasswordResetForm):
+    def get_users(self, email):
+        """Also accounts with no usable password yet (made for an invitation): the normal
+        reset is how their owners set one."""
+        return [
+            user
+            for user in User.objects.filter(email__iexact=email, is_active=True)
+            if user.email.casefold() == email.casefold()
+        ]
+
+
+password_reset = throttle_web("auth", methods=("POST",))(
+    auth_views.PasswordResetView.as_view(form_class=PasswordResetForm)
+)
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        services.api_tokens_revoke_all(actor=form.user, user=form.user, reason="password_reset")
+        return response
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        services.api_tokens_revoke_all(actor=form.user, user=form.user, reason="password_changed")
+        return response
 
 
 # --- operators: organization verification -----------------------------------------------------

@@ -16,7 +16,6 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser
 from rest_framework.permissions import SAFE_METHODS, AllowAny, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 
 from accounts.models import Organization
 from accounts.selectors import organizations_visible_to
@@ -372,10 +371,8 @@ class DatasetViewSet(
     def get_throttles(self):
         if self.action == "versions" and self.request.method == "POST":
             self.throttle_scope = "upload"
-            return [ScopedRateThrottle()]
-        if self.action == "preview":
-            self.throttle_scope = "preview"
-            return [ScopedRateThrottle()]
+        elif self.action == "preview":
+            self.throttle_scope = "preview"  # runs the privacy engine over the data: costly
         return super().get_throttles()
 
     def get_queryset(self):
@@ -573,6 +570,11 @@ TABLE_SCHEMA_TYPES = {
 
 class VersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = VersionSerializer
+
+    def get_throttles(self):
+        if self.action == "tableschema":
+            self.throttle_scope = "feed"
+        return super().get_throttles()
 
     def get_permissions(self):
         return [AllowAny()] if self.request.method in SAFE_METHODS else [IsAuthenticated()]

@@ -10,7 +10,7 @@ from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization
-from accounts.selectors import is_operator, roles_by_organization
+from accounts.selectors import is_operator, organizations_visible_to, roles_by_organization
 from catalog.models import Dataset, DatasetRegion, DatasetVersion, Offer, Sensitivity
 from catalog.policy import DEFAULT_K, OfferPolicy
 from catalog.vocabularies import regions_by_code
@@ -25,6 +25,10 @@ SORTS = {
 
 def _own_center_ids(user) -> list[int]:
     return list(roles_by_organization(user))
+
+
+def centers_visible_to(user) -> QuerySet[Organization]:
+    return organizations_visible_to(user).filter(kind=Organization.Kind.CENTER)
 
 
 def datasets_visible_to(user) -> QuerySet[Dataset]:
@@ -154,7 +158,9 @@ def dataset_search(user, params: SearchParams) -> QuerySet[Dataset]:
     if params.theme:
         qs = qs.filter(theme=params.theme)
     if params.center:
-        qs = qs.filter(center_id=params.center)
+        # Only a center the caller may see filters anything (verified centers; one's own; all for
+        # operators): any other id answers like an unknown one, never with what it names.
+        qs = qs.filter(center_id=params.center, center__in=centers_visible_to(user))
     if params.region:
         qs = qs.filter(Exists(DatasetRegion.objects.filter(dataset=OuterRef("pk"), code=params.region)))
     active_offers = Offer.objects.filter(dataset=OuterRef("pk"), is_active=True)

@@ -35,6 +35,7 @@ from catalog.models import Dataset, DatasetVersion, Offer, Sensitivity
 from catalog.rendering import markdown_to_html
 from catalog.vocabularies import Theme, regions_by_code
 from marketplace import charts, errors
+from marketplace.throttling import throttle_web
 from marketplace.views import apply_errors, paginate, web_errors
 from transactions.models import vat_krw
 
@@ -48,6 +49,7 @@ def _pick(ko: str, en: str) -> str:
     return en if _english() and en else ko
 
 
+@throttle_web("feed")
 def catalog_jsonld(request):
     datasets = (
         Dataset.objects.filter(status=Dataset.Status.PUBLISHED)
@@ -103,7 +105,7 @@ def catalog_page(request):
     facets = selectors.dataset_facets(results)
     page, page_query = paginate(request, results)
     center_ids = {int(c) for c in facets["center"]} | ({params.center} if params.center else set())
-    centers = Organization.objects.filter(pk__in=center_ids).order_by("name")
+    centers = selectors.centers_visible_to(request.user).filter(pk__in=center_ids).order_by("name")
     regions = regions_by_code()
     query = request.GET
     theme_labels, approval_labels = dict(Theme.choices), dict(Offer.Approval.choices)
@@ -113,7 +115,7 @@ def catalog_page(request):
     if params.theme:
         active.append({"label": theme_labels[params.theme], "url": _link(query, theme=None)})
     if params.center:
-        name = next((c.name for c in centers if c.pk == params.center), str(params.center))
+        name = next((c.name for c in centers if c.pk == params.center), _("Unknown center"))
         active.append({"label": name, "url": _link(query, center=None)})
     if params.region:
         active.append({"label": regions[params.region].label, "url": _link(query, region=None)})

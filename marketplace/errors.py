@@ -36,3 +36,9 @@ class NotFound(ApplicationError):
 
 class TooLarge(ApplicationError):
     status_code = 413
+
+
+class Throttled(ApplicationError):
+    """Too many of these operations in a window (HTTP 429)."""
+
+    status_code = 429

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "guardian",
     "axes",
+    "csp",
     "marketplace",
     "accounts",
     "catalog",
@@ -65,6 +67,7 @@ MIDDLEWARE = [
     "marketplace.context.RequestContextMiddleware",
     "marketplace.context.RejectInvalidTextMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -158,6 +161,14 @@ AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_CALLABLE = "accounts.security.login_identity"
 AXES_CLIENT_IP_CALLABLE = "accounts.security.client_ip"
 AXES_LOCKOUT_CALLABLE = "accounts.security.lockout_response"
+# ...and the account itself, from every address, after this many failures in the cool-off window
+# from any number of addresses (accounts.lockout.LockoutHandler).
+AXES_HANDLER = "accounts.lockout.LockoutHandler"
+LOGIN_ACCOUNT_FAILURE_LIMIT = env.int("LOGIN_ACCOUNT_FAILURE_LIMIT", default=20)
+# API tokens expire; invitations lapse; an organization sends a bounded number of invitations a day.
+API_TOKEN_DAYS = env.int("API_TOKEN_DAYS", default=30)
+INVITATION_DAYS = env.int("INVITATION_DAYS", default=14)
+INVITATIONS_PER_DAY = env.int("INVITATIONS_PER_DAY", default=20)
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "ko"
@@ -300,7 +311,7 @@ CELERY_BEAT_SCHEDULE = {
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.security.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -313,11 +324,21 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "marketplace.api.exception_handler",
+    # Every view: anonymous callers per address, signed-in ones per user; views with a scope
+    # (sign-in, uploads, downloads, and the costly previews and feeds) count it as well.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "marketplace.throttling.AnonThrottle",
+        "marketplace.throttling.UserThrottle",
+        "marketplace.throttling.ScopedThrottle",
+    ],
     "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("THROTTLE_ANON", default="300/min"),
+        "user": env.str("THROTTLE_USER", default="1200/min"),
         "auth": env.str("THROTTLE_AUTH", default="20/min"),
         "upload": env.str("THROTTLE_UPLOAD", default="60/hour"),
         "download": env.str("THROTTLE_DOWNLOAD", default="120/hour"),
         "preview": env.str("THROTTLE_PREVIEW", default="60/hour"),
+        "feed": env.str("THROTTLE_FEED", default="30/min"),
     },
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "DATETIME_FORMAT": "iso-8601",
@@ -355,6 +376,24 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): scripts and styles from this site only, no inline code,
+# nothing from elsewhere. Pages keep their JavaScript in static/js and styles in static/css.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# The admin's address is not guessable from the outside: set ADMIN_PATH (e.g. `ops-4f9c/`).
+ADMIN_PATH = env.str("ADMIN_PATH", default="admin/").strip("/") + "/"
 SESSION_COOKIE_HTTPONLY = True
 
 LOGGING = {

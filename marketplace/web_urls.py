@@ -10,6 +10,17 @@ from transactions import views as tx_views
 urlpatterns = [
     path("", views.home, name="home"),
     path("signup/", accounts_views.signup, name="signup"),
+    path("signup/confirm/<uidb64>/<token>/", accounts_views.signup_confirm, name="signup-confirm"),
+    path("invitations/", accounts_views.invitations, name="invitations"),
+    path("members/", accounts_views.members, name="members"),
+    path("members/invite/", accounts_views.members_invite, name="members-invite"),
+    path(
+        "members/invitations/<int:pk>/withdraw/",
+        accounts_views.invitation_withdraw,
+        name="invitation-withdraw",
+    ),
+    path("invitations/<int:pk>/accept/", accounts_views.invitation_accept, name="invitation-accept"),
+    path("invitations/<int:pk>/decline/", accounts_views.invitation_decline, name="invitation-decline"),
     path("catalog.jsonld", catalog_views.catalog_jsonld, name="catalog-jsonld"),
     path("privacy/", views.privacy_page, name="privacy"),
     path("datasets/", catalog_views.catalog_page, name="catalog"),

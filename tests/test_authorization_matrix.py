@@ -6,6 +6,7 @@ import pytest
 from django.db import transaction
 from django.urls import URLPattern, URLResolver
 
+from accounts import services as accounts
 from catalog import services as catalog
 from tests import factories
 from tests.conftest import english_client
@@ -70,6 +71,18 @@ def members_row(world):
 
 
 MEMBERS_OF_BUYER = {"buyer_analyst", "buyer_manager", "operator"}
+
+
+def invitation(world):
+    """The buyer's manager invites the other buyer's analyst (the invitee) to the buyer."""
+    return accounts.membership_invite(
+        actor=world.buyer_manager, organization=world.buyer, email=world.other_buyer.email, role="analyst"
+    )
+
+
+def analyst_token(world):
+    return accounts.api_token_create(actor=world.buyer_analyst, user=world.buyer_analyst)[0]
+
 
 MATRIX = [
     # --- accounts ---
@@ -154,6 +167,72 @@ MATRIX = [
         lambda m: f"/api/v1/organizations/{m.organization_id}/members/{m.pk}/",
         None,
         codes({"buyer_manager", "operator"}, {"buyer_analyst"}, ok_code=204),
+    ),
+    (
+        "organization-member-list",
+        "post",
+        pending_org,
+        lambda org: f"/api/v1/organizations/{org.pk}/members/",
+        {"email": "new@cafe.kr", "role": "analyst"},
+        codes(set(), {"unverified_buyer_member", "operator"}),
+    ),  # only verified organizations invite
+    (
+        "organization-invitation-list",
+        "get",
+        invitation,
+        lambda i: f"/api/v1/organizations/{i.organization_id}/invitations/",
+        None,
+        codes(MEMBERS_OF_BUYER),
+    ),
+    (
+        "organization-invitation-detail",
+        "get",
+        invitation,
+        lambda i: f"/api/v1/organizations/{i.organization_id}/invitations/{i.pk}/",
+        None,
+        codes(MEMBERS_OF_BUYER),
+    ),
+    (
+        "organization-invitation-detail",
+        "delete",
+        invitation,
+        lambda i: f"/api/v1/organizations/{i.organization_id}/invitations/{i.pk}/",
+        None,
+        codes({"buyer_manager", "operator"}, {"buyer_analyst"}, ok_code=204),
+    ),
+    ("my-invitation-list", "get", None, lambda o: "/api/v1/me/invitations/", None, codes(AUTHENTICATED)),
+    (
+        "my-invitation-detail",
+        "get",
+        invitation,
+        lambda i: f"/api/v1/me/invitations/{i.pk}/",
+        None,
+        codes({"other_buyer"}),
+    ),
+    (
+        "my-invitation-accept",
+        "post",
+        invitation,
+        lambda i: f"/api/v1/me/invitations/{i.pk}/accept/",
+        {},
+        codes({"other_buyer"}),
+    ),
+    (
+        "my-invitation-decline",
+        "post",
+        invitation,
+        lambda i: f"/api/v1/me/invitations/{i.pk}/decline/",
+        {},
+        codes({"other_buyer"}),
+    ),
+    ("auth-tokens-list", "get", None, lambda o: "/api/v1/auth/tokens/", None, codes(AUTHENTICATED)),
+    (
+        "auth-tokens-detail",
+        "delete",
+        analyst_token,
+        lambda t: f"/api/v1/auth/tokens/{t.pk}/",
+        None,
+        codes({"buyer_analyst"}, ok_code=204),
     ),
     # --- catalog: the public catalog is open to everyone, drafts only to their center ---
     ("dataset-list", "get", None, lambda o: "/api/v1/datasets/", None, codes(ALL)),

@@ -124,7 +124,7 @@ def test_operator_verifies_an_organization(seeded, api):
         },
         format="json",
     )
-    assert signup.status_code == 201
+    assert signup.status_code == 202
     pending = Organization.objects.get(name="새 가게")
     client = demo_login(api, "operator@jangteo.test")
     response = client.post(f"/api/v1/organizations/{pending.pk}/verify/")

@@ -164,3 +164,20 @@ def test_check_deploy_requires_a_key_encryption_key(tmp_path):
     )
     assert result.returncode != 0
     assert "jangteo.E101" in result.stderr + result.stdout and "JANGTEO_KEK" in result.stderr + result.stdout
+
+
+def test_the_admin_path_comes_from_the_environment(tmp_path):
+    code = "import django; django.setup(); from django.urls import reverse; print(reverse('admin:index'))"
+    result = run_python(code, {**PRODUCTION_ENV, "ADMIN_PATH": "/ops-4f9c/"}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "/ops-4f9c/"
+    default = run_python(code, PRODUCTION_ENV, tmp_path)
+    assert default.stdout.splitlines()[0] == "/admin/"
+
+
+def test_production_pages_carry_a_content_security_policy_without_inline_code(tmp_path):
+    values = read_settings(PRODUCTION_ENV, tmp_path, "CONTENT_SECURITY_POLICY", "MIDDLEWARE")
+    directives = values["CONTENT_SECURITY_POLICY"]["DIRECTIVES"]
+    assert directives["script-src"] == ["'self'"] and directives["style-src"] == ["'self'"]
+    assert directives["object-src"] == ["'none'"] and directives["frame-ancestors"] == ["'none'"]
+    assert "csp.middleware.CSPMiddleware" in values["MIDDLEWARE"]

@@ -5,8 +5,6 @@ service's rule (→ 403); the state is the service's check (→ 409)."""
 
 from __future__ import annotations
 
-import codecs
-import csv
 import datetime
 import json
 
@@ -37,6 +35,7 @@ from catalog.api import DATASET_SLUG_HELP
 from catalog.models import Dataset
 from marketplace import errors
 from marketplace.api import MAX_ID, Pagination, is_id
+from marketplace.csv_export import csv_response
 from marketplace.serializers import ModelSerializer
 from transactions import permissions, selectors, services
 from transactions.models import (
@@ -653,12 +652,81 @@ class InvoiceFilter(django_filters.FilterSet):
         fields = ["state", "organization", "year"]
 
 
+class CSVRenderer(BaseRenderer):
+    """Lets `?format=csv` reach the view, which streams the CSV itself; anything else that ends
+    up here (an error) is written as JSON."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
+
+
+INVOICE_CSV_COLUMNS = [
+    "number",
+    "request",
+    "organization",
+    "supply_krw",
+    "vat_krw",
+    "total_krw",
+    "state",
+    "provider",
+    "issued_at",
+    "paid_at",
+    "paid_reference",
+    "voided_at",
+    "void_reason",
+]
+
+
 class InvoiceViewSet(viewsets.ReadOnlyModelViewSet):
+    """Invoices of the caller's organizations (all, for operators). `?format=csv` streams the
+    filtered list as CSV (UTF-8 with BOM)."""
+
     serializer_class = InvoiceSerializer
     filterset_class = InvoiceFilter
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CSVRenderer]
 
     def get_queryset(self):
         return selectors.invoices_visible_to(self.request.user)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "format", OpenApiTypes.STR, enum=["json", "csv"], description="`csv` streams a CSV file."
+            )
+        ],
+        responses={
+            (200, "application/json"): InvoiceSerializer(many=True),
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="CSV, UTF-8 with BOM"),
+        },
+    )
+    def list(self, request, *args, **kwargs):
+        if getattr(request.accepted_renderer, "format", None) == "csv":
+            queryset = self.filter_queryset(self.get_queryset()).select_related("organization")
+
+            def rows():
+                for invoice in queryset.iterator(chunk_size=2000):
+                    yield [
+                        invoice.number,
+                        invoice.access_request_id,
+                        invoice.organization.name,
+                        invoice.supply_krw,
+                        invoice.vat_krw,
+                        invoice.total_krw,
+                        invoice.state,
+                        invoice.provider,
+                        invoice.issued_at,
+                        invoice.paid_at,
+                        invoice.paid_reference,
+                        invoice.voided_at,
+                        invoice.void_reason,
+                    ]
+
+            return csv_response("jangteo-invoices", INVOICE_CSV_COLUMNS, rows())
+        return super().list(request, *args, **kwargs)
 
     @extend_schema(
         request=MarkPaidSerializer,
@@ -736,23 +804,6 @@ class NotificationViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 # --- audit ----------------------------------------------------------------------------------
-
-
-class CSVRenderer(BaseRenderer):
-    """Lets `?format=csv` reach the view, which streams the CSV itself; anything else that ends
-    up here (an error) is written as JSON."""
-
-    media_type = "text/csv"
-    format = "csv"
-    charset = "utf-8"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
-
-
-class _Echo:
-    def write(self, value):
-        return value
 
 
 AUDIT_CSV_COLUMNS = [
@@ -863,38 +914,24 @@ class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     def _csv(self, queryset) -> StreamingHttpResponse:
         show_ip = is_operator(self.request.user)
-        writer = csv.writer(_Echo())
 
         def rows():
-            yield codecs.BOM_UTF8.decode("utf-8") + writer.writerow(AUDIT_CSV_COLUMNS)
             for event in queryset.iterator(chunk_size=2000):
-                yield writer.writerow(
-                    [
-                        timezone.localtime(event.created_at).isoformat(),
-                        event.actor_label,
-                        event.verb,
-                        event.organization.name if event.organization_id else "",
-                        event.other_organization.name if event.other_organization_id else "",
-                        event.target_type,
-                        event.target_id,
-                        _csv_safe(event.target_repr),
-                        json.dumps(event.before, ensure_ascii=False) if event.before is not None else "",
-                        json.dumps(event.after, ensure_ascii=False) if event.after is not None else "",
-                        (event.ip or "") if show_ip else "",
-                    ]
-                )
+                yield [
+                    event.created_at,
+                    event.actor_label,
+                    event.verb,
+                    event.organization.name if event.organization_id else "",
+                    event.other_organization.name if event.other_organization_id else "",
+                    event.target_type,
+                    event.target_id,
+                    event.target_repr,
+                    json.dumps(event.before, ensure_ascii=False) if event.before is not None else "",
+                    json.dumps(event.after, ensure_ascii=False) if event.after is not None else "",
+                    (event.ip or "") if show_ip else "",
+                ]
 
-        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-        response["Content-Disposition"] = f'attachment; filename="jangteo-audit-{stamp}.csv"'
-        return response
-
-
-def _csv_safe(value: str) -> str:
-    """Neutralise spreadsheet formulas in free text (DESIGN.md: formula injection)."""
-    if value and value[0] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+        return csv_response("jangteo-audit", AUDIT_CSV_COLUMNS, rows())
 
 
 # --- provider analytics ---------------------------------------------------------------------
@@ -903,7 +940,9 @@ def _csv_safe(value: str) -> str:
 class StatsView(APIView):
     """Provider analytics per dataset, offer and month: views, requests, approvals, licenses,
     downloads, revenue (supply amount of paid invoices). Center members see their datasets,
-    operators all."""
+    operators all. `?format=csv` streams every row (no pages) as CSV."""
+
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CSVRenderer]
 
     pagination_class = Pagination
 
@@ -920,8 +959,14 @@ class StatsView(APIView):
             ),
             OpenApiParameter("page", OpenApiTypes.INT),
             OpenApiParameter("page_size", OpenApiTypes.INT),
+            OpenApiParameter(
+                "format", OpenApiTypes.STR, enum=["json", "csv"], description="`csv` streams a CSV file."
+            ),
         ],
-        responses=_page_of(StatsSerializer(many=True), "StatsPage"),
+        responses={
+            (200, "application/json"): _page_of(StatsSerializer(many=True), "StatsPage"),
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="CSV, UTF-8 with BOM"),
+        },
     )
     def get(self, request):
         user = request.user
@@ -940,11 +985,42 @@ class StatsView(APIView):
             datasets = datasets.filter(pk=dataset.pk)
         elif not permissions.stats_view(user):
             raise errors.PermissionDenied(_("Statistics are for data centers and operators."))
+        since = _parse_when(request.query_params.get("since"))
+        until = _parse_when(request.query_params.get("until"), end=True)
+        if getattr(request.accepted_renderer, "format", None) == "csv":
+            return _stats_csv(
+                selectors.provider_stats(datasets.order_by("title", "pk"), since=since, until=until)
+            )
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(datasets.order_by("title", "pk"), request, view=self)
-        results = selectors.provider_stats(
-            page,
-            since=_parse_when(request.query_params.get("since")),
-            until=_parse_when(request.query_params.get("until"), end=True),
-        )
+        results = selectors.provider_stats(page, since=since, until=until)
         return paginator.get_paginated_response(StatsSerializer(results, many=True).data)
+
+
+STATS_CSV_COLUMNS = ["dataset", "title", "offer_id", "offer", "month", *selectors.METRICS]
+
+
+def _stats_csv(results: list[dict]) -> StreamingHttpResponse:
+    """One row per dataset and month (offer columns empty), then per offer and month."""
+
+    def rows():
+        for entry in results:
+            dataset = entry["dataset"]
+            for month in entry["months"]:
+                yield [dataset["slug"], dataset["title"], "", "", month["month"], *_metrics(month)]
+            for offer in entry["offers"]:
+                for month in offer["months"]:
+                    yield [
+                        dataset["slug"],
+                        dataset["title"],
+                        offer["id"],
+                        offer["name"],
+                        month["month"],
+                        *_metrics(month),
+                    ]
+
+    return csv_response("jangteo-stats", STATS_CSV_COLUMNS, rows())
+
+
+def _metrics(month: dict) -> list:
+    return [month.get(metric, "") for metric in selectors.METRICS]

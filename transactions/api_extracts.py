@@ -17,7 +17,6 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from catalog.selectors import datasets_visible_to
@@ -117,7 +116,6 @@ class ExtractViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def get_throttles(self):
         if self.action == "download_link":
             self.throttle_scope = "download"
-            return [ScopedRateThrottle()]
         return super().get_throttles()
 
     @extend_schema(request=None, responses=DownloadLinkSerializer)
@@ -134,7 +132,6 @@ class ExtractDownloadView(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
-    throttle_classes = [ScopedRateThrottle]
     throttle_scope = "download"
 
     @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})

@@ -1,6 +1,7 @@
 import pytest
 
-from accounts.models import Organization
+from accounts.models import Organization, User
+from accounts.selectors import roles_in
 from tests import factories
 
 
@@ -77,9 +78,11 @@ def test_signup_over_the_api(api):
         },
         format="json",
     )
-    assert response.status_code == 201, response.content
-    assert response.json()["memberships"][0]["role"] == "manager"
+    assert response.status_code == 202, response.content
     assert Organization.objects.get().verification == "pending"
+    user = User.objects.get(email="lab@univ.ac.kr")
+    assert not user.is_active  # until the link e-mailed to the address is followed
+    assert roles_in(user, Organization.objects.get()) == {"manager"}
 
 
 @pytest.mark.django_db
@@ -123,9 +126,17 @@ def test_members_endpoints(login, buyer, center):
         f"/api/v1/organizations/{buyer.pk}/members/", {"email": "a@example.kr", "role": "analyst"}
     )
     assert created.status_code == 201, created.content
+    assert created.json()["state"] == "pending"
+    listed = client.get(f"/api/v1/organizations/{buyer.pk}/members/").json()
+    assert {m["email"] for m in listed["results"]} == {manager.email}  # not before accepting
+    invitee = User.objects.get(email="a@example.kr")
+    invitee.set_password(factories.PASSWORD)
+    invitee.save()
+    accepted = login(invitee).post(f"/api/v1/me/invitations/{created.json()['id']}/accept/")
+    assert accepted.status_code == 200, accepted.content
     listed = client.get(f"/api/v1/organizations/{buyer.pk}/members/").json()
     assert {m["email"] for m in listed["results"]} == {manager.email, "a@example.kr"}
-    member_id = created.json()["id"]
+    member_id = next(m["id"] for m in listed["results"] if m["email"] == "a@example.kr")
     assert (
         client.patch(f"/api/v1/organizations/{buyer.pk}/members/{member_id}/", {"role": "manager"}).json()[
             "role"

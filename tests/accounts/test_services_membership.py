@@ -1,5 +1,4 @@
 import pytest
-from django.core import mail
 
 from accounts import services
 from accounts.models import Membership, User
@@ -13,34 +12,18 @@ def manager(buyer):
     return factories.member(buyer, "manager")
 
 
-@pytest.mark.django_db
-def test_manager_adds_existing_user_by_email_and_they_join_the_group(buyer, manager):
-    colleague = factories.UserFactory(email="colleague@example.kr")
-    membership = services.membership_add(
-        actor=manager, organization=buyer, email="Colleague@Example.kr", role="analyst"
-    )
-    assert membership.user == colleague
-    assert colleague.groups.filter(pk=buyer.group_id).exists()
-    assert roles_in(colleague, buyer) == {"analyst"}
-    assert mail.outbox == []  # existing users need no invitation
-
-
-@pytest.mark.django_db
-def test_adding_an_unknown_email_invites_them_with_a_password_link(
-    buyer, manager, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=True):
-        services.membership_add(actor=manager, organization=buyer, email="new@example.kr", role="analyst")
-    user = User.objects.get(email="new@example.kr")
-    assert not user.has_usable_password()
-    assert len(mail.outbox) == 1
-    assert "/accounts/reset/" in mail.outbox[0].body
+def _joined(manager, organization, email, role="analyst"):
+    """Invite `email` and have its owner accept: the path every new member takes now."""
+    invitation = services.membership_invite(actor=manager, organization=organization, email=email, role=role)
+    user = User.objects.get(email=email.lower())
+    services.invitation_accept(actor=user, invitation=invitation)
+    return Membership.objects.get(user=user, organization=organization, role=role)
 
 
 @pytest.mark.django_db
 def test_role_must_belong_to_the_organization_kind(buyer, manager):
     with pytest.raises(errors.ApplicationError) as exc:
-        services.membership_add(actor=manager, organization=buyer, email="x@example.kr", role="curator")
+        services.membership_invite(actor=manager, organization=buyer, email="x@example.kr", role="curator")
     assert "role" in exc.value.errors
     assert not User.objects.filter(email="x@example.kr").exists()
 
@@ -49,14 +32,14 @@ def test_role_must_belong_to_the_organization_kind(buyer, manager):
 def test_analyst_cannot_add_members(buyer):
     analyst = factories.member(buyer, "analyst")
     with pytest.raises(errors.PermissionDenied):
-        services.membership_add(actor=analyst, organization=buyer, email="x@example.kr", role="analyst")
+        services.membership_invite(actor=analyst, organization=buyer, email="x@example.kr", role="analyst")
 
 
 @pytest.mark.django_db
 def test_other_organizations_get_not_found(buyer, center):
     stranger = factories.member(center, "manager")
     with pytest.raises(errors.NotFound):
-        services.membership_add(actor=stranger, organization=buyer, email="x@example.kr", role="analyst")
+        services.membership_invite(actor=stranger, organization=buyer, email="x@example.kr", role="analyst")
 
 
 @pytest.mark.django_db
@@ -66,9 +49,7 @@ def test_change_role_and_the_last_manager_stays(buyer, manager):
         services.membership_change_role(actor=manager, membership=own, role="analyst")
     with pytest.raises(errors.InvalidState):
         services.membership_remove(actor=manager, membership=own)
-    colleague = services.membership_add(
-        actor=manager, organization=buyer, email="c@example.kr", role="analyst"
-    )
+    colleague = _joined(manager, buyer, "c@example.kr")
     changed = services.membership_change_role(actor=manager, membership=colleague, role="manager")
     assert changed.role == "manager"
     services.membership_change_role(actor=manager, membership=own, role="analyst")
@@ -77,9 +58,7 @@ def test_change_role_and_the_last_manager_stays(buyer, manager):
 
 @pytest.mark.django_db
 def test_removing_the_last_role_leaves_the_group(buyer, manager):
-    membership = services.membership_add(
-        actor=manager, organization=buyer, email="c@example.kr", role="analyst"
-    )
+    membership = _joined(manager, buyer, "c@example.kr")
     user = membership.user
     services.membership_remove(actor=manager, membership=membership)
     assert not Membership.objects.filter(user=user).exists()

@@ -17,9 +17,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, transaction
 from django.test import TestCase
-from rest_framework.authtoken.models import Token
 
-from accounts.models import Membership, Organization
+from accounts import services as account_services
+from accounts.models import Invitation, Membership, Organization
 from catalog import services as catalog_services
 from catalog.models import Dataset, DatasetVersion, Offer
 from marketplace.actors import SYSTEM
@@ -157,10 +157,19 @@ def build_world() -> FuzzWorld:
     services.extract_download(actor=SYSTEM, token=token)
     link, _expires = services.extract_download_link(actor=world.buyer_analyst, extract=extracts[0])
 
+    # An open invitation of the buyer to the other buyer's analyst.
+    account_services.membership_invite(
+        actor=world.buyer_manager, organization=buyer, email=world.other_buyer.email, role="analyst"
+    )
+    invitations = list(Invitation.objects.values_list("pk", flat=True))
+
     organizations = list(Organization.objects.values_list("pk", flat=True))
     return FuzzWorld(
         world=world,
-        tokens={name: Token.objects.create(user=getattr(world, name)).key for name in FUZZ_ACTORS},
+        tokens={
+            name: account_services.api_token_create(actor=SYSTEM, user=getattr(world, name))[1]
+            for name in FUZZ_ACTORS
+        },
         path_values={
             ("/api/v1/datasets/{slug}/", "slug"): list(Dataset.objects.values_list("slug", flat=True)),
             ("/api/v1/versions/{id}/", "id"): list(DatasetVersion.objects.values_list("pk", flat=True)),
@@ -170,6 +179,8 @@ def build_world() -> FuzzWorld:
             ("/api/v1/organizations/{organization_pk}/members/{id}/", "id"): list(
                 Membership.objects.values_list("pk", flat=True)
             ),
+            ("/api/v1/organizations/{organization_pk}/invitations/{id}/", "id"): invitations,
+            ("/api/v1/me/invitations/{id}/", "id"): invitations,
             ("/api/v1/requests/{id}/", "id"): list(AccessRequest.objects.values_list("pk", flat=True)),
             ("/api/v1/licenses/{id}/", "id"): list(License.objects.values_list("pk", flat=True)),
             ("/api/v1/invoices/{id}/", "id"): list(Invoice.objects.values_list("pk", flat=True)),

@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from accounts.models import Membership, Organization, User
+from accounts.models import Invitation, Membership, Organization, User
 from catalog import services as catalog_services
 from catalog.models import Dataset, DatasetVersion, Field, LicenseTerms, Offer
 from tests import factories
@@ -37,6 +37,7 @@ COUNTED_MODELS = [
     User,
     Organization,
     Membership,
+    Invitation,  # (API tokens are not counted: logging in within a test makes them)
     Dataset,
     DatasetVersion,
     Field,
@@ -151,6 +152,7 @@ class Scene:
             "offer_update": ("patch", f"/api/v1/offers/{self.offer.pk}/", self.curator),
             "request_create": ("post", "/api/v1/requests/", self.analyst),
             "member_invite": ("post", f"/api/v1/organizations/{self.center.pk}/members/", self.curator),
+            "token_create": ("post", "/api/v1/auth/token/", None),
         }
 
 
@@ -162,6 +164,7 @@ ENDPOINT_NAMES = [
     "offer_update",
     "request_create",
     "member_invite",
+    "token_create",
 ]
 
 

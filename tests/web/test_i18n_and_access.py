@@ -1,6 +1,8 @@
 """Every page: who may open it (status codes per role), the language of the pages, the
 shared layout (skip link, landmarks, navigation by role)."""
 
+import re
+
 import pytest
 
 pytestmark = pytest.mark.django_db
@@ -112,7 +114,9 @@ def test_unknown_and_unpublished_things_are_404(web, as_user, analyst, draft):
         assert client.get(url).status_code == 404, url
 
 
-def test_signup_shows_service_errors_on_fields_and_logs_in(web, buyer):
+def test_signup_shows_service_errors_on_fields_then_confirms_by_email(
+    web, buyer, mailoutbox, django_capture_on_commit_callbacks
+):
     response = web.post(
         "/signup/",
         {
@@ -131,22 +135,25 @@ def test_signup_shows_service_errors_on_fields_and_logs_in(web, buyer):
     assert 'aria-describedby="id_business_number_helptext id_business_number_error"' in html
     from tests.factories import valid_business_number
 
-    response = web.post(
-        "/signup/",
-        {
-            "email": "owner@cafe.kr",
-            "name": "김사장",
-            "password1": "correct-horse-battery-staple",
-            "password2": "correct-horse-battery-staple",
-            "org_kind": "buyer",
-            "org_name": "새 카페",
-            "business_number": valid_business_number(777),
-            "buyer_category": "sme",
-        },
-    )
-    assert response.status_code == 302
-    home = web.get("/").content.decode()
-    assert "김사장" in home  # logged in
+    with django_capture_on_commit_callbacks(execute=True):
+        response = web.post(
+            "/signup/",
+            {
+                "email": "owner@cafe.kr",
+                "name": "김사장",
+                "password1": "correct-horse-battery-staple",
+                "password2": "correct-horse-battery-staple",
+                "org_kind": "buyer",
+                "org_name": "새 카페",
+                "business_number": valid_business_number(777),
+                "buyer_category": "sme",
+            },
+        )
+    assert response.status_code == 200 and 'id="id_email"' not in response.content.decode()
+    assert "김사장" not in web.get("/").content.decode()  # not logged in before confirming
+    link = re.search(r"http://\S+(/signup/confirm/\S+/)", mailoutbox[-1].body).group(1)
+    assert web.get(link).status_code == 302
+    assert "김사장" in web.get("/").content.decode()  # confirmed and logged in
     from accounts.models import Organization
 
     assert Organization.objects.get(name="새 카페").verification == "pending"

@@ -27,13 +27,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.contrib.auth.tokens import default_token_generator
 from django.contrib.auth.views import redirect_to_login
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, resolve
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
-from accounts.models import Organization
+from accounts import services as account_services
+from accounts.models import Invitation, Membership, Organization, User
 from catalog.models import Dataset, DatasetVersion, Field, Offer
 from tests.transactions.factories import ACTORS, make_world
 from tests.web import matrix_objects as mx
@@ -270,6 +274,40 @@ def _organization_markers(s) -> dict[str, set]:
     return {s.pending_org.name: {"operator"}}
 
 
+def _invitation(world) -> Invitation:
+    """The buyer's manager invites the other buyer's analyst to the buyer."""
+    return account_services.membership_invite(
+        actor=world.buyer_manager, organization=world.buyer, email=world.other_buyer.email, role="analyst"
+    )
+
+
+def _invitation_state(i: Invitation):
+    return Invitation.objects.values_list("state", flat=True).get(pk=i.pk), Membership.objects.count()
+
+
+def _invitation_markers(i: Invitation) -> dict[str, set]:
+    return {f'id="invitation-{i.pk}"': {"other_buyer"}}
+
+
+def _sent_invitation_markers(i: Invitation) -> dict[str, set]:
+    """The buyer's members see what it sent; nobody else."""
+    return {f'id="sent-invitation-{i.pk}"': BUYER}
+
+
+def _invitation_count(_target=None):
+    return Invitation.objects.count(), Membership.objects.count()
+
+
+def _unconfirmed_signup(world) -> str:
+    """The confirmation link of a sign-up that was not confirmed yet."""
+    user = User.objects.create_user(email="mx-new@shop.kr", password="mx-long-passphrase", is_active=False)
+    user.mx_link = (
+        f"/signup/confirm/{urlsafe_base64_encode(force_bytes(user.pk))}/"
+        f"{default_token_generator.make_token(user)}/"
+    )
+    return user
+
+
 # --- the matrix ---------------------------------------------------------------------------------
 
 OPEN_TO_ALL = cells((ALL, 200))
@@ -297,6 +335,84 @@ MATRIX: list[Row] = [
         cells((AUTHENTICATED, HOME), anonymous=FORM),
         body={"email": "mx@new.kr"},
         state=lambda o: (Organization.objects.count(), AccessRequest.objects.count()),
+    ),
+    Row(
+        "signup-confirm",
+        "get",
+        _unconfirmed_signup,
+        lambda u: u.mx_link,
+        cells((AUTHENTICATED, CHANGED), anonymous=CHANGED),
+        state=lambda u: User.objects.values_list("is_active", flat=True).get(pk=u.pk),
+    ),  # the link is the credential, whoever follows it
+    Row(
+        "signup-confirm",
+        "get",
+        None,
+        lambda o: "/signup/confirm/MQ/bad-token/",
+        cells((AUTHENTICATED, HOME), anonymous=HOME),
+        label="bad link",
+    ),
+    Row(
+        "invitations",
+        "get",
+        _invitation,
+        lambda i: "/invitations/",
+        LIST_FOR_SIGNED_IN,
+        sees=_invitation_markers,
+    ),
+    Row(
+        "invitation-accept",
+        "post",
+        _invitation,
+        lambda i: f"/invitations/{i.pk}/accept/",
+        cells(({"other_buyer"}, CHANGED), (BUYER | {"operator"}, 403)),  # the buyer sees its invitations
+        body={},
+        state=_invitation_state,
+    ),
+    Row(
+        "invitation-decline",
+        "post",
+        _invitation,
+        lambda i: f"/invitations/{i.pk}/decline/",
+        cells(({"other_buyer"}, CHANGED), (BUYER | {"operator"}, 403)),  # the buyer sees its invitations
+        body={},
+        state=_invitation_state,
+    ),
+    Row(
+        "members",
+        "get",
+        _invitation,
+        lambda i: "/members/",
+        LIST_FOR_SIGNED_IN,
+        sees=_sent_invitation_markers,
+    ),
+    Row(
+        "members-invite",
+        "post",
+        lambda w: w.buyer,
+        lambda org: "/members/invite/",
+        cells(({"buyer_manager", "operator"}, CHANGED), ({"buyer_analyst"}, 403)),
+        body=lambda org: {"organization": org.pk, "email": "mx-invitee@shop.kr", "role": "analyst"},
+        state=_invitation_count,
+    ),
+    Row(
+        "members-invite",
+        "post",
+        mx.pending_org,
+        lambda org: "/members/invite/",
+        cells(({"unverified_buyer_member", "operator"}, 403)),
+        body=lambda org: {"organization": org.pk, "email": "mx-invitee@shop.kr", "role": "analyst"},
+        state=_invitation_count,
+        label="unverified organization",
+    ),
+    Row(
+        "invitation-withdraw",
+        "post",
+        _invitation,
+        lambda i: f"/members/invitations/{i.pk}/withdraw/",
+        cells(({"buyer_manager", "operator"}, CHANGED), ({"buyer_analyst", "other_buyer"}, 403)),
+        body={},
+        state=_invitation_state,
     ),
     Row("catalog-jsonld", "get", mx.scene, lambda s: "/catalog.jsonld", OPEN_TO_ALL, sees=_public_markers),
     Row("privacy", "get", mx.scene, lambda s: "/privacy/", OPEN_TO_ALL),

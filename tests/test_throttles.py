@@ -1,0 +1,94 @@
+"""Default rate limits on every API view, and their own (lower) budgets for the costly previews
+and feeds (issue 15). tests/settings.py lifts the limits for the suite; these tests put real
+rates back with the `settings` fixture (DRF re-reads them; marketplace.throttling reads them at
+each request)."""
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver
+
+from marketplace.throttling import AnonThrottle, ScopedThrottle, UserThrottle
+from tests import factories
+from tests.conftest import english_client
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rates(settings):
+    def set_rates(**changes):
+        settings.REST_FRAMEWORK = {
+            **settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {
+                **{scope: None for scope in settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]},
+                **changes,
+            },
+        }
+
+    return set_rates
+
+
+def _api_views():
+    from marketplace import urls
+
+    views = []
+
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern) and prefix.startswith("api/v1/"):
+                view = getattr(pattern.callback, "cls", None)
+                if view is not None:
+                    views.append((pattern.name, view))
+
+    walk(urls.urlpatterns)
+    return views
+
+
+def test_every_api_view_counts_anonymous_and_signed_in_callers():
+    missing = [
+        name
+        for name, view in _api_views()
+        if not {AnonThrottle, UserThrottle, ScopedThrottle} <= set(view.throttle_classes)
+    ]
+    assert _api_views() and missing == []
+
+
+def test_anonymous_callers_are_limited_per_address(rates, center):
+    rates(anon="3/min")
+    api = english_client()
+    answers = [api.get("/api/v1/datasets/").status_code for _ in range(4)]
+    assert answers == [200, 200, 200, 429]
+    throttled = api.get("/api/v1/datasets/")
+    assert throttled.json()["detail"] and int(throttled["Retry-After"]) > 0
+    assert english_client().get("/api/v1/datasets/", REMOTE_ADDR="198.51.100.1").status_code == 200
+
+
+def test_signed_in_callers_are_limited_per_user(rates, login, buyer):
+    analyst, manager = factories.member(buyer, "analyst"), factories.member(buyer, "manager")
+    first, second = login(analyst), login(manager)  # tokens made before the limit
+    rates(user="2/min")
+    assert [first.get("/api/v1/me/").status_code for _ in range(3)] == [200, 200, 429]
+    assert second.get("/api/v1/me/").status_code == 200  # another user has their own budget
+
+
+def test_previews_have_their_own_budget(rates, center):
+    dataset = factories.published_dataset(center, with_data=True, row_count=20)
+    factories.OfferFactory(dataset=dataset, fields=["sigungu_code", "industry", "amount"])
+    rates(preview="2/min")
+    api = english_client()
+    path = f"/api/v1/datasets/{dataset.slug}/preview/"
+    assert [api.get(path).status_code for _ in range(3)] == [200, 200, 429]
+    assert api.get(f"/api/v1/datasets/{dataset.slug}/").status_code == 200  # cheap reads go on
+
+
+def test_feeds_have_their_own_budget(rates, center):
+    dataset = factories.published_dataset(center)
+    rates(feed="2/min")
+    web = Client()
+    assert [web.get("/catalog.jsonld").status_code for _ in range(3)] == [200, 200, 429]
+    schema = f"/api/v1/versions/{dataset.current_version_id}/tableschema.json"
+    assert english_client().get(schema, REMOTE_ADDR="198.51.100.2").status_code == 200
+    assert english_client().get(schema).status_code == 429  # the same feed budget for this address
+    assert web.get("/datasets/").status_code == 200
