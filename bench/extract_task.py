@@ -46,7 +46,7 @@ def case_task(parquet: Path, which: str) -> dict:
         JANGTEO_VAR_DIR=str(WORK / "var"),
         DATABASE_URL=f"sqlite:///{WORK / 'var' / 'bench.sqlite3'}",
         CELERY_TASK_ALWAYS_EAGER="0",
-        DJANGO_SETTINGS_MODULE="marketplace.settings",
+        DJANGO_SETTINGS_MODULE="config.settings",
         LOG_LEVEL="WARNING",
     )
     sys.path.insert(0, str(REPO))

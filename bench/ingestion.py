@@ -78,7 +78,7 @@ def case_task(cp949: str) -> dict:
         DUCKDB_MEMORY_LIMIT="1GB",
         DUCKDB_THREADS="2",
     )
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     sys.path.insert(0, str(REPO))
     import django
 

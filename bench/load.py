@@ -63,7 +63,7 @@ def environment(database_url: str, cache_url: str | None) -> dict:
         "SECURE_SSL_REDIRECT": "0",
         "DATABASE_URL": database_url,
         "JANGTEO_VAR_DIR": str(REPO / "var" / "load"),
-        "DJANGO_SETTINGS_MODULE": "marketplace.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "LOG_LEVEL": "WARNING",
     }
 
@@ -349,7 +349,7 @@ def main() -> None:
             sys.executable,
             "-m",
             "gunicorn",
-            "marketplace.wsgi:application",
+            "config.wsgi:application",
             "-b",
             f"127.0.0.1:{PORT}",
             "-w",

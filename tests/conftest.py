@@ -107,7 +107,7 @@ def celery_worker_session(django_db_setup, django_db_blocker):
     test database (started once: a worker takes seconds to boot)."""
     from django.conf import settings
 
-    from marketplace.celery import app
+    from config.celery import app
 
     if broker_is_redis() and not redis_reachable():
         pytest.skip("Redis broker is configured but not reachable")
@@ -132,7 +132,7 @@ def celery_worker_session(django_db_setup, django_db_blocker):
                 "-m",
                 "celery",
                 "-A",
-                "marketplace",
+                "config",
                 "worker",
                 "--loglevel=INFO",
                 "--concurrency=1",
@@ -177,7 +177,7 @@ def _purge_broker(app, settings) -> None:
 def celery_worker_process(celery_worker_session, transactional_db):
     """The session's real worker, for a test whose work must go through the broker (no eager
     execution); the database is committed so the worker sees it."""
-    from marketplace.celery import app
+    from config.celery import app
 
     if celery_worker_session.poll() is not None:
         pytest.fail(

@@ -94,7 +94,7 @@ class Worker:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [
-                    sys.executable, "-m", "celery", "-A", "marketplace", "worker",
+                    sys.executable, "-m", "celery", "-A", "config", "worker",
                     "--loglevel=INFO", f"--concurrency={self.concurrency}", "--pool=prefork",
                     "--without-gossip", "--without-mingle", "--without-heartbeat",
                     "-Q", QUEUE, "-n", f"{self.name}-{os.getpid()}@%h",
@@ -236,7 +236,7 @@ def faults(transactional_db, monkeypatch, tmp_path, settings, capsys):
     `transaction.on_commit`) go there too. Every worker is SIGKILLed at the end."""
     from catalog import services as catalog_services
     from catalog.tasks import ingest_version
-    from marketplace.celery import app
+    from config.celery import app
     from transactions.services import extracts as extract_services
     from transactions.tasks import build_extract
 

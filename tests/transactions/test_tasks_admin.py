@@ -4,7 +4,7 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 
-from marketplace.celery import app
+from config.celery import app
 from tests import factories
 from tests.transactions.factories import request_in_state
 from transactions.models import AccessRequest, License

@@ -5,8 +5,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.test.utils import override_settings
 
 from accounts.models import Organization
+from config.celery import app as celery_app
 from marketplace import demo, demo_seed
-from marketplace.celery import app as celery_app
 
 
 class Command(BaseCommand):
