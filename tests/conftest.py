@@ -44,6 +44,17 @@ def english_client() -> APIClient:
 
 
 @pytest.fixture(autouse=True)
+def _english():
+    """Each test starts in English, whatever ran before it in the same thread: a request leaves
+    its language active, so without this a test that reads a message passed or failed by the
+    order of the tests (the site's default language is Korean). Tests of Korean ask for it."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     """Each test starts with an empty cache (the catalog caches anonymous list pages)."""
     from django.core.cache import cache
