@@ -36,9 +36,9 @@ from catalog.storage import local_path, remove_stale_work_dirs, sha256_of, store
 from catalog.vocabularies import Theme, UpdateFrequency, regions_by_code
 from marketplace import errors
 from marketplace.actors import SYSTEM, is_system
+from marketplace.audit import audit_record
 from marketplace.authz import authorize
 from marketplace.duckdb import connect
-from transactions.audit import audit_record
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from accounts.selectors import is_operator
 from catalog.models import Dataset, DatasetView, Offer
 from marketplace import errors
 from marketplace.actors import is_system
+from marketplace.models import AuditEvent
 from transactions.models import (
     AccessRequest,
-    AuditEvent,
     DownloadEvent,
     Extract,
     Invoice,

@@ -382,7 +382,7 @@ def storage_files(prefix: str) -> list[str]:
 
 
 def audit_count(verb: str, target) -> int:
-    from transactions.models import AuditEvent
+    from marketplace.models import AuditEvent
 
     return AuditEvent.objects.filter(
         verb=verb, target_type=target._meta.label_lower, target_id=str(target.pk)

@@ -6,6 +6,7 @@ import pytest
 from django.db.models import Count
 
 from catalog.models import Offer
+from marketplace.models import AuditEvent
 from tests import factories
 from tests.faults.conftest import (
     RECORDS,
@@ -19,7 +20,7 @@ from tests.faults.conftest import (
     sweep_extracts,
     wait_for,
 )
-from transactions.models import AuditEvent, Extract
+from transactions.models import Extract
 
 pytestmark = pytest.mark.services
 

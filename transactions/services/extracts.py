@@ -28,9 +28,9 @@ from catalog.selectors import offer_spec_from_snapshot
 from catalog.storage import local_path, remove_stale_work_dirs, store_file
 from marketplace import errors
 from marketplace.actors import SYSTEM, is_system
+from marketplace.audit import audit_record
 from marketplace.authz import authorize
 from transactions import permissions
-from transactions.audit import audit_record
 from transactions.extracts import bundle as bundles
 from transactions.extracts import engine
 from transactions.extracts.writers import ExtractError
