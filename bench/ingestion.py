@@ -90,8 +90,8 @@ def case_task(cp949: str) -> dict:
     from accounts.models import Organization
     from catalog import services as catalog
     from catalog.tasks import ingest_version
+    from demo.organizations import demo_business_number
     from marketplace.actors import SYSTEM
-    from marketplace.demo import demo_business_number
 
     call_command("migrate", verbosity=0)
     number = demo_business_number("987650001")

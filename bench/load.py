@@ -92,8 +92,8 @@ def seed(target: int) -> int:
     from accounts.models import Organization
     from catalog.models import Dataset, DatasetRegion, DatasetVersion, Offer
     from catalog.vocabularies import Theme, gyeonggi_regions
+    from demo.organizations import demo_business_number
     from marketplace.actors import SYSTEM
-    from marketplace.demo import demo_business_number
 
     call_command("migrate", verbosity=0)
     have = Dataset.objects.count()
