@@ -1,11 +1,11 @@
 import time
 
+from celery import current_app as celery_app
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.test.utils import override_settings
 
 from accounts.models import Organization
-from celery import current_app as celery_app
 from demo import organizations
 from demo import seed as demo_seed
 
