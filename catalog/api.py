@@ -121,6 +121,9 @@ class VersionSerializer(ModelSerializer):
     fields = FieldSerializer(many=True, read_only=True)
     dataset = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     is_current = serializers.BooleanField(read_only=True)
+    # The job's times under the names API.md gives them.
+    ingest_started_at = serializers.DateTimeField(source="started_at", read_only=True)
+    ingest_finished_at = serializers.DateTimeField(source="finished_at", read_only=True)
 
     class Meta:
         model = DatasetVersion

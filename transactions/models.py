@@ -8,6 +8,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from marketplace.jobs import Job
+
 # --- Access requests ------------------------------------------------------------------------
 
 
@@ -423,10 +425,10 @@ class Notification(models.Model):
 # --- Extracts ---------------------------------------------------------------------------------
 
 
-class Extract(models.Model):
+class Extract(Job):
     """One delivered file: a license's scope of one dataset version in one format, built by a
-    worker. The recipe (query, parameters, source hash, engine version) rebuilds it byte for
-    byte; it stays after the file is purged."""
+    worker (a job, `marketplace.jobs`). The recipe (query, parameters, source hash, engine
+    version) rebuilds it byte for byte; it stays after the file is purged."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
@@ -434,6 +436,11 @@ class Extract(models.Model):
         SUCCEEDED = "succeeded", _("Ready")
         FAILED = "failed", _("Failed")
         EXPIRED = "expired", _("Expired")
+
+    QUEUED, RUNNING, SUCCEEDED, FAILED = Status.QUEUED, Status.RUNNING, Status.SUCCEEDED, Status.FAILED
+    DONE = (Status.EXPIRED,)
+    SETTINGS_PREFIX = "EXTRACT"
+    GAVE_UP = _("The file could not be built after %(n)s attempts.")
 
     class Format(models.TextChoices):
         CSV = "csv", _("CSV (UTF-8)")
@@ -453,7 +460,6 @@ class Extract(models.Model):
     )
     format = models.CharField(_("format"), max_length=8, choices=Format.choices)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
-    progress = models.PositiveSmallIntegerField(_("progress"), default=0)
     row_count = models.BigIntegerField(_("rows"), null=True, blank=True)
     bytes = models.BigIntegerField(_("bytes"), null=True, blank=True)
     sha256 = models.CharField(_("data file SHA-256"), max_length=64, blank=True)
@@ -463,14 +469,9 @@ class Extract(models.Model):
     file_name = models.CharField(_("download name"), max_length=255, blank=True)
     recipe = models.JSONField(_("recipe"), default=dict, blank=True)
     recipe_sha256 = models.CharField(_("recipe SHA-256"), max_length=64, blank=True)
-    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
-    error = models.TextField(_("error"), blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    queued_at = models.DateTimeField(_("queued at"), default=timezone.now, db_index=True)
-    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
-    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     purged_at = models.DateTimeField(_("file purged at"), null=True, blank=True)
 
     class Meta:
@@ -491,3 +492,11 @@ class Extract(models.Model):
 
     def __str__(self) -> str:
         return f"Extract #{self.pk} ({self.get_format_display()}) of license #{self.license_id}"
+
+    @classmethod
+    def job_lock(cls, pk: int):
+        return (
+            cls.objects.select_for_update(of=("self",))
+            .select_related("license__organization", "license__dataset__center", "version")
+            .get(pk=pk)
+        )
