@@ -3,6 +3,12 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from accounts.models import Membership, Organization, User
+from marketplace.actors import is_person
+
+Role = Membership.Role
+# Who acts for a buyer organization (requests, licenses, downloads) and for a center.
+BUYER_ROLES = frozenset({Role.ANALYST, Role.MANAGER})
+CENTER_ROLES = frozenset({Role.MANAGER, Role.REVIEWER, Role.CURATOR})
 
 
 def roles_by_organization(user) -> dict[int, set[str]]:
@@ -50,3 +56,29 @@ def organization_members(organization) -> QuerySet[Membership]:
 
 def user_by_email(email: str) -> User | None:
     return User.objects.filter(email__iexact=email.strip()).first()
+
+
+def organization_ids(user, *, kind: str, roles) -> list[int]:
+    """The organizations of `kind` in which the user holds one of `roles` (one query)."""
+    if not is_person(user):
+        return []
+    return list(
+        Membership.objects.filter(user=user, organization__kind=kind, role__in=list(roles))
+        .order_by()  # the model's ordering would make DISTINCT keep one row per role
+        .values_list("organization_id", flat=True)
+        .distinct()
+    )
+
+
+def buyer_organization_ids(user) -> list[int]:
+    return organization_ids(user, kind=Organization.Kind.BUYER, roles=BUYER_ROLES)
+
+
+def center_organization_ids(user) -> list[int]:
+    return organization_ids(user, kind=Organization.Kind.CENTER, roles=CENTER_ROLES)
+
+
+def own_organization_ids(user) -> list[int]:
+    if not is_person(user):
+        return []
+    return list(Membership.objects.filter(user=user).values_list("organization_id", flat=True).distinct())

@@ -35,7 +35,7 @@ from catalog.models import (
 )
 from catalog.storage import local_path, remove_stale_work_dirs, sha256_of, store_file
 from catalog.vocabularies import Theme, UpdateFrequency, regions_by_code
-from marketplace import errors, jobs
+from marketplace import errors, jobs, reactions
 from marketplace.actors import SYSTEM, is_system
 from marketplace.audit import audit_record
 from marketplace.authz import authorize
@@ -557,15 +557,9 @@ def version_publish(*, actor, version: DatasetVersion) -> DatasetVersion:
             before={"current_version": previous},
             after={"current_version": version.pk, "number": version.number},
         )
-        transaction.on_commit(lambda: _deliver_to_licensees(version.pk))
+        reactions.announce_on_commit(reactions.VERSION_PUBLISHED, version_id=version.pk)
     catalog_cache.changed()
     return version
-
-
-def _deliver_to_licensees(version_id: int) -> None:
-    from transactions.hooks import version_published
-
-    version_published(version_id)
 
 
 # --- offers -----------------------------------------------------------------------------------

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
-
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -9,6 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from marketplace.jobs import Job
+from marketplace.money import VAT_RATE, vat_krw  # noqa: F401 - invoices read them here
 
 # --- Access requests ------------------------------------------------------------------------
 
@@ -190,13 +189,6 @@ class RequestMessage(models.Model):
 
 
 # --- Invoices -------------------------------------------------------------------------------
-
-VAT_RATE = Decimal("0.10")
-
-
-def vat_krw(supply_krw: int) -> int:
-    """10% VAT in whole won, rounded half up (10,005 → 1,001; 9,999 → 1,000; 1 → 0)."""
-    return int((Decimal(supply_krw) * VAT_RATE).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
 
 
 class InvoiceSequence(models.Model):

@@ -15,7 +15,7 @@ from guardian.shortcuts import get_objects_for_user
 
 from accounts.models import Membership, Organization
 from accounts.permissions import organization_ids_with, sees_everything
-from accounts.selectors import is_operator, roles_in
+from accounts.selectors import BUYER_ROLES, CENTER_ROLES, is_operator, roles_in
 from marketplace.actors import is_authenticated, is_person, is_system
 from marketplace.authz import NOTHING, is_visible
 from transactions.models import AccessRequest, Invoice, License, Notification
@@ -23,8 +23,6 @@ from transactions.models import AccessRequest, Invoice, License, Notification
 Role = Membership.Role
 State = AccessRequest.State
 
-BUYER_ROLES = frozenset({Role.ANALYST, Role.MANAGER})
-CENTER_ROLES = frozenset({Role.MANAGER, Role.REVIEWER, Role.CURATOR})
 CENTER_REVIEWER_ROLES = frozenset({Role.MANAGER, Role.REVIEWER})
 
 

@@ -11,11 +11,16 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import Membership, Organization
+from accounts.models import Organization
 from accounts.permissions import sees_everything
+from accounts.selectors import (  # noqa: F401 - part of this module's reads
+    buyer_organization_ids,
+    center_organization_ids,
+    organization_ids,
+    own_organization_ids,
+)
 from catalog.models import Dataset, DatasetView, Offer
 from marketplace import errors
-from marketplace.actors import is_person
 from marketplace.models import AuditEvent
 from transactions import permissions
 from transactions.models import (
@@ -28,35 +33,8 @@ from transactions.models import (
     RequestEvent,
     RequestMessage,
 )
-from transactions.permissions import BUYER_ROLES, CENTER_ROLES
 
 State = AccessRequest.State
-
-
-def organization_ids(user, *, kind: str, roles) -> list[int]:
-    """The organizations of `kind` in which the user holds one of `roles` (one query)."""
-    if not is_person(user):
-        return []
-    return list(
-        Membership.objects.filter(user=user, organization__kind=kind, role__in=list(roles))
-        .order_by()  # the model's ordering would make DISTINCT keep one row per role
-        .values_list("organization_id", flat=True)
-        .distinct()
-    )
-
-
-def buyer_organization_ids(user) -> list[int]:
-    return organization_ids(user, kind=Organization.Kind.BUYER, roles=BUYER_ROLES)
-
-
-def center_organization_ids(user) -> list[int]:
-    return organization_ids(user, kind=Organization.Kind.CENTER, roles=CENTER_ROLES)
-
-
-def own_organization_ids(user) -> list[int]:
-    if not is_person(user):
-        return []
-    return list(Membership.objects.filter(user=user).values_list("organization_id", flat=True).distinct())
 
 
 # --- requests -------------------------------------------------------------------------------
