@@ -141,6 +141,19 @@ class Worker:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def consumes(self, timeout: float = 60) -> Worker:
+        """Prove the worker takes messages from the queue: a probe task sent now must come back
+        done. Messages queued before it would have reached the worker first, so "nothing
+        arrived" asserted after this means something, where a worker not yet consuming (or
+        consuming another queue) would make it pass trivially."""
+        from marketplace.tasks import worker_heartbeat
+
+        probes = self.log().count("marketplace.tasks.worker_heartbeat[")
+        worker_heartbeat.apply_async(queue=QUEUE)
+        # Two lines per task: "Task … received" and "Task … succeeded".
+        self.wait_for_log("marketplace.tasks.worker_heartbeat[", count=probes + 2, timeout=timeout)
+        return self
+
     def wait_for_log(self, text: str, *, count: int = 1, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while self.log().count(text) < count:
