@@ -140,6 +140,7 @@ class DatasetVersion(Job):
     parquet_sha256 = models.CharField(_("Parquet SHA-256"), max_length=64, blank=True)
     row_count = models.BigIntegerField(_("rows"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.UPLOADED)
+    attempts = models.PositiveSmallIntegerField(_("ingestion attempts"), default=0)
     error_row = models.BigIntegerField(_("error row"), null=True, blank=True)
     error_column = models.CharField(_("error column"), max_length=255, blank=True)
     created_by = models.ForeignKey(

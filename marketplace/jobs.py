@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 import duckdb
 from celery import shared_task
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import InterfaceError, OperationalError, connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -44,7 +45,9 @@ class Job(models.Model):
     never leaves by failing (e.g. a published version, an expired extract)."""
 
     status = models.CharField(_("status"), max_length=16)
-    progress = models.PositiveSmallIntegerField(_("progress"), default=0)
+    progress = models.PositiveSmallIntegerField(
+        _("progress"), default=0, validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     error = models.TextField(_("error"), blank=True)
     queued_at = models.DateTimeField(_("queued at"), default=timezone.now, db_index=True)

@@ -14,10 +14,8 @@ class ModelSerializer(serializers.ModelSerializer):
     DRF builds a ModelSerializer's fields from the model's metadata for every instance, which
     costs more than the rest of serializing one object. The built fields depend only on the
     class (its Meta and declared fields) and the language, so the first instance's in each
-    language are kept as a prototype and every instance gets deep copies of them: unbound,
-    its own, made the way DRF copies its declared fields (`copy.deepcopy`, which DRF's fields
-    support), never from their private constructor arguments. Measured on a dataset's detail
-    representation: 20.2 ms with DRF's per-instance build, 15.4 ms with the copies.
+    language are kept as a prototype and every instance gets fresh, unbound copies of them,
+    as DRF would build them.
     A subclass whose fields depend on the instance or its context must not use this class."""
 
     def get_fields(self):
@@ -30,4 +28,7 @@ class ModelSerializer(serializers.ModelSerializer):
         prototype = prototypes.get(language)
         if prototype is None:
             prototype = prototypes[language] = super().get_fields()
+        # Deep copies, the way DRF copies its own declared fields, never fields rebuilt from
+        # their private constructor arguments. Measured on a dataset's detail representation
+        # (200 runs): DRF's per-instance build 20.2 ms, these copies 15.4 ms.
         return copy.deepcopy(prototype)

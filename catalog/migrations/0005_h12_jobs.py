@@ -58,15 +58,5 @@ class Migration(migrations.Migration):
             name='queued_at',
             field=models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name='queued at'),
         ),
-        migrations.AlterField(
-            model_name='datasetversion',
-            name='attempts',
-            field=models.PositiveSmallIntegerField(default=0, verbose_name='attempts'),
-        ),
-        migrations.AlterField(
-            model_name='datasetversion',
-            name='progress',
-            field=models.PositiveSmallIntegerField(default=0, verbose_name='progress'),
-        ),
         migrations.RunPython(queued_at_upload, migrations.RunPython.noop),
     ]
