@@ -1,6 +1,6 @@
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
-    DJANGO_SETTINGS_MODULE=marketplace.settings JANGTEO_VAR_DIR=/var/lib/jangteo
+    DJANGO_SETTINGS_MODULE=config.settings JANGTEO_VAR_DIR=/var/lib/jangteo
 RUN apt-get update && apt-get install -y --no-install-recommends gettext libpq5 \
     && rm -rf /var/lib/apt/lists/* && useradd --system --create-home jangteo \
     && mkdir -p /var/lib/jangteo && chown jangteo /var/lib/jangteo
@@ -11,4 +11,4 @@ COPY . .
 RUN DEBUG=1 python manage.py collectstatic --noinput && DEBUG=1 python manage.py compilemessages --ignore=.venv
 USER jangteo
 EXPOSE 8000
-CMD ["gunicorn", "marketplace.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]

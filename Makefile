@@ -27,12 +27,12 @@ run: migrate
 	@echo "Jangteo is starting on http://$(HOST):$(PORT)/  (API docs: /api/docs/, admin: /admin/)"
 	@echo "Log in with a demo account above (password: $${DEMO_PASSWORD:-jangteo-demo}). Ctrl-C stops both processes."
 	@trap 'kill 0' INT TERM EXIT; \
-	DEBUG=1 $(BIN)/celery -A marketplace worker --beat --loglevel=INFO --concurrency=2 \
+	DEBUG=1 $(BIN)/celery -A config worker --beat --loglevel=INFO --concurrency=2 \
 	    --schedule var/celerybeat-schedule & \
 	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 worker: install
-	DEBUG=1 $(BIN)/celery -A marketplace worker --beat --loglevel=INFO --schedule var/celerybeat-schedule
+	DEBUG=1 $(BIN)/celery -A config worker --beat --loglevel=INFO --schedule var/celerybeat-schedule
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -40,6 +40,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # Benchmarks print ratios against a baseline measured in the same run (README, Benchmarks).
 bench: install

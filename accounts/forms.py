@@ -7,7 +7,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Membership, Organization
-from catalog.forms import WebForm
+from marketplace.forms import WebForm
 
 SIGNUP_KINDS = [
     (Organization.Kind.BUYER, _("Buyer — we want to use data")),

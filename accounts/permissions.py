@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 from accounts.models import Membership, Organization
-from accounts.selectors import is_operator, roles_in
-from marketplace.actors import is_system
+from accounts.selectors import is_operator, roles_by_organization, roles_in
+from marketplace.actors import is_authenticated, is_person, is_system
 
 Role = Membership.Role
+
+
+def sees_everything(actor) -> bool:
+    """The platform and its operators see every object of every app."""
+    return is_system(actor) or (is_authenticated(actor) and is_operator(actor))
+
+
+def organization_ids_with(actor, roles=None) -> list[int]:
+    """The organizations where a signed-in user holds one of `roles` (any role when None);
+    read from the user's cached roles, no query after the first."""
+    if not is_person(actor):
+        return []
+    held = roles_by_organization(actor)
+    return [org for org, mine in held.items() if roles is None or mine & set(roles)]
 
 
 def user_signup(actor, _target=None) -> bool:

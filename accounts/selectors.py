@@ -4,6 +4,12 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import ApiToken, Invitation, Membership, Organization, User
+from marketplace.actors import is_person
+
+Role = Membership.Role
+# Who acts for a buyer organization (requests, licenses, downloads) and for a center.
+BUYER_ROLES = frozenset({Role.ANALYST, Role.MANAGER})
+CENTER_ROLES = frozenset({Role.MANAGER, Role.REVIEWER, Role.CURATOR})
 
 
 def roles_by_organization(user) -> dict[int, set[str]]:
@@ -71,3 +77,29 @@ def api_tokens_of(user) -> QuerySet[ApiToken]:
     if getattr(user, "pk", None) is None:
         return ApiToken.objects.none()
     return ApiToken.objects.filter(user=user)
+
+
+def organization_ids(user, *, kind: str, roles) -> list[int]:
+    """The organizations of `kind` in which the user holds one of `roles` (one query)."""
+    if not is_person(user):
+        return []
+    return list(
+        Membership.objects.filter(user=user, organization__kind=kind, role__in=list(roles))
+        .order_by()  # the model's ordering would make DISTINCT keep one row per role
+        .values_list("organization_id", flat=True)
+        .distinct()
+    )
+
+
+def buyer_organization_ids(user) -> list[int]:
+    return organization_ids(user, kind=Organization.Kind.BUYER, roles=BUYER_ROLES)
+
+
+def center_organization_ids(user) -> list[int]:
+    return organization_ids(user, kind=Organization.Kind.CENTER, roles=CENTER_ROLES)
+
+
+def own_organization_ids(user) -> list[int]:
+    if not is_person(user):
+        return []
+    return list(Membership.objects.filter(user=user).values_list("organization_id", flat=True).distinct())

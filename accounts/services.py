@@ -23,8 +23,8 @@ from accounts.selectors import forget_roles, user_by_email
 from accounts.validators import normalize_business_number, validate_business_number
 from marketplace import errors
 from marketplace.actors import is_system
+from marketplace.audit import audit_record
 from marketplace.authz import authorize
-from transactions.audit import audit_record
 
 Role = Membership.Role
 

@@ -1,4 +1,4 @@
-"""Benchmark the synthetic Gyeonggi data generator (marketplace/demo_data.py).
+"""Benchmark the synthetic Gyeonggi data generator (demo/generator.py).
 
     .venv/bin/python bench/demo_data.py [--rows 1000000 20000000] [--threads 2] [--memory-limit 1GB]
 
@@ -50,7 +50,7 @@ def _connect(args, work: Path):
 
 
 def case_generator(args, work: Path, out: Path) -> dict:
-    from marketplace import demo_data
+    from demo import generator as demo_data
 
     con = _connect(args, work)
     steps: list[int] = []
@@ -62,7 +62,7 @@ def case_generator(args, work: Path, out: Path) -> dict:
 
 
 def case_raw(args, work: Path, out: Path) -> dict:
-    from marketplace import demo_data
+    from demo import generator as demo_data
 
     build, blocks = demo_data.card_transactions_query(rows=args.rows, seed=args.seed)
     con = _connect(args, work)
@@ -83,7 +83,7 @@ def case_pandas(args, work: Path, out: Path) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from marketplace import demo_data as dd
+    from demo import generator as dd
 
     n, rng = args.rows, np.random.default_rng(args.seed)
     regions = dd.load_regions()

@@ -31,7 +31,7 @@ RECORD_FIELDS = ["approved_at", "sigungu_code", "industry", "card_id", "amount"]
 
 def source(rows: int) -> Path:
     sys.path.insert(0, str(REPO))
-    from marketplace import demo_data
+    from demo import generator as demo_data
 
     path = WORK / f"cards-{rows}.parquet"
     if not path.exists():
@@ -46,7 +46,7 @@ def case_task(parquet: Path, which: str) -> dict:
         JANGTEO_VAR_DIR=str(WORK / "var"),
         DATABASE_URL=f"sqlite:///{WORK / 'var' / 'bench.sqlite3'}",
         CELERY_TASK_ALWAYS_EAGER="0",
-        DJANGO_SETTINGS_MODULE="marketplace.settings",
+        DJANGO_SETTINGS_MODULE="config.settings",
         LOG_LEVEL="WARNING",
     )
     sys.path.insert(0, str(REPO))
@@ -61,8 +61,8 @@ def case_task(parquet: Path, which: str) -> dict:
     from accounts.models import Membership
     from catalog import services as catalog
     from catalog.models import Dataset, DatasetVersion, Field
+    from demo.organizations import demo_business_number
     from marketplace.actors import SYSTEM
-    from marketplace.demo import demo_business_number
     from transactions import services as tx
     from transactions.models import Extract
     from transactions.tasks import build_extract

@@ -78,7 +78,7 @@ def case_task(cp949: str) -> dict:
         DUCKDB_MEMORY_LIMIT="1GB",
         DUCKDB_THREADS="2",
     )
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     sys.path.insert(0, str(REPO))
     import django
 
@@ -90,8 +90,8 @@ def case_task(cp949: str) -> dict:
     from accounts.models import Organization
     from catalog import services as catalog
     from catalog.tasks import ingest_version
+    from demo.organizations import demo_business_number
     from marketplace.actors import SYSTEM
-    from marketplace.demo import demo_business_number
 
     call_command("migrate", verbosity=0)
     number = demo_business_number("987650001")

@@ -63,7 +63,7 @@ def environment(database_url: str, cache_url: str | None) -> dict:
         "SECURE_SSL_REDIRECT": "0",
         "DATABASE_URL": database_url,
         "JANGTEO_VAR_DIR": str(REPO / "var" / "load"),
-        "DJANGO_SETTINGS_MODULE": "marketplace.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "LOG_LEVEL": "WARNING",
         # Every simulated client comes from 127.0.0.1: the per-address API limits would throttle
         # the whole run, so they are lifted for it (the run measures throughput, not the limits).
@@ -98,8 +98,8 @@ def seed(target: int) -> int:
     from accounts.models import Organization
     from catalog.models import Dataset, DatasetRegion, DatasetVersion, Offer
     from catalog.vocabularies import Theme, gyeonggi_regions
+    from demo.organizations import demo_business_number
     from marketplace.actors import SYSTEM
-    from marketplace.demo import demo_business_number
 
     call_command("migrate", verbosity=0)
     have = Dataset.objects.count()
@@ -355,7 +355,7 @@ def main() -> None:
             sys.executable,
             "-m",
             "gunicorn",
-            "marketplace.wsgi:application",
+            "config.wsgi:application",
             "-b",
             f"127.0.0.1:{PORT}",
             "-w",

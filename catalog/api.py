@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
@@ -125,6 +125,13 @@ class VersionSerializer(ModelSerializer):
     fields = FieldSerializer(many=True, read_only=True)
     dataset = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     is_current = serializers.BooleanField(read_only=True)
+    # The job's times under the names API.md gives them.
+    ingest_started_at = serializers.DateTimeField(
+        source="started_at", allow_null=True, required=False, label=gettext_lazy("ingestion started")
+    )
+    ingest_finished_at = serializers.DateTimeField(
+        source="finished_at", allow_null=True, required=False, label=gettext_lazy("ingestion finished")
+    )
 
     class Meta:
         model = DatasetVersion

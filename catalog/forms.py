@@ -13,6 +13,7 @@ from catalog import selectors
 from catalog.models import Offer, Sensitivity
 from catalog.services import MEASURE_AGGREGATES
 from catalog.vocabularies import Theme, UpdateFrequency, gyeonggi_regions
+from marketplace.forms import WebForm
 
 SORT_CHOICES = [
     ("newest", _("Newest")),
@@ -21,14 +22,6 @@ SORT_CHOICES = [
     ("price", _("Price")),
 ]
 PRICE_CHOICES = [("free", _("Free")), ("paid", pgettext_lazy("price", "Paid"))]
-
-
-class WebForm(forms.Form):
-    """Labels without Django's trailing colon (Korean labels do not take one)."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("label_suffix", "")
-        super().__init__(*args, **kwargs)
 
 
 def region_choices() -> list[tuple[str, str]]:

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from catalog.policy import OfferPolicy
 from catalog.vocabularies import Theme, UpdateFrequency
+from marketplace.jobs import Job
 
 
 class Sensitivity(models.TextChoices):
@@ -108,13 +109,22 @@ def version_upload_to(instance: DatasetVersion, filename: str) -> str:
     return f"datasets/{instance.dataset_id}/uploads/{instance.storage_token}.bin"
 
 
-class DatasetVersion(models.Model):
+class DatasetVersion(Job):
+    """One uploaded release of a dataset; its ingestion is a job (`marketplace.jobs`)."""
+
     class Status(models.TextChoices):
         UPLOADED = "uploaded", _("Uploaded")
         INGESTING = "ingesting", _("Ingesting")
         READY = "ready", _("Ready")
         FAILED = "failed", _("Failed")
         PUBLISHED = "published", _("Published")
+
+    QUEUED, RUNNING, SUCCEEDED, FAILED = Status.UPLOADED, Status.INGESTING, Status.READY, Status.FAILED
+    DONE = (Status.PUBLISHED,)
+    SETTINGS_PREFIX = "INGEST"
+    # A version's message is redelivered only when its worker died (acks_late).
+    RESTART_RUNNING = True
+    GAVE_UP = _("Ingestion did not finish after %(n)s attempts. Try uploading again.")
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField(_("version"))
@@ -131,19 +141,20 @@ class DatasetVersion(models.Model):
     parquet_sha256 = models.CharField(_("Parquet SHA-256"), max_length=64, blank=True)
     row_count = models.BigIntegerField(_("rows"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.UPLOADED)
-    progress = models.PositiveSmallIntegerField(
-        _("progress"), default=0, validators=[MinValueValidator(0), MaxValueValidator(100)]
-    )
-    error = models.TextField(_("error"), blank=True)
+    attempts = models.PositiveSmallIntegerField(_("ingestion attempts"), default=0)
     error_row = models.BigIntegerField(_("error row"), null=True, blank=True)
     error_column = models.CharField(_("error column"), max_length=255, blank=True)
-    attempts = models.PositiveSmallIntegerField(_("ingestion attempts"), default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
-    ingest_started_at = models.DateTimeField(_("ingestion started"), null=True, blank=True)
-    ingest_finished_at = models.DateTimeField(_("ingestion finished"), null=True, blank=True)
+    # The job's times, in the columns they had before jobs shared one model.
+    started_at = models.DateTimeField(
+        _("ingestion started"), null=True, blank=True, db_column="ingest_started_at"
+    )
+    finished_at = models.DateTimeField(
+        _("ingestion finished"), null=True, blank=True, db_column="ingest_finished_at"
+    )
     published_at = models.DateTimeField(_("published at"), null=True, blank=True)
     published_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -163,10 +174,18 @@ class DatasetVersion(models.Model):
                 condition=~Q(status__in=["ready", "published"]) | Q(row_count__isnull=False) & ~Q(parquet=""),
             ),
         ]
-        indexes = [models.Index(fields=["status", "ingest_started_at"])]
+        indexes = [models.Index(fields=["status", "started_at"], name="catalog_dat_status_f289ad_idx")]
 
     def __str__(self) -> str:
         return f"{self.dataset} v{self.number}"
+
+    @classmethod
+    def job_lock(cls, pk: int):
+        return cls.objects.select_for_update(of=("self",)).select_related("dataset__center").get(pk=pk)
+
+    def job_claimed_fields(self) -> list[str]:
+        self.error_row, self.error_column = None, ""
+        return ["error_row", "error_column"]
 
     @property
     def is_current(self) -> bool:

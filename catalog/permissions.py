@@ -6,23 +6,46 @@ role: curators and managers."""
 
 from __future__ import annotations
 
+from django.db.models import Q
+
 from accounts.models import Membership, Organization
-from accounts.permissions import organization_is_active
-from accounts.selectors import is_operator, roles_by_organization, roles_in
+from accounts.permissions import organization_ids_with, organization_is_active, sees_everything
+from accounts.selectors import roles_by_organization, roles_in
 from catalog.models import Dataset, DatasetVersion
-from marketplace.actors import is_system
+from marketplace.actors import is_authenticated, is_system
+from marketplace.authz import is_visible
 
 Role = Membership.Role
 EDITORS = {Role.CURATOR, Role.MANAGER}
 
 
-def _is_authenticated(actor) -> bool:
-    return actor is not None and getattr(actor, "is_authenticated", False)
+def dataset_visible(actor) -> Q:
+    """Published datasets are public; drafts and retired ones only for their center and
+    operators."""
+    if sees_everything(actor):
+        return Q()
+    return Q(status=Dataset.Status.PUBLISHED) | Q(center_id__in=organization_ids_with(actor))
+
+
+def dataset_managed(actor) -> Q:
+    """Datasets whose center-side detail (all versions, errors, drafts) the actor sees."""
+    if sees_everything(actor):
+        return Q()
+    return Q(center_id__in=organization_ids_with(actor))
+
+
+def version_visible(actor) -> Q:
+    """Every version of the actor's own centers' datasets (all, for operators); for others
+    only the published current version of a published dataset."""
+    if sees_everything(actor):
+        return Q()
+    public = Q(dataset__status=Dataset.Status.PUBLISHED, current_of__isnull=False)
+    return public | Q(dataset__center_id__in=organization_ids_with(actor))
 
 
 def _owns(actor, dataset: Dataset) -> bool:
     """The actor belongs to the center whose group holds the dataset's object permission."""
-    if not _is_authenticated(actor) or not roles_in(actor, dataset.center_id):
+    if not is_authenticated(actor) or not roles_in(actor, dataset.center_id):
         return False
     return actor.has_perm("catalog.change_dataset", dataset)
 
@@ -34,20 +57,11 @@ def _may_edit(actor, dataset: Dataset) -> bool:
 
 
 def dataset_view(actor, dataset: Dataset) -> bool:
-    """Published datasets are public; drafts and retired ones only for their center and
-    operators."""
-    if dataset.status == Dataset.Status.PUBLISHED:
-        return True
-    if is_system(actor):
-        return True
-    return _is_authenticated(actor) and (is_operator(actor) or bool(roles_in(actor, dataset.center_id)))
+    return is_visible(dataset, dataset_visible(actor))
 
 
 def dataset_manage_view(actor, dataset: Dataset) -> bool:
-    """Sees the center-side detail (all versions, errors, drafts)."""
-    if is_system(actor):
-        return True
-    return _is_authenticated(actor) and (is_operator(actor) or bool(roles_in(actor, dataset.center_id)))
+    return is_visible(dataset, dataset_managed(actor))
 
 
 def dataset_create(actor, center: Organization) -> bool:
@@ -124,7 +138,7 @@ def offer_preview(actor, offer) -> bool:
     if not offer.is_active or dataset.status != Dataset.Status.PUBLISHED:
         return False
     categories = list(offer.buyer_categories or [])
-    if not _is_authenticated(actor):
+    if not is_authenticated(actor):
         return offer.approval == "automatic" and not offer.price_krw and not categories
     buyer_roles = {Role.ANALYST, Role.MANAGER}
     member_of = [org for org, roles in roles_by_organization(actor).items() if roles & buyer_roles]

@@ -6,11 +6,12 @@ from collections import Counter
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, Min, OuterRef, QuerySet, Subquery, Sum
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization
 from accounts.selectors import is_operator, organizations_visible_to, roles_by_organization
+from catalog import permissions
 from catalog.models import Dataset, DatasetRegion, DatasetVersion, Offer, Sensitivity
 from catalog.policy import DEFAULT_K, OfferPolicy
 from catalog.vocabularies import regions_by_code
@@ -33,28 +34,15 @@ def centers_visible_to(user) -> QuerySet[Organization]:
 
 def datasets_visible_to(user) -> QuerySet[Dataset]:
     """Published datasets for everyone; drafts and retired ones for their center and operators."""
-    qs = Dataset.objects.all()
-    if user is not None and getattr(user, "is_authenticated", False) and is_operator(user):
-        return qs
-    visible = Q(status=Dataset.Status.PUBLISHED)
-    own = _own_center_ids(user) if user is not None and getattr(user, "is_authenticated", False) else []
-    if own:
-        visible |= Q(center_id__in=own)
-    return qs.filter(visible)
+    return Dataset.objects.filter(permissions.dataset_visible(user))
 
 
 def versions_visible_to(user) -> QuerySet[DatasetVersion]:
     """Every version of the caller's own centers' datasets (or all, for operators); for others
     only the published current version of a published dataset."""
-    qs = DatasetVersion.objects.select_related("dataset", "dataset__center")
-    if user is not None and getattr(user, "is_authenticated", False):
-        if is_operator(user):
-            return qs
-        own = _own_center_ids(user)
-    else:
-        own = []
-    public = Q(dataset__status=Dataset.Status.PUBLISHED, current_of__isnull=False)
-    return qs.filter(public | Q(dataset__center_id__in=own))
+    return DatasetVersion.objects.select_related("dataset", "dataset__center").filter(
+        permissions.version_visible(user)
+    )
 
 
 # Profile entries that say nothing about any single value: shown for every column.

@@ -3,6 +3,7 @@ state in one transaction, writes an audit event and queues work after commit."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import uuid
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max, Q
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
@@ -35,11 +36,11 @@ from catalog.models import (
 from catalog.policy import OfferPolicy
 from catalog.storage import local_path, remove_stale_work_dirs, sha256_of, store_file
 from catalog.vocabularies import Theme, UpdateFrequency, regions_by_code
-from marketplace import errors
+from marketplace import errors, jobs, reactions
 from marketplace.actors import SYSTEM, is_system
+from marketplace.audit import audit_record
 from marketplace.authz import authorize
 from marketplace.duckdb import connect
-from transactions.audit import audit_record
 
 log = logging.getLogger(__name__)
 
@@ -313,102 +314,88 @@ def _human(n: int) -> str:
 def version_ingest(*, actor, version_id: int) -> DatasetVersion:
     """Turn the uploaded file into profiled Parquet in storage and end `ready` or `failed`.
 
-    Safe to run again: a ready or published version is left alone; a version left `ingesting`
-    by a killed worker starts over, at most INGEST_MAX_ATTEMPTS times in all (a file that takes
-    down every worker it reaches ends `failed` instead of being redelivered for ever). The
-    Parquet file is recorded on the row only once it is completely in storage."""
+    Safe to run again (`marketplace.jobs`): a ready or published version is left alone; a
+    version left `ingesting` by a killed worker starts over, at most INGEST_MAX_ATTEMPTS times
+    in all (a file that takes down every worker it reaches ends `failed` instead of being
+    redelivered for ever). The Parquet file is recorded on the row only once it is completely
+    in storage."""
     version = DatasetVersion.objects.select_related("dataset", "dataset__center").get(pk=version_id)
     authorize(permissions.version_ingest, actor, version)
+    claim = jobs.job_claim(DatasetVersion, version_id, failed=_audit_failure)
+    if not claim.claimed:
+        return claim.job
+    try:
+        ingested = _ingest(claim.job)
+    except ingestion.IngestionError as exc:
+        return _version_fail(version_id, exc.message, row=exc.row, column=exc.column)
     with transaction.atomic():
-        version = DatasetVersion.objects.select_for_update().get(pk=version_id)
-        if version.status not in (DatasetVersion.Status.UPLOADED, DatasetVersion.Status.INGESTING):
-            return version
-        if (
-            version.status == DatasetVersion.Status.INGESTING
-            and version.attempts >= settings.INGEST_MAX_ATTEMPTS
-        ):
-            return _version_fail(
-                version.pk,
-                _("Ingestion did not finish after %(n)s attempts. Try uploading again.")
-                % {"n": version.attempts},
+        done = jobs.job_finish(DatasetVersion, version_id, lambda v: _record_ingestion(v, ingested))
+        if done.claimed:
+            audit_record(
+                actor=actor,
+                verb="catalog.version.ingested",
+                target=done.job,
+                organization=done.job.dataset.center,
+                after={
+                    "rows": ingested.result.row_count,
+                    "columns": len(ingested.result.columns),
+                    "encoding": done.job.encoding,
+                },
             )
-        version.status = DatasetVersion.Status.INGESTING
-        version.progress = 0
-        version.attempts += 1
-        version.ingest_started_at = timezone.now()
-        version.error, version.error_row, version.error_column = "", None, ""
-        version.save(
-            update_fields=[
-                "status",
-                "progress",
-                "attempts",
-                "ingest_started_at",
-                "error",
-                "error_row",
-                "error_column",
-            ]
-        )
+    return done.job
 
+
+@dataclasses.dataclass(frozen=True)
+class _Ingested:
+    result: ingestion.IngestResult
+    profiles: dict
+    source_sha256: str
+    parquet_sha256: str
+    stored: str
+
+
+def _ingest(version: DatasetVersion) -> _Ingested:
+    """The work itself, outside any transaction: file → Parquet in storage, with profiles."""
+    progress = jobs.ProgressReporter(DatasetVersion, version.pk)
     work_dir = Path(settings.WORK_DIR) / f"ingest-{version.pk}-{uuid.uuid4().hex[:8]}"
     work_dir.mkdir(parents=True, exist_ok=True)
-    reporter = _ProgressReporter(version.pk)
+    con = connect()
     try:
-        con = connect()
-        try:
-            source = local_path(version.source.name)
-            source_sha = sha256_of(source)
-            result = ingestion.ingest_file(
-                source,
-                work_dir,
-                max_uncompressed_bytes=settings.UPLOAD_MAX_UNCOMPRESSED_BYTES,
-                progress=lambda pct: reporter(int(pct * 0.8)),
-                con=con,
-            )
-            profiles = ingestion.profile_parquet(result.parquet_path, result.columns, con=con)
-            reporter(90)
-            parquet_sha = sha256_of(result.parquet_path)
-            stored = store_file(
-                result.parquet_path, f"datasets/{version.dataset_id}/versions/{version.number}/data.parquet"
-            )
-        finally:
-            con.close()
-    except ingestion.IngestionError as exc:
-        return _version_fail(version.pk, exc.message, row=exc.row, column=exc.column)
+        source = local_path(version.source.name)
+        source_sha = sha256_of(source)
+        result = ingestion.ingest_file(
+            source,
+            work_dir,
+            max_uncompressed_bytes=settings.UPLOAD_MAX_UNCOMPRESSED_BYTES,
+            progress=lambda pct: progress(pct * 0.8),
+            con=con,
+        )
+        profiles = ingestion.profile_parquet(result.parquet_path, result.columns, con=con)
+        progress(90)
+        parquet_sha = sha256_of(result.parquet_path)
+        stored = store_file(
+            result.parquet_path, f"datasets/{version.dataset_id}/versions/{version.number}/data.parquet"
+        )
+        return _Ingested(result, profiles, source_sha, parquet_sha, stored)
     finally:
+        con.close()
         shutil.rmtree(work_dir, ignore_errors=True)
 
-    with transaction.atomic():
-        version = (
-            DatasetVersion.objects.select_for_update(of=("self",))
-            .select_related("dataset__center")
-            .get(pk=version_id)
-        )
-        if version.status != DatasetVersion.Status.INGESTING:
-            return version  # another delivery finished first
-        version.fields.all().delete()
-        Field.objects.bulk_create(
-            [_field_from(column, profiles.get(column["name"], {}), version) for column in result.columns]
-        )
-        version.file_kind = result.file_kind
-        version.encoding = result.encoding or ""
-        version.dialect = result.dialect
-        version.row_count = result.row_count
-        version.source_sha256 = source_sha
-        version.parquet = stored
-        version.parquet_bytes = result.parquet_bytes
-        version.parquet_sha256 = parquet_sha
-        version.status = DatasetVersion.Status.READY
-        version.progress = 100
-        version.ingest_finished_at = timezone.now()
-        version.save()
-        audit_record(
-            actor=actor,
-            verb="catalog.version.ingested",
-            target=version,
-            organization=version.dataset.center,
-            after={"rows": result.row_count, "columns": len(result.columns), "encoding": version.encoding},
-        )
-    return version
+
+def _record_ingestion(version: DatasetVersion, ingested: _Ingested) -> None:
+    result = ingested.result
+    version.fields.all().delete()
+    Field.objects.bulk_create(
+        [_field_from(column, ingested.profiles.get(column["name"], {}), version) for column in result.columns]
+    )
+    version.file_kind = result.file_kind
+    version.encoding = result.encoding or ""
+    version.dialect = result.dialect
+    version.row_count = result.row_count
+    version.source_sha256 = ingested.source_sha256
+    version.parquet = ingested.stored
+    version.parquet_bytes = result.parquet_bytes
+    version.parquet_sha256 = ingested.parquet_sha256
 
 
 def _field_from(column: dict, profile: dict, version: DatasetVersion) -> Field:
@@ -426,44 +413,26 @@ def _field_from(column: dict, profile: dict, version: DatasetVersion) -> Field:
     )
 
 
-class _ProgressReporter:
-    """Writes progress onto the version row, only when the whole percentage moves."""
-
-    def __init__(self, version_id: int):
-        self.version_id = version_id
-        self.last = -1
-
-    def __call__(self, pct: int) -> None:
-        pct = max(0, min(99, int(pct)))
-        if pct > self.last:
-            self.last = pct
-            DatasetVersion.objects.filter(pk=self.version_id, status=DatasetVersion.Status.INGESTING).update(
-                progress=pct
-            )
+def _audit_failure(version: DatasetVersion, row: int | None = None, column: str | None = None) -> None:
+    audit_record(
+        actor=SYSTEM,
+        verb="catalog.version.failed",
+        target=version,
+        organization=version.dataset.center,
+        after={"error": version.error, "row": row, "column": column},
+    )
 
 
 def _version_fail(
     version_id: int, message: str, *, row: int | None = None, column: str | None = None
 ) -> DatasetVersion:
     with transaction.atomic():
-        version = (
-            DatasetVersion.objects.select_for_update(of=("self",))
-            .select_related("dataset__center")
-            .get(pk=version_id)
-        )
-        version.status = DatasetVersion.Status.FAILED
-        version.error = message
-        version.error_row = row
-        version.error_column = column or ""
-        version.ingest_finished_at = timezone.now()
-        version.save(update_fields=["status", "error", "error_row", "error_column", "ingest_finished_at"])
-        audit_record(
-            actor=SYSTEM,
-            verb="catalog.version.failed",
-            target=version,
-            organization=version.dataset.center,
-            after={"error": message, "row": row, "column": column},
-        )
+        failed = jobs.job_fail(DatasetVersion, version_id, message)
+        version = failed.job
+        if failed.claimed:
+            version.error_row, version.error_column = row, column or ""
+            version.save(update_fields=["error_row", "error_column"])
+            _audit_failure(version, row, column)
     return version
 
 
@@ -475,29 +444,16 @@ def version_fail(*, actor, version_id: int, message: str) -> DatasetVersion:
 
 
 def versions_requeue_stuck(*, actor, now=None) -> list[int]:
-    """Versions that should be ingesting but nobody is working on: uploaded and never started
-    after INGEST_QUEUE_DEADLINE, or ingesting past INGEST_RUN_DEADLINE. Returns their ids to
-    queue again; versions past INGEST_MAX_ATTEMPTS are failed instead. Also removes the work
-    directories (partial Parquet files) that killed workers left behind."""
+    """Versions that should be ingesting but nobody is working on (`marketplace.jobs`:
+    queued past INGEST_QUEUE_DEADLINE, ingesting past INGEST_RUN_DEADLINE). Returns their ids
+    to queue again; versions past INGEST_MAX_ATTEMPTS are failed instead. Also removes the
+    work directories (partial Parquet files) that killed workers left behind."""
     authorize(permissions.versions_requeue_stuck, actor)
     now = now or timezone.now()
-    queued_before = now - settings.INGEST_QUEUE_DEADLINE
-    running_before = now - settings.INGEST_RUN_DEADLINE
-    stuck = DatasetVersion.objects.filter(
-        # Uploaded and not started (a version waiting for a retry was started, recently).
-        Q(status=DatasetVersion.Status.UPLOADED, ingest_started_at__isnull=True, created_at__lt=queued_before)
-        | Q(status=DatasetVersion.Status.UPLOADED, ingest_started_at__lt=queued_before)
-        | Q(status=DatasetVersion.Status.INGESTING, ingest_started_at__lt=running_before)
-    ).values_list("pk", "attempts")
-    requeue = []
-    for pk, attempts in stuck:
-        if attempts >= settings.INGEST_MAX_ATTEMPTS:
-            _version_fail(
-                pk, _("Ingestion did not finish after %(n)s attempts. Try uploading again.") % {"n": attempts}
-            )
-        else:
-            requeue.append(pk)
-    remove_stale_work_dirs("ingest-", running_before)
+    requeue, give_up = jobs.jobs_stuck(DatasetVersion, now=now)
+    for pk, attempts in give_up:
+        _version_fail(pk, str(DatasetVersion.GAVE_UP % {"n": attempts}))
+    remove_stale_work_dirs("ingest-", now - settings.INGEST_RUN_DEADLINE)
     return requeue
 
 
@@ -602,15 +558,9 @@ def version_publish(*, actor, version: DatasetVersion) -> DatasetVersion:
             before={"current_version": previous},
             after={"current_version": version.pk, "number": version.number},
         )
-        transaction.on_commit(lambda: _deliver_to_licensees(version.pk))
+        reactions.announce_on_commit(reactions.VERSION_PUBLISHED, version_id=version.pk)
     catalog_cache.changed()
     return version
-
-
-def _deliver_to_licensees(version_id: int) -> None:
-    from transactions.hooks import version_published
-
-    version_published(version_id)
 
 
 # --- offers -----------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.models import Organization
+from accounts.selectors import buyer_organization_ids, center_organization_ids
 from catalog import cache as catalog_cache
 from catalog import feeds, permissions, selectors, services
 from catalog.forms import (
@@ -35,9 +36,9 @@ from catalog.models import Dataset, DatasetVersion, Offer, Sensitivity
 from catalog.rendering import markdown_to_html
 from catalog.vocabularies import Theme, regions_by_code
 from marketplace import charts, errors
+from marketplace.money import vat_krw
 from marketplace.throttling import throttle_web
 from marketplace.views import apply_errors, paginate, web_errors
-from transactions.models import vat_krw
 
 
 def _english() -> bool:
@@ -254,8 +255,6 @@ def _for_visitor(request, html: str) -> HttpResponse:
 
 
 def dataset_page(request, slug):
-    from transactions.selectors import buyer_organization_ids
-
     # A visitor (not signed in) gets the whole page from the cache: the same for every visitor
     # but for the CSRF token of the language switch.
     whole = None
@@ -365,8 +364,6 @@ def _dataset_page_parts(user, dataset) -> dict:
 
 
 def _center_ids(user) -> list[int]:
-    from transactions.selectors import center_organization_ids
-
     return center_organization_ids(user)
 
 

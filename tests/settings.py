@@ -11,7 +11,7 @@ os.environ.setdefault(
 )
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
 
-from marketplace.settings import *  # noqa: F403
+from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

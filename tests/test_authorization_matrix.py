@@ -387,7 +387,7 @@ def test_authorization_matrix(world, row):
 
 
 def _api_routes() -> set[tuple[str, str]]:
-    from marketplace import urls
+    from config import urls
 
     routes = set()
 

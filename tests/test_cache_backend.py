@@ -38,7 +38,7 @@ def test_a_redis_cache_url_selects_this_backend(tmp_path):
         cwd=REPO,
         env={
             **production_like_environ(),
-            "DJANGO_SETTINGS_MODULE": "marketplace.settings",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
             "DEBUG": "1",
             "JANGTEO_VAR_DIR": str(tmp_path),
             "CACHE_URL": "redis://127.0.0.1:6379/1",

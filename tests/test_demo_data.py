@@ -1,4 +1,4 @@
-"""The synthetic Gyeonggi economy (marketplace/demo_data.py): deterministic files, sane
+"""The synthetic Gyeonggi economy (demo/generator.py): deterministic files, sane
 distributions, and files that agree with each other (transactions ↔ merchant directory, job
 postings ↔ companies). Small sizes: the whole module runs in a few seconds."""
 
@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accounts.validators import business_number_check_digit, is_valid_business_number
-from marketplace import demo_data
+from demo import generator as demo_data
 from marketplace import duckdb as jangteo_duckdb
 
 ROWS = 200_000  # transactions for the distribution tests

@@ -10,7 +10,7 @@ from django.core.management import call_command
 
 from accounts.models import Organization
 from catalog.models import Dataset, Offer
-from marketplace import demo
+from demo import organizations as demo
 from transactions.models import AccessRequest, Extract, Invoice, License
 
 PASSWORD = "jangteo-demo"

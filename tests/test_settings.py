@@ -45,7 +45,7 @@ def run_python(code: str, env: dict, tmp_path) -> subprocess.CompletedProcess:
         env={
             **production_like_environ(),
             "JANGTEO_VAR_DIR": str(tmp_path),
-            "DJANGO_SETTINGS_MODULE": "marketplace.settings",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
             **env,
         },
         capture_output=True,

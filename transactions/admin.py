@@ -3,7 +3,6 @@ from guardian.admin import GuardedModelAdminMixin
 
 from transactions.models import (
     AccessRequest,
-    AuditEvent,
     DownloadEvent,
     Invoice,
     InvoiceSequence,
@@ -12,22 +11,6 @@ from transactions.models import (
     RequestEvent,
     RequestMessage,
 )
-
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "actor_label", "verb", "target_repr", "organization", "ip"]
-    list_filter = ["verb"]
-    search_fields = ["actor_label", "verb", "target_repr"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -36,11 +36,11 @@ from catalog.models import Dataset
 from marketplace import errors
 from marketplace.api import MAX_ID, Pagination, is_id
 from marketplace.csv_export import csv_response
+from marketplace.models import AuditEvent
 from marketplace.serializers import ModelSerializer
 from transactions import permissions, selectors, services
 from transactions.models import (
     AccessRequest,
-    AuditEvent,
     DownloadEvent,
     Invoice,
     License,

@@ -80,7 +80,7 @@ class DownloadLinkSerializer(serializers.Serializer):
 
 
 def extracts_visible_to(user):
-    return Extract.objects.filter(license__in=selectors.licenses_visible_to(user)).select_related(
+    return Extract.objects.filter(permissions.extract_visible(user)).select_related(
         "license__dataset", "version"
     )
 

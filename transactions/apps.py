@@ -7,4 +7,11 @@ class TransactionsConfig(AppConfig):
     verbose_name = _("Transactions")
 
     def ready(self):
-        from transactions import checks  # noqa: F401 - registers the key store's deployment checks
+        from marketplace import reactions
+        from transactions import (
+            checks,  # noqa: F401 - registers the key store's deployment checks
+            hooks,
+        )
+
+        # A newly published version goes to the licenses that receive updates.
+        reactions.subscribe(reactions.VERSION_PUBLISHED, hooks.version_published)

@@ -8,8 +8,9 @@ import uuid
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from catalog.forms import DateInput, WebForm
+from catalog.forms import DateInput
 from catalog.vocabularies import gyeonggi_regions, regions_by_code
+from marketplace.forms import WebForm
 from transactions.models import AccessRequest, Extract
 
 SCOPE_FIELD_MAP = {"fields": "columns"}  # service error keys → form fields

@@ -19,7 +19,7 @@ def license_issued(license_id: int) -> None:
         extract_request(actor=SYSTEM, license=license)
 
 
-def version_published(version_id: int) -> None:
+def version_published(*, version_id: int) -> None:
     """Called after a new version of a dataset is published: deliver it to the licenses that
     receive updates (a worker does the work)."""
     from transactions.tasks import deliver_version

@@ -1,69 +1,13 @@
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
-
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-
-class AuditEvent(models.Model):
-    """One thing that happened, written only by services (STYLE.md habit 7). Append-only:
-    events are never edited or deleted through the ORM."""
-
-    created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("actor"),
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
-    actor_label = models.CharField(_("actor"), max_length=254)
-    verb = models.CharField(_("event"), max_length=100, db_index=True)
-    organization = models.ForeignKey(
-        "accounts.Organization",
-        verbose_name=_("organization"),
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
-    other_organization = models.ForeignKey(
-        "accounts.Organization",
-        verbose_name=_("other organization"),
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
-    target_type = models.CharField(_("object type"), max_length=100)
-    target_id = models.CharField(_("object id"), max_length=64)
-    target_repr = models.CharField(_("object"), max_length=255)
-    before = models.JSONField(_("before"), null=True, blank=True)
-    after = models.JSONField(_("after"), null=True, blank=True)
-    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
-
-    class Meta:
-        verbose_name = _("audit event")
-        verbose_name_plural = _("audit events")
-        ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["target_type", "target_id"])]
-
-    def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label} {self.verb}"
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise RuntimeError("Audit events are append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise RuntimeError("Audit events are append-only.")
-
+from marketplace.jobs import Job
+from marketplace.money import VAT_RATE, vat_krw  # noqa: F401 - invoices read them here
 
 # --- Access requests ------------------------------------------------------------------------
 
@@ -248,13 +192,6 @@ class RequestMessage(models.Model):
 
 
 # --- Invoices -------------------------------------------------------------------------------
-
-VAT_RATE = Decimal("0.10")
-
-
-def vat_krw(supply_krw: int) -> int:
-    """10% VAT in whole won, rounded half up (10,005 → 1,001; 9,999 → 1,000; 1 → 0)."""
-    return int((Decimal(supply_krw) * VAT_RATE).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
 
 
 class InvoiceSequence(models.Model):
@@ -502,10 +439,10 @@ class Notification(models.Model):
 # --- Extracts ---------------------------------------------------------------------------------
 
 
-class Extract(models.Model):
+class Extract(Job):
     """One delivered file: a license's scope of one dataset version in one format, built by a
-    worker. The recipe (query, parameters, source hash, engine version) rebuilds it byte for
-    byte; it stays after the file is purged."""
+    worker (a job, `marketplace.jobs`). The recipe (query, parameters, source hash, engine
+    version) rebuilds it byte for byte; it stays after the file is purged."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
@@ -513,6 +450,11 @@ class Extract(models.Model):
         SUCCEEDED = "succeeded", _("Ready")
         FAILED = "failed", _("Failed")
         EXPIRED = "expired", _("Expired")
+
+    QUEUED, RUNNING, SUCCEEDED, FAILED = Status.QUEUED, Status.RUNNING, Status.SUCCEEDED, Status.FAILED
+    DONE = (Status.EXPIRED,)
+    SETTINGS_PREFIX = "EXTRACT"
+    GAVE_UP = _("The file could not be built after %(n)s attempts.")
 
     class Format(models.TextChoices):
         CSV = "csv", _("CSV (UTF-8)")
@@ -532,7 +474,6 @@ class Extract(models.Model):
     )
     format = models.CharField(_("format"), max_length=8, choices=Format.choices)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
-    progress = models.PositiveSmallIntegerField(_("progress"), default=0)
     row_count = models.BigIntegerField(_("rows"), null=True, blank=True)
     bytes = models.BigIntegerField(_("bytes"), null=True, blank=True)
     sha256 = models.CharField(_("data file SHA-256"), max_length=64, blank=True)
@@ -542,14 +483,9 @@ class Extract(models.Model):
     file_name = models.CharField(_("download name"), max_length=255, blank=True)
     recipe = models.JSONField(_("recipe"), default=dict, blank=True)
     recipe_sha256 = models.CharField(_("recipe SHA-256"), max_length=64, blank=True)
-    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
-    error = models.TextField(_("error"), blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    queued_at = models.DateTimeField(_("queued at"), default=timezone.now, db_index=True)
-    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
-    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     purged_at = models.DateTimeField(_("file purged at"), null=True, blank=True)
 
     class Meta:
@@ -570,6 +506,14 @@ class Extract(models.Model):
 
     def __str__(self) -> str:
         return f"Extract #{self.pk} ({self.get_format_display()}) of license #{self.license_id}"
+
+    @classmethod
+    def job_lock(cls, pk: int):
+        return (
+            cls.objects.select_for_update(of=("self",))
+            .select_related("license__organization", "license__dataset__center", "version")
+            .get(pk=pk)
+        )
 
 
 class DisclosureRelease(models.Model):

@@ -10,29 +10,84 @@ operators, who see everything."""
 
 from __future__ import annotations
 
+from django.db.models import Q
+from guardian.shortcuts import get_objects_for_user
+
 from accounts.models import Membership, Organization
-from accounts.selectors import is_operator, roles_in
-from marketplace.actors import is_system
+from accounts.permissions import organization_ids_with, sees_everything
+from accounts.selectors import BUYER_ROLES, CENTER_ROLES, is_operator, roles_in
+from marketplace.actors import is_authenticated, is_person, is_system
+from marketplace.authz import NOTHING, is_visible
 from transactions.models import AccessRequest, Invoice, License, Notification
 
 Role = Membership.Role
 State = AccessRequest.State
 
-BUYER_ROLES = frozenset({Role.ANALYST, Role.MANAGER})
-CENTER_ROLES = frozenset({Role.MANAGER, Role.REVIEWER, Role.CURATOR})
 CENTER_REVIEWER_ROLES = frozenset({Role.MANAGER, Role.REVIEWER})
 
 
-def _authenticated(actor) -> bool:
-    return actor is not None and getattr(actor, "is_authenticated", False)
-
-
-def _privileged(actor) -> bool:
-    return is_system(actor) or (_authenticated(actor) and is_operator(actor))
-
-
 def _has_roles(actor, organization_id: int, roles: frozenset) -> bool:
-    return _authenticated(actor) and not is_system(actor) and bool(roles_in(actor, organization_id) & roles)
+    return is_person(actor) and bool(roles_in(actor, organization_id) & roles)
+
+
+# --- who sees what: one Q per entity, for lists (selectors) and single objects (`*_view`) ---
+
+
+def access_request_visible(actor) -> Q:
+    """Operators see every request; buyers their organizations'; centers those on their
+    datasets; anyone else none."""
+    if sees_everything(actor):
+        return Q()
+    if not is_person(actor):
+        return NOTHING
+    return Q(organization_id__in=organization_ids_with(actor, BUYER_ROLES)) | Q(
+        offer__dataset__center_id__in=organization_ids_with(actor, CENTER_ROLES)
+    )
+
+
+def invoice_visible(actor) -> Q:
+    if sees_everything(actor):
+        return Q()
+    if not is_person(actor):
+        return NOTHING
+    return Q(organization_id__in=organization_ids_with(actor, BUYER_ROLES)) | Q(
+        access_request__offer__dataset__center_id__in=organization_ids_with(actor, CENTER_ROLES)
+    )
+
+
+def license_visible(actor, prefix: str = "") -> Q:
+    """Operators see every license; the licensee through the object permission its group
+    holds (django-guardian); centers those on their datasets. `prefix` reaches a license
+    from another model (`license__` for extracts)."""
+    if sees_everything(actor):
+        return Q()
+    if not is_person(actor):
+        return NOTHING
+    held = get_objects_for_user(
+        actor, "transactions.view_license", klass=License, accept_global_perms=False, with_superuser=False
+    ).filter(organization_id__in=organization_ids_with(actor, BUYER_ROLES))
+    return Q(**{f"{prefix}pk__in": held.values("pk")}) | Q(
+        **{f"{prefix}dataset__center_id__in": organization_ids_with(actor, CENTER_ROLES)}
+    )
+
+
+def extract_visible(actor) -> Q:
+    return license_visible(actor, prefix="license__")
+
+
+def notification_visible(actor) -> Q:
+    return Q(recipient_id=actor.pk) if is_person(actor) else NOTHING
+
+
+def audit_event_visible(actor) -> Q:
+    """Operators read the whole trail; organizations the events they are party to (as the
+    acting organization or the other side)."""
+    if sees_everything(actor):
+        return Q()
+    own = organization_ids_with(actor)
+    if not own:
+        return NOTHING
+    return Q(organization_id__in=own) | Q(other_organization_id__in=own)
 
 
 def request_center_id(access_request: AccessRequest) -> int:
@@ -51,9 +106,7 @@ def is_center_party(actor, access_request: AccessRequest, roles: frozenset = CEN
 
 
 def access_request_view(actor, access_request: AccessRequest) -> bool:
-    return (
-        _privileged(actor) or is_buyer_party(actor, access_request) or is_center_party(actor, access_request)
-    )
+    return is_visible(access_request, access_request_visible(actor))
 
 
 def access_request_submit(actor, organization: Organization | None) -> bool:
@@ -82,7 +135,7 @@ def reviews_stage(actor, access_request: AccessRequest, state: str) -> bool:
     if state == State.CENTER_REVIEW:
         return is_center_party(actor, access_request, CENTER_REVIEWER_ROLES)
     if state == State.OPERATOR_REVIEW:
-        return _authenticated(actor) and is_operator(actor)
+        return is_authenticated(actor) and is_operator(actor)
     return False
 
 
@@ -90,7 +143,7 @@ def _review(actor, access_request: AccessRequest) -> bool:
     if access_request.state in (State.CENTER_REVIEW, State.OPERATOR_REVIEW):
         return reviews_stage(actor, access_request, access_request.state)
     # Outside review the state answers (409) for anyone who reviews at some stage.
-    return _privileged(actor) or is_center_party(actor, access_request, CENTER_REVIEWER_ROLES)
+    return sees_everything(actor) or is_center_party(actor, access_request, CENTER_REVIEWER_ROLES)
 
 
 def access_request_approve(actor, access_request: AccessRequest) -> bool:
@@ -122,7 +175,7 @@ def access_request_message_post(actor, access_request: AccessRequest) -> bool:
 
 
 def invoice_view(actor, invoice: Invoice) -> bool:
-    return access_request_view(actor, invoice.access_request)
+    return is_visible(invoice, invoice_visible(actor))
 
 
 def invoice_issue(actor, access_request: AccessRequest | None = None) -> bool:
@@ -131,22 +184,18 @@ def invoice_issue(actor, access_request: AccessRequest | None = None) -> bool:
 
 
 def invoice_mark_paid(actor, invoice: Invoice | None = None) -> bool:
-    return _privileged(actor)
+    return sees_everything(actor)
 
 
 def invoice_void(actor, invoice: Invoice | None = None) -> bool:
-    return _privileged(actor)
+    return sees_everything(actor)
 
 
 # --- licenses -------------------------------------------------------------------------------
 
 
 def license_view(actor, license: License) -> bool:
-    return (
-        _privileged(actor)
-        or _has_roles(actor, license.organization_id, BUYER_ROLES)
-        or _has_roles(actor, license.dataset.center_id, CENTER_ROLES)
-    )
+    return is_visible(license, license_visible(actor))
 
 
 def license_issue(actor, access_request: AccessRequest | None = None) -> bool:
@@ -160,7 +209,7 @@ def disclosure_release_record(actor, license: License | None = None) -> bool:
 
 
 def license_revoke(actor, license: License) -> bool:
-    return _privileged(actor) or _has_roles(actor, license.dataset.center_id, frozenset({Role.MANAGER}))
+    return sees_everything(actor) or _has_roles(actor, license.dataset.center_id, frozenset({Role.MANAGER}))
 
 
 def license_expire(actor, license: License | None = None) -> bool:
@@ -184,7 +233,7 @@ def license_download_record(actor, license: License) -> bool:
 
 
 def notification_view(actor, notification: Notification) -> bool:
-    return _authenticated(actor) and notification.recipient_id == getattr(actor, "pk", None)
+    return is_visible(notification, notification_visible(actor))
 
 
 def notification_mark_read(actor, notification: Notification) -> bool:
@@ -192,19 +241,19 @@ def notification_mark_read(actor, notification: Notification) -> bool:
 
 
 def notification_mark_all_read(actor, _target=None) -> bool:
-    return _authenticated(actor) and not is_system(actor)
+    return is_person(actor)
 
 
 def audit_view(actor, _target=None) -> bool:
     """Everyone signed in reads the audit trail of their own organizations (operators: all)."""
-    return _authenticated(actor)
+    return is_authenticated(actor)
 
 
 def stats_view(actor, dataset=None) -> bool:
     """Provider analytics: operators, and members of the center (of this dataset, if given)."""
-    if _privileged(actor):
+    if sees_everything(actor):
         return True
-    if not _authenticated(actor):
+    if not is_authenticated(actor):
         return False
     if dataset is not None:
         return _has_roles(actor, dataset.center_id, CENTER_ROLES)
@@ -217,7 +266,7 @@ def stats_view(actor, dataset=None) -> bool:
 
 
 def extract_view(actor, extract) -> bool:
-    return license_view(actor, extract.license)
+    return is_visible(extract, extract_visible(actor))
 
 
 def extract_request(actor, license: License) -> bool:
@@ -258,4 +307,4 @@ def extract_download(actor, extract) -> bool:
 
 
 def license_trace_leak(actor, _target=None) -> bool:
-    return _privileged(actor)
+    return sees_everything(actor)

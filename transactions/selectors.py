@@ -10,16 +10,21 @@ from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from guardian.shortcuts import get_objects_for_user
 
-from accounts.models import Membership, Organization
-from accounts.selectors import is_operator
+from accounts.models import Organization
+from accounts.permissions import sees_everything
+from accounts.selectors import (  # noqa: F401 - part of this module's reads
+    buyer_organization_ids,
+    center_organization_ids,
+    organization_ids,
+    own_organization_ids,
+)
 from catalog.models import Dataset, DatasetView, Offer
 from marketplace import errors
-from marketplace.actors import is_system
+from marketplace.models import AuditEvent
+from transactions import permissions
 from transactions.models import (
     AccessRequest,
-    AuditEvent,
     DownloadEvent,
     Extract,
     Invoice,
@@ -28,43 +33,8 @@ from transactions.models import (
     RequestEvent,
     RequestMessage,
 )
-from transactions.permissions import BUYER_ROLES, CENTER_ROLES
 
 State = AccessRequest.State
-
-
-def _authenticated(user) -> bool:
-    return user is not None and getattr(user, "is_authenticated", False) and not is_system(user)
-
-
-def _sees_everything(user) -> bool:
-    return is_system(user) or (_authenticated(user) and is_operator(user))
-
-
-def organization_ids(user, *, kind: str, roles) -> list[int]:
-    """The organizations of `kind` in which the user holds one of `roles` (one query)."""
-    if not _authenticated(user):
-        return []
-    return list(
-        Membership.objects.filter(user=user, organization__kind=kind, role__in=list(roles))
-        .order_by()  # the model's ordering would make DISTINCT keep one row per role
-        .values_list("organization_id", flat=True)
-        .distinct()
-    )
-
-
-def buyer_organization_ids(user) -> list[int]:
-    return organization_ids(user, kind=Organization.Kind.BUYER, roles=BUYER_ROLES)
-
-
-def center_organization_ids(user) -> list[int]:
-    return organization_ids(user, kind=Organization.Kind.CENTER, roles=CENTER_ROLES)
-
-
-def own_organization_ids(user) -> list[int]:
-    if not _authenticated(user):
-        return []
-    return list(Membership.objects.filter(user=user).values_list("organization_id", flat=True).distinct())
 
 
 # --- requests -------------------------------------------------------------------------------
@@ -83,14 +53,7 @@ def access_requests_visible_to(user) -> QuerySet[AccessRequest]:
     qs = AccessRequest.objects.select_related(
         "offer__dataset__center", "organization", "requester", "terms", "license", "invoice"
     ).prefetch_related(_history())
-    if _sees_everything(user):
-        return qs
-    if not _authenticated(user):
-        return qs.none()
-    return qs.filter(
-        Q(organization_id__in=buyer_organization_ids(user))
-        | Q(offer__dataset__center_id__in=center_organization_ids(user))
-    )
+    return qs.filter(permissions.access_request_visible(user))
 
 
 def access_request_for(user, pk) -> AccessRequest:
@@ -144,14 +107,7 @@ def licenses_visible_to(user) -> QuerySet[License]:
     """Operators see every license; the licensee through the object permission its group holds
     (django-guardian); centers those on their datasets."""
     qs = License.objects.select_related("organization", "dataset", "offer", "access_request")
-    if _sees_everything(user):
-        return qs
-    if not _authenticated(user):
-        return qs.none()
-    held = get_objects_for_user(
-        user, "transactions.view_license", klass=License, accept_global_perms=False, with_superuser=False
-    ).filter(organization_id__in=buyer_organization_ids(user))
-    return qs.filter(Q(pk__in=held.values("pk")) | Q(dataset__center_id__in=center_organization_ids(user)))
+    return qs.filter(permissions.license_visible(user))
 
 
 def license_for(user, pk) -> License:
@@ -183,14 +139,7 @@ def invoices_visible_to(user) -> QuerySet[Invoice]:
     qs = Invoice.objects.select_related(
         "organization", "access_request__offer__dataset__center", "access_request__organization", "paid_by"
     )
-    if _sees_everything(user):
-        return qs
-    if not _authenticated(user):
-        return qs.none()
-    return qs.filter(
-        Q(organization_id__in=buyer_organization_ids(user))
-        | Q(access_request__offer__dataset__center_id__in=center_organization_ids(user))
-    )
+    return qs.filter(permissions.invoice_visible(user))
 
 
 def invoice_for(user, pk) -> Invoice:
@@ -204,9 +153,7 @@ def invoice_for(user, pk) -> Invoice:
 
 
 def notifications_of(user) -> QuerySet[Notification]:
-    if not _authenticated(user):
-        return Notification.objects.none()
-    return Notification.objects.filter(recipient=user)
+    return Notification.objects.filter(permissions.notification_visible(user))
 
 
 def unread_count(user) -> int:
@@ -220,12 +167,7 @@ def audit_events_visible_to(user) -> QuerySet[AuditEvent]:
     """Operators read the whole trail; organizations the events they are party to (as the
     acting organization or the other side)."""
     qs = AuditEvent.objects.select_related("organization", "other_organization")
-    if _sees_everything(user):
-        return qs
-    own = own_organization_ids(user)
-    if not own:
-        return qs.none()
-    return qs.filter(Q(organization_id__in=own) | Q(other_organization_id__in=own))
+    return qs.filter(permissions.audit_event_visible(user))
 
 
 def day_bound(day: datetime.date, *, end: bool = False) -> datetime.datetime:
@@ -269,7 +211,7 @@ def audit_events_filter(
 
 def stats_datasets_visible_to(user) -> QuerySet[Dataset]:
     qs = Dataset.objects.select_related("center")
-    if _sees_everything(user):
+    if sees_everything(user):
         return qs
     return qs.filter(center_id__in=center_organization_ids(user))
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import logging
 
-import duckdb
 from celery import shared_task
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
-from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 
 from marketplace import errors
 from marketplace.actors import SYSTEM
+from marketplace.jobs import job_task
 from transactions import selectors, services
 from transactions.models import Extract, Notification
 
@@ -83,62 +82,23 @@ def send_renewal_reminders() -> int:
 
 # --- extracts -------------------------------------------------------------------------------
 
-TRANSIENT = (
-    OperationalError,
-    InterfaceError,
-    OSError,
-    MemoryError,
-    duckdb.IOException,
-    duckdb.OutOfMemoryException,
-)
+
+def _fail_extract(extract_id: int, message: str) -> None:
+    services.extract_fail(actor=SYSTEM, extract_id=extract_id, message=message)
 
 
-@shared_task(
-    bind=True,
+@job_task(
     name="transactions.tasks.build_extract",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=5,
-    retry_backoff_max=300,
-    max_retries=3,
+    model=Extract,
+    fail=_fail_extract,
+    retries_exhausted=_("Building the file failed after %(n)s attempts (%(error)s). Ask for it again later."),
+    internal_error=_(
+        "An internal error stopped the build; the platform team has been told. Try again later."
+    ),
 )
-def build_extract(self, extract_id: int) -> str:
-    """Build one extract (idempotent; see services.extract_build). Transient errors (database,
-    disk, memory) are retried with backoff; when retries run out, or on any other error, the
-    extract ends `failed` with a reason instead of staying `running`."""
-    try:
-        return services.extract_build(actor=SYSTEM, extract_id=extract_id).status
-    except TRANSIENT as exc:
-        # A connection the database dropped stays broken until closed; without this the writes
-        # below fail too, the row stays `running` and the retry leaves it alone until the sweep.
-        if not connection.in_atomic_block:
-            connection.close_if_unusable_or_obsolete()
-        if self.request.retries >= self.max_retries:
-            services.extract_fail(
-                actor=SYSTEM,
-                extract_id=extract_id,
-                message=_(
-                    "Building the file failed after %(n)s attempts (%(error)s). Ask for it again later."
-                )
-                % {"n": self.request.retries + 1, "error": type(exc).__name__},
-            )
-            return "failed"
-        # Let the retry find the row claimable again.
-        Extract.objects.filter(pk=extract_id, status=Extract.Status.RUNNING).update(
-            status=Extract.Status.QUEUED
-        )
-        raise
-    except Exception:
-        logger.exception("extract %s failed", extract_id)
-        services.extract_fail(
-            actor=SYSTEM,
-            extract_id=extract_id,
-            message=_(
-                "An internal error stopped the build; the platform team has been told. Try again later."
-            ),
-        )
-        raise
+def build_extract(extract_id: int) -> str:
+    """Build one extract (idempotent; see services.extract_build)."""
+    return services.extract_build(actor=SYSTEM, extract_id=extract_id).status
 
 
 @shared_task(name="transactions.tasks.sweep_stuck_extracts")

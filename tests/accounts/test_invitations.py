@@ -11,8 +11,8 @@ from accounts import services
 from accounts.models import Invitation, Membership, User
 from accounts.selectors import roles_in
 from accounts.tasks import ORGANIZATION_NAME_IN_EMAIL, organization_name_for_email
+from marketplace.models import AuditEvent
 from tests import factories
-from transactions.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -180,7 +180,7 @@ def test_the_invitee_accepts_on_the_web(buyer, manager):
 
 
 def test_the_demo_seed_still_gives_accepted_memberships(db):
-    from marketplace import demo
+    from demo import organizations as demo
 
     orgs = demo.seed_accounts(log=lambda *_: None)
     curator = User.objects.get(email="curator@center.jangteo.test")

@@ -4,8 +4,8 @@ from django.core import mail
 from accounts import services
 from accounts.models import Membership, Organization, User
 from marketplace import errors
+from marketplace.models import AuditEvent
 from tests import factories
-from transactions.models import AuditEvent
 
 SIGNUP = {
     "email": "owner@cafe.kr",

@@ -128,7 +128,7 @@ def test_the_raw_demo_record_offer_is_flagged(tmp_path: Path):
     """Finding 1 and 2, measured: the demo's record offer delivered without treatments."""
     from catalog import privacy
     from catalog.policy import OfferPolicy
-    from marketplace import demo_data
+    from demo import generator as demo_data
 
     source = tmp_path / "cards.parquet"
     demo_data.generate_card_transactions(source, rows=20_000, seed=7)

@@ -3,8 +3,8 @@ import pytest
 from catalog import services
 from catalog.models import Dataset, DatasetRegion
 from marketplace import errors
+from marketplace.models import AuditEvent
 from tests import factories
-from transactions.models import AuditEvent
 
 
 @pytest.mark.django_db

@@ -205,11 +205,13 @@ def test_sweep_requeues_lost_jobs_and_fails_hopeless_ones(ingested, settings):
     from django.utils import timezone
 
     long_ago = timezone.now() - timedelta(days=1)
-    DatasetVersion.objects.filter(pk=ingested.pk).update(
-        status="ingesting", ingest_started_at=long_ago, attempts=1
-    )
+    DatasetVersion.objects.filter(pk=ingested.pk).update(status="ingesting", started_at=long_ago, attempts=1)
     assert services.versions_requeue_stuck(actor=SYSTEM) == [ingested.pk]
-    DatasetVersion.objects.filter(pk=ingested.pk).update(attempts=settings.INGEST_MAX_ATTEMPTS)
+    assert DatasetVersion.objects.get(pk=ingested.pk).status == "uploaded"  # queued again
+    # Stuck again, with no attempt left: failed instead of queued for ever.
+    DatasetVersion.objects.filter(pk=ingested.pk).update(
+        status="ingesting", started_at=long_ago, attempts=settings.INGEST_MAX_ATTEMPTS
+    )
     with translation.override("en"):
         assert services.versions_requeue_stuck(actor=SYSTEM) == []
     ingested.refresh_from_db()

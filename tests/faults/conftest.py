@@ -94,7 +94,7 @@ class Worker:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [
-                    sys.executable, "-m", "celery", "-A", "marketplace", "worker",
+                    sys.executable, "-m", "celery", "-A", "config", "worker",
                     "--loglevel=INFO", f"--concurrency={self.concurrency}", "--pool=prefork",
                     "--without-gossip", "--without-mingle", "--without-heartbeat",
                     "-Q", QUEUE, "-n", f"{self.name}-{os.getpid()}@%h",
@@ -140,6 +140,19 @@ class Worker:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def consumes(self, timeout: float = 60) -> Worker:
+        """Prove the worker takes messages from the queue: a probe task sent now must come back
+        done. Messages queued before it would have reached the worker first, so "nothing
+        arrived" asserted after this means something, where a worker not yet consuming (or
+        consuming another queue) would make it pass trivially."""
+        from marketplace.tasks import worker_heartbeat
+
+        probes = self.log().count("marketplace.tasks.worker_heartbeat[")
+        worker_heartbeat.apply_async(queue=QUEUE)
+        # Two lines per task: "Task … received" and "Task … succeeded".
+        self.wait_for_log("marketplace.tasks.worker_heartbeat[", count=probes + 2, timeout=timeout)
+        return self
 
     def wait_for_log(self, text: str, *, count: int = 1, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -236,7 +249,7 @@ def faults(transactional_db, monkeypatch, tmp_path, settings, capsys):
     `transaction.on_commit`) go there too. Every worker is SIGKILLed at the end."""
     from catalog import services as catalog_services
     from catalog.tasks import ingest_version
-    from marketplace.celery import app
+    from config.celery import app
     from transactions.services import extracts as extract_services
     from transactions.tasks import build_extract
 
@@ -382,7 +395,7 @@ def storage_files(prefix: str) -> list[str]:
 
 
 def audit_count(verb: str, target) -> int:
-    from transactions.models import AuditEvent
+    from marketplace.models import AuditEvent
 
     return AuditEvent.objects.filter(
         verb=verb, target_type=target._meta.label_lower, target_id=str(target.pk)

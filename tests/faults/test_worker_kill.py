@@ -1,8 +1,6 @@
 """SIGKILL a worker in the middle of a job. Nothing is lost (the sweep finds the job and a worker
 finishes it), nothing runs its effect twice, no partial file is ever visible."""
 
-import time
-
 import pytest
 
 from catalog.models import DatasetVersion
@@ -97,8 +95,7 @@ def test_sigkill_of_the_whole_worker_during_ingestion(faults, world, tmp_path):
     leftovers = files_under(faults.work_dir)
 
     # A fresh worker gets nothing: the job is lost until the sweep finds it.
-    second = faults.worker("ingest-fresh")
-    time.sleep(1)
+    second = faults.worker("ingest-fresh").consumes()
     assert "catalog.tasks.ingest_version[" not in second.log(), "no message reached the fresh worker"
     assert DatasetVersion.objects.get(pk=version.pk).attempts == 1
     assert sweep_versions() == [version.pk]

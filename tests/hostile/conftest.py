@@ -17,10 +17,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from accounts.models import Invitation, Membership, Organization, User
 from catalog import services as catalog_services
 from catalog.models import Dataset, DatasetVersion, Field, LicenseTerms, Offer
+from marketplace.models import AuditEvent
 from tests import factories
 from transactions.models import (
     AccessRequest,
-    AuditEvent,
     Extract,
     Invoice,
     License,

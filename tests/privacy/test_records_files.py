@@ -35,7 +35,7 @@ def license(world, django_capture_on_commit_callbacks):
 
 
 def _get_under_make_run_settings(paths: list[str]) -> dict[str, int]:
-    """GET `paths` with the settings `make run` uses (marketplace.settings, DEBUG=1), in a fresh
+    """GET `paths` with the settings `make run` uses (config.settings, DEBUG=1), in a fresh
     process whose MEDIA_ROOT is this test's storage."""
     script = (
         "import django, json, sys\n"
@@ -46,7 +46,7 @@ def _get_under_make_run_settings(paths: list[str]) -> dict[str, int]:
     )
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "marketplace.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "DEBUG": "1",
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "JANGTEO_VAR_DIR": str(settings.VAR_DIR),

@@ -6,7 +6,6 @@ access rules as well as its privacy rules, default to aggregates for visitors an
 import re
 
 import pytest
-from rest_framework.throttling import ScopedRateThrottle
 
 from catalog.models import Offer
 from tests import factories
@@ -87,10 +86,12 @@ def test_the_dataset_page_shows_visitors_no_record_rows(client, dataset, restric
     assert "2024-01-01" not in page  # no record timestamps
 
 
-def test_previews_have_their_own_throttle(api, dataset, monkeypatch):
-    monkeypatch.setattr(
-        ScopedRateThrottle, "THROTTLE_RATES", {**ScopedRateThrottle.THROTTLE_RATES, "preview": "2/min"}
-    )
+def test_previews_have_their_own_throttle(api, dataset, settings):
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]  # read at each request
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**rates, "preview": "2/min"},
+    }
     codes = [_preview(api, dataset).status_code for _ in range(3)]
     assert codes == [200, 200, 429]
     assert api.get(f"/api/v1/datasets/{dataset.slug}/").status_code == 200  # other reads unaffected

@@ -9,10 +9,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from catalog.models import DatasetView, Offer
+from marketplace.models import AuditEvent
 from tests import factories
 from tests.transactions.factories import submit
 from transactions import services
-from transactions.models import AccessRequest, AuditEvent, License, RequestEvent
+from transactions.models import AccessRequest, License, RequestEvent
 
 pytestmark = pytest.mark.django_db
 

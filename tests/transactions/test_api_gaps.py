@@ -11,8 +11,8 @@ import pytest
 from django.conf import settings
 
 from catalog.models import DatasetView
+from marketplace.models import AuditEvent
 from tests import factories
-from transactions.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 

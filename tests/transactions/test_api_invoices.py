@@ -1,7 +1,8 @@
 import pytest
 
+from marketplace.models import AuditEvent
 from tests.transactions.factories import request_in_state
-from transactions.models import AccessRequest, AuditEvent, Invoice, License
+from transactions.models import AccessRequest, Invoice, License
 
 State = AccessRequest.State
 pytestmark = pytest.mark.django_db

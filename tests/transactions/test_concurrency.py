@@ -9,10 +9,11 @@ from django.utils import translation
 
 from catalog.models import Offer
 from marketplace import errors
+from marketplace.models import AuditEvent
 from tests.services import database_is_postgres
 from tests.transactions.factories import submit
 from transactions import services
-from transactions.models import AccessRequest, AuditEvent, Invoice, License, RequestEvent
+from transactions.models import AccessRequest, Invoice, License, RequestEvent
 
 pytestmark = [
     pytest.mark.services,

@@ -9,11 +9,11 @@ from django.db import transaction
 
 from marketplace import errors
 from marketplace.actors import SYSTEM
+from marketplace.models import AuditEvent
 from tests.transactions.factories import request_in_state, submit
 from transactions import services
 from transactions.models import (
     AccessRequest,
-    AuditEvent,
     Invoice,
     InvoiceSequence,
     License,

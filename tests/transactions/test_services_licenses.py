@@ -8,11 +8,11 @@ from django.utils import timezone
 from catalog.models import LicenseTerms, Offer
 from marketplace import errors
 from marketplace.actors import SYSTEM
+from marketplace.models import AuditEvent
 from tests.transactions.factories import request_in_state, submit
 from transactions import keystore, services, tasks
 from transactions.models import (
     AccessRequest,
-    AuditEvent,
     DownloadEvent,
     License,
     Notification,

@@ -8,12 +8,12 @@ from django.utils import timezone
 from catalog.models import Dataset, LicenseTerms, Offer
 from marketplace import errors
 from marketplace.actors import SYSTEM
+from marketplace.models import AuditEvent
 from tests import factories
 from tests.transactions.factories import DEFAULT_SCOPE, backdate, request_in_state, submit
 from transactions import services, tasks
 from transactions.models import (
     AccessRequest,
-    AuditEvent,
     Invoice,
     License,
     Notification,

@@ -1007,7 +1007,7 @@ def _methods(callback) -> set[str]:
 
 
 def _web_routes() -> dict[str, set[str]]:
-    from marketplace import web_urls
+    from config import web_urls
 
     routes: dict[str, set[str]] = {}
 

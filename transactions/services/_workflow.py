@@ -8,8 +8,8 @@ from django.utils import timezone
 from accounts.models import Membership
 from accounts.selectors import is_operator
 from marketplace.actors import is_system
+from marketplace.audit import audit_record
 from transactions import permissions
-from transactions.audit import audit_record
 from transactions.models import AccessRequest, RequestEvent
 
 

@@ -6,6 +6,7 @@ keep the record."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -18,7 +19,6 @@ from django.conf import settings
 from django.core import signing
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -26,11 +26,11 @@ from catalog import privacy
 from catalog.models import DatasetVersion
 from catalog.policy import OfferPolicy
 from catalog.storage import local_path, remove_stale_work_dirs, store_file
-from marketplace import errors
+from marketplace import errors, jobs
 from marketplace.actors import SYSTEM, is_system
+from marketplace.audit import audit_record
 from marketplace.authz import authorize
 from transactions import keystore, permissions
-from transactions.audit import audit_record
 from transactions.extracts import bundle as bundles
 from transactions.extracts import engine
 from transactions.extracts.writers import ExtractError
@@ -52,14 +52,6 @@ def _audit(extract: Extract, *, actor, verb: str, after: dict | None = None, bef
         other_organization=extract.license.dataset.center,
         before=before,
         after=after,
-    )
-
-
-def _locked(pk: int) -> Extract:
-    return (
-        Extract.objects.select_for_update(of=("self",))
-        .select_related("license__organization", "license__dataset__center", "version")
-        .get(pk=pk)
     )
 
 
@@ -98,7 +90,7 @@ def extract_request(
         if not created and extract.status not in (Status.FAILED, Status.EXPIRED):
             return extract
         if not created:
-            extract = _locked(extract.pk)
+            extract = Extract.job_lock(extract.pk)
             extract.status, extract.progress, extract.error = Status.QUEUED, 0, ""
             extract.queued_at, extract.started_at, extract.finished_at = timezone.now(), None, None
             extract.attempts = 0
@@ -164,167 +156,142 @@ def _download_name(extract: Extract) -> str:
 
 
 def extract_build(*, actor, extract_id: int) -> Extract:
-    """Build the extract's file. Idempotent: a succeeded extract whose file exists is not
+    """Build the extract's file. Idempotent (`marketplace.jobs`): a succeeded extract is not
     rebuilt; a second delivery while another worker is running it returns at once; a job left
     running by a killed worker (past EXTRACT_RUN_DEADLINE) starts over. The license is checked
     just before building: a license revoked or expired since the request gets no file. Nothing
     partial is ever visible: the bundle is recorded only once it is completely in storage."""
     authorize(permissions.extract_build, actor)
-    now = timezone.now()
-    with transaction.atomic():
-        extract = _locked(extract_id)
-        if extract.status == Status.SUCCEEDED and extract.file and default_storage.exists(extract.file):
-            return extract
-        if (
-            extract.status == Status.RUNNING
-            and extract.started_at
-            and now - extract.started_at < settings.EXTRACT_RUN_DEADLINE
-        ):
-            return extract
-        if extract.status in (Status.FAILED, Status.EXPIRED):
-            return extract
-        if not license_is_active_now(extract.license, now):
-            return _fail_locked(
-                extract,
-                _("The license is no longer active (%(state)s); no file was built.")
-                % {"state": extract.license.get_state_display()},
-            )
-        extract.status, extract.progress = Status.RUNNING, 0
-        extract.started_at, extract.attempts = now, extract.attempts + 1
-        extract.save(update_fields=["status", "progress", "started_at", "attempts"])
-
+    claim = jobs.job_claim(Extract, extract_id, check=_license_refusal, failed=_audit_failure)
+    if not claim.claimed:
+        return claim.job
+    extract = claim.job
     work_dir = Path(settings.WORK_DIR) / f"extract-{extract.pk}-{uuid.uuid4().hex[:8]}"
     work_dir.mkdir(parents=True, exist_ok=True)
-    reporter = _ProgressReporter(extract.pk)
     try:
-        try:
-            recipe = _recipe_for(extract)
-            data_name = f"data{engine.FORMATS[recipe.format].suffix}"
-            result = engine.run_extract(
-                recipe,
-                out_path=work_dir / data_name,
-                work_dir=work_dir,
-                key=keystore.license_key(extract.license_id) if recipe.needs_key() else None,
-                progress=reporter,
-            )
-        except (privacy.PlanError, ExtractError) as exc:
-            return extract_fail(actor=SYSTEM, extract_id=extract.pk, message=str(exc))
-        built_at = timezone.now()
-        license = extract.license
-        manifest = bundles.build_manifest(
-            license_id=license.pk,
-            organization=license.organization.name,
-            scope=license.scope,
-            terms_sha256=license.terms_sha256,
-            dataset=license.dataset.slug,
-            version=extract.version.number,
-            data_name=data_name,
-            rows=result.rows,
-            sha256=result.sha256,
-            bytes=result.bytes,
-            built_at=built_at,
-            recipe=recipe,
-        )
-        package = bundles.datapackage(
-            data_name=data_name,
-            columns=recipe.output_fields(),
-            format=recipe.format,
-            rows=result.rows,
-            sha256=result.sha256,
-            bytes=result.bytes,
-            title=license.dataset.title,
-            license_text=license.terms_text,
-        )
-        zip_path = work_dir / "bundle.zip"
-        bundle_bytes, bundle_sha = bundles.write_bundle(
-            data_path=result.path,
-            data_name=data_name,
-            manifest=manifest,
-            out_zip=zip_path,
-            datapackage=package,
-        )
-        stored = store_file(zip_path, f"extracts/{license.pk}/{extract.pk}/{_download_name(extract)}")
+        built = _build_bundle(extract, work_dir)
+    except (privacy.PlanError, ExtractError) as exc:
+        return extract_fail(actor=SYSTEM, extract_id=extract.pk, message=str(exc))
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
-
     with transaction.atomic():
-        extract = _locked(extract_id)
-        if extract.status != Status.RUNNING:
+        done = jobs.job_finish(Extract, extract_id, lambda e: _record_bundle(e, built))
+        if not done.claimed:
             # Failed or re-queued meanwhile (e.g. the license was revoked): the new file is
             # not recorded, so it must not stay in storage either.
-            if stored != extract.file:
-                default_storage.delete(stored)
-            return extract
-        extract.status, extract.progress = Status.SUCCEEDED, 100
-        extract.row_count, extract.bytes, extract.sha256 = result.rows, result.bytes, result.sha256
-        extract.bundle_bytes, extract.bundle_sha256 = bundle_bytes, bundle_sha
-        extract.file, extract.file_name = stored, _download_name(extract)
-        extract.recipe, extract.recipe_sha256 = recipe.to_dict(), _recipe_sha256(recipe, extract.license_id)
-        extract.finished_at, extract.error, extract.purged_at = timezone.now(), "", None
-        extract.save()
-        disclosure_release_record(actor=SYSTEM, license=extract.license, version=extract.version)
-        _audit(extract, actor=actor, verb="built", after={"rows": result.rows, "sha256": result.sha256})
-        notify(verb="extract_ready", audiences=[BUYER], license=extract.license)
-    return extract
+            if built.stored != done.job.file:
+                default_storage.delete(built.stored)
+            return done.job
+        _audit(
+            done.job,
+            actor=actor,
+            verb="built",
+            after={"rows": built.result.rows, "sha256": built.result.sha256},
+        )
+        disclosure_release_record(actor=SYSTEM, license=done.job.license, version=done.job.version)
+        notify(verb="extract_ready", audiences=[BUYER], license=done.job.license)
+    return done.job
 
 
-class _ProgressReporter:
-    """Writes progress onto the extract row when the whole percentage moves."""
-
-    def __init__(self, extract_id: int):
-        self.extract_id = extract_id
-        self.last = -1
-
-    def __call__(self, pct: int) -> None:
-        pct = max(0, min(99, int(pct)))
-        if pct > self.last:
-            self.last = pct
-            Extract.objects.filter(pk=self.extract_id, status=Status.RUNNING).update(progress=pct)
+def _license_refusal(extract: Extract) -> str | None:
+    if license_is_active_now(extract.license):
+        return None
+    return _("The license is no longer active (%(state)s); no file was built.") % {
+        "state": extract.license.get_state_display()
+    }
 
 
-def _fail_locked(extract: Extract, message: str) -> Extract:
-    extract.status, extract.error, extract.finished_at = Status.FAILED, message, timezone.now()
-    extract.save(update_fields=["status", "error", "finished_at"])
-    _audit(extract, actor=SYSTEM, verb="failed", after={"error": message})
-    return extract
+@dataclasses.dataclass(frozen=True)
+class _Built:
+    recipe: engine.Recipe
+    result: engine.ExtractResult
+    bundle_bytes: int
+    bundle_sha256: str
+    stored: str
+
+
+def _build_bundle(extract: Extract, work_dir: Path) -> _Built:
+    """The work itself, outside any transaction: the data file, its manifest and datapackage,
+    zipped and put in storage."""
+    recipe = _recipe_for(extract)
+    data_name = f"data{engine.FORMATS[recipe.format].suffix}"
+    result = engine.run_extract(
+        recipe,
+        out_path=work_dir / data_name,
+        work_dir=work_dir,
+        key=keystore.license_key(extract.license_id) if recipe.needs_key() else None,
+        progress=jobs.ProgressReporter(Extract, extract.pk),
+    )
+    license = extract.license
+    manifest = bundles.build_manifest(
+        license_id=license.pk,
+        organization=license.organization.name,
+        scope=license.scope,
+        terms_sha256=license.terms_sha256,
+        dataset=license.dataset.slug,
+        version=extract.version.number,
+        data_name=data_name,
+        rows=result.rows,
+        sha256=result.sha256,
+        bytes=result.bytes,
+        built_at=timezone.now(),
+        recipe=recipe,
+    )
+    package = bundles.datapackage(
+        data_name=data_name,
+        columns=recipe.output_fields(),
+        format=recipe.format,
+        rows=result.rows,
+        sha256=result.sha256,
+        bytes=result.bytes,
+        title=license.dataset.title,
+        license_text=license.terms_text,
+    )
+    zip_path = work_dir / "bundle.zip"
+    bundle_bytes, bundle_sha = bundles.write_bundle(
+        data_path=result.path, data_name=data_name, manifest=manifest, out_zip=zip_path, datapackage=package
+    )
+    stored = store_file(zip_path, f"extracts/{license.pk}/{extract.pk}/{_download_name(extract)}")
+    return _Built(recipe, result, bundle_bytes, bundle_sha, stored)
+
+
+def _record_bundle(extract: Extract, built: _Built) -> None:
+    result = built.result
+    extract.row_count, extract.bytes, extract.sha256 = result.rows, result.bytes, result.sha256
+    extract.bundle_bytes, extract.bundle_sha256 = built.bundle_bytes, built.bundle_sha256
+    extract.file, extract.file_name = built.stored, _download_name(extract)
+    extract.recipe, extract.recipe_sha256 = (
+        built.recipe.to_dict(),
+        _recipe_sha256(built.recipe, extract.license_id),
+    )
+    extract.purged_at = None
+
+
+def _audit_failure(extract: Extract) -> None:
+    _audit(extract, actor=SYSTEM, verb="failed", after={"error": extract.error})
 
 
 def extract_fail(*, actor, extract_id: int, message: str) -> Extract:
     """End a job as failed with a reason a person can act on (retries exhausted, the scope
-    delivers nothing, the license went away)."""
+    delivers nothing, the license went away). A finished extract is left alone."""
     authorize(permissions.extract_fail, actor)
     with transaction.atomic():
-        extract = _locked(extract_id)
-        if extract.status == Status.SUCCEEDED:
-            return extract
-        return _fail_locked(extract, message)
+        failed = jobs.job_fail(Extract, extract_id, message)
+        if failed.claimed:
+            _audit_failure(failed.job)
+    return failed.job
 
 
 def extracts_requeue_stuck(*, actor, now: datetime.datetime | None = None) -> list[int]:
-    """Jobs lost by a dead worker or broker: queued and never started within
-    EXTRACT_QUEUE_DEADLINE, or running past EXTRACT_RUN_DEADLINE. Returns the ids to queue
+    """Jobs lost by a dead worker or broker (`marketplace.jobs`: queued past
+    EXTRACT_QUEUE_DEADLINE, running past EXTRACT_RUN_DEADLINE). Returns the ids to queue
     again; those past EXTRACT_MAX_ATTEMPTS are failed instead. Also removes stale work
     directories left by killed workers."""
     authorize(permissions.extracts_requeue_stuck, actor)
     now = now or timezone.now()
-    stuck = Extract.objects.filter(
-        Q(status=Status.QUEUED, queued_at__lt=now - settings.EXTRACT_QUEUE_DEADLINE)
-        | Q(status=Status.RUNNING, started_at__lt=now - settings.EXTRACT_RUN_DEADLINE)
-    ).values_list("pk", "attempts")
-    requeue = []
-    for pk, attempts in stuck:
-        if attempts >= settings.EXTRACT_MAX_ATTEMPTS:
-            extract_fail(
-                actor=SYSTEM,
-                extract_id=pk,
-                message=_("The file could not be built after %(n)s attempts.") % {"n": attempts},
-            )
-        else:
-            with transaction.atomic():
-                extract = _locked(pk)
-                extract.status, extract.queued_at = Status.QUEUED, now
-                extract.save(update_fields=["status", "queued_at"])
-            requeue.append(pk)
+    requeue, give_up = jobs.jobs_stuck(Extract, now=now)
+    for pk, attempts in give_up:
+        extract_fail(actor=SYSTEM, extract_id=pk, message=str(Extract.GAVE_UP % {"n": attempts}))
     remove_stale_work_dirs("extract-", now - settings.EXTRACT_RUN_DEADLINE)
     return requeue
 
@@ -340,7 +307,7 @@ def extracts_purge_files(*, actor, now: datetime.datetime | None = None) -> int:
         "pk", flat=True
     ):
         with transaction.atomic():
-            extract = _locked(pk)
+            extract = Extract.job_lock(pk)
             if extract.status != Status.SUCCEEDED:
                 continue
             name = extract.file

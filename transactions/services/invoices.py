@@ -13,9 +13,9 @@ from django.utils.translation import gettext as _
 from catalog.selectors import offer_snapshot
 from marketplace import errors
 from marketplace.actors import SYSTEM
+from marketplace.audit import audit_record
 from marketplace.authz import authorize
 from transactions import permissions
-from transactions.audit import audit_record
 from transactions.models import AccessRequest, Invoice, InvoiceSequence, RequestEvent, vat_krw
 from transactions.notifications import BUYER, CENTER, OPERATORS, notify
 from transactions.payments import DEFAULT_PROVIDER, provider_for

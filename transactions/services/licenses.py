@@ -14,10 +14,10 @@ from catalog.models import Offer
 from catalog.selectors import offer_snapshot
 from marketplace import errors
 from marketplace.actors import SYSTEM
+from marketplace.audit import audit_record
 from marketplace.authz import authorize
 from marketplace.context import client_ip
 from transactions import hooks, keystore, permissions, selectors
-from transactions.audit import audit_record
 from transactions.models import AccessRequest, DownloadEvent, License, license_is_usable
 from transactions.notifications import BUYER, CENTER, notify
 from transactions.services._workflow import _locked_request, _user

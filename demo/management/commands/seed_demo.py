@@ -1,12 +1,13 @@
 import time
 
+from celery import current_app as celery_app
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.test.utils import override_settings
 
 from accounts.models import Organization
-from marketplace import demo, demo_seed
-from marketplace.celery import app as celery_app
+from demo import organizations
+from demo import seed as demo_seed
 
 
 class Command(BaseCommand):
@@ -38,11 +39,11 @@ class Command(BaseCommand):
         try:
             with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
                 self.stdout.write("Seeding demo organizations and users…")
-                demo.seed_accounts(log=self.stdout.write)
+                organizations.seed_accounts(log=self.stdout.write)
                 offers = demo_seed.seed_data(rows=rows, seed=seed, log=self.stdout.write)
                 self.stdout.write("Creating requests, invoices, licenses and extracts…")
                 demo_seed.seed_requests(offers=offers, log=self.stdout.write)
         finally:
             celery_app.conf.task_always_eager = eager
         self.stdout.write(self.style.SUCCESS(f"Demo data ready in {time.monotonic() - started:.0f} s.\n"))
-        self.stdout.write(demo.users_table())
+        self.stdout.write(organizations.users_table())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marketplace.actors import is_system
 from marketplace.context import client_ip
-from transactions.models import AuditEvent
+from marketplace.models import AuditEvent
 
 
 def audit_record(

@@ -4,7 +4,7 @@ from django.urls import path
 
 from accounts import views as accounts_views
 from catalog import views as catalog_views
-from marketplace import views
+from config import views
 from transactions import views as tx_views
 
 urlpatterns = [

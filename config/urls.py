@@ -6,7 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from accounts import views as accounts_views
-from marketplace import views
+from config import views
 
 api_v1 = [
     path("", include("accounts.urls")),
@@ -42,7 +42,7 @@ urlpatterns = [
     path(settings.ADMIN_PATH, admin.site.urls),
     # The language comes from the switch (cookie) or the browser's Accept-Language, not the
     # URL, so API clients and bookmarks see the same paths in Korean and English.
-    path("", include("marketplace.web_urls")),
+    path("", include("config.web_urls")),
 ]
 
 # Django calls it only with DEBUG off (with DEBUG on it shows its technical 404 page).

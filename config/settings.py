@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "accounts",
     "catalog",
     "transactions",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -71,9 +72,9 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "marketplace.urls"
-WSGI_APPLICATION = "marketplace.wsgi.application"
-ASGI_APPLICATION = "marketplace.asgi.application"
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
 
 TEMPLATES = [
     {
@@ -86,7 +87,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "marketplace.views.navigation",  # the web's menu by the user's roles
+                "config.views.navigation",  # the web's menu by the user's roles
             ],
         },
     },

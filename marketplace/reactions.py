@@ -1,0 +1,39 @@
+"""Reactions across apps, in one explicit registry (not Django signals: STYLE.md habit 8).
+
+Dependencies run one way (docs/architecture.md): catalog must not import transactions, yet a
+published version must reach the licenses that receive updates. So the earlier app *announces*
+what happened, by name and with ids, and a later app *subscribes* in its AppConfig.ready():
+
+    reactions.subscribe(VERSION_PUBLISHED, hooks.version_published)   # transactions/apps.py
+    reactions.announce_on_commit(VERSION_PUBLISHED, version_id=v.pk)   # catalog/services.py
+
+Subscribers run after the announcing transaction commits, in the order they subscribed; like
+the work they queue, they take ids and re-read state."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+
+from django.db import transaction
+
+# The events, named here so that a subscriber and an announcer cannot disagree on a spelling.
+VERSION_PUBLISHED = "catalog.version.published"  # version_id
+
+_subscribers: dict[str, list[Callable[..., object]]] = defaultdict(list)
+
+
+def subscribe(event: str, handler: Callable[..., object]) -> None:
+    """Call `handler(**ids)` after every committed `event`. Subscribing twice is harmless."""
+    if handler not in _subscribers[event]:
+        _subscribers[event].append(handler)
+
+
+def subscribers(event: str) -> list[Callable[..., object]]:
+    return list(_subscribers[event])
+
+
+def announce_on_commit(event: str, **ids: int) -> None:
+    """Run `event`'s subscribers once the current transaction commits (at once outside one)."""
+    for handler in subscribers(event):
+        transaction.on_commit(lambda handler=handler: handler(**ids))
