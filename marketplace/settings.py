@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "accounts",
     "catalog",
     "transactions",
+    "insights",
 ]
 
 MIDDLEWARE = [

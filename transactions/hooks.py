@@ -5,6 +5,18 @@ change it reports is committed; they queue work and return."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+# Later apps subscribe here in their AppConfig.ready(), so the app that publishes a version
+# (catalog) never imports them.
+_version_published_subscribers: list[Callable[[int], None]] = []
+
+
+def subscribe_version_published(subscriber: Callable[[int], None]) -> None:
+    """Call `subscriber(version_id)` after every version publication (once per subscriber)."""
+    if subscriber not in _version_published_subscribers:
+        _version_published_subscribers.append(subscriber)
+
 
 def license_issued(license_id: int) -> None:
     """Called once after a license is issued and committed: queue its first file (the default
@@ -21,7 +33,9 @@ def license_issued(license_id: int) -> None:
 
 def version_published(version_id: int) -> None:
     """Called after a new version of a dataset is published: deliver it to the licenses that
-    receive updates (a worker does the work)."""
+    receive updates (a worker does the work), and tell the subscribers."""
     from transactions.tasks import deliver_version
 
     deliver_version.delay(version_id)
+    for subscriber in _version_published_subscribers:
+        subscriber(version_id)

@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class InsightsConfig(AppConfig):
+    name = "insights"
+    verbose_name = _("Regional economy insights")
+
+    def ready(self):
+        from insights import hooks
+        from transactions.hooks import subscribe_version_published
+
+        # Catalog knows nothing of insights: publishing a version reaches us through the hook.
+        subscribe_version_published(hooks.version_published)
