@@ -7,8 +7,10 @@ class InsightsConfig(AppConfig):
     verbose_name = _("Regional economy insights")
 
     def ready(self):
-        from insights import hooks
+        from catalog.feeds import register_dcat_datasets
+        from insights import feeds, hooks
         from transactions.hooks import subscribe_version_published
 
         # Catalog knows nothing of insights: publishing a version reaches us through the hook.
         subscribe_version_published(hooks.version_published)
+        register_dcat_datasets(feeds.dcat_release_datasets)
