@@ -6,7 +6,7 @@ read, one service writes."""
 from __future__ import annotations
 
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import SAFE_METHODS, AllowAny, IsAuthenticated
@@ -77,7 +77,10 @@ class ReleaseDetailSerializer(ReleaseSerializer):
     rows = serializers.ListField(child=serializers.DictField())
 
 
+@extend_schema_serializer(many=False)
 class ReleasePageSerializer(serializers.Serializer):
+    """The list is already a page: the schema must not wrap it in an array."""
+
     count = serializers.IntegerField()
     next = serializers.CharField(allow_null=True)
     previous = serializers.CharField(allow_null=True)
