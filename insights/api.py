@@ -19,7 +19,7 @@ from marketplace import errors
 from marketplace.api import Pagination
 
 
-class DimensionSerializer(serializers.Serializer):
+class ReleaseDimensionSerializer(serializers.Serializer):
     name = serializers.RegexField(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$", required=False)
     field = serializers.CharField(max_length=255)
     transform = serializers.ChoiceField(
@@ -27,7 +27,7 @@ class DimensionSerializer(serializers.Serializer):
     )
 
 
-class MeasureSerializer(serializers.Serializer):
+class ReleaseMeasureSerializer(serializers.Serializer):
     field = serializers.CharField(max_length=255)
     agg = serializers.ChoiceField(choices=["sum", "avg"])
 
@@ -39,8 +39,8 @@ class ReleaseInputSerializer(serializers.Serializer):
     title_en = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     method = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
     method_en = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
-    dimensions = DimensionSerializer(many=True, allow_empty=False, max_length=6)
-    measures = MeasureSerializer(many=True, required=False, default=list, max_length=6)
+    dimensions = ReleaseDimensionSerializer(many=True, allow_empty=False, max_length=6)
+    measures = ReleaseMeasureSerializer(many=True, required=False, default=list, max_length=6)
     subject_field = serializers.CharField(max_length=255)
     dominance_field = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     date_field = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
