@@ -155,7 +155,11 @@ def release_refresh(*, actor, release: Release, version: DatasetVersion | None =
     the reason."""
     authorize(permissions.release_refresh, actor, release, can_view=permissions.release_view)
     with transaction.atomic():
-        release = Release.objects.select_for_update().select_related("dataset", "current").get(pk=release.pk)
+        release = (
+            Release.objects.select_for_update(of=("self",))
+            .select_related("dataset", "current")
+            .get(pk=release.pk)
+        )
         definition = _definition(release)
         dataset = release.dataset
         if release.status != Release.Status.PUBLISHED:
@@ -205,7 +209,7 @@ def release_refresh(*, actor, release: Release, version: DatasetVersion | None =
         log.warning("release %s: edition %s failed: %s", release.slug, number, exc)
         return edition
     with transaction.atomic():
-        release = Release.objects.select_for_update().select_related("current").get(pk=release.pk)
+        release = Release.objects.select_for_update(of=("self",)).select_related("current").get(pk=release.pk)
         Cell.objects.bulk_create(
             [
                 Cell(
@@ -259,7 +263,7 @@ def release_retire(*, actor, release: Release) -> Release:
     stay (for the record); retiring twice changes nothing."""
     authorize(permissions.release_retire, actor, release, can_view=permissions.release_view)
     with transaction.atomic():
-        release = Release.objects.select_for_update().select_related("dataset").get(pk=release.pk)
+        release = Release.objects.select_for_update(of=("self",)).select_related("dataset").get(pk=release.pk)
         if release.status == Release.Status.RETIRED:
             return release
         release.status = Release.Status.RETIRED
