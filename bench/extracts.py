@@ -112,6 +112,7 @@ def _schema():
 
 
 def engine_case(kind: str, fmt: str, source: Path, work: Path, threads: int) -> int:
+    from catalog.policy import OfferPolicy
     from transactions.extracts import build_recipe, run_extract
 
     offer, scope = (RECORDS_OFFER, RECORDS_SCOPE) if kind == "records" else (AGGREGATE_OFFER, AGGREGATE_SCOPE)
@@ -119,7 +120,7 @@ def engine_case(kind: str, fmt: str, source: Path, work: Path, threads: int) -> 
         parquet=str(source),
         source_sha256="-",
         schema=_schema(),
-        offer=offer,
+        policy=OfferPolicy.from_values(offer),
         scope=scope,
         key=KEY,
         format=fmt,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -22,7 +21,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from accounts.models import Organization
 from accounts.selectors import organizations_visible_to
 from catalog import cache as catalog_cache
-from catalog import permissions, selectors, services
+from catalog import permissions, policy, selectors, services
 from catalog.models import Dataset, DatasetVersion, Field, Offer, Sensitivity
 from catalog.rendering import markdown_to_html
 from catalog.vocabularies import Theme, UpdateFrequency, regions_by_code
@@ -77,10 +76,16 @@ class OfferInputSerializer(serializers.Serializer):
     measures = MeasureSerializer(many=True, required=False)
     subject_field = serializers.CharField(max_length=255, required=False, allow_blank=True)
     dominance_field = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    k = serializers.IntegerField(min_value=2, max_value=10000, required=False)
+    k = serializers.IntegerField(min_value=policy.K_MIN, max_value=policy.K_MAX, required=False)
+    p_percent = serializers.IntegerField(min_value=policy.P_MIN, max_value=policy.P_MAX, required=False)
     dominance = serializers.DecimalField(
-        max_digits=4, decimal_places=3, min_value=Decimal("0.5"), max_value=Decimal("1"), required=False
+        max_digits=4,
+        decimal_places=3,
+        min_value=policy.DOMINANCE_MIN,
+        max_value=policy.DOMINANCE_MAX,
+        required=False,
     )
+    extremes_allowed = serializers.BooleanField(required=False)
     date_granularity = serializers.ChoiceField(choices=Offer.Granularity.choices, required=False)
     quasi_identifiers_allowed = serializers.BooleanField(required=False)
     approval = serializers.ChoiceField(choices=Offer.Approval.choices, required=False)

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from accounts.models import Organization
+from catalog import policy as offer_policy
 from catalog import selectors
 from catalog.models import Offer, Sensitivity
 from catalog.services import MEASURE_AGGREGATES
@@ -222,7 +223,36 @@ class OfferForm(WebForm):
         label=_("Measures (aggregate offers)"), required=False, widget=forms.CheckboxSelectMultiple
     )
     subject_field = forms.ChoiceField(label=_("Subject column counted for k"), required=False)
-    k = forms.IntegerField(label=_("Minimum group size k"), min_value=2, max_value=10_000, initial=5)
+    dominance_field = forms.ChoiceField(
+        label=_("Contributor column for the dominance rules (e.g. merchant)"), required=False
+    )
+    k = forms.IntegerField(
+        label=_("Minimum group size k"),
+        min_value=offer_policy.K_MIN,
+        max_value=offer_policy.K_MAX,
+        initial=offer_policy.DEFAULT_K,
+    )
+    p_percent = forms.IntegerField(
+        label=_("p% rule (percent)"),
+        min_value=offer_policy.P_MIN,
+        max_value=offer_policy.P_MAX,
+        initial=offer_policy.DEFAULT_P,
+        required=False,
+        help_text=_(
+            "A cell is suppressed when its other contributors add up to less than p% of the largest."
+        ),
+    )
+    dominance = forms.DecimalField(
+        label=_("Dominance share of the two largest contributors"),
+        min_value=offer_policy.DOMINANCE_MIN,
+        max_value=offer_policy.DOMINANCE_MAX,
+        decimal_places=3,
+        initial=offer_policy.DEFAULT_DOMINANCE,
+        required=False,
+    )
+    extremes_allowed = forms.BooleanField(
+        label=_("Allow minimum and maximum measures (they publish a single record's value)"), required=False
+    )
     date_granularity = forms.ChoiceField(
         label=_("Finest date granularity"), choices=Offer.Granularity.choices, initial=Offer.Granularity.MONTH
     )
@@ -269,6 +299,7 @@ class OfferForm(WebForm):
             (f.name, _column_label(f)) for f in schema_fields if f.type in ("date", "datetime")
         ]
         self.fields["subject_field"].choices = optional
+        self.fields["dominance_field"].choices = optional
         self.fields["measures"].choices = [
             (f"{agg}:{f.name}", f"{agg}({f.title or f.name})")
             for f in schema_fields
@@ -278,14 +309,17 @@ class OfferForm(WebForm):
 
     def values(self) -> dict:
         data = dict(self.cleaned_data)
+        for key in ("p_percent", "dominance"):  # left empty: the offer keeps (or gets) the default
+            if data.get(key) is None:
+                data.pop(key, None)
         data["fields"] = data.pop("columns")
         data["measures"] = [
             {"agg": agg, "field": name} for agg, name in (m.split(":", 1) for m in data.get("measures", []))
         ]
         if data["kind"] == Offer.Kind.RECORDS:
             data["dimensions"], data["measures"] = [], []
-        else:  # an aggregate offer's choosable columns are its dimensions
-            data["fields"] = [name for name in data["fields"] if name in data["dimensions"]]
+        else:  # an aggregate offer's fields are its dimensions
+            data["fields"] = list(data["dimensions"])
         return data
 
     @staticmethod
@@ -302,7 +336,11 @@ class OfferForm(WebForm):
                     "quasi_identifiers_allowed",
                     "dimensions",
                     "subject_field",
+                    "dominance_field",
                     "k",
+                    "p_percent",
+                    "dominance",
+                    "extremes_allowed",
                     "date_granularity",
                     "approval",
                     "buyer_categories",

@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from catalog.policy import OfferPolicy
 from catalog.vocabularies import Theme, UpdateFrequency
 
 
@@ -239,7 +240,20 @@ class Offer(models.Model):
     measures = models.JSONField(_("aggregate measures"), default=list, blank=True)
     subject_field = models.CharField(_("subject field (counted for k)"), max_length=255, blank=True)
     dominance_field = models.CharField(_("dominance field (e.g. merchant)"), max_length=255, blank=True)
-    k = models.PositiveIntegerField(_("minimum group size k"), default=5, validators=[MinValueValidator(2)])
+    k = models.PositiveIntegerField(_("minimum group size k"), default=5, validators=[MinValueValidator(3)])
+    p_percent = models.PositiveSmallIntegerField(
+        _("p% rule (percent)"),
+        default=10,
+        validators=[MinValueValidator(5), MaxValueValidator(50)],
+        help_text=_(
+            "A cell is suppressed when its other contributors add up to less than p% of the largest."
+        ),
+    )
+    extremes_allowed = models.BooleanField(
+        _("allow minimum and maximum values"),
+        default=False,
+        help_text=_("Minimum and maximum measures publish a single record's value."),
+    )
     dominance = models.DecimalField(
         _("dominance share"),
         max_digits=4,
@@ -274,7 +288,10 @@ class Offer(models.Model):
         verbose_name_plural = _("offers")
         ordering = ["dataset", "price_krw", "id"]
         constraints = [
-            models.CheckConstraint(name="offer_k_at_least_2", condition=Q(k__gte=2)),
+            models.CheckConstraint(name="offer_k_at_least_3", condition=Q(k__gte=3)),
+            models.CheckConstraint(
+                name="offer_p_percent_bounds", condition=Q(p_percent__gte=5, p_percent__lte=50)
+            ),
             models.CheckConstraint(
                 name="offer_dominance_share", condition=Q(dominance__gte=0, dominance__lte=1)
             ),
@@ -286,6 +303,11 @@ class Offer(models.Model):
     @property
     def is_free(self) -> bool:
         return self.price_krw == 0
+
+    @property
+    def policy(self) -> OfferPolicy:
+        """The offer's privacy policy as the planner reads it."""
+        return OfferPolicy.from_offer(self)
 
 
 class LicenseTerms(models.Model):

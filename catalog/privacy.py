@@ -1,9 +1,9 @@
-"""The privacy rules of DESIGN.md as one SQL statement over a version's Parquet.
+"""The privacy rules of DESIGN.md as SQL over a version's Parquet.
 
-Used for previews and by the extract engine (`transactions.extracts`): the same plan, so a
-preview never shows what an extract would not deliver. Column names reach SQL only after being
-checked against the version's schema (and quoted); every scope value is a bound parameter. The
-module needs no Django: sensitivities are the plain strings `catalog.models.Sensitivity` stores.
+Used for previews, by the extract engine (`transactions.extracts`) and by open statistics: the
+same plan, so nothing that releases numbers can show what an extract would not. Column names
+reach SQL only after being checked against the version's schema (and quoted); every scope value
+is a bound parameter. The only input about an offer is its `catalog.policy.OfferPolicy`.
 
 | sensitivity       | records offer                        | aggregate offer            |
 |-------------------|--------------------------------------|----------------------------|
@@ -14,11 +14,14 @@ module needs no Django: sensitivities are the plain strings `catalog.models.Sens
 
 A column with any other sensitivity is treated as excluded (fail closed).
 
-Aggregates: cells are whole periods of the date granularity (no finer than the offer's); a cell
-is suppressed when it has fewer than k distinct subjects, or when one contributor (the offer's
-`dominance_field`) holds more than the offer's dominance share of the cell's total. The total is
-the offer's first `sum` measure (else the row count). Date windows shrink to whole periods, so
-two extracts with overlapping windows cannot be subtracted to reveal a few days' figures.
+Aggregates (see `protected_cells` and docs/privacy.md) are computed over the WHOLE table of the
+offer (every region and period of the version), protected once, and only then narrowed to the
+buyer's scope: every scope is a set of whole cells of that one protected table, so two extracts
+cannot be subtracted from each other, and a cell is suppressed (or not) the same way for every
+buyer. Protection: k distinct subjects per cell, a p% rule and a (2, c) dominance rule on every
+sum and average over contributors and over subjects (net per contributor, so refunds cannot hide
+a dominant one), secondary suppression so that no line of the table (whose margins are taken as
+public) holds a single suppressed cell, and deterministic cell-key noise on released values.
 """
 
 from __future__ import annotations
@@ -28,44 +31,58 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from catalog.ingestion.sql import ident
+from catalog.policy import (
+    AGGREGATES,
+    EXCLUDED,
+    GRANULARITIES,
+    IDENTIFIER,
+    K_MIN,
+    PUBLIC,
+    QUASI_IDENTIFIER,
+    Column,
+    OfferPolicy,
+    next_period,
+    period_start,
+)
 
-PUBLIC = "public"
-QUASI_IDENTIFIER = "quasi_identifier"
-IDENTIFIER = "identifier"
-EXCLUDED = "excluded"
+__all__ = [
+    "AGGREGATES",
+    "EXCLUDED",
+    "GRANULARITIES",
+    "IDENTIFIER",
+    "PUBLIC",
+    "QUASI_IDENTIFIER",
+    "Column",
+    "OfferPolicy",
+    "Plan",
+    "PlanError",
+    "plan",
+    "protected_cells",
+]
 
-# Finest first: a scope may ask for a coarser granularity than the offer's, never a finer one.
-GRANULARITIES = ("day", "week", "month", "quarter", "year")
-AGGREGATES = ("sum", "avg", "min", "max")
 # DuckDB's virtual columns of a Parquet scan (present unless the file has columns so named).
 SOURCE_ROW_COLUMN = "file_row_number"
 SOURCE_FILE_COLUMN = "filename"
-DEFAULT_K = 5
-DEFAULT_DOMINANCE = 0.85
 # DOUBLE measures are summed as exact decimals, so a parallel aggregation gives the same bits
 # whatever order the threads combine their partial sums in (rebuilds are byte-identical).
 EXACT_DECIMAL = "DECIMAL(38, 10)"
 
 
 @dataclass
-class Column:
-    name: str
-    type: str
-    sensitivity: str
-
-
-@dataclass
 class Plan:
-    """One SELECT and its bound parameters.
+    """SQL statements and their bound parameters.
 
-    `sql` is the statement a preview runs (LIMIT included; record rows in no particular order).
-    `body` is the statement an extract wraps in an outer SELECT: it returns `columns` and then
-    any hidden sort keys, and `order_by` names the body columns that give its rows one total
-    order (aggregates: the dimensions; records: the source file's row order). The wrapper must
-    ORDER BY them itself: DuckDB keeps neither a subquery's order nor, when a filter is pushed
-    into the Parquet scan, the file's order. `types` gives each output column's catalog type
-    (string, integer, number, boolean, date, datetime); `text_columns` are the output columns
-    holding free text, the ones a spreadsheet could read as a formula.
+    `setup` are statements to run first, in order, on the same connection (an aggregate builds
+    its protected table there); each is `{"sql", "params", "repeat"}`, and a `repeat` statement
+    runs again until it changes no row. `sql` is the statement a preview runs (LIMIT included;
+    record rows in no particular order). `body` is the statement an extract wraps in an outer
+    SELECT: it returns `columns` and then any hidden sort keys, and `order_by` names the body
+    columns that give its rows one total order (aggregates: the dimensions; records: the source
+    file's row order). The wrapper must ORDER BY them itself: DuckDB keeps neither a subquery's
+    order nor, when a filter is pushed into the Parquet scan, the file's order. `types` gives
+    each output column's catalog type (string, integer, number, boolean, date, datetime);
+    `text_columns` are the output columns holding free text, the ones a spreadsheet could read
+    as a formula.
     """
 
     sql: str
@@ -75,10 +92,22 @@ class Plan:
     text_columns: list[str] = field(default_factory=list)
     body: str = ""
     order_by: list[str] = field(default_factory=list)
+    setup: list[dict] = field(default_factory=list)
 
 
 class PlanError(ValueError):
     """The scope names something the offer or schema does not allow."""
+
+
+def run_setup(con, steps: list[dict], max_rounds: int = 100) -> None:
+    """Run a plan's `setup` statements on `con` (see Plan)."""
+    for step in steps:
+        for _round in range(max_rounds if step.get("repeat") else 1):
+            changed = con.execute(step["sql"], step.get("params") or []).fetchall()
+            if not step.get("repeat") or not changed or not changed[0][0]:
+                break
+        else:
+            raise PlanError("secondary suppression did not settle")
 
 
 def hmac_pads(key: bytes) -> tuple[str, str]:
@@ -105,25 +134,35 @@ def pseudonym(key: bytes, value) -> str:
 
 
 def plan(
-    *, parquet: str, schema: list[Column], offer: dict, scope: dict, key: bytes, limit: int | None = None
+    *,
+    parquet: str,
+    schema: list[Column],
+    policy: OfferPolicy,
+    scope: dict,
+    key: bytes,
+    limit: int | None = None,
+    noise_seed: str = "",
 ) -> Plan:
-    """The SELECT that delivers `scope` of `offer` from `parquet` under the privacy rules.
+    """The statements that deliver `scope` of `policy` from `parquet` under the privacy rules.
 
-    `scope` is `{"fields": [...], "regions": [...], "date_from": "YYYY-MM-DD", "date_to": ...}`
-    (an aggregate scope may add a coarser `date_granularity`); empty keys mean everything the
-    offer allows. Fields outside the offer or the schema are dropped, never delivered. Raises
-    PlanError when nothing deliverable is left or a scope value is malformed.
+    `scope` is `{"fields": [...], "regions": [...], "date_from": "YYYY-MM-DD", "date_to": ...}`;
+    empty keys mean everything the offer allows. Record fields outside the offer or the schema
+    are dropped, never delivered; an aggregate always has all its dimensions. `noise_seed`
+    (aggregates) fixes the cell-key noise: the same seed gives the same noise to the same cell.
+    Raises PlanError when nothing deliverable is left or a scope value is malformed.
     """
+    if not isinstance(policy, OfferPolicy):
+        raise TypeError("plan() takes an OfferPolicy")
     columns = {c.name: c for c in schema}
     fields = scope.get("fields")
     if fields is not None and (
         not isinstance(fields, list | tuple) or not all(isinstance(f, str) for f in fields)
     ):
         raise PlanError("fields must be a list of column names")
-    if offer.get("kind") == "aggregate":
-        result = _aggregate_plan(parquet, columns, offer, scope)
+    if policy.is_aggregate:
+        result = _aggregate_plan(parquet, columns, policy, scope, noise_seed)
     else:
-        result = _records_plan(parquet, columns, offer, scope, key)
+        result = _records_plan(parquet, columns, policy, scope, key)
     if limit is not None:
         result.sql += f" LIMIT {int(limit)}"
     return result
@@ -131,8 +170,8 @@ def plan(
 
 def _readable(columns: dict[str, Column], name: str | None, what: str, *, identifier_ok: bool) -> str | None:
     """A column the plan may read besides the output (filter, subject, contributor): in the
-    schema and never excluded. Filters may not use identifiers either (catalog.services refuses
-    such offers; a scope would otherwise pick out single cards)."""
+    schema and never excluded. Filters may not use identifiers either (a scope would otherwise
+    pick out single cards)."""
     if not name:
         return None
     if name not in columns:
@@ -154,72 +193,42 @@ def _day(value, key: str) -> date | None:
         raise PlanError(f"{key} is not a date (YYYY-MM-DD): {value!r}") from exc
 
 
-def _period_start(day: date, unit: str) -> date:
-    if unit == "week":
-        return day - timedelta(days=day.weekday())
-    if unit == "month":
-        return day.replace(day=1)
-    if unit == "quarter":
-        return day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
-    if unit == "year":
-        return day.replace(month=1, day=1)
-    return day
-
-
-def _next_period(start: date, unit: str) -> date:
-    if unit == "day":
-        return start + timedelta(days=1)
-    if unit == "week":
-        return start + timedelta(days=7)
-    months = {"month": 1, "quarter": 3, "year": 12}[unit]
-    index = start.year * 12 + start.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def _filters(
-    columns: dict[str, Column], offer: dict, scope: dict, whole_periods: str | None = None
-) -> tuple[list[str], list]:
-    """WHERE conditions and their parameters. With `whole_periods` (an aggregate's unit) the date
-    window shrinks to whole periods: a partial month at either end would let two extracts with
-    different windows be subtracted from each other to reveal a few days' figures."""
-    where, params = [], []
+def _region_filter(columns, policy: OfferPolicy, scope: dict, target: str | None = None) -> tuple[list, list]:
     regions = scope.get("regions") or []
-    if regions:
-        region_field = _readable(columns, offer.get("region_field"), "region field", identifier_ok=False)
-        if not region_field:
-            raise PlanError("the offer has no region filter")
-        if not isinstance(regions, list | tuple) or any(isinstance(r, dict | list) for r in regions):
-            raise PlanError("regions must be a list of values")
-        target = ident(region_field)
-        if columns[region_field].type != "string":
-            target = f"CAST({target} AS VARCHAR)"
-        where.append(f"{target} IN ({', '.join('?' for _ in regions)})")
-        params.extend(str(r) for r in regions)
+    if not regions:
+        return [], []
+    region_field = _readable(columns, policy.region_field, "region field", identifier_ok=False)
+    if not region_field:
+        raise PlanError("the offer has no region filter")
+    if not isinstance(regions, list | tuple) or any(isinstance(r, dict | list) for r in regions):
+        raise PlanError("regions must be a list of values")
+    target = target or ident(region_field)
+    if columns[region_field].type != "string":
+        target = f"CAST({target} AS VARCHAR)"
+    return [f"{target} IN ({', '.join('?' for _ in regions)})"], [str(r) for r in regions]
+
+
+def _filters(columns: dict[str, Column], policy: OfferPolicy, scope: dict) -> tuple[list[str], list]:
+    """WHERE conditions of a records plan and their parameters (inclusive dates)."""
+    where, params = _region_filter(columns, policy, scope)
     date_from, date_to = _day(scope.get("date_from"), "date_from"), _day(scope.get("date_to"), "date_to")
     if date_from or date_to:
-        date_field = _readable(columns, offer.get("date_field"), "date field", identifier_ok=False)
+        date_field = _readable(columns, policy.date_field, "date field", identifier_ok=False)
         if not date_field:
             raise PlanError("the offer has no date filter")
-        # inclusive end date: everything before the next day
-        end = date_to + timedelta(days=1) if date_to else None
-        if whole_periods:
-            if date_from and _period_start(date_from, whole_periods) != date_from:
-                date_from = _next_period(_period_start(date_from, whole_periods), whole_periods)
-            if end:
-                end = _period_start(end, whole_periods)
-        if date_from and end and date_from >= end:
-            raise PlanError(f"the date window holds no whole {whole_periods or 'day'}")
+        if date_from and date_to and date_from > date_to:
+            raise PlanError("the date window is empty")
         if date_from:
             where.append(f"{ident(date_field)} >= CAST(? AS DATE)")
             params.append(date_from.isoformat())
-        if end:
+        if date_to:  # inclusive end date: everything before the next day
             where.append(f"{ident(date_field)} < CAST(? AS DATE)")
-            params.append(end.isoformat())
+            params.append((date_to + timedelta(days=1)).isoformat())
     return where, params
 
 
-def _records_plan(parquet, columns, offer, scope, key) -> Plan:
-    offered = [f for f in offer.get("fields") or [] if f in columns]
+def _records_plan(parquet, columns, policy: OfferPolicy, scope, key) -> Plan:
+    offered = [f for f in policy.fields if f in columns]
     requested = scope.get("fields") or offered
     select, params, names, types, text = [], [], [], [], []
     for name in dict.fromkeys(requested):
@@ -234,7 +243,7 @@ def _records_plan(parquet, columns, offer, scope, key) -> Plan:
             params.extend([outer, inner])
             types.append("string")
         elif col.sensitivity == PUBLIC or (
-            col.sensitivity == QUASI_IDENTIFIER and offer.get("quasi_identifiers_allowed")
+            col.sensitivity == QUASI_IDENTIFIER and policy.quasi_identifiers_allowed
         ):
             select.append(ident(name))
             types.append(col.type)
@@ -245,7 +254,7 @@ def _records_plan(parquet, columns, offer, scope, key) -> Plan:
         names.append(name)
     if not select:
         raise PlanError("nothing in the scope can be delivered")
-    where, where_params = _filters(columns, offer, scope)
+    where, where_params = _filters(columns, policy, scope)
     condition = (" WHERE " + " AND ".join(where)) if where else ""
     # Source order through DuckDB's virtual columns: the row's position in its file, and the
     # file when the path is a glob over partitions. Should the data have a column of that name
@@ -270,132 +279,455 @@ def _records_plan(parquet, columns, offer, scope, key) -> Plan:
     )
 
 
-def _granularity(offer: dict, scope: dict) -> str:
-    finest = offer.get("date_granularity") or "month"
-    if finest not in GRANULARITIES:
-        raise PlanError(f"unknown date granularity {finest!r}")
-    wanted = scope.get("date_granularity") or finest
-    if wanted not in GRANULARITIES:
-        raise PlanError(f"unknown date granularity {wanted!r}")
-    if GRANULARITIES.index(wanted) < GRANULARITIES.index(finest):
-        raise PlanError(f"the offer allows nothing finer than {finest}")
-    return wanted
+# --- aggregates ----------------------------------------------------------------------------------
+
+# Cell-key noise (the ABS / Destatis cell-key method): every subject gets a record key, a keyed
+# hash of its value; a cell's key is the XOR of its distinct subjects' record keys, so the same
+# set of subjects always gets the same noise, in any table and for any buyer, and rebuilds stay
+# byte-identical. Counts move by a small integer drawn from this cumulative p-table (mean 0,
+# variance 0.9); sums by up to NOISE_SHARE of the cell's largest subject contribution, drawn from
+# a triangular distribution on [-1, 1] (mean 0).
+COUNT_NOISE = ((0.05, -2), (0.25, -1), (0.75, 0), (0.95, 1), (1.0, 2))
+NOISE_SHARE = 0.2
+_UNIT = 1_000_000  # resolution of the uniform draws taken from a cell key
 
 
-def _aggregate_plan(parquet, columns, offer, scope) -> Plan:
-    dims_offered = [
-        d
-        for d in dict.fromkeys(offer.get("dimensions") or [])
-        if d in columns and columns[d].sensitivity in (PUBLIC, QUASI_IDENTIFIER)
+@dataclass(frozen=True)
+class _Shape:
+    """An aggregate offer's table read against a version's schema."""
+
+    dims: list[str]
+    measures: list  # of policy.Measure
+    subject: str | None
+    contributor: str | None
+    unit: str
+    date_dims: frozenset[str]
+    types: dict[str, str]  # catalog type of every dimension and measure column
+
+    @property
+    def weighted(self) -> list[int]:
+        """Indexes of the measures that add values up (the p% and dominance rules apply)."""
+        return [j for j, m in enumerate(self.measures) if m.agg in ("sum", "avg")]
+
+
+def _aggregate_shape(columns: dict[str, Column], policy: OfferPolicy) -> _Shape:
+    dims = [
+        d for d in policy.dimensions if d in columns and columns[d].sensitivity in (PUBLIC, QUASI_IDENTIFIER)
     ]
-    measures_offered = []
-    for m in offer.get("measures") or []:
-        name, agg = (m.get("field"), m.get("agg")) if isinstance(m, dict) else (None, None)
-        if name not in columns or columns[name].sensitivity != PUBLIC or agg not in AGGREGATES:
-            continue
-        if agg in ("sum", "avg") and columns[name].type not in ("integer", "number"):
-            continue
-        if (agg, name) not in [(a, n) for a, n in measures_offered]:
-            measures_offered.append((agg, name))
-    # An aggregate offer's choosable fields are its dimensions (catalog.services); every
-    # measure is delivered. The scope's fields narrow the dimensions, never widen them.
-    offered = [d for d in offer.get("fields") or dims_offered if d in dims_offered]
-    dims = [d for d in dict.fromkeys(scope.get("fields") or offered) if d in offered]
-    measures = measures_offered
-    if not dims:
-        raise PlanError("no dimension to group by")
-
-    unit = _granularity(offer, scope)
-    subject = _readable(columns, offer.get("subject_field"), "subject field", identifier_ok=True)
-    contributor = _readable(columns, offer.get("dominance_field"), "dominance field", identifier_ok=True)
-    k = max(2, int(offer.get("k") or DEFAULT_K))
-    threshold = offer.get("dominance")
-    threshold = DEFAULT_DOMINANCE if threshold in (None, "") else float(threshold)
-    if not 0 <= threshold <= 1:
-        raise PlanError("the dominance share must lie between 0 and 1")
-
-    def exact(name: str) -> str:
-        col = ident(name)
-        return f"CAST({col} AS {EXACT_DECIMAL})" if columns[name].type == "number" else col
-
-    base, names, types, text = [], [], [], []
-    for i, d in enumerate(dims):
-        col = columns[d]
-        if d == offer.get("date_field") or col.type in ("date", "datetime"):
-            base.append(f"CAST(date_trunc('{unit}', CAST({ident(d)} AS DATE)) AS DATE) AS __d{i}")
-            types.append("date")
-        else:
-            base.append(f"{ident(d)} AS __d{i}")
-            types.append(col.type)
-            if col.type == "string":
-                text.append(d)
-        names.append(d)
-    names.append("records")
-    types.append("integer")
-    cells = [*(f"__d{i}" for i in range(len(dims))), "count(*) AS __records"]
-    for j, (agg, name) in enumerate(measures):
-        base.append(f"{exact(name) if agg in ('sum', 'avg') else ident(name)} AS __m{j}")
-        if agg == "sum" and columns[name].type == "integer":
-            cells.append(f"CAST(sum(__m{j}) AS BIGINT) AS __a{j}")
-            types.append("integer")
-        elif agg in ("sum", "avg"):
-            cells.append(f"CAST({agg}(__m{j}) AS DOUBLE) AS __a{j}")
-            types.append("number")
-        else:
-            cells.append(f"{agg}(__m{j}) AS __a{j}")
-            types.append(columns[name].type)
-        names.append(f"{agg}_{name}")
+    if len(dims) != len(policy.dimensions) or not dims:
+        raise PlanError("the offer's dimensions are not all in this version's data")
+    for m in policy.measures:
+        column = columns.get(m.field)
+        if column is None or column.sensitivity != PUBLIC or m.agg not in AGGREGATES:
+            raise PlanError(f"the measure {m.output_name} cannot be computed from this version's data")
+        if column.type not in ("integer", "number"):
+            raise PlanError(f"the measure {m.output_name} needs a numeric column")
+        if m.agg in ("min", "max") and not policy.extremes_allowed:
+            raise PlanError(f"the offer does not allow {m.agg} values")
+    if policy.date_granularity not in GRANULARITIES:
+        raise PlanError(f"unknown date granularity {policy.date_granularity!r}")
+    if not policy.subject_field and any(c.sensitivity == IDENTIFIER for c in columns.values()):
+        raise PlanError("an aggregate over data with identifiers must name its subject")
+    if not policy.subject_field and SOURCE_ROW_COLUMN in columns:
+        raise PlanError(f"name a subject: a column called {SOURCE_ROW_COLUMN} hides the record number")
+    if policy.k < K_MIN:
+        raise PlanError(f"k must be at least {K_MIN}")
+    names = [*dims, *(m.output_name for m in policy.measures), "records", "suppressed"]
     if len(set(names)) != len(names):
         raise PlanError("two output columns would have the same name")
-    # Subjects and contributors are grouped by a 64-bit hash of their value: integer keys group
-    # far faster than strings. A collision (odds ~3e-8 among a million values) merges two of
-    # them; for subjects that means fewer distinct subjects, the safe side of k.
-    if subject:
-        hashed = f"CASE WHEN {ident(subject)} IS NULL THEN NULL ELSE hash({ident(subject)}) END"
-        base.append(f"{hashed} AS __subject")
-        cells.append("count(DISTINCT __subject) AS __subjects")
-    else:  # no subject column: every record is its own subject
-        cells.append("count(*) AS __subjects")
-
-    keys = ", ".join(f"__d{i}" for i in range(len(dims)))
-    where, where_params = _filters(columns, offer, scope, whole_periods=unit)
-    sql = f"WITH base AS (SELECT {', '.join(base)}"
-    if contributor:
-        weight = next((n for a, n in measures_offered if a == "sum"), None)
-        weight_sql = exact(weight) if weight else "1"
-        sql += f", hash({ident(contributor)}) AS __contributor, {weight_sql} AS __weight"
-    sql += " FROM read_parquet(?)"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f"), cells AS (SELECT {', '.join(cells)} FROM base GROUP BY {keys})"
-    outputs = [f"cells.__d{i} AS {ident(d)}" for i, d in enumerate(dims)]
-    outputs.append('cells.__records AS "records"')
-    outputs += [f"cells.__a{j} AS {ident(f'{a}_{n}')}" for j, (a, n) in enumerate(measures)]
-    conditions = [f"cells.__subjects >= {k}"]
-    if contributor:
-        # Per cell: each contributor's net total, then the largest absolute one over the sum of
-        # absolute ones (refunds cannot hide a dominant contributor behind a small net total).
-        # A NULL contributor counts as one contributor; NULL dimension values form a cell of
-        # their own, hence IS NOT DISTINCT FROM (an equi-join would drop those cells).
-        sql += (
-            f", contributions AS (SELECT {keys}, sum(__weight) AS __total FROM base"
-            f" GROUP BY {keys}, __contributor),"
-            f" shares AS (SELECT {keys}, CAST(max(abs(__total)) AS DOUBLE)"
-            f" / nullif(CAST(sum(abs(__total)) AS DOUBLE), 0) AS __top_share"
-            f" FROM contributions GROUP BY {keys})"
-        )
-        join = " AND ".join(f"cells.__d{i} IS NOT DISTINCT FROM shares.__d{i}" for i in range(len(dims)))
-        sql += f" SELECT {', '.join(outputs)} FROM cells LEFT JOIN shares ON {join}"
-        conditions.append(f"coalesce(shares.__top_share, 0) <= {threshold!r}")
-    else:
-        sql += f" SELECT {', '.join(outputs)} FROM cells"
-    sql += " WHERE " + " AND ".join(conditions)
-    return Plan(
-        sql=sql + " ORDER BY " + ", ".join(ident(d) for d in dims),
-        params=[parquet, *where_params],
-        columns=names,
-        types=types,
-        text_columns=text,
-        body=sql,
-        order_by=list(dims),
+    return _Shape(
+        dims=dims,
+        measures=list(policy.measures),
+        subject=_readable(columns, policy.subject_field, "subject field", identifier_ok=True),
+        contributor=_readable(columns, policy.dominance_field, "dominance field", identifier_ok=True),
+        unit=policy.date_granularity,
+        date_dims=frozenset(
+            d for d in dims if d == policy.date_field or columns[d].type in ("date", "datetime")
+        ),
+        types={name: columns[name].type for name in [*dims, *(m.field for m in policy.measures)]},
     )
+
+
+def _table_name(parquet: str, policy: OfferPolicy, noise_seed: str) -> str:
+    digest = hashlib.sha256(repr((parquet, policy.to_snapshot(), noise_seed)).encode()).hexdigest()
+    return f"__released_{digest[:16]}"
+
+
+def _seed_number(seed: str, salt: str = "") -> int:
+    """A 64-bit number from a text seed."""
+    return int.from_bytes(hashlib.sha256(f"{salt}:{seed}".encode()).digest()[:8], "big")
+
+
+def _uniform(cell_key: str, draw: int) -> str:
+    """A uniform draw in [0, 1) from a cell key; `draw` picks an independent one."""
+    salt = _seed_number(str(draw), "draw")
+    return f"((hash(xor({cell_key}, {salt}::UBIGINT)) % {_UNIT}) / {_UNIT}.0)"
+
+
+def _count_noise(cell_key: str) -> str:
+    u = _uniform(cell_key, 0)
+    arms = " ".join(f"WHEN {u} < {p!r} THEN {n}" for p, n in COUNT_NOISE[:-1])
+    return f"(CASE {arms} ELSE {COUNT_NOISE[-1][1]} END)"
+
+
+def _sensitive(top: str, total: str, policy: OfferPolicy) -> str:
+    """The p% rule and the (2, c) dominance rule on a cell's contributions: `top` is the list of
+    its two largest absolute net contributions, `total` the sum of all of them. A cell with one
+    or two contributors always fails: each of two could subtract its own share."""
+    x1, x2 = f"coalesce({top}[1], 0)", f"coalesce({top}[2], 0)"
+    return (
+        f"(coalesce({total}, 0) > 0 AND ({total} - {x1} - {x2} < {policy.p!r} * {x1}"
+        f" OR {x1} + {x2} > {float(policy.dominance)!r} * {total}))"
+    )
+
+
+def _base_step(parquet: str, shape: _Shape, noise_seed: str, base: str) -> dict:
+    """One row per record: dimension values (dates truncated to the period), measures (sums as
+    exact decimals), hashed subject, its record key, and hashed contributor."""
+    q = ident
+    select = []
+    for i, name in enumerate(shape.dims):
+        if name in shape.date_dims:
+            select.append(f"CAST(date_trunc('{shape.unit}', CAST({q(name)} AS DATE)) AS DATE) AS __d{i}")
+        else:
+            select.append(f"{q(name)} AS __d{i}")
+    for j, m in enumerate(shape.measures):
+        exact = m.agg in ("sum", "avg") and shape.types[m.field] == "number"
+        select.append(f"{f'CAST({q(m.field)} AS {EXACT_DECIMAL})' if exact else q(m.field)} AS __m{j}")
+    if shape.subject:
+        subject = f"CASE WHEN {q(shape.subject)} IS NULL THEN NULL ELSE hash({q(shape.subject)}) END"
+    else:  # no subject column: every record is its own subject
+        subject = f"hash({SOURCE_ROW_COLUMN})"
+    select.append(f"{subject} AS __s")
+    select.append(
+        # hash(a, b) only combines two hashes (the seed would cancel out of an XOR over an even
+        # number of subjects): the record key hashes the subject's hash XOR the seed instead.
+        f"CASE WHEN {subject} IS NULL THEN NULL ELSE hash(xor({subject}, CAST(? AS UBIGINT))) END AS __rk"
+    )
+    select.append(f"hash({q(shape.contributor)}) AS __c" if shape.contributor else f"{subject} AS __c")
+    return {
+        "sql": f"CREATE OR REPLACE TEMP TABLE {base} AS SELECT {', '.join(select)} FROM read_parquet(?)",
+        "params": [_seed_number(noise_seed), parquet],
+    }
+
+
+def _cells_step(shape: _Shape, policy: OfferPolicy, base: str, cells: str) -> dict:
+    """One row per cell: counts, values, the cell key, the largest subject contribution of each
+    weighted measure (`__x{j}`, the noise's scale) and the primary suppression flag `__sup`."""
+    d = [f"__d{i}" for i in range(len(shape.dims))]
+    dims = ", ".join(d)
+    aggs = [
+        "count(*) AS __records",
+        "count(DISTINCT __s) AS __subjects",
+        "count(DISTINCT __c) AS __contributors",
+        "bit_xor(DISTINCT __rk) AS __ck",
+    ]
+    aggs += [f"{m.agg}(__m{j}) AS __v{j}" for j, m in enumerate(shape.measures)]
+    aggs += [f"sum(__m{j}) AS __t{j}" for j in shape.weighted]
+    source = f"(SELECT {dims}, {', '.join(aggs)} FROM {base} GROUP BY {dims}) AS cells"
+    rules = [f"cells.__subjects < {int(policy.k)}"]
+    scale = []
+    if shape.weighted:
+        nets = ", ".join(f"abs(sum(__m{j})) AS __a{j}" for j in shape.weighted)
+        for who, key in (("c", "__c"), ("s", "__s")):
+            summary = ", ".join(
+                f"max(__a{j}, 2) AS __top{j}, sum(__a{j}) AS __tot{j}" for j in shape.weighted
+            )
+            on = " AND ".join(f"cells.{x} IS NOT DISTINCT FROM {who}.{x}" for x in d)
+            source += (
+                f" LEFT JOIN (SELECT {dims}, {summary} FROM (SELECT {dims}, {key}, {nets} FROM {base}"
+                f" GROUP BY {dims}, {key}) GROUP BY {dims}) AS {who} ON {on}"
+            )
+            rules += [_sensitive(f"{who}.__top{j}", f"{who}.__tot{j}", policy) for j in shape.weighted]
+        scale = [f", coalesce(s.__top{j}[1], 0) AS __x{j}" for j in shape.weighted]
+    order = ", ".join(f"cells.{x}" for x in d)
+    return {
+        "sql": (
+            f"CREATE OR REPLACE TEMP TABLE {cells} AS SELECT row_number() OVER (ORDER BY {order}) AS __id,"
+            f" cells.*{''.join(scale)}, ({' OR '.join(rules)}) AS __sup FROM {source}"
+        ),
+        "params": [],
+    }
+
+
+def _secondary_step(cells: str, ndims: int) -> dict:
+    """Secondary suppression, one round (run until it changes nothing). A line is the cells that
+    share every dimension value but one; its total is taken as public (another table or a
+    statistics page may publish it). A line with exactly one suppressed cell would give that
+    cell away, and so would a line with two where one belongs to a single contributor (who knows
+    their own value). Such a line gets one more suppressed cell: the one that opens the fewest
+    new lines with a single suppressed cell in the other dimensions (so suppressions close into
+    rectangles, as in the hypercube method, instead of cascading), then the one with the fewest
+    subjects, ties broken by position so that every run picks the same."""
+    d = [f"__d{j}" for j in range(ndims)]
+
+    def line(i: int) -> str:
+        others = [x for j, x in enumerate(d) if j != i]
+        return f"PARTITION BY {', '.join(others)}" if others else ""
+
+    counts = []
+    for i in range(ndims):
+        counts.append(f"count(*) FILTER (WHERE __sup) OVER ({line(i)}) AS __s{i}")
+        counts.append(f"count(*) FILTER (WHERE __sup AND __contributors <= 1) OVER ({line(i)}) AS __g{i}")
+    lines = f"SELECT __id, __sup, __subjects, __records, {', '.join(d)}, {', '.join(counts)} FROM {cells}"
+    picks = []
+    for i in range(ndims):
+        opened = " + ".join(f"CAST(__s{j} = 0 AS INTEGER)" for j in range(ndims) if j != i) or "0"
+        picks.append(
+            f"SELECT __id FROM (SELECT __id, __s{i}, __g{i}, row_number() OVER ({line(i)}"
+            f" ORDER BY {opened}, __subjects, __records, __id) AS pick FROM __lines WHERE NOT __sup)"
+            f" WHERE pick = 1 AND (__s{i} = 1 OR (__s{i} = 2 AND __g{i} > 0))"
+        )
+    chosen = f"WITH __lines AS MATERIALIZED ({lines}) {' UNION '.join(picks)}"
+    return {"sql": f"UPDATE {cells} SET __sup = true WHERE __id IN ({chosen})", "params": []}
+
+
+def _release_step(shape: _Shape, cells: str, table: str) -> dict:
+    """Released values: NULL where suppressed, cell-key noise elsewhere."""
+    out = [f"__d{i} AS {ident(name)}" for i, name in enumerate(shape.dims)]
+    out.append(f'CASE WHEN __sup THEN NULL ELSE __records + {_count_noise("__ck")} END AS "records"')
+    for j, m in enumerate(shape.measures):
+        if m.agg in ("min", "max"):
+            value = f"__v{j}"
+        else:
+            eta = f"({_uniform('__ck', 2 * j + 1)} + {_uniform('__ck', 2 * j + 2)} - 1)"
+            noise = f"({NOISE_SHARE!r} * CAST(__x{j} AS DOUBLE) * {eta})"
+            if m.agg == "sum" and shape.types[m.field] == "integer":
+                value = f"CAST(round(CAST(__v{j} AS DOUBLE) + {noise}) AS BIGINT)"
+            elif m.agg == "sum":
+                value = f"CAST(__v{j} AS DOUBLE) + {noise}"
+            else:  # avg: the relative noise of the underlying sum, so averages agree with sums
+                value = f"CAST(__v{j} AS DOUBLE) * (1 + {noise} / nullif(CAST(__t{j} AS DOUBLE), 0))"
+        out.append(f"CASE WHEN __sup THEN NULL ELSE {value} END AS {ident(m.output_name)}")
+    out.append("__sup AS suppressed")
+    return {
+        "sql": (
+            f"CREATE OR REPLACE TEMP TABLE {ident(table)} AS SELECT {', '.join(out)}"
+            f" FROM {cells} ORDER BY __id"
+        ),
+        "params": [],
+    }
+
+
+def _output_types(shape: _Shape) -> list[str]:
+    types = ["date" if d in shape.date_dims else shape.types[d] for d in shape.dims]
+    types.append("integer")
+    for m in shape.measures:
+        if m.agg == "sum" and shape.types[m.field] == "integer":
+            types.append("integer")
+        elif m.agg in ("sum", "avg"):
+            types.append("number")
+        else:
+            types.append(shape.types[m.field])
+    return types
+
+
+@dataclass(frozen=True)
+class Released:
+    """A protected table left on a DuckDB connection by `protected_cells`."""
+
+    table: str
+    columns: list[str]  # dimensions, "records", measures (then the flag "suppressed")
+    types: list[str]
+    dimensions: list[str]
+    setup: list[dict]
+
+
+def released_table(
+    *, parquet: str, schema: list[Column], policy: OfferPolicy, noise_seed: str, table: str | None = None
+) -> Released:
+    """The statements that build the protected table of an aggregate `policy` over `parquet`
+    (nothing runs: `run_setup(con, released.setup)` builds it)."""
+    if not policy.is_aggregate:
+        raise PlanError("only aggregate offers release protected tables")
+    columns = {c.name: c for c in schema}
+    shape = _aggregate_shape(columns, policy)
+    table = table or _table_name(parquet, policy, noise_seed)
+    base, cells = ident(f"{table}__base"), ident(f"{table}__cells")
+    setup = [
+        _base_step(parquet, shape, noise_seed, base),
+        _cells_step(shape, policy, base, cells),
+        {**_secondary_step(cells, len(shape.dims)), "repeat": True},
+        _release_step(shape, cells, table),
+        {"sql": f"DROP TABLE {base}", "params": []},
+        {"sql": f"DROP TABLE {cells}", "params": []},
+    ]
+    return Released(
+        table=table,
+        columns=[*shape.dims, "records", *(m.output_name for m in shape.measures)],
+        types=_output_types(shape),
+        dimensions=list(shape.dims),
+        setup=setup,
+    )
+
+
+def protected_cells(
+    con, *, parquet: str, schema: list[Column], policy: OfferPolicy, noise_seed: str, table: str | None = None
+) -> Released:
+    """Build, on DuckDB connection `con`, the protected table of an aggregate `policy` over the
+    WHOLE of `parquet`: one row per cell with its dimension values, "records", each measure
+    (NULL when suppressed, cell-key noise otherwise) and a boolean "suppressed". Every release of
+    numbers from an aggregate (extracts, previews, open statistics) narrows this one table, so
+    every route shows the same cells the same way. `noise_seed` (e.g. the version's Parquet
+    SHA-256) fixes the noise; the noise stays unpredictable without the raw subject values."""
+    released = released_table(
+        parquet=parquet, schema=schema, policy=policy, noise_seed=noise_seed, table=table
+    )
+    run_setup(con, released.setup)
+    return released
+
+
+def whole_periods(date_from: date | None, date_to: date | None, unit: str) -> tuple[date | None, date | None]:
+    """The first and last period starts lying wholly inside an inclusive window (None: open)."""
+    first = last = None
+    if date_from:
+        first = (
+            date_from
+            if period_start(date_from, unit) == date_from
+            else next_period(period_start(date_from, unit), unit)
+        )
+    if date_to:
+        last = period_start(date_to, unit)
+        if next_period(last, unit) > date_to + timedelta(days=1):
+            last = period_start(last - timedelta(days=1), unit)
+    return first, last
+
+
+def _scope_where(
+    columns, policy: OfferPolicy, released: Released, scope: dict, alias: str = ""
+) -> tuple[list, list]:
+    """Conditions selecting the cells of `released` inside an aggregate `scope` (whole cells:
+    regions of the region dimension, whole periods of the date dimension)."""
+    prefix = f"{alias}." if alias else ""
+    where, params = [], []
+    if scope.get("regions"):
+        if policy.region_field not in released.dimensions:
+            raise PlanError("regions can be chosen only on a dimension of the offer")
+        region_where, region_params = _region_filter(
+            columns, policy, scope, prefix + ident(policy.region_field)
+        )
+        where += region_where
+        params += region_params
+    date_from, date_to = _day(scope.get("date_from"), "date_from"), _day(scope.get("date_to"), "date_to")
+    if date_from or date_to:
+        if policy.date_field not in released.dimensions:
+            raise PlanError("dates can be chosen only on a dimension of the offer")
+        first, last = whole_periods(date_from, date_to, policy.date_granularity)
+        if first and last and first > last:
+            raise PlanError(f"the date window holds no whole {policy.date_granularity}")
+        target = prefix + ident(policy.date_field)
+        if first:
+            where.append(f"{target} >= CAST(? AS DATE)")
+            params.append(first.isoformat())
+        if last:
+            where.append(f"{target} <= CAST(? AS DATE)")
+            params.append(last.isoformat())
+    return where, params
+
+
+def _aggregate_plan(parquet, columns, policy: OfferPolicy, scope, noise_seed: str) -> Plan:
+    if scope.get("fields") and set(scope["fields"]) != set(policy.dimensions):
+        raise PlanError("an aggregate offer's dimensions are fixed")
+    released = released_table(
+        parquet=parquet, schema=list(columns.values()), policy=policy, noise_seed=noise_seed
+    )
+    where, params = _scope_where(columns, policy, released, scope)
+    selected = ", ".join(ident(c) for c in released.columns)
+    body = f"SELECT {selected} FROM {ident(released.table)} WHERE {' AND '.join(['NOT suppressed', *where])}"
+    text = [d for d, t in zip(released.dimensions, released.types, strict=False) if t == "string"]
+    return Plan(
+        sql=body + " ORDER BY " + ", ".join(ident(d) for d in released.dimensions),
+        params=params,
+        columns=released.columns,
+        types=released.types,
+        text_columns=text,
+        body=body,
+        order_by=list(released.dimensions),
+        setup=released.setup,
+    )
+
+
+# --- several releases of one version --------------------------------------------------------------
+
+
+class LinkedDisclosure(PlanError):
+    """Two releases of one version that together would give away cells that one of them
+    suppresses."""
+
+    def __init__(self, message: str, cells: int = 0):
+        super().__init__(message)
+        self.cells = cells
+
+
+def _nests(finer: str, coarser: str) -> bool:
+    """Whether every period of `coarser` is a union of whole periods of `finer`."""
+    if GRANULARITIES.index(finer) > GRANULARITIES.index(coarser):
+        return False
+    return finer == coarser or finer == "day" or (finer != "week" and coarser != "week")
+
+
+def _rebuildable(
+    con, columns, fine: tuple[OfferPolicy, dict, Released], coarse: tuple[OfferPolicy, dict, Released]
+) -> int:
+    """Cells of `coarse` (inside its scope) that it suppresses but that `fine` holds wholly as
+    published cells inside its scope: summing them gives the suppressed cell back."""
+    fine_policy, fine_scope, fine_table = fine
+    coarse_policy, coarse_scope, coarse_table = coarse
+    match = []
+    for d in coarse_table.dimensions:
+        fine_value = f"f.{ident(d)}"
+        if d == coarse_policy.date_field and fine_policy.date_granularity != coarse_policy.date_granularity:
+            fine_value = f"CAST(date_trunc('{coarse_policy.date_granularity}', {fine_value}) AS DATE)"
+        match.append(f"{fine_value} IS NOT DISTINCT FROM c.{ident(d)}")
+    fine_where, fine_params = _scope_where(columns, fine_policy, fine_table, fine_scope, "f")
+    coarse_where, coarse_params = _scope_where(columns, coarse_policy, coarse_table, coarse_scope, "c")
+    visible = " AND ".join(["NOT f.suppressed", *fine_where])
+    sql = (
+        f"SELECT count(*) FROM {ident(coarse_table.table)} AS c WHERE c.suppressed"
+        + "".join(f" AND {w}" for w in coarse_where)
+        + f" AND EXISTS (SELECT 1 FROM {ident(fine_table.table)} AS f WHERE {' AND '.join(match)})"
+        + f" AND NOT EXISTS (SELECT 1 FROM {ident(fine_table.table)} AS f WHERE {' AND '.join(match)}"
+        + f" AND NOT ({visible}))"
+    )
+    return con.execute(sql, [*coarse_params, *fine_params]).fetchone()[0]
+
+
+def linked_disclosures(
+    con,
+    *,
+    parquet: str,
+    schema: list[Column],
+    noise_seed: str,
+    new: tuple[OfferPolicy, dict],
+    held: tuple[OfferPolicy, dict],
+) -> int:
+    """How many cells one of two aggregate releases of the same version suppresses that the
+    other gives back, once both are narrowed to their scopes. 0 when the two are the same table
+    (one offer: every scope is whole cells of one protected table) or when neither's dimensions
+    contain the other's (what they share are margins, which secondary suppression already
+    treats as public). Raises LinkedDisclosure when their periods do not nest (weeks against
+    months would isolate days)."""
+    (new_policy, new_scope), (held_policy, held_scope) = new, held
+    if new_policy == held_policy:
+        return 0
+    columns = {c.name: c for c in schema}
+    tables = []
+    for policy in (new_policy, held_policy):
+        released = released_table(parquet=parquet, schema=schema, policy=policy, noise_seed=noise_seed)
+        run_setup(con, released.setup)
+        tables.append(released)
+    new_table, held_table = tables
+    dated = [p for p in (new_policy, held_policy) if p.date_field and p.date_field in p.dimensions]
+    if len(dated) == 2 and new_policy.date_field == held_policy.date_field:
+        a, b = sorted((new_policy.date_granularity, held_policy.date_granularity), key=GRANULARITIES.index)
+        if not _nests(a, b):
+            raise LinkedDisclosure(f"{a} and {b} figures of one date column do not nest")
+    count = 0
+    for fine, coarse in (
+        ((new_policy, new_scope, new_table), (held_policy, held_scope, held_table)),
+        ((held_policy, held_scope, held_table), (new_policy, new_scope, new_table)),
+    ):
+        fine_dims, coarse_dims = set(fine[2].dimensions), set(coarse[2].dimensions)
+        if coarse_dims <= fine_dims and _nests(fine[0].date_granularity, coarse[0].date_granularity):
+            count += _rebuildable(con, columns, fine, coarse)
+    return count

@@ -11,6 +11,7 @@ from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery
 from accounts.models import Organization
 from accounts.selectors import is_operator, roles_by_organization
 from catalog.models import Dataset, DatasetRegion, DatasetVersion, Offer, Sensitivity
+from catalog.policy import DEFAULT_K, OfferPolicy
 from catalog.vocabularies import regions_by_code
 
 SORTS = {
@@ -60,9 +61,48 @@ def field_profile_shown(field, *, full: bool) -> dict:
     own center and operators (`full`); otherwise only counts, never values (no minimum, maximum,
     frequent values or histogram of an identifier, quasi-identifier or excluded column)."""
     profile = field.profile or {}
-    if full or field.sensitivity == Sensitivity.PUBLIC:
+    if full:
         return profile
-    return {key: profile[key] for key in VALUE_FREE_PROFILE_KEYS if key in profile}
+    if field.sensitivity != Sensitivity.PUBLIC:
+        return {key: profile[key] for key in VALUE_FREE_PROFILE_KEYS if key in profile}
+    return outsider_profile(profile, field.type)
+
+
+def outsider_profile(profile: dict, type_: str, *, k: int = DEFAULT_K) -> dict:
+    """A public column's profile as released to people outside its center, under the rules
+    of aggregates: no single record's value (numbers lose their minimum and maximum, and the
+    histogram's outer edges are open), no value seen fewer than k times, histogram bins
+    merged with their neighbours until each holds k records or none."""
+    shown = dict(profile)
+    if type_ in ("integer", "number"):
+        for key in ("min", "max", "values"):  # the list of every value holds the extremes too
+            shown.pop(key, None)
+    elif type_ in ("date", "datetime"):  # the period covered, to the month
+        for key in ("min", "max"):
+            if isinstance(shown.get(key), str):
+                shown[key] = shown[key][:7]
+    if isinstance(shown.get("top_values"), list):
+        shown["top_values"] = [t for t in shown["top_values"] if t.get("count", 0) >= k]
+    if isinstance(shown.get("histogram"), list) and shown["histogram"]:
+        shown["histogram"] = _merged_bins(shown["histogram"], k, open_ends=type_ in ("integer", "number"))
+    return shown
+
+
+def _merged_bins(bins: list[dict], k: int, *, open_ends: bool) -> list[dict]:
+    merged: list[dict] = []
+    for b in bins:
+        if merged and 0 < merged[-1]["count"] < k:
+            merged[-1] = {**merged[-1], "upper": b["upper"], "count": merged[-1]["count"] + b["count"]}
+        else:
+            merged.append(dict(b))
+    while len(merged) > 1 and 0 < merged[-1]["count"] < k:  # a small last bin joins the one before
+        last = merged.pop()
+        merged[-1] = {**merged[-1], "upper": last["upper"], "count": merged[-1]["count"] + last["count"]}
+    if len(merged) == 1 and 0 < merged[0]["count"] < k:
+        merged[0]["count"] = 0  # fewer than k records in all: no count at all
+    if open_ends:
+        merged[0]["lower"], merged[-1]["upper"] = None, None
+    return merged
 
 
 def offers_visible_to(user, dataset: Dataset) -> QuerySet[Offer]:
@@ -162,12 +202,26 @@ def _preview_key(dataset: Dataset) -> bytes:
     return hmac.new(settings.SECRET_KEY.encode(), f"preview:{dataset.pk}".encode(), hashlib.sha256).digest()
 
 
-def offer_spec(offer: Offer | None, fields) -> dict:
-    """An offer as the privacy planner reads it. No offer: a records view of every public
-    and identifier column (quasi-identifiers withheld), the strictest reading."""
+def offer_spec(offer: Offer | None, fields) -> OfferPolicy:
+    """An offer's policy as the privacy planner reads it. No offer: a records view of every
+    public and identifier column (quasi-identifiers withheld), the strictest reading."""
     if offer is None:
-        return {"kind": "records", "fields": [f.name for f in fields], "quasi_identifiers_allowed": False}
-    return offer_spec_from_snapshot({key: getattr(offer, key) for key in PLANNED_OFFER_KEYS})
+        return OfferPolicy(kind="records", fields=tuple(f.name for f in fields))
+    return offer.policy
+
+
+def offer_snapshot(offer: Offer) -> dict:
+    """What an approval fixes of an offer: its privacy policy and its terms (price, duration,
+    quota, updates). A license delivers under this snapshot, whatever the offer says later."""
+    return {
+        "id": offer.pk,
+        "name": offer.name,
+        **offer.policy.to_snapshot(),
+        "price_krw": offer.price_krw,
+        "duration_days": offer.duration_days,
+        "download_quota": offer.download_quota,
+        "deliver_updates": offer.deliver_updates,
+    }
 
 
 def version_preview(
@@ -187,43 +241,21 @@ def version_preview(
         query = privacy.plan(
             parquet=str(local_path(version.parquet)),
             schema=schema,
-            offer=spec,
+            policy=spec,
             scope={},
             key=_preview_key(version.dataset),
             limit=limit,
+            noise_seed=version.parquet_sha256,
         )
     except privacy.PlanError:
         return {"columns": [], "rows": []}
     con = reader()
     try:
+        privacy.run_setup(con, query.setup)
         rows = con.execute(query.sql, query.params).fetchall()
     finally:
         con.close()
     return {"columns": query.columns, "rows": [[jsonable(v) for v in row] for row in rows]}
-
-
-PLANNED_OFFER_KEYS = (
-    "kind",
-    "fields",
-    "region_field",
-    "date_field",
-    "dimensions",
-    "measures",
-    "subject_field",
-    "dominance_field",
-    "k",
-    "dominance",
-    "date_granularity",
-    "quasi_identifiers_allowed",
-)
-
-
-def offer_spec_from_snapshot(snapshot: dict) -> dict:
-    """The privacy planner's reading of an offer as a license snapshotted it at issue (later
-    edits of the offer do not change what the license delivers)."""
-    spec = {key: snapshot.get(key) for key in PLANNED_OFFER_KEYS}
-    spec["dominance"] = float(spec["dominance"]) if spec.get("dominance") is not None else 0.85
-    return spec
 
 
 # --- platform-wide figures and lists ------------------------------------------------------------

@@ -7,7 +7,7 @@ import logging
 import shutil
 import uuid
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -32,6 +32,7 @@ from catalog.models import (
     Offer,
     Sensitivity,
 )
+from catalog.policy import OfferPolicy
 from catalog.storage import local_path, remove_stale_work_dirs, sha256_of, store_file
 from catalog.vocabularies import Theme, UpdateFrequency, regions_by_code
 from marketplace import errors
@@ -614,21 +615,8 @@ def _deliver_to_licensees(version_id: int) -> None:
 
 # --- offers -----------------------------------------------------------------------------------
 
-OFFER_FIELDS = (
-    "name",
-    "name_en",
-    "kind",
-    "fields",
-    "region_field",
-    "date_field",
-    "dimensions",
-    "measures",
-    "subject_field",
-    "dominance_field",
-    "k",
-    "dominance",
-    "date_granularity",
-    "quasi_identifiers_allowed",
+# The offer's terms around its privacy policy (catalog.policy.OfferPolicy holds the rest).
+TERMS_FIELDS = (
     "approval",
     "buyer_categories",
     "price_krw",
@@ -637,6 +625,7 @@ OFFER_FIELDS = (
     "deliver_updates",
     "is_active",
 )
+OFFER_FIELDS = ("name", "name_en", *OfferPolicy.KEYS, *TERMS_FIELDS)
 MEASURE_AGGREGATES = privacy.AGGREGATES
 
 
@@ -649,101 +638,18 @@ def _schema_version(dataset: Dataset) -> DatasetVersion:
     return version
 
 
-def _validate_offer(values: dict, fields: dict[str, Field]) -> dict:
-    """Check an offer against the schema and the privacy rules; return cleaned values."""
+def _version_schema(version: DatasetVersion) -> dict[str, privacy.Column]:
+    """A version's columns as the privacy planner reads them, by name (one query)."""
+    return {
+        name: privacy.Column(name, type_, sensitivity)
+        for name, type_, sensitivity in version.fields.values_list("name", "type", "sensitivity")
+    }
+
+
+def _terms_errors(values: dict) -> dict[str, list[str]]:
     e: dict[str, list[str]] = {}
-    kind = values.get("kind")
-    if kind not in Offer.Kind.values:
-        e["kind"] = [_("Choose records or aggregate.")]
     if not (values.get("name") or "").strip():
         e["name"] = [_("Give the offer a name.")]
-
-    def check_names(key: str, names, *, allowed: set[str] | None = None, message: str | None = None) -> None:
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            e[key] = [_("A list of column names.")]
-            return
-        unknown = [n for n in names if n not in fields]
-        if unknown:
-            e.setdefault(key, []).append(_("No such columns: %(names)s.") % {"names": ", ".join(unknown)})
-        refused = [
-            n for n in names if n in fields and allowed is not None and fields[n].sensitivity not in allowed
-        ]
-        if refused:
-            e.setdefault(key, []).append((message or "%(names)s") % {"names": ", ".join(refused)})
-
-    deliverable = {Sensitivity.PUBLIC, Sensitivity.IDENTIFIER}
-    if values.get("quasi_identifiers_allowed"):
-        deliverable.add(Sensitivity.QUASI_IDENTIFIER)
-    if kind == Offer.Kind.RECORDS:
-        if not values.get("fields"):
-            e["fields"] = [_("Choose the columns a buyer may license.")]
-        else:
-            check_names(
-                "fields",
-                values["fields"],
-                allowed=deliverable,
-                message=_(
-                    "These columns cannot be delivered record by record under their sensitivity: %(names)s."
-                ),
-            )
-    elif kind == Offer.Kind.AGGREGATE:
-        dims = values.get("dimensions") or []
-        if not dims:
-            e["dimensions"] = [_("Choose at least one column to group by.")]
-        else:
-            check_names(
-                "dimensions",
-                dims,
-                allowed={Sensitivity.PUBLIC, Sensitivity.QUASI_IDENTIFIER},
-                message=_("Identifiers and excluded columns cannot be dimensions: %(names)s."),
-            )
-        measures = values.get("measures") or []
-        if not isinstance(measures, list):
-            e["measures"] = [_("A list of {field, agg} objects.")]
-        else:
-            for m in measures:
-                if (
-                    not isinstance(m, dict)
-                    or m.get("agg") not in MEASURE_AGGREGATES
-                    or m.get("field") not in fields
-                ):
-                    e.setdefault("measures", []).append(
-                        _('Each measure is {"field": a numeric column, "agg": one of %(aggs)s}.')
-                        % {"aggs": ", ".join(MEASURE_AGGREGATES)}
-                    )
-                elif (
-                    fields[m["field"]].type not in (Field.Type.INTEGER, Field.Type.NUMBER)
-                    or fields[m["field"]].sensitivity != Sensitivity.PUBLIC
-                ):
-                    e.setdefault("measures", []).append(
-                        _("%(name)s is not a public numeric column.") % {"name": m["field"]}
-                    )
-        values["fields"] = values.get("fields") or list(dims)
-        if values.get("fields"):
-            check_names("fields", values["fields"])
-            extra = [n for n in values["fields"] if n not in dims]
-            if extra:
-                e.setdefault("fields", []).append(
-                    _("An aggregate offer's choosable fields are its dimensions; not: %(names)s.")
-                    % {"names": ", ".join(extra)}
-                )
-        for key in ("subject_field", "dominance_field"):
-            name = values.get(key) or ""
-            if name and name not in fields:
-                e[key] = [_("No such column: %(name)s.") % {"name": name}]
-    for key, types in (("region_field", None), ("date_field", (Field.Type.DATE, Field.Type.DATETIME))):
-        name = values.get(key) or ""
-        if not name:
-            continue
-        if name not in fields:
-            e[key] = [_("No such column: %(name)s.") % {"name": name}]
-        elif (
-            fields[name].sensitivity == Sensitivity.EXCLUDED
-            or fields[name].sensitivity == Sensitivity.IDENTIFIER
-        ):
-            e[key] = [_("Filters cannot use identifiers or excluded columns.")]
-        elif types and fields[name].type not in types:
-            e[key] = [_("The date filter needs a date or date-time column.")]
     cats = values.get("buyer_categories") or []
     bad = [c for c in cats if c not in Organization.BuyerCategory.values]
     if bad:
@@ -752,24 +658,23 @@ def _validate_offer(values: dict, fields: dict[str, Field]) -> dict:
         ]
     if values.get("approval") not in Offer.Approval.values:
         e["approval"] = [_("Choose one of: %(choices)s.") % {"choices": ", ".join(Offer.Approval.values)}]
-    if values.get("date_granularity", Offer.Granularity.MONTH) not in Offer.Granularity.values:
-        e["date_granularity"] = [
-            _("Choose one of: %(choices)s.") % {"choices": ", ".join(Offer.Granularity.values)}
-        ]
-    for key, low in (("price_krw", 0), ("duration_days", 1), ("download_quota", 1), ("k", 2)):
+    for key, low in (("price_krw", 0), ("duration_days", 1), ("download_quota", 1)):
         value = values.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
             e[key] = [_("A whole number of at least %(low)s.") % {"low": low}]
-    try:
-        dominance = Decimal(str(values.get("dominance", "0.85")))
-        if not Decimal("0.5") <= dominance <= Decimal("1"):
-            raise InvalidOperation
-        values["dominance"] = dominance
-    except (InvalidOperation, ValueError):
-        e["dominance"] = [_("A share between 0.5 and 1 (e.g. 0.85).")]
+    return e
+
+
+def _validated_offer(values: dict, schema: dict[str, privacy.Column]) -> dict:
+    """`values` with the privacy policy normalized; raises with every error at once."""
+    policy = OfferPolicy.from_values(values).normalized()
+    e = _terms_errors(values)
+    for key, messages in policy.errors(schema).items():
+        e.setdefault(key, []).extend(messages)
     if e:
         raise errors.ApplicationError(_("The offer is not valid; see the fields."), errors=e)
-    return values
+    policy_values = {k: v for k, v in policy.model_values().items() if k in values or k == "fields"}
+    return {**values, **policy_values}
 
 
 def offer_create(*, actor, dataset: Dataset, terms: str, **values) -> Offer:
@@ -781,8 +686,7 @@ def offer_create(*, actor, dataset: Dataset, terms: str, **values) -> Offer:
         )
     values = {k: v for k, v in values.items() if k in OFFER_FIELDS}
     values.setdefault("approval", Offer.Approval.CENTER)
-    fields = {f.name: f for f in _schema_version(dataset).fields.all()}
-    values = _validate_offer(values, fields)
+    values = _validated_offer(values, _version_schema(_schema_version(dataset)))
     with transaction.atomic():
         offer = Offer.objects.create(
             dataset=dataset, created_by=None if is_system(actor) else actor, **values
@@ -818,10 +722,10 @@ def offer_update(*, actor, offer: Offer, terms: str | None = None, **values) -> 
             .get(pk=offer.pk)
         )
         merged = {k: getattr(offer, k) for k in OFFER_FIELDS} | values
-        fields = {f.name: f for f in _schema_version(offer.dataset).fields.all()}
-        cleaned = _validate_offer(merged, fields)
-        before = {k: getattr(offer, k) for k in values}
-        for key in values:
+        cleaned = _validated_offer(merged, _version_schema(_schema_version(offer.dataset)))
+        changed = [k for k in OFFER_FIELDS if k in values or (k == "fields" and cleaned[k] != offer.fields)]
+        before = {k: getattr(offer, k) for k in changed}
+        for key in changed:
             setattr(offer, key, cleaned[key])
         if (
             terms is not None

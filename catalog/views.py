@@ -168,10 +168,12 @@ def catalog_page(request):
 # --- the dataset page ---------------------------------------------------------------------------
 
 
-def profile_view(field, *, show_values: bool) -> dict:
-    """A column's profile for display: counts always; histogram or top values only when the
-    column's values may be shown (`show_values`)."""
-    profile = field.profile or {}
+def profile_view(field, *, full: bool) -> dict:
+    """A column's profile for display: whole for the center (`full`); for everyone else as
+    `selectors.field_profile_shown` releases it (counts only for non-public columns, no single
+    record's value, histogram bins of at least k records)."""
+    profile = selectors.field_profile_shown(field, full=full)
+    show_values = full or field.sensitivity == Sensitivity.PUBLIC
     label = field.title or field.name
     view = {
         "null_count": profile.get("null_count"),
@@ -342,10 +344,7 @@ def _dataset_page_parts(user, dataset) -> dict:
         ),
         "schema_org": jsonld,
         "fields": fields,
-        "columns": [
-            {"field": f, "profile": profile_view(f, show_values=f.sensitivity == Sensitivity.PUBLIC)}
-            for f in fields
-        ],
+        "columns": [{"field": f, "profile": profile_view(f, full=False)} for f in fields],
         "offers": [offer_display(o, by_name) for o in offers],
         "preview": _preview(version, fields) if version and version.parquet else None,
     }
@@ -538,7 +537,7 @@ def center_version(request, pk):
                     "sensitivity": sensitivity,
                     "title": title,
                     "description": description,
-                    "profile": profile_view(field, show_values=True),
+                    "profile": profile_view(field, full=True),
                     "suggested_differs": field.suggested_sensitivity != field.sensitivity,
                 }
             )

@@ -123,6 +123,11 @@ def paginate(request, queryset, per_page: int = PAGE_SIZE):
 # --- pages ------------------------------------------------------------------------------------
 
 
+def privacy_page(request):
+    """How the privacy engine protects people, in plain words (linked from every dataset page)."""
+    return render(request, "privacy.html")
+
+
 def home(request):
     published = Dataset.objects.filter(status=Dataset.Status.PUBLISHED).select_related(
         "center", "current_version"

@@ -11,6 +11,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("signup/", accounts_views.signup, name="signup"),
     path("catalog.jsonld", catalog_views.catalog_jsonld, name="catalog-jsonld"),
+    path("privacy/", views.privacy_page, name="privacy"),
     path("datasets/", catalog_views.catalog_page, name="catalog"),
     path("insights/", include("insights.web_urls")),
     path("datasets/<str:slug>/", catalog_views.dataset_page, name="dataset-page"),

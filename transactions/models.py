@@ -118,6 +118,9 @@ class AccessRequest(models.Model):
     state_changed_at = models.DateTimeField(_("state changed at"), db_index=True)
     scope = models.JSONField(_("scope (as approved so far)"), default=dict)
     requested_scope = models.JSONField(_("scope as requested"), default=dict)
+    # The offer's privacy policy and terms at the last approval: what the center edits later does
+    # not change an approved request (catalog.selectors.offer_snapshot).
+    offer_snapshot = models.JSONField(_("offer as approved"), default=dict, blank=True)
     purpose = models.TextField(_("purpose"))
     purpose_category = models.CharField(_("purpose category"), max_length=20, choices=PurposeCategory.choices)
     terms = models.ForeignKey(
@@ -548,3 +551,38 @@ class Extract(models.Model):
 
     def __str__(self) -> str:
         return f"Extract #{self.pk} ({self.get_format_display()}) of license #{self.license_id}"
+
+
+class DisclosureRelease(models.Model):
+    """The disclosure ledger: one aggregate table of one dataset version that a buyer
+    organization holds (through a license, for the version it was issued on or an extract built
+    from). A new request is checked against every table the organization holds of the same
+    version (`transactions.ledger`), so that no combination isolates a small group."""
+
+    organization = models.ForeignKey(
+        "accounts.Organization", verbose_name=_("organization"), on_delete=models.CASCADE, related_name="+"
+    )
+    dataset = models.ForeignKey(
+        "catalog.Dataset", verbose_name=_("dataset"), on_delete=models.CASCADE, related_name="+"
+    )
+    version = models.ForeignKey(
+        "catalog.DatasetVersion", verbose_name=_("version"), on_delete=models.CASCADE, related_name="+"
+    )
+    license = models.ForeignKey(
+        License, verbose_name=_("license"), on_delete=models.CASCADE, related_name="releases"
+    )
+    policy = models.JSONField(_("offer policy"))
+    scope = models.JSONField(_("scope"))
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("disclosure ledger entry")
+        verbose_name_plural = _("disclosure ledger")
+        ordering = ["recorded_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["license", "version"], name="release_one_per_license_version")
+        ]
+        indexes = [models.Index(fields=["organization", "version"])]
+
+    def __str__(self) -> str:
+        return f"Release of license #{self.license_id} on version #{self.version_id}"

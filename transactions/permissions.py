@@ -154,6 +154,11 @@ def license_issue(actor, access_request: AccessRequest | None = None) -> bool:
     return is_system(actor)
 
 
+def disclosure_release_record(actor, license: License | None = None) -> bool:
+    """The disclosure ledger is written by the platform as licenses and extracts go out."""
+    return is_system(actor)
+
+
 def license_revoke(actor, license: License) -> bool:
     return _privileged(actor) or _has_roles(actor, license.dataset.center_id, frozenset({Role.MANAGER}))
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.utils.translation import gettext as _
 
 from catalog.models import Offer, Sensitivity
+from catalog.policy import OfferPolicy, whole_period_errors
 from marketplace import errors
 
 SCOPE_KEYS = ("fields", "regions", "date_from", "date_to")
@@ -67,23 +68,30 @@ def _parse_date(value, key: str, field_errors: dict) -> datetime.date | None:
     return None
 
 
-def scope_clean(
-    *,
-    offer_fields: list[str],
-    region_field: str,
-    date_field: str,
-    schema: dict[str, SchemaField],
-    data: dict,
-) -> dict:
-    """Check a requested scope against an offer and the published schema; return it normalized
-    (fields in the offer's order, regions without duplicates, dates as ISO strings). Raises
-    ApplicationError with a message per scope key."""
+def scope_clean(*, policy: OfferPolicy, schema: dict[str, SchemaField], data: dict) -> dict:
+    """Check a requested scope against an offer's policy and the published schema; return it
+    normalized (fields in the offer's order, regions without duplicates, dates as ISO strings).
+    An aggregate's scope is a point of its lattice: all its dimensions, regions of its region
+    dimension, whole periods of its granularity. Raises ApplicationError with a message per
+    scope key."""
     field_errors: dict[str, list[str]] = {}
+    offer_fields = list(policy.offered_fields())
+    region_field, date_field = policy.region_field, policy.date_field
 
     fields = data.get("fields") or []
+    if policy.is_aggregate and not fields:
+        fields = offer_fields
     chosen: list[str] = []
     if not isinstance(fields, list | tuple) or not all(isinstance(f, str) for f in fields):
         field_errors["fields"] = [_("Give the fields as a list of column names.")]
+    elif policy.is_aggregate and set(fields) != set(offer_fields):
+        field_errors["fields"] = [
+            _(
+                "An aggregate offer's dimensions are fixed, so that no two extracts can be subtracted "
+                "from each other: choose all of %(names)s."
+            )
+            % {"names": _names(offer_fields)}
+        ]
     elif not fields:
         field_errors["fields"] = [_("Choose at least one field.")]
     else:
@@ -139,6 +147,9 @@ def scope_clean(
                 field_errors.setdefault(key, []).append(_("This offer cannot be filtered by date."))
     elif date_from and date_to and date_from > date_to:
         field_errors.setdefault("date_to", []).append(_("The end date is before the start date."))
+    elif policy.is_aggregate and (date_from or date_to):
+        for key, messages in whole_period_errors(date_from, date_to, policy.date_granularity).items():
+            field_errors.setdefault(key, []).extend(messages)
 
     if field_errors:
         raise errors.ApplicationError(
@@ -154,13 +165,7 @@ def scope_clean(
 
 def scope_validate(offer: Offer, data: dict) -> dict:
     """`scope_clean` against the offer and its dataset's published schema."""
-    return scope_clean(
-        offer_fields=list(offer.fields or []),
-        region_field=offer.region_field,
-        date_field=offer.date_field,
-        schema=offer_schema(offer),
-        data=data,
-    )
+    return scope_clean(policy=offer.policy, schema=offer_schema(offer), data=data)
 
 
 def scope_narrowing_errors(current: dict, narrowed: dict) -> dict[str, list[str]]:

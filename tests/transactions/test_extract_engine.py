@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from catalog.policy import OfferPolicy
 from catalog.privacy import Column, PlanError, pseudonym
 from transactions import extracts
 from transactions.extracts import (
@@ -134,10 +135,11 @@ def recipe(source, *, offer=RECORDS, scope=None, key=KEY, format="csv"):
         parquet=source,
         source_sha256="0" * 64,
         schema=SCHEMA,
-        offer=offer,
+        policy=OfferPolicy.from_values(offer),
         scope=scope or {},
         key=key,
         format=format,
+        noise_seed="0" * 64,
     )
 
 
@@ -174,7 +176,8 @@ def read_back(path: Path, fmt: str) -> tuple[list[str], list[tuple]]:
             if c.value is None
             else c.value.date().isoformat()
             if isinstance(c.value, datetime)
-            else str(c.value)
+            # XML parsers differ on a bare carriage return (lxml keeps it): read it as a line feed
+            else str(c.value).replace("\r", "\n")
             for c in row
         )
         for row in sheet.iter_rows()
@@ -250,34 +253,17 @@ def test_hostile_scope_values_match_nothing(source, tmp_path):
 # -- aggregates ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("dominance", "expected"),
-    [
-        (
-            0.85,
-            [
-                ("41110", "2024-01-01", "6", "600"),
-                ("41150", "2024-02-01", "8", "400"),
-                ("", "2024-03-01", "5", "500"),
-            ],
-        ),
-        (
-            0.95,
-            [
-                ("41110", "2024-01-01", "6", "600"),
-                ("41130", "2024-01-01", "6", "1000"),
-                ("41150", "2024-02-01", "8", "400"),
-                ("", "2024-03-01", "5", "500"),
-            ],
-        ),
-    ],
-)
-def test_aggregate_suppresses_small_and_dominated_cells(source, tmp_path, dominance, expected):
-    _r, result = build(source, tmp_path, offer={**AGGREGATE, "dominance": dominance})
+def test_aggregate_extract_delivers_the_protected_table(source, tmp_path):
+    """Counted by card (no contributor column): 41110/2024-02 has 4 cards (< k = 5), 41130/2024-01
+    fails the p% rule (CARD-07 spends 900 of 1000); secondary suppression then takes
+    41110/2024-01 and 41150/2024-02, each the only other cell of its month. Only the NULL-region
+    March cell is delivered, with cell-key noise."""
+    _r, result = build(source, tmp_path, offer={**AGGREGATE, "dominance_field": ""})
     header, rows = read_back(result.path, "csv")
     assert header == ["region", "day", "records", "sum_amount"]
-    # 41110/2024-02 (4 cards < k=5) is never there; 41130/2024-01 (one shop 90%) only at 0.95.
-    assert rows == expected
+    [(region, month, records, total)] = rows
+    assert (region, month) == ("", "2024-03-01")
+    assert abs(int(records) - 5) <= 2 and abs(int(total) - 500) <= 50
     assert "card_id" not in header and all(c not in result.path.read_text() for c in RAW_IDENTIFIERS)
 
 
@@ -322,7 +308,9 @@ def test_formula_cells_are_neutralised_in_csv_and_xlsx_only(source, tmp_path):
 
     sheet = load_workbook(xlsx.path).active
     cells = [row[0] for row in sheet.iter_rows(min_row=2)]
-    assert [c.value for c in cells[1:7]] == ["'=1+1", "'+82", "'-3", "'@SUM(A1)", "'\tindent", "'\ncr"]
+    # A bare carriage return reads back as a line feed or as itself, by XML parser (lxml keeps it).
+    shown = [c.value.replace("\r", "\n") for c in cells[1:7]]
+    assert shown == ["'=1+1", "'+82", "'-3", "'@SUM(A1)", "'\tindent", "'\ncr"]
     assert all(c.data_type != "f" for c in cells)  # no formula cell
     with zipfile.ZipFile(xlsx.path) as z:
         assert b"<f>" not in z.read("xl/worksheets/sheet1.xml")
@@ -338,7 +326,7 @@ def test_header_names_are_neutralised_too(source, tmp_path):
         parquet=source,
         source_sha256="0",
         schema=schema,
-        offer={**RECORDS, "fields": ["region"]},
+        policy=OfferPolicy.from_values({**RECORDS, "fields": ["region"]}),
         scope={},
         key=KEY,
         format="csv",
@@ -438,7 +426,7 @@ def test_progress_goes_from_0_to_100_and_only_up(many_row_groups, tmp_path):
     assert result.rows == 400000
     assert seen[0] == 0 and seen[-1] == 100 and seen == sorted(set(seen))
     xlsx_seen = []
-    r = recipe(many_row_groups, offer={**AGGREGATE, "k": 2}, format="xlsx")
+    r = recipe(many_row_groups, offer={**AGGREGATE, "k": 3, "dominance_field": ""}, format="xlsx")
     run_extract(r, out_path=tmp_path / "a.xlsx", work_dir=tmp_path / "work", progress=xlsx_seen.append)
     assert xlsx_seen[0] == 0 and xlsx_seen[-1] == 100 and 50 in xlsx_seen
     assert xlsx_seen == sorted(set(xlsx_seen))

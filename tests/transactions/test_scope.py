@@ -1,9 +1,11 @@
 """Scope validation and narrowing: pure functions over an offer's settings and a schema."""
 
 import pytest
+from django.utils import translation
 from hypothesis import given
 from hypothesis import strategies as st
 
+from catalog.policy import OfferPolicy
 from marketplace import errors
 from transactions.scope import SchemaField, scope_clean, scope_difference, scope_narrowing_errors
 
@@ -22,8 +24,25 @@ OFFER = {
 }
 
 
+@pytest.fixture(autouse=True)
+def english():
+    """The messages below are asserted in English, whatever language an earlier test left."""
+    with translation.override("en"):
+        yield
+
+
+def policy_of(**offer) -> OfferPolicy:
+    values = {**OFFER, **offer}
+    return OfferPolicy(
+        kind="records",
+        fields=tuple(values["offer_fields"]),
+        region_field=values["region_field"],
+        date_field=values["date_field"],
+    )
+
+
 def clean(data, **offer):
-    return scope_clean(**{**OFFER, **offer}, schema=SCHEMA, data=data)
+    return scope_clean(policy=policy_of(**offer), schema=SCHEMA, data=data)
 
 
 def errors_of(data, **offer) -> dict:
@@ -89,7 +108,9 @@ def test_unknown_region_lists_only_the_bad_values():
 
 def test_any_region_is_accepted_when_the_profile_lists_no_values():
     schema = {**SCHEMA, "sigungu_code": SchemaField("sigungu_code", "public")}
-    scope = scope_clean(**OFFER, schema=schema, data={"fields": ["amount"], "regions": ["수원시 장안구"]})
+    scope = scope_clean(
+        policy=policy_of(), schema=schema, data={"fields": ["amount"], "regions": ["수원시 장안구"]}
+    )
     assert scope["regions"] == ["수원시 장안구"]
 
 
@@ -166,3 +187,35 @@ def test_narrowed_fields_are_accepted_exactly_when_they_are_a_subset(requested, 
     if is_subset:
         removed = scope_difference(current, proposed).get("fields", {}).get("removed", [])
         assert set(removed) == set(requested) - set(approved)
+
+
+AGGREGATE = OfferPolicy(
+    kind="aggregate",
+    dimensions=("sigungu_code", "industry", "approved_at"),
+    fields=("sigungu_code", "industry", "approved_at"),
+    region_field="sigungu_code",
+    date_field="approved_at",
+    date_granularity="month",
+)
+
+
+def aggregate_errors(data) -> dict:
+    with pytest.raises(errors.ApplicationError) as exc:
+        scope_clean(policy=AGGREGATE, schema=SCHEMA, data=data)
+    return exc.value.errors
+
+
+def test_an_aggregate_scope_keeps_every_dimension():
+    assert scope_clean(policy=AGGREGATE, schema=SCHEMA, data={})["fields"] == list(AGGREGATE.dimensions)
+    reordered = {"fields": ["approved_at", "industry", "sigungu_code"]}
+    assert scope_clean(policy=AGGREGATE, schema=SCHEMA, data=reordered)["fields"] == list(
+        AGGREGATE.dimensions
+    )
+    assert "fixed" in aggregate_errors({"fields": ["sigungu_code", "approved_at"]})["fields"][0]
+
+
+def test_an_aggregate_window_is_made_of_whole_periods():
+    whole = {"date_from": "2025-01-01", "date_to": "2025-03-31"}
+    assert scope_clean(policy=AGGREGATE, schema=SCHEMA, data=whole)["date_to"] == "2025-03-31"
+    found = aggregate_errors({"date_from": "2025-01-02", "date_to": "2025-03-30"})
+    assert "2025-01-01" in found["date_from"][0] and "2025-03-31" in found["date_to"][0]

@@ -299,6 +299,7 @@ MATRIX: list[Row] = [
         state=lambda o: (Organization.objects.count(), AccessRequest.objects.count()),
     ),
     Row("catalog-jsonld", "get", mx.scene, lambda s: "/catalog.jsonld", OPEN_TO_ALL, sees=_public_markers),
+    Row("privacy", "get", mx.scene, lambda s: "/privacy/", OPEN_TO_ALL),
     Row("catalog", "get", mx.scene, lambda s: "/datasets/", OPEN_TO_ALL, sees=_catalog_markers),
     # --- regional economy insights (open statistics: everyone) ---------------------------------
     Row("insights", "get", None, lambda o: "/insights/", OPEN_TO_ALL),

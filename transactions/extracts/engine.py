@@ -75,6 +75,8 @@ class Recipe:
     source_sha256: str
     engine_version: str
     types: list[str] = field(default_factory=list)
+    # Statements run first on the same connection (an aggregate's protected table).
+    setup: list[dict] = field(default_factory=list)
 
     def output_fields(self) -> list[OutputField]:
         return [OutputField(n, t) for n, t in zip(self.columns, self.types or ["string"] * len(self.columns))]
@@ -109,10 +111,11 @@ def build_recipe(
     parquet: str,
     source_sha256: str,
     schema: list[privacy.Column],
-    offer: dict,
+    policy: privacy.OfferPolicy,
     scope: dict,
     key: bytes,
     format: str,
+    noise_seed: str = "",
 ) -> Recipe:
     """The recipe for `scope` of `offer` over `parquet` in `format` (csv, csv_bom, parquet,
     jsonl, xlsx). Pure: reads no data. Raises privacy.PlanError for a scope that delivers
@@ -122,7 +125,9 @@ def build_recipe(
         raise ExtractError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
     if format == "xlsx":
         writers.require_openpyxl()
-    plan = privacy.plan(parquet=parquet, schema=schema, offer=offer, scope=scope, key=key)
+    plan = privacy.plan(
+        parquet=parquet, schema=schema, policy=policy, scope=scope, key=key, noise_seed=noise_seed
+    )
     if format == "xlsx" and len(plan.columns) > writers.XLSX_MAX_COLUMNS:
         raise ExtractTooLarge(
             f"An Excel sheet holds at most {writers.XLSX_MAX_COLUMNS:,} columns and this extract has "
@@ -153,6 +158,7 @@ def build_recipe(
         source_sha256=source_sha256,
         engine_version=ENGINE_VERSION,
         types=list(plan.types),
+        setup=list(plan.setup),
     )
 
 
@@ -262,6 +268,7 @@ def run_extract(
             execute = _executor(con, report)
             data = job / f"data{FORMATS[recipe.format].suffix}"
             try:
+                privacy.run_setup(con, recipe.setup)
                 rows = _write(execute, recipe, data, job, report)
             except PERMANENT_ERRORS as exc:
                 raise ExtractError(f"The data does not match this extract's recipe: {exc}") from exc

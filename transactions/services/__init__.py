@@ -13,6 +13,7 @@ from transactions.services.extracts import (
     license_trace_leak,
 )
 from transactions.services.invoices import invoice_issue, invoice_mark_paid, invoice_void
+from transactions.services.ledger import disclosure_release_record
 from transactions.services.licenses import (
     license_download_record,
     license_expire,
@@ -44,6 +45,7 @@ __all__ = [
     "access_request_submit",
     "access_request_update",
     "access_request_withdraw",
+    "disclosure_release_record",
     "extract_build",
     "extract_download",
     "extract_download_link",

@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from catalog import privacy
 from catalog.models import DatasetVersion
-from catalog.selectors import offer_spec_from_snapshot
+from catalog.policy import OfferPolicy
 from catalog.storage import local_path, remove_stale_work_dirs, store_file
 from marketplace import errors
 from marketplace.actors import SYSTEM, is_system
@@ -36,6 +36,7 @@ from transactions.extracts import engine
 from transactions.extracts.writers import ExtractError
 from transactions.models import Extract, License, license_is_active_now
 from transactions.notifications import BUYER, notify
+from transactions.services.ledger import disclosure_release_record
 
 log = logging.getLogger(__name__)
 Status = Extract.Status
@@ -129,10 +130,11 @@ def _recipe_for(extract: Extract) -> engine.Recipe:
         parquet=str(local_path(version.parquet)),
         source_sha256=version.parquet_sha256,
         schema=schema,
-        offer=offer_spec_from_snapshot(license.offer_snapshot),
+        policy=OfferPolicy.from_snapshot(license.offer_snapshot),
         scope=license.scope,
         key=bytes.fromhex(license.secret_key),
         format=extract.format,
+        noise_seed=version.parquet_sha256,
     )
 
 
@@ -140,7 +142,14 @@ def _recipe_sha256(recipe: engine.Recipe) -> str:
     """Identifies what a file contains: query, parameters, source content and engine. The
     source's storage path (a parameter) is left out: the source is identified by its hash."""
     data = recipe.to_dict()
-    data["params"] = [p for p in data["params"] if not (isinstance(p, str) and p.endswith(".parquet"))]
+
+    def located(params: list) -> list:
+        return [p for p in params if not (isinstance(p, str) and p.endswith(".parquet"))]
+
+    data["params"] = located(data["params"])
+    data["setup"] = [
+        {**step, "params": located(step.get("params") or [])} for step in data.get("setup") or []
+    ]
     return hashlib.sha256(
         json.dumps(data, sort_keys=True, ensure_ascii=False, default=str).encode()
     ).hexdigest()
@@ -247,6 +256,7 @@ def extract_build(*, actor, extract_id: int) -> Extract:
         extract.recipe, extract.recipe_sha256 = recipe.to_dict(), _recipe_sha256(recipe)
         extract.finished_at, extract.error, extract.purged_at = timezone.now(), "", None
         extract.save()
+        disclosure_release_record(actor=SYSTEM, license=extract.license, version=extract.version)
         _audit(extract, actor=actor, verb="built", after={"rows": result.rows, "sha256": result.sha256})
         notify(verb="extract_ready", audiences=[BUYER], license=extract.license)
     return extract

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from catalog.selectors import offer_snapshot
 from marketplace import errors
 from marketplace.actors import SYSTEM
 from marketplace.authz import authorize
@@ -73,7 +74,7 @@ def invoice_issue(*, actor, access_request: AccessRequest, now: datetime.datetim
             return existing
         if locked.state != State.AWAITING_PAYMENT:
             raise errors.InvalidState(_("Only an approved request awaiting payment is invoiced."))
-        supply = locked.offer.price_krw
+        supply = (locked.offer_snapshot or offer_snapshot(locked.offer))["price_krw"]
         if supply <= 0:
             raise errors.InvalidState(_("Free offers are not invoiced."))
         year = timezone.localtime(now).year

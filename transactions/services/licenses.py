@@ -12,7 +12,9 @@ from django.utils.translation import gettext as _
 from guardian.shortcuts import assign_perm
 
 from catalog.models import Offer
+from catalog.selectors import offer_snapshot
 from marketplace import errors
+from marketplace.actors import SYSTEM
 from marketplace.authz import authorize
 from marketplace.context import client_ip
 from transactions import hooks, permissions, selectors
@@ -20,29 +22,9 @@ from transactions.audit import audit_record
 from transactions.models import AccessRequest, DownloadEvent, License, license_is_usable
 from transactions.notifications import BUYER, CENTER, notify
 from transactions.services._workflow import _locked_request, _user
+from transactions.services.ledger import disclosure_release_record
 
 State = License.State
-
-
-def _offer_snapshot(offer: Offer) -> dict:
-    return {
-        "id": offer.pk,
-        "name": offer.name,
-        "kind": offer.kind,
-        "fields": list(offer.fields or []),
-        "dimensions": list(offer.dimensions or []),
-        "measures": list(offer.measures or []),
-        "k": offer.k,
-        "dominance": str(offer.dominance),
-        "region_field": offer.region_field,
-        "date_field": offer.date_field,
-        "date_granularity": offer.date_granularity,
-        "subject_field": offer.subject_field,
-        "dominance_field": offer.dominance_field,
-        "quasi_identifiers_allowed": offer.quasi_identifiers_allowed,
-        "price_krw": offer.price_krw,
-        "duration_days": offer.duration_days,
-    }
 
 
 def _license_audit(license: License, *, actor, verb: str, before=None, after=None):
@@ -82,6 +64,7 @@ def license_issue(*, actor, access_request: AccessRequest, now: datetime.datetim
         if locked.state != AccessRequest.State.LICENSED:
             raise errors.InvalidState(_("Only a request approved (and paid, when priced) gets a license."))
         offer = locked.offer
+        snapshot = locked.offer_snapshot or offer_snapshot(offer)
         valid_from = now
         previous = locked.renewal_of
         if previous is not None and previous.state == State.ACTIVE and previous.valid_until > now:
@@ -92,15 +75,17 @@ def license_issue(*, actor, access_request: AccessRequest, now: datetime.datetim
             offer=offer,
             dataset=offer.dataset,
             scope=locked.scope,
-            offer_snapshot=_offer_snapshot(offer),
+            offer_snapshot=snapshot,
             terms_text=locked.terms.text,
             terms_sha256=locked.terms_sha256,
             valid_from=valid_from,
-            valid_until=valid_from + datetime.timedelta(days=offer.duration_days),
-            download_quota=offer.download_quota,
-            deliver_updates=offer.deliver_updates,
+            valid_until=valid_from + datetime.timedelta(days=snapshot["duration_days"]),
+            download_quota=snapshot["download_quota"],
+            deliver_updates=snapshot["deliver_updates"],
             secret_key=secrets.token_hex(32),
         )
+        if offer.dataset.current_version_id:
+            disclosure_release_record(actor=SYSTEM, license=license, version=offer.dataset.current_version)
         assign_perm("transactions.view_license", locked.organization.group, license)
         _license_audit(
             license,

@@ -23,10 +23,12 @@ from django.utils.translation import gettext_lazy
 from accounts.models import Organization
 from accounts.permissions import organization_is_active
 from catalog.models import Dataset, Offer
+from catalog.selectors import offer_snapshot
 from marketplace import errors
 from marketplace.actors import SYSTEM
 from marketplace.authz import authorize
 from transactions import permissions, selectors
+from transactions.ledger import ledger_check
 from transactions.models import AccessRequest, RequestEvent, RequestMessage
 from transactions.notifications import BUYER, CENTER, CENTER_ALL, OPERATORS, notify
 from transactions.scope import SCOPE_KEYS, scope_difference, scope_narrow, scope_validate
@@ -180,7 +182,13 @@ def _terms_required() -> errors.ApplicationError:
 
 def _final_approval(access_request: AccessRequest, *, actor, note: str = "", scope_diff=None) -> None:
     """The last approval: an invoice for priced offers, a license for free ones."""
-    priced = access_request.offer.price_krw > 0
+    access_request.offer_snapshot = offer_snapshot(access_request.offer)
+    # Checked again at the last approval: the organization may have received other tables
+    # since it asked, and the scope may have been narrowed.
+    ledger_check(
+        organization=access_request.organization, offer=access_request.offer, scope=access_request.scope
+    )
+    priced = access_request.offer_snapshot["price_krw"] > 0
     _transition(
         access_request,
         to_state=State.AWAITING_PAYMENT if priced else State.LICENSED,
@@ -188,7 +196,7 @@ def _final_approval(access_request: AccessRequest, *, actor, note: str = "", sco
         actor=actor,
         note=note,
         scope_diff=scope_diff,
-        extra_fields=("scope",),
+        extra_fields=("scope", "offer_snapshot"),
     )
     if actor is not SYSTEM:
         notify(verb="request_approved", audiences=[BUYER], access_request=access_request, actor=actor)
@@ -246,6 +254,7 @@ def access_request_submit(
         raise _terms_required()
     purpose, purpose_category = _clean_purpose(purpose, purpose_category)
     clean_scope = scope_validate(offer, scope or {})
+    ledger_check(organization=organization, offer=offer, scope=clean_scope)
     terms = offer.current_terms
     now = timezone.now()
     with transaction.atomic():
