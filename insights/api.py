@@ -44,7 +44,8 @@ class ReleaseInputSerializer(serializers.Serializer):
     subject_field = serializers.CharField(max_length=255)
     dominance_field = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     date_field = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
-    k = serializers.IntegerField(min_value=2, max_value=1000, required=False, default=5)
+    k = serializers.IntegerField(min_value=3, max_value=1000, required=False, default=5)
+    p_percent = serializers.IntegerField(min_value=5, max_value=50, required=False, default=10)
     dominance = serializers.DecimalField(max_digits=4, decimal_places=3, required=False, default="0.85")
     feature = serializers.ChoiceField(choices=[("", ""), *Feature.choices], required=False, default="")
 
@@ -107,6 +108,7 @@ def release_data(release: Release) -> dict:
         "noisy_cells": edition.noisy_count if edition else 0,
         "privacy": {
             "k": release.k,
+            "p_percent": release.p_percent,
             "dominance": float(release.dominance),
             "engine": edition.engine if edition else "",
         },

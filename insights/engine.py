@@ -1,16 +1,16 @@
 """The one door from insights to the privacy engine.
 
-Every released cell is computed here, by the same engine as aggregate extracts. Until the
-integrator's engine (`catalog.privacy.protected_cells`: k on distinct subjects, p% dominance,
-secondary suppression, cell-key noise) lands, this adapter drives today's
-`catalog.privacy.plan(...)` with an aggregate offer: `plan` drops the cells that fail k or
-dominance, so a cell is marked suppressed when it is in the table's full cell list but not in
-the plan's output. Today's engine adds no noise and no secondary suppression (`noisy` is always
-False here); switching engines changes this module only.
+Every released cell is computed here, by the same engine as aggregate extracts:
+`catalog.privacy.protected_cells` over an aggregate `OfferPolicy` built from the release's
+definition (k on distinct subjects, the p% and (2, c) dominance rules over contributors and
+subjects, secondary suppression over every line of the table, deterministic cell-key noise
+seeded by the source version). The engine keeps every cell and flags the suppressed ones; every
+cell it shows carries noise (`noisy`).
 
 A release's dimensions may be derived from a column (month, weekday, hour of a date; company
 size band; KSIC section): a Parquet file with the derived columns is written first, in a work
-directory removed afterwards, and the engine runs over it like over any version."""
+directory removed afterwards, and the engine runs over it like over any version. The noise does
+not depend on that file: it comes from the subjects' values and the seed."""
 
 # ruff: noqa: S608 - column names reach SQL only through catalog.ingestion.sql.ident after being
 # checked against the version's schema; transforms are fixed SQL from this module.
@@ -28,9 +28,10 @@ from django.conf import settings
 
 from catalog import privacy
 from catalog.ingestion.sql import ident
+from catalog.policy import OfferPolicy
 from marketplace.duckdb import connect
 
-ENGINE_NAME = "catalog.privacy.plan"
+ENGINE_NAME = "catalog.privacy.protected_cells"
 
 DATE_TYPES = ("date", "datetime")
 # KSIC divisions (first two digits) to sections.
@@ -161,22 +162,33 @@ def validate(*, schema: list[privacy.Column], definition: dict) -> list[str]:
         problems.append(f"the date field {date_field!r} is not a date in this version")
     if not definition.get("subject_field"):
         problems.append("a release needs a subject field (whose distinct values k counts)")
+    if not problems:
+        derived = {c.name: c for c in _derived(columns, definition)[1]}
+        for key, messages in _policy(definition).errors(derived).items():
+            problems += [f"{key}: {m}" for m in messages]
     return problems
 
 
-def release_cells(*, parquet: str, schema: list[privacy.Column], definition: dict) -> Table:
-    """Every cell of the release's table over `parquet`, each with its measures or marked
-    suppressed by the privacy engine. Raises EngineError when the definition does not fit."""
-    problems = validate(schema=schema, definition=definition)
-    if problems:
-        raise EngineError("; ".join(problems))
-    columns = {c.name: c for c in schema}
-    dims = definition["dimensions"]
-    measures = [{"field": m["field"], "agg": m["agg"]} for m in definition.get("measures") or []]
-    subject = definition.get("subject_field") or ""
-    dominance_field = definition.get("dominance_field") or ""
+def _policy(definition: dict) -> OfferPolicy:
+    names = [d["name"] for d in definition["dimensions"]]
+    values = {
+        "kind": "aggregate",
+        "dimensions": names,
+        "measures": [{"field": m["field"], "agg": m["agg"]} for m in definition.get("measures") or []],
+        "subject_field": definition.get("subject_field") or "",
+        "dominance_field": definition.get("dominance_field") or "",
+    }
+    for key in ("k", "p_percent", "dominance"):
+        if definition.get(key) not in (None, ""):
+            values[key] = definition[key]
+    return OfferPolicy.from_values(values).normalized()
 
-    select, derived_schema = [], []
+
+def _derived(columns: dict, definition: dict) -> tuple[list[str], list[privacy.Column]]:
+    """The SELECT list of the derived file and its schema (dimension names, then the measure,
+    subject and contributor columns as they are)."""
+    dims = definition["dimensions"]
+    select, schema = [], []
     for dim in dims:
         source = columns[dim["field"]]
         transform = dim.get("transform") or ""
@@ -186,13 +198,29 @@ def release_cells(*, parquet: str, schema: list[privacy.Column], definition: dic
         else:
             out_type = source.type
             select.append(f"{ident(source.name)} AS {ident(dim['name'])}")
-        derived_schema.append(privacy.Column(dim["name"], out_type, source.sensitivity))
-    carried = [m["field"] for m in measures] + [f for f in (subject, dominance_field) if f]
+        schema.append(privacy.Column(dim["name"], out_type, source.sensitivity))
+    names = {d["name"] for d in dims}
+    carried = [m["field"] for m in definition.get("measures") or []]
+    carried += [f for f in (definition.get("subject_field"), definition.get("dominance_field")) if f]
     for name in dict.fromkeys(carried):
-        if name in {d["name"] for d in dims}:
-            continue
-        select.append(ident(name))
-        derived_schema.append(columns[name])
+        if name not in names:
+            select.append(ident(name))
+            schema.append(columns[name])
+    return select, schema
+
+
+def release_cells(*, parquet: str, schema: list[privacy.Column], definition: dict, noise_seed: str) -> Table:
+    """Every cell of the release's table over `parquet`, protected by the privacy engine: each
+    with its (noisy) measures, or marked suppressed with none. `noise_seed` (the source version's
+    Parquet SHA-256) fixes the noise, so a rebuild gives the same figures. Raises EngineError
+    when the definition does not fit the data or the rules."""
+    problems = validate(schema=schema, definition=definition)
+    if problems:
+        raise EngineError("; ".join(problems))
+    columns = {c.name: c for c in schema}
+    select, derived_schema = _derived(columns, definition)
+    names = [d["name"] for d in definition["dimensions"]]
+    policy = _policy(definition)
 
     work = Path(settings.WORK_DIR) / f"insights-{uuid.uuid4().hex}"
     work.mkdir(parents=True, exist_ok=True)
@@ -203,24 +231,13 @@ def release_cells(*, parquet: str, schema: list[privacy.Column], definition: dic
             f"COPY (SELECT {', '.join(select)} FROM read_parquet(?)) TO '{derived}' (FORMAT parquet)",
             [parquet],
         )
-        offer = {
-            "kind": "aggregate",
-            "dimensions": [d["name"] for d in dims],
-            "fields": [d["name"] for d in dims],
-            "measures": measures,
-            "subject_field": subject,
-            "dominance_field": dominance_field,
-            "k": int(definition.get("k") or privacy.DEFAULT_K),
-            "dominance": float(definition.get("dominance") or privacy.DEFAULT_DOMINANCE),
-        }
         try:
-            plan = privacy.plan(parquet=derived, schema=derived_schema, offer=offer, scope={}, key=b"")
+            released = privacy.protected_cells(
+                con, parquet=derived, schema=derived_schema, policy=policy, noise_seed=noise_seed
+            )
         except privacy.PlanError as exc:
             raise EngineError(str(exc)) from exc
-        released = con.execute(plan.sql, plan.params).fetchall()
-        names = [d["name"] for d in dims]
-        keys = ", ".join(ident(n) for n in names)
-        every = con.execute(f"SELECT {keys} FROM read_parquet(?) GROUP BY ALL", [derived]).fetchall()
+        rows = con.execute(f"SELECT * FROM {ident(released.table)}").fetchall()
         period = None
         date_field = definition.get("date_field")
         if date_field:
@@ -234,18 +251,18 @@ def release_cells(*, parquet: str, schema: list[privacy.Column], definition: dic
         con.close()
         shutil.rmtree(work, ignore_errors=True)
 
-    measure_names = plan.columns[len(names) :]
-    by_key = {tuple(row[: len(names)]): row[len(names) :] for row in released}
+    measure_names = released.columns[len(names) :]
     cells = []
-    for key in sorted(every, key=lambda k: tuple((v is None, v) for v in k)):
-        dims_out = {n: _jsonable(v) for n, v in zip(names, key, strict=True)}
-        found = by_key.get(tuple(key))
-        if found is None:
-            cells.append(Cell(dims_out, None, True))
-        else:
-            values = {m: _jsonable(v) for m, v in zip(measure_names, found, strict=True)}
-            cells.append(Cell(dims_out, values, False))
-    types = dict(zip(plan.columns, plan.types, strict=True))
+    for row in rows:
+        dims_out = {n: _jsonable(v) for n, v in zip(names, row[: len(names)], strict=True)}
+        suppressed = bool(row[-1])
+        values = (
+            None
+            if suppressed
+            else {m: _jsonable(v) for m, v in zip(measure_names, row[len(names) : -1], strict=True)}
+        )
+        cells.append(Cell(dims_out, values, suppressed, noisy=not suppressed))
+    types = dict(zip(released.columns, released.types, strict=True))
     table_columns = [{"name": n, "role": "dimension", "type": types.get(n, "string")} for n in names]
     table_columns += [{"name": m, "role": "measure", "type": types.get(m, "number")} for m in measure_names]
     return Table(columns=table_columns, cells=cells, period=period)

@@ -77,6 +77,7 @@ class Release(models.Model):
     dominance_field = models.CharField(_("dominance field"), max_length=255, blank=True)
     date_field = models.CharField(_("date field"), max_length=255, blank=True)
     k = models.PositiveSmallIntegerField(_("minimum distinct subjects per cell"), default=5)
+    p_percent = models.PositiveSmallIntegerField(_("p% rule"), default=10)
     dominance = models.DecimalField(
         _("largest contributor's share"), max_digits=4, decimal_places=3, default=0.85
     )
@@ -100,9 +101,14 @@ class Release(models.Model):
                 condition=Q(status="published") & ~Q(feature=""),
                 name="insights_release_one_live_per_feature",
             ),
-            models.CheckConstraint(condition=Q(k__gte=2), name="insights_release_k_at_least_2"),
+            # the privacy engine's bounds (catalog.policy): no value can switch a rule off
+            models.CheckConstraint(condition=Q(k__gte=3), name="insights_release_k_at_least_3"),
             models.CheckConstraint(
-                condition=Q(dominance__gt=0) & Q(dominance__lte=1), name="insights_release_dominance_share"
+                condition=Q(p_percent__gte=5) & Q(p_percent__lte=50), name="insights_release_p_percent"
+            ),
+            models.CheckConstraint(
+                condition=Q(dominance__gte=0.5) & Q(dominance__lte=0.95),
+                name="insights_release_dominance_share",
             ),
         ]
 

@@ -39,6 +39,7 @@ def _definition(release: Release) -> dict:
         "dominance_field": release.dominance_field,
         "date_field": release.date_field,
         "k": release.k,
+        "p_percent": release.p_percent,
         "dominance": f"{Decimal(str(release.dominance)):.3f}",
     }
 
@@ -62,6 +63,7 @@ def release_publish(
     dominance_field: str = "",
     date_field: str = "",
     k: int = 5,
+    p_percent: int = 10,
     dominance=Decimal("0.85"),
     feature: str = "",
 ) -> Release:
@@ -77,11 +79,8 @@ def release_publish(
     try:
         dominance = Decimal(str(dominance))
     except InvalidOperation:
-        dominance = Decimal("-1")
-    if not Decimal("0") < dominance <= Decimal("1"):
-        problems["dominance"] = [_("The largest contributor's share must be above 0 and at most 1.")]
-    if int(k) < 2:
-        problems["k"] = [_("Each cell needs at least 2 distinct subjects.")]
+        problems["dominance"] = [_("This value is not valid.")]
+        dominance = Decimal("0.85")
     if feature and feature not in Feature.values:
         problems["feature"] = [_("Unknown view.")]
     if feature and Release.objects.filter(feature=feature, status=Release.Status.PUBLISHED).exists():
@@ -102,7 +101,8 @@ def release_publish(
         "dominance_field": dominance_field,
         "date_field": date_field,
     }
-    found = engine.validate(schema=_schema(dataset.current_version), definition=definition)
+    rules = {"k": int(k), "p_percent": int(p_percent), "dominance": str(dominance)}
+    found = engine.validate(schema=_schema(dataset.current_version), definition={**definition, **rules})
     if found:
         problems["dimensions"] = found
     if problems:
@@ -117,6 +117,7 @@ def release_publish(
             method=method,
             method_en=method_en,
             k=int(k),
+            p_percent=int(p_percent),
             dominance=dominance,
             created_by=None if is_system(actor) else actor,
             **definition,
@@ -191,7 +192,10 @@ def release_refresh(*, actor, release: Release, version: DatasetVersion | None =
         )
     try:
         table = engine.release_cells(
-            parquet=str(local_path(version.parquet)), schema=_schema(version), definition=definition
+            parquet=str(local_path(version.parquet)),
+            schema=_schema(version),
+            definition=definition,
+            noise_seed=version.parquet_sha256 or f"version:{version.pk}",
         )
     except engine.EngineError as exc:
         with transaction.atomic():

@@ -23,7 +23,7 @@ def open_statistics(db):
         ("spend-region-industry-month", "spend_region_industry_month", [REGION, INDUSTRY, MONTH]),
         ("spend-industry-month", "spend_industry_month", [INDUSTRY, MONTH]),
     ]:
-        publish(cards, slug=slug, feature=feature, dimensions=dims, k=2)
+        publish(cards, slug=slug, feature=feature, dimensions=dims, k=3)
     assert Release.objects.filter(current__isnull=False).count() == 7  # built on commit (eager)
     buyer = factories.OrganizationFactory(kind="buyer", name="골목카페", buyer_category="sme")
     return factories.member(buyer, "manager", email="owner@cafe.kr", name="카페 사장")

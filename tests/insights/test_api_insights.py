@@ -40,7 +40,7 @@ def test_detail_rows_and_filters_by_dimension(api, release):
 def test_integer_dimensions_filter_by_number(api, cards, django_capture_on_commit_callbacks):
     weekday = {"name": "weekday", "field": "approved_at", "transform": "weekday"}
     with django_capture_on_commit_callbacks(execute=True):
-        publish(cards, slug="weekdays", feature="", dimensions=[weekday], k=2)
+        publish(cards, slug="weekdays", feature="", dimensions=[weekday], k=3)
     rows = api.get("/api/v1/insights/weekdays/?weekday=6").json()["rows"]
     assert [r["weekday"] for r in rows] == [6]
     assert api.get("/api/v1/insights/weekdays/?weekday=six").json()["rows"] == []

@@ -31,23 +31,23 @@ def page(path: str, language: str = "ko") -> str:
 @pytest.fixture
 def releases(cards, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        publish(cards, slug="spend-region", feature="spend_region", dimensions=[REGION], k=2)
+        publish(cards, slug="spend-region", feature="spend_region", dimensions=[REGION], k=3)
         publish(
             cards,
             slug="spend-region-industry",
             feature="spend_region_industry",
             dimensions=[REGION, INDUSTRY],
-            k=2,
+            k=3,
         )
-        publish(cards, slug="spend-industry", feature="spend_industry", dimensions=[INDUSTRY], k=2)
+        publish(cards, slug="spend-industry", feature="spend_industry", dimensions=[INDUSTRY], k=3)
         publish(
             cards,
             slug="spend-rim",
             feature="spend_region_industry_month",
             dimensions=[REGION, INDUSTRY, MONTH],
-            k=2,
+            k=3,
         )
-        publish(cards, slug="spend-im", feature="spend_industry_month", dimensions=[INDUSTRY, MONTH], k=2)
+        publish(cards, slug="spend-im", feature="spend_industry_month", dimensions=[INDUSTRY, MONTH], k=3)
 
 
 def test_every_map_shape_has_its_code_and_name_and_the_tile_grid_says_so(releases):

@@ -24,7 +24,8 @@ def test_publishing_materializes_every_cell_of_the_table(release):
     assert all(c.values is None for c in cells if c.suppressed)
     assert all(set(c.values) == {"records", "sum_amount"} for c in cells if not c.suppressed)
     assert edition.period == "2024-01-01/2024-06-28"
-    assert edition.engine == "catalog.privacy.plan"
+    assert edition.engine == "catalog.privacy.protected_cells"
+    assert all(c.noisy for c in cells if not c.suppressed)
     assert AuditEvent.objects.filter(verb="insights.release.published", target_id=str(release.pk)).exists()
     assert AuditEvent.objects.filter(verb="insights.release.refreshed", target_id=str(release.pk)).exists()
 
