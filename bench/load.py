@@ -102,6 +102,12 @@ def seed(target: int) -> int:
     from marketplace.actors import SYSTEM
 
     call_command("migrate", verbosity=0)
+    from insights.models import Release
+
+    if not Release.objects.exists() and not Organization.objects.exists():
+        # The insight pages need released cells: the demo economy (50,000 card payments) and
+        # its open statistics, seeded once into a fresh load database.
+        call_command("seed_demo", rows=50_000, verbosity=0)
     have = Dataset.objects.count()
     rng = random.Random(7)
     if have < target:
@@ -213,10 +219,32 @@ class Stats:
 DEEP_LINKS = 0.25  # dataset reads that come from outside (a shared link), not from a result page
 
 
+INSIGHTS_SHARE = 0.15  # visits to the regional-economy insight pages and open statistics API
+INSIGHT_REGIONS = ["41110", "41130", "41150", "41190", "41280", "41460", "41590", "41800"]
+INSIGHT_INDUSTRIES = ["카페", "한식 음식점", "편의점", "미용실", "학원"]
+
+
+def pick_insight(rng: random.Random) -> tuple[str, str]:
+    """A visitor of /insights/: the overview, a 시·군 page, "compare my business", the API."""
+    roll = rng.random()
+    region = rng.choice(INSIGHT_REGIONS)
+    if roll < 0.3:
+        return "insights-page", "/insights/"
+    if roll < 0.6:
+        return "insights-page", f"/insights/regions/{region}/"
+    if roll < 0.8:
+        params = {"region": region, "industry": rng.choice(INSIGHT_INDUSTRIES)}
+        return "insights-page", "/insights/compare/?" + urlencode(params)
+    return "insights-api", "/api/v1/insights/spend-region-month/?" + urlencode({"sigungu_code": region})
+
+
 def pick_request(rng: random.Random, datasets: int, seen: list[str]) -> tuple[str, str]:
-    """A person browsing: searches (40%) and browses by region (20%), and reads datasets (40%,
-    half as the API, half as the HTML page) picked from the results they last got, or, one read
-    in four, any of the catalog's datasets (a deep link: mostly ones nobody read lately)."""
+    """A person browsing: the insight pages (15%, `pick_insight`); of the rest, searches (40%)
+    and browses by region (20%), and reads datasets (40%, half as the API, half as the HTML
+    page) picked from the results they last got, or, one read in four, any of the catalog's
+    datasets (a deep link: mostly ones nobody read lately)."""
+    if rng.random() < INSIGHTS_SHARE:
+        return pick_insight(rng)
     roll = rng.random()
     if roll < 0.4:
         params = {"q": rng.choice(WORDS)}

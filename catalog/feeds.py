@@ -107,12 +107,25 @@ def dcat_dataset(dataset: Dataset) -> dict:
     return {k: v for k, v in node.items() if v is not None}
 
 
+# Later apps add their own dcat:Dataset nodes (in their AppConfig.ready): callables → [node].
+EXTRA_DATASETS: list = []
+
+
+def register_dcat_datasets(provider) -> None:
+    if provider not in EXTRA_DATASETS:
+        EXTRA_DATASETS.append(provider)
+
+
 def dcat_catalog(datasets) -> dict:
-    items = [dcat_dataset(d) for d in datasets]
+    items = [dcat_dataset(d) for d in datasets] + [node for provider in EXTRA_DATASETS for node in provider()]
     for item in items:
         item.pop("@context", None)
     return {
-        "@context": {**CONTEXT, "skos": "http://www.w3.org/2004/02/skos/core#"},
+        "@context": {
+            **CONTEXT,
+            "skos": "http://www.w3.org/2004/02/skos/core#",
+            "owl": "http://www.w3.org/2002/07/owl#",
+        },
         "@id": _url("/catalog.jsonld"),
         "@type": "dcat:Catalog",
         "dct:title": _lang("장터 지역경제 데이터 카탈로그", "Jangteo regional economic data catalog"),

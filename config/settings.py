@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "accounts",
     "catalog",
     "transactions",
+    "insights",
     "demo",
 ]
 

@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("accounts.urls")),
     path("", include("catalog.urls")),
     path("", include("transactions.urls")),
+    path("", include("insights.urls")),
 ]
 
 urlpatterns = [

@@ -1,6 +1,6 @@
 """Web pages (server-rendered, over the same services as the API)."""
 
-from django.urls import path
+from django.urls import include, path
 
 from accounts import views as accounts_views
 from catalog import views as catalog_views
@@ -24,6 +24,7 @@ urlpatterns = [
     path("catalog.jsonld", catalog_views.catalog_jsonld, name="catalog-jsonld"),
     path("privacy/", views.privacy_page, name="privacy"),
     path("datasets/", catalog_views.catalog_page, name="catalog"),
+    path("insights/", include("insights.web_urls")),
     path("datasets/<str:slug>/", catalog_views.dataset_page, name="dataset-page"),
     path("datasets/<str:slug>/request/<int:offer_id>/", tx_views.request_new, name="request-new"),
     # Requests, licenses, invoices, notifications (buyers, centers and operators alike)

@@ -191,3 +191,15 @@ def seed_requests(*, offers: dict, log=print) -> None:
     revoked = License.objects.get(access_request=submit(city, "companies"))
     tx.license_revoke(actor=operator, license=revoked, reason="이용 목적 외 사용이 확인되었습니다.")
     log(f"  requests: {AccessRequest.objects.count()}, licenses: {License.objects.count()}")
+
+
+def seed_insights(*, offers: dict, log=print) -> None:
+    """Open statistics releases (and the map's boundaries, when present) from the demo data."""
+    from insights.demo import seed_releases
+
+    seed_releases(
+        cards=offers["monthly"].dataset,
+        jobs=offers["jobs"].dataset,
+        companies=offers["companies"].dataset,
+        log=log,
+    )

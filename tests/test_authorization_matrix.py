@@ -70,6 +70,33 @@ def members_row(world):
     return world.buyer.memberships.get(user=world.buyer_manager)
 
 
+def insight_dataset(world):
+    """A published dataset with a fixed slug (the publish body names it)."""
+    return factories.published_dataset(world.center, slug="insights-matrix")
+
+
+def insight_release(world):
+    from insights import services as insights
+    from marketplace.actors import SYSTEM
+
+    return insights.release_publish(
+        actor=SYSTEM,
+        dataset=insight_dataset(world),
+        slug="matrix-release",
+        title="시·군별",
+        dimensions=[{"field": "sigungu_code"}],
+        measures=[{"field": "amount", "agg": "sum"}],
+        subject_field="card_id",
+    )
+
+
+def retired_insight_release(world):
+    from insights import services as insights
+    from marketplace.actors import SYSTEM
+
+    return insights.release_retire(actor=SYSTEM, release=insight_release(world))
+
+
 MEMBERS_OF_BUYER = {"buyer_analyst", "buyer_manager", "operator"}
 
 
@@ -343,6 +370,40 @@ MATRIX = [
         lambda v: f"/api/v1/versions/{v.pk}/publish/",
         {},
         codes(EDITORS, {"center_reviewer", "operator"}),
+    ),
+    # --- insights: open statistics for everyone, published by the dataset's editors ---
+    ("insight-list", "get", None, lambda o: "/api/v1/insights/", None, codes(ALL)),
+    (
+        "insight-list",
+        "post",
+        insight_dataset,
+        lambda d: "/api/v1/insights/",
+        {
+            "dataset": "insights-matrix",
+            "slug": "by-region",
+            "title": "시·군별 결제",
+            "dimensions": [{"field": "sigungu_code"}],
+            "measures": [{"field": "amount", "agg": "sum"}],
+            "subject_field": "card_id",
+        },
+        codes(EDITORS, AUTHENTICATED - EDITORS, ok_code=201),
+    ),
+    ("insight-detail", "get", insight_release, lambda r: f"/api/v1/insights/{r.slug}/", None, codes(ALL)),
+    (
+        "insight-detail",
+        "get",
+        retired_insight_release,
+        lambda r: f"/api/v1/insights/{r.slug}/",
+        None,
+        codes(CENTER | {"operator"}, anonymous=404),
+    ),
+    (
+        "insight-retire",
+        "post",
+        insight_release,
+        lambda r: f"/api/v1/insights/{r.slug}/retire/",
+        {},
+        codes(EDITORS, AUTHENTICATED - EDITORS),
     ),
     (
         "version-tableschema",

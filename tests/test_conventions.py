@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 # Apps whose writes go through services with a permission rule of the same name.
-APPS_WITH_SERVICES = ["accounts", "catalog", "transactions"]
+APPS_WITH_SERVICES = ["accounts", "catalog", "transactions", "insights"]
 
 
 def _service_modules(app: str):

@@ -167,3 +167,26 @@ def request_link(access_request: AccessRequest) -> str:
 
 def license_link(license: License) -> str:
     return f'href="/licenses/{license.pk}/"'
+
+
+def insight_release(world: World):
+    """An open statistics release of the center's published dataset (no edition built yet)."""
+    from insights import services as insights
+    from marketplace.actors import SYSTEM
+
+    return insights.release_publish(
+        actor=SYSTEM,
+        dataset=factories.published_dataset(world.center),
+        slug="mx-insight",
+        title="mxInsightRelease",
+        dimensions=[{"name": "sigungu_code", "field": "sigungu_code"}],
+        measures=[{"field": "amount", "agg": "sum"}],
+        subject_field="card_id",
+    )
+
+
+def retired_insight_release(world: World):
+    from insights import services as insights
+    from marketplace.actors import SYSTEM
+
+    return insights.release_retire(actor=SYSTEM, release=insight_release(world))

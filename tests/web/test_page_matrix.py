@@ -1,4 +1,4 @@
-"""One authorization matrix over every web page (marketplace/web_urls.py) × every kind of
+"""One authorization matrix over every web page (config/web_urls.py) × every kind of
 caller, the web twin of tests/test_authorization_matrix.py and
 tests/transactions/test_permissions.py. A new web route without a row fails
 `test_every_web_route_has_a_row`.
@@ -417,6 +417,33 @@ MATRIX: list[Row] = [
     Row("catalog-jsonld", "get", mx.scene, lambda s: "/catalog.jsonld", OPEN_TO_ALL, sees=_public_markers),
     Row("privacy", "get", mx.scene, lambda s: "/privacy/", OPEN_TO_ALL),
     Row("catalog", "get", mx.scene, lambda s: "/datasets/", OPEN_TO_ALL, sees=_catalog_markers),
+    # --- regional economy insights (open statistics: everyone) ---------------------------------
+    Row("insights", "get", None, lambda o: "/insights/", OPEN_TO_ALL),
+    Row("insights-region", "get", None, lambda o: "/insights/regions/41110/", OPEN_TO_ALL),
+    Row("insights-region", "get", None, lambda o: "/insights/regions/11110/", cells((ALL, 404))),
+    Row("insights-compare", "get", None, lambda o: "/insights/compare/", OPEN_TO_ALL),
+    Row("insights-chart", "get", None, lambda o: "/insights/charts/gg-map/", OPEN_TO_ALL),
+    Row(
+        "insights-chart",
+        "get",
+        None,
+        lambda o: "/insights/charts/region-trend/",
+        cells((ALL, 404)),
+    ),
+    Row(
+        "insights-release-csv",
+        "get",
+        mx.insight_release,
+        lambda r: f"/insights/releases/{r.slug}.csv",
+        OPEN_TO_ALL,
+    ),
+    Row(
+        "insights-release-csv",
+        "get",
+        mx.retired_insight_release,
+        lambda r: f"/insights/releases/{r.slug}.csv",
+        cells((MANAGERS_OF_DATA, 200), anonymous=404),
+    ),
     Row(
         "dataset-page",
         "get",

@@ -43,6 +43,8 @@ class Command(BaseCommand):
                 offers = demo_seed.seed_data(rows=rows, seed=seed, log=self.stdout.write)
                 self.stdout.write("Creating requests, invoices, licenses and extracts…")
                 demo_seed.seed_requests(offers=offers, log=self.stdout.write)
+                self.stdout.write("Publishing open statistics for the insight pages…")
+                demo_seed.seed_insights(offers=offers, log=self.stdout.write)
         finally:
             celery_app.conf.task_always_eager = eager
         self.stdout.write(self.style.SUCCESS(f"Demo data ready in {time.monotonic() - started:.0f} s.\n"))

@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class InsightsConfig(AppConfig):
+    name = "insights"
+    verbose_name = _("Regional economy insights")
+
+    def ready(self):
+        from catalog.feeds import register_dcat_datasets
+        from insights import feeds, hooks
+        from marketplace import reactions
+
+        # Catalog knows nothing of insights: a published version reaches us through the registry.
+        reactions.subscribe(reactions.VERSION_PUBLISHED, hooks.version_published)
+        register_dcat_datasets(feeds.dcat_release_datasets)

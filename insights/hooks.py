@@ -1,0 +1,11 @@
+"""How insights react to the rest of the platform (subscribed in InsightsConfig.ready)."""
+
+from __future__ import annotations
+
+
+def version_published(*, version_id: int) -> None:
+    """A dataset version was published (and committed): refresh the releases built on its
+    dataset in a worker."""
+    from insights.tasks import refresh_releases_for_version
+
+    refresh_releases_for_version.delay(version_id)
