@@ -128,7 +128,8 @@ class _Graph:
         return {"@id": iri}
 
 
-def _offer_rights(offer: Offer) -> str:
+def offer_rights_text(offer: Offer) -> str:
+    """An offer's conditions in a line (approval, price, duration, quota), in the active language."""
     price = _("Free") if offer.is_free else _("%(price)s won + VAT") % {"price": f"{offer.price_krw:,}"}
     return " · ".join(
         [
@@ -159,7 +160,7 @@ def _distributions(dataset: Dataset, offers, graph: _Graph) -> list[dict]:
         rights = graph.ref(
             f"{page}#offer-{offer.pk}-rights",
             "dct:RightsStatement",
-            **{"dct:description": _in_both(lambda o=offer: _offer_rights(o))},
+            **{"dct:description": _in_both(lambda o=offer: offer_rights_text(o))},
         )
         for code, label, file_type, media_type in DELIVERY_FORMATS:
             node = {
