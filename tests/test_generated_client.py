@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.utils import translation
 
 from catalog import services as catalog_services
 from catalog.models import Offer
@@ -28,6 +29,15 @@ from tests import factories
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = "jangteo_client"
+
+
+@pytest.fixture(autouse=True)
+def _language_left_as_found():
+    """Requests made here activate their language in this thread; put back the one found, so
+    later tests that (wrongly) rely on an earlier test's language are not disturbed."""
+    found = translation.get_language()
+    yield
+    translation.activate(found) if found else translation.deactivate()
 
 
 def generate(tmp_path: Path):

@@ -8,11 +8,21 @@ import datetime
 
 import pytest
 from ckanapi import NotFound, RemoteCKAN, SearchQueryError, ValidationError
+from django.utils import translation
 
 from catalog import services
 from catalog.models import Offer
 from tests import factories
 from tests.conftest import english_client
+
+
+@pytest.fixture(autouse=True)
+def _language_left_as_found():
+    """Requests made here activate their language in this thread; put back the one found, so
+    later tests that (wrongly) rely on an earlier test's language are not disturbed."""
+    found = translation.get_language()
+    yield
+    translation.activate(found) if found else translation.deactivate()
 
 
 def _searchable(dataset, curator, **changes):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import extruct
 import pytest
+from django.utils import translation
 from pyshacl import validate
 from rdflib import RDF, Graph, Literal, Namespace, URIRef
 
@@ -24,6 +25,15 @@ DCAT = Namespace("http://www.w3.org/ns/dcat#")
 DCT = Namespace("http://purl.org/dc/terms/")
 FOAF = Namespace("http://xmlns.com/foaf/0.1/")
 EU = "http://publications.europa.eu/resource/authority/"
+
+
+@pytest.fixture(autouse=True)
+def _language_left_as_found():
+    """Requests made here activate their language in this thread; put back the one found, so
+    later tests that (wrongly) rely on an earlier test's language are not disturbed."""
+    found = translation.get_language()
+    yield
+    translation.activate(found) if found else translation.deactivate()
 
 
 @pytest.fixture(scope="module")
