@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench load install migrate worker messages clean
+.PHONY: run test lint bench load install migrate worker messages clean client harvest-check
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,24 @@ bench: install
 # Load test: gunicorn on PostgreSQL with 10,000 datasets, 50 clients for 60 s on loopback.
 load: install
 	$(BIN)/python bench/load.py
+
+# A Python client generated from the OpenAPI schema (openapi-python-client, settings in
+# openapi-client.yml) into var/client/jangteo_client; not committed. Use it with
+# PYTHONPATH=var/client (README, "Interoperability").
+client: install
+	mkdir -p var/client
+	DEBUG=1 $(BIN)/python manage.py spectacular --file var/client/schema.yml --validate --fail-on-warn
+	$(BIN)/openapi-python-client generate --path var/client/schema.yml --output-path var/client/jangteo_client \
+	    --meta none --config openapi-client.yml --overwrite
+	@echo "Generated var/client/jangteo_client (PYTHONPATH=var/client)"
+
+# Harvest /catalog.jsonld from a running server as a European portal does and validate it with
+# the DCAT-AP 3.0.1 shapes in ../shared (URL=http://127.0.0.1:8000 by default).
+harvest-check: install
+	$(BIN)/python -c "import sys, rdflib, pyshacl; \
+	g = rdflib.Graph().parse('$${URL:-http://$(HOST):$(PORT)}/catalog.jsonld', format='json-ld'); \
+	s = rdflib.Graph().parse('../shared/data/dcat-ap-3.0.1/shapes.ttl').parse('../shared/data/dcat-ap-3.0.1/range.ttl'); \
+	ok, _, text = pyshacl.validate(g, shacl_graph=s); print(text); sys.exit(0 if ok else 1)"
 
 messages: install
 	DEBUG=1 $(BIN)/python manage.py makemessages -l ko -l en --ignore=.venv --ignore=var --ignore=tests

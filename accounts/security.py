@@ -72,6 +72,11 @@ class ExpiringTokenAuthentication(TokenAuthentication):
             key = header[1].decode("ascii")
         except UnicodeDecodeError as exc:
             raise exceptions.AuthenticationFailed(_("Invalid token.")) from exc
+        return self.authenticate_credentials(key)
+
+    def authenticate_credentials(self, key):
+        """The user and token of an unexpired, unrevoked key (also for keys sent bare, as CKAN
+        clients send them: catalog.ckan)."""
         from accounts.models import ApiToken
 
         token = ApiToken.objects.select_related("user").filter(digest=token_digest(key)).first()

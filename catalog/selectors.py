@@ -314,3 +314,43 @@ def platform_figures() -> dict:
             kind=Organization.Kind.BUYER, verification=Organization.Verification.VERIFIED
         ).count(),
     }
+
+
+# --- catalog reads for other catalogs' clients (catalog/ckan/) ----------------------------------
+
+
+def datasets_with_keyword(qs: QuerySet[Dataset], keyword: str) -> QuerySet[Dataset]:
+    """Datasets among `qs` that list `keyword` exactly (a JSON array element), in the database."""
+    if connection.vendor == "postgresql":
+        return qs.filter(keywords__contains=[keyword])
+    from django.db.models import BooleanField
+    from django.db.models.expressions import RawSQL
+
+    listed = RawSQL(
+        "EXISTS (SELECT 1 FROM json_each(catalog_dataset.keywords) WHERE json_each.value = %s)",
+        (keyword,),
+        output_field=BooleanField(),
+    )
+    return qs.filter(listed)
+
+
+def datasets_with_open_offers(qs: QuerySet[Dataset]) -> QuerySet[Dataset]:
+    """Datasets among `qs` with at least one offer open for requests."""
+    return qs.filter(Exists(Offer.objects.filter(dataset=OuterRef("pk"), is_active=True)))
+
+
+def dataset_listing_facts(qs: QuerySet[Dataset]):
+    """(center id, theme, keywords, has an open offer) of every dataset in `qs`: one query, rows
+    streamed, for counting facets whatever the number of results."""
+    rows = (
+        qs.order_by()
+        .annotate(open_offers=Exists(Offer.objects.filter(dataset=OuterRef("pk"), is_active=True)))
+        .values_list("center_id", "theme", "keywords", "open_offers")
+    )
+    return rows.iterator(chunk_size=5000)
+
+
+def published_dataset_counts() -> dict[int, int]:
+    """Published datasets per center id (one query)."""
+    published = Dataset.objects.filter(status=Dataset.Status.PUBLISHED)
+    return dict(published.order_by().values_list("center_id").annotate(n=Count("pk")))

@@ -52,14 +52,8 @@ def _pick(ko: str, en: str) -> str:
 
 @throttle_web("feed")
 def catalog_jsonld(request):
-    datasets = (
-        Dataset.objects.filter(status=Dataset.Status.PUBLISHED)
-        .select_related("center")
-        .prefetch_related("offers__current_terms")
-        .order_by("slug")
-    )
     return JsonResponse(
-        feeds.dcat_catalog(datasets),
+        feeds.dcat_catalog(),
         content_type="application/ld+json",
         json_dumps_params={"ensure_ascii": False},
     )

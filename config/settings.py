@@ -356,6 +356,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "marketplace.openapi.drop_parameter_titles",
+        "marketplace.openapi.open_operations_need_no_security",
+        "marketplace.openapi.json_request_bodies",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "OrganizationKindEnum": "accounts.models.Organization.Kind",
         "SignupKindEnum": [("center", "Data center"), ("buyer", "Buyer")],

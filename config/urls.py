@@ -17,6 +17,7 @@ api_v1 = [
 
 urlpatterns = [
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
+    path("", include("catalog.ckan.urls")),  # CKAN-compatible read-only Action API
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The docs pages load their script from a file (the "split" view) but style themselves inline.
     path(

@@ -1,67 +1,89 @@
-"""Open statistics releases as DCAT datasets in /catalog.jsonld (registered with catalog.feeds
-in InsightsConfig.ready, so catalog never imports insights)."""
+"""Open statistics releases as DCAT-AP datasets in /catalog.jsonld (registered with catalog.feeds
+in InsightsConfig.ready, so catalog never imports insights). Typed the way the catalog's own
+entries are, so the feed stays free of SHACL violations."""
 
 from __future__ import annotations
 
-from django.conf import settings
+from collections.abc import Iterator
+
 from django.urls import reverse
 
+from catalog import feeds
 from insights import selectors
 
-
-def _url(path: str) -> str:
-    return settings.SITE_URL.rstrip("/") + path
+KOGL_TYPE_1 = "https://www.kogl.or.kr/info/license.do#05-tab"
 
 
-def _lang(ko: str, en: str) -> list[dict]:
-    values = [{"@value": ko, "@language": "ko"}]
-    if en:
-        values.append({"@value": en, "@language": "en"})
-    return values
-
-
-def dcat_release_datasets() -> list[dict]:
-    """One dcat:Dataset per listed release: free, open, with a CSV and a JSON distribution."""
-    nodes = []
+def dcat_release_datasets(graph) -> Iterator[dict]:
+    """One dcat:Dataset per listed release: free, open, with a JSON and a CSV distribution."""
+    licence = graph.ref(
+        KOGL_TYPE_1,
+        "dct:LicenseDocument",
+        **{"dct:title": feeds._lang("공공누리 제1유형(출처표시)", "KOGL Type 1 (attribution)")},
+    )
+    econ = feeds.EU + "data-theme/ECON"
     for release in selectors.releases_listed():
-        api = _url(reverse("v1:insight-detail", args=[release.slug]))
+        api = feeds._url(reverse("v1:insight-detail", args=[release.slug]))
+        csv_url = feeds._url(reverse("insights-release-csv", args=[release.slug]))
+        keywords = ("공개 통계", *release.dimension_names)
+        page = feeds._url(reverse("insights"))
         edition = release.current
+        center = release.dataset.center
+        publisher = graph.ref(
+            feeds.publisher_iri(center.pk),
+            ["foaf:Agent", "foaf:Organization"],
+            **{"foaf:name": feeds._lang(center.name, center.name_en)},
+        )
         node = {
             "@id": api,
             "@type": "dcat:Dataset",
             "dct:identifier": f"insights/{release.slug}",
-            "dct:title": _lang(release.title, release.title_en),
-            "dct:description": _lang(release.method, release.method_en),
-            "dcat:keyword": ["공개 통계", "open statistics", *release.dimension_names],
-            "dcat:theme": [{"@id": "http://publications.europa.eu/resource/authority/data-theme/ECON"}],
-            "dcat:landingPage": {"@id": _url(reverse("insights"))},
-            "dct:publisher": {
-                "@type": "foaf:Organization",
-                "foaf:name": _lang(release.dataset.center.name, release.dataset.center.name_en),
-            },
-            "dct:source": {"@id": _url(reverse("dataset-page", args=[release.dataset.slug]))},
-            "owl:versionInfo": str(edition.number),
-            "dct:license": {"@id": "https://www.kogl.or.kr/info/license.do#05-tab"},
+            "dct:title": feeds._lang(release.title, release.title_en),
+            "dct:description": feeds._lang(release.method or release.title, release.method_en),
+            "dcat:keyword": [{"@value": k, "@language": "ko"} for k in keywords],
+            "dcat:theme": [
+                graph.ref(
+                    econ,
+                    "skos:Concept",
+                    **{
+                        "skos:prefLabel": feeds._lang(*feeds.EU_THEMES["ECON"]),
+                        "skos:inScheme": {"@id": feeds.EU + "data-theme"},
+                    },
+                )
+            ],
+            "dcat:landingPage": graph.ref(page, "foaf:Document"),
+            "dct:publisher": publisher,
+            "dct:creator": publisher,
+            "dct:language": [graph.ref(feeds.KOREAN, "dct:LinguisticSystem")],
+            "dct:accessRights": graph.ref(feeds.EU + "access-right/PUBLIC", "dct:RightsStatement"),
+            "dct:source": {"@id": feeds.dataset_page_url(release.dataset)},
+            "dcat:version": str(edition.number),
             "dcat:distribution": [
                 {
+                    "@id": f"{api}#json",
                     "@type": "dcat:Distribution",
                     "dcat:accessURL": {"@id": api},
-                    "dcat:mediaType": "application/json",
+                    "dct:license": licence,
+                    "dcat:mediaType": graph.ref(feeds.IANA + "application/json", "dct:MediaType"),
+                    "dct:format": graph.ref(feeds.EU + "file-type/JSON", "dct:MediaTypeOrExtent"),
                 },
                 {
+                    "@id": f"{api}#csv",
                     "@type": "dcat:Distribution",
-                    "dcat:downloadURL": {"@id": _url(reverse("insights-release-csv", args=[release.slug]))},
-                    "dcat:mediaType": "text/csv",
+                    "dcat:accessURL": {"@id": csv_url},
+                    "dcat:downloadURL": {"@id": csv_url},
+                    "dct:license": licence,
+                    "dcat:mediaType": graph.ref(feeds.IANA + "text/csv", "dct:MediaType"),
+                    "dct:format": graph.ref(feeds.EU + "file-type/CSV", "dct:MediaTypeOrExtent"),
                 },
             ],
         }
         if edition.period_start and edition.period_end:
             node["dct:temporal"] = {
                 "@type": "dct:PeriodOfTime",
-                "dcat:startDate": {"@value": edition.period_start.isoformat(), "@type": "xsd:date"},
-                "dcat:endDate": {"@value": edition.period_end.isoformat(), "@type": "xsd:date"},
+                "dcat:startDate": feeds._date(edition.period_start),
+                "dcat:endDate": feeds._date(edition.period_end),
             }
         if edition.built_at:
-            node["dct:modified"] = {"@value": edition.built_at.isoformat(), "@type": "xsd:dateTime"}
-        nodes.append(node)
-    return nodes
+            node["dct:modified"] = feeds._datetime(edition.built_at)
+        yield node

@@ -222,12 +222,16 @@ def test_table_schema_and_feeds(api, client, curator, published):
     catalog = client.get("/catalog.jsonld")
     assert catalog["Content-Type"] == "application/ld+json"
     doc = json.loads(catalog.content)
-    assert doc["@type"] == "dcat:Catalog"
-    (entry,) = doc["dcat:dataset"]
+    catalog_node, *shared = doc["@graph"]
+    nodes = {n["@id"]: n for n in shared}
+    assert catalog_node["@type"] == "dcat:Catalog"
+    (entry,) = catalog_node["dcat:dataset"]
     assert entry["dct:title"][0] == {"@value": "경기지역화폐 결제 내역", "@language": "ko"}
-    assert entry["dct:publisher"]["foaf:name"][0]["@value"] == published.center.name
+    assert nodes[entry["dct:publisher"]["@id"]]["foaf:name"][0]["@value"] == published.center.name
     assert {s["dct:identifier"] for s in entry["dct:spatial"]} == {"41110", "41130"}
-    assert entry["dcat:distribution"][0]["dct:license"]["dct:description"] == "약관"
+    licence = nodes[entry["dcat:distribution"][0]["dct:license"]["@id"]]
+    assert licence["@type"] == "dct:LicenseDocument"
+    assert licence["dct:description"] == [{"@value": "약관", "@language": "ko"}]
 
     page = client.get(f"/datasets/{published.slug}/")
     assert page.status_code == 200

@@ -1,4 +1,5 @@
 import pytest
+from django.utils import translation
 
 from catalog import services
 from catalog.models import Dataset, DatasetRegion
@@ -31,7 +32,7 @@ def test_korean_only_title_gets_a_korean_slug_and_duplicates_are_numbered(curato
 def test_unverified_center_cannot_publish_data():
     pending = factories.OrganizationFactory(kind="center", buyer_category="", verification="pending")
     curator = factories.member(pending, "curator")
-    with pytest.raises(errors.PermissionDenied) as exc:
+    with translation.override("en"), pytest.raises(errors.PermissionDenied) as exc:
         services.dataset_create(actor=curator, center=pending, title="시험")
     assert "not verified" in exc.value.message
     assert not Dataset.objects.exists()

@@ -92,10 +92,23 @@ def test_a_curator_publishes_and_retires_through_the_api(
     assert client.post("/api/v1/insights/by-industry/retire/").json()["status"] == "retired"
 
 
-def test_releases_appear_in_the_dcat_feed(client, release):
+def test_releases_appear_in_the_dcat_feed_and_it_still_conforms(client, release):
+    """The statistics releases are DCAT-AP datasets typed like the catalog's own entries: the
+    harvested feed, releases included, has no violation of the official shapes."""
+    from tests.catalog.test_feeds import SHAPES_DIR, assert_conforms, harvest
+
     feed = client.get("/catalog.jsonld").json()
-    ids = [d.get("dct:identifier") for d in feed["dcat:dataset"]]
-    assert "insights/spend-region-month" in ids
-    node = next(d for d in feed["dcat:dataset"] if d.get("dct:identifier") == "insights/spend-region-month")
-    media = {d["dcat:mediaType"] for d in node["dcat:distribution"]}
+    catalog = next(n for n in feed["@graph"] if n.get("@type") == "dcat:Catalog")
+    node = next(
+        d for d in catalog["dcat:dataset"] if d.get("dct:identifier") == "insights/spend-region-month"
+    )
+    media = {d["dcat:mediaType"]["@id"].rsplit("media-types/", 1)[1] for d in node["dcat:distribution"]}
     assert media == {"application/json", "text/csv"}
+    if not (SHAPES_DIR / "shapes.ttl").exists():
+        pytest.skip(f"DCAT-AP 3.0.1 shapes not found in {SHAPES_DIR}")
+    from rdflib import Graph
+
+    shapes = Graph()
+    shapes.parse(SHAPES_DIR / "shapes.ttl", format="turtle")
+    shapes.parse(SHAPES_DIR / "range.ttl", format="turtle")
+    assert_conforms(harvest(client), shapes)
