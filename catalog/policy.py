@@ -305,25 +305,7 @@ class OfferPolicy:
                 _("An aggregate offer's fields are its dimensions; not: %(names)s.")
                 % {"names": _names(extra)}
             )
-        for m in self.measures:
-            column = schema.get(m.field)
-            if m.agg not in AGGREGATES or column is None:
-                e.setdefault("measures", []).append(
-                    _('Each measure is {"field": a numeric column, "agg": one of %(aggs)s}.')
-                    % {"aggs": _names(AGGREGATES)}
-                )
-            elif column.type not in NUMERIC_TYPES or column.sensitivity != PUBLIC:
-                e.setdefault("measures", []).append(
-                    _("%(name)s is not a public numeric column.") % {"name": m.field}
-                )
-            elif m.agg in EXTREMES and not self.extremes_allowed:
-                e.setdefault("measures", []).append(
-                    _(
-                        "%(agg)s of %(name)s publishes a single record's value; allow minimum and maximum "
-                        "values explicitly to offer it."
-                    )
-                    % {"agg": m.agg, "name": m.field}
-                )
+        self._measure_errors(schema, e)
         identifiers = [c.name for c in schema.values() if c.sensitivity == IDENTIFIER]
         if not self.subject_field and identifiers:
             e.setdefault("subject_field", []).append(
@@ -349,6 +331,27 @@ class OfferPolicy:
                         "In an aggregate offer a filter column must be one of its dimensions, so a "
                         "narrower request selects whole cells of the same table."
                     )
+                )
+
+    def _measure_errors(self, schema, e) -> None:
+        for m in self.measures:
+            column = schema.get(m.field)
+            if m.agg not in AGGREGATES or column is None:
+                e.setdefault("measures", []).append(
+                    _('Each measure is {"field": a numeric column, "agg": one of %(aggs)s}.')
+                    % {"aggs": _names(AGGREGATES)}
+                )
+            elif column.type not in NUMERIC_TYPES or column.sensitivity != PUBLIC:
+                e.setdefault("measures", []).append(
+                    _("%(name)s is not a public numeric column.") % {"name": m.field}
+                )
+            elif m.agg in EXTREMES and not self.extremes_allowed:
+                e.setdefault("measures", []).append(
+                    _(
+                        "%(agg)s of %(name)s publishes a single record's value; allow minimum and maximum "
+                        "values explicitly to offer it."
+                    )
+                    % {"agg": m.agg, "name": m.field}
                 )
 
     def _filter_errors(self, schema, e) -> None:

@@ -73,18 +73,33 @@ def scope_clean(*, policy: OfferPolicy, schema: dict[str, SchemaField], data: di
     normalized (fields in the offer's order, regions without duplicates, dates as ISO strings).
     An aggregate's scope is a point of its lattice: all its dimensions, regions of its region
     dimension, whole periods of its granularity. Raises ApplicationError with a message per
-    scope key."""
+    scope key, every problem at once."""
     field_errors: dict[str, list[str]] = {}
-    offer_fields = list(policy.offered_fields())
-    region_field, date_field = policy.region_field, policy.date_field
+    chosen = _clean_fields(policy, schema, data.get("fields") or [], field_errors)
+    regions = _clean_regions(policy, schema, data.get("regions") or [], field_errors)
+    date_from, date_to = _clean_window(policy, data, field_errors)
+    if field_errors:
+        raise errors.ApplicationError(
+            _("The requested scope is not valid; see the fields."), errors=field_errors
+        )
+    return {
+        "fields": chosen,
+        "regions": regions,
+        "date_from": date_from.isoformat() if date_from else None,
+        "date_to": date_to.isoformat() if date_to else None,
+    }
 
-    fields = data.get("fields") or []
+
+def _clean_fields(
+    policy: OfferPolicy, schema: dict[str, SchemaField], fields, field_errors: dict
+) -> list[str]:
+    offer_fields = list(policy.offered_fields())
     if policy.is_aggregate and not fields:
         fields = offer_fields
-    chosen: list[str] = []
     if not isinstance(fields, list | tuple) or not all(isinstance(f, str) for f in fields):
         field_errors["fields"] = [_("Give the fields as a list of column names.")]
-    elif policy.is_aggregate and set(fields) != set(offer_fields):
+        return []
+    if policy.is_aggregate and set(fields) != set(offer_fields):
         field_errors["fields"] = [
             _(
                 "An aggregate offer's dimensions are fixed, so that no two extracts can be subtracted "
@@ -92,56 +107,62 @@ def scope_clean(*, policy: OfferPolicy, schema: dict[str, SchemaField], data: di
             )
             % {"names": _names(offer_fields)}
         ]
-    elif not fields:
+        return []
+    if not fields:
         field_errors["fields"] = [_("Choose at least one field.")]
+        return []
+    messages = []
+    not_offered = [f for f in dict.fromkeys(fields) if f not in offer_fields]
+    if not_offered:
+        messages.append(
+            _("These fields are not part of this offer: %(names)s.") % {"names": _names(not_offered)}
+        )
+    offered = [f for f in offer_fields if f in fields]
+    missing = [f for f in offered if f not in schema]
+    if missing:
+        messages.append(
+            _("These fields are not in the published data any more: %(names)s.") % {"names": _names(missing)}
+        )
+    excluded = [f for f in offered if f in schema and schema[f].sensitivity == Sensitivity.EXCLUDED]
+    if excluded:
+        messages.append(_("These fields are never delivered: %(names)s.") % {"names": _names(excluded)})
+    if messages:
+        field_errors["fields"] = messages
+    return offered
+
+
+def _clean_regions(
+    policy: OfferPolicy, schema: dict[str, SchemaField], regions, field_errors: dict
+) -> list[str]:
+    if not regions:
+        return []
+    region_field = policy.region_field
+    if not region_field:
+        message = _("This offer cannot be filtered by region.")
+    elif not isinstance(regions, list | tuple) or not all(isinstance(r, str) for r in regions):
+        message = _("Give the regions as a list of values.")
+    elif any(not r or len(r) > REGION_MAX_LENGTH for r in regions):
+        message = _("Each region is a value of 1 to %(max)s characters.") % {"max": REGION_MAX_LENGTH}
+    elif region_field not in schema:
+        message = _("The region filter is not available in the published data.")
     else:
-        messages = []
-        not_offered = [f for f in dict.fromkeys(fields) if f not in offer_fields]
-        if not_offered:
-            messages.append(
-                _("These fields are not part of this offer: %(names)s.") % {"names": _names(not_offered)}
-            )
-        offered = [f for f in offer_fields if f in fields]
-        missing = [f for f in offered if f not in schema]
-        if missing:
-            messages.append(
-                _("These fields are not in the published data any more: %(names)s.")
-                % {"names": _names(missing)}
-            )
-        excluded = [f for f in offered if f in schema and schema[f].sensitivity == Sensitivity.EXCLUDED]
-        if excluded:
-            messages.append(_("These fields are never delivered: %(names)s.") % {"names": _names(excluded)})
-        if messages:
-            field_errors["fields"] = messages
-        chosen = offered
+        clean = list(dict.fromkeys(regions))
+        known = schema[region_field].values
+        unknown = [r for r in clean if known is not None and r not in known]
+        if not unknown:
+            return clean
+        message = _("These regions do not occur in %(field)s: %(values)s.") % {
+            "field": region_field,
+            "values": _names(unknown),
+        }
+    field_errors["regions"] = [message]
+    return []
 
-    regions = data.get("regions") or []
-    clean_regions: list[str] = []
-    if regions:
-        if not region_field:
-            field_errors["regions"] = [_("This offer cannot be filtered by region.")]
-        elif not isinstance(regions, list | tuple) or not all(isinstance(r, str) for r in regions):
-            field_errors["regions"] = [_("Give the regions as a list of values.")]
-        elif any(not r or len(r) > REGION_MAX_LENGTH for r in regions):
-            field_errors["regions"] = [
-                _("Each region is a value of 1 to %(max)s characters.") % {"max": REGION_MAX_LENGTH}
-            ]
-        elif region_field not in schema:
-            field_errors["regions"] = [_("The region filter is not available in the published data.")]
-        else:
-            clean_regions = list(dict.fromkeys(regions))
-            known = schema[region_field].values
-            if known is not None:
-                unknown = [r for r in clean_regions if r not in known]
-                if unknown:
-                    field_errors["regions"] = [
-                        _("These regions do not occur in %(field)s: %(values)s.")
-                        % {"field": region_field, "values": _names(unknown)}
-                    ]
 
+def _clean_window(policy: OfferPolicy, data: dict, field_errors: dict):
     date_from = _parse_date(data.get("date_from"), "date_from", field_errors)
     date_to = _parse_date(data.get("date_to"), "date_to", field_errors)
-    if (date_from or date_to) and not date_field:
+    if (date_from or date_to) and not policy.date_field:
         for key, value in (("date_from", date_from), ("date_to", date_to)):
             if value is not None:
                 field_errors.setdefault(key, []).append(_("This offer cannot be filtered by date."))
@@ -150,17 +171,7 @@ def scope_clean(*, policy: OfferPolicy, schema: dict[str, SchemaField], data: di
     elif policy.is_aggregate and (date_from or date_to):
         for key, messages in whole_period_errors(date_from, date_to, policy.date_granularity).items():
             field_errors.setdefault(key, []).extend(messages)
-
-    if field_errors:
-        raise errors.ApplicationError(
-            _("The requested scope is not valid; see the fields."), errors=field_errors
-        )
-    return {
-        "fields": chosen,
-        "regions": clean_regions,
-        "date_from": date_from.isoformat() if date_from else None,
-        "date_to": date_to.isoformat() if date_to else None,
-    }
+    return date_from, date_to
 
 
 def scope_validate(offer: Offer, data: dict) -> dict:
