@@ -29,7 +29,7 @@ def rates(settings):
 
 
 def _api_views():
-    from marketplace import urls
+    from config import urls
 
     views = []
 
