@@ -89,3 +89,62 @@ def test_the_treated_demo_offer_is_under_the_default_threshold(source):
         duckdb.connect(), parquet=parquet, schema=schema, policy=_demo_policy(treatments={})
     )
     assert {code for code, _ in untreated.violations(risk.RiskThreshold())} >= {"k", "uniqueness", "linkage"}
+
+
+# --- through the API: an offer above the threshold is not opened, its requests not approved ----
+
+RECORDS = ["sigungu_code", "industry", "card_id", "amount", "approved_at"]
+
+
+@pytest.fixture
+def real_threshold(settings):
+    settings.RISK_THRESHOLD_DEFAULTS = {}  # the suite relaxes it (tests/settings.py)
+
+
+@pytest.mark.django_db
+def test_an_offer_above_the_threshold_cannot_be_opened_nor_its_requests_approved(
+    world, login, real_threshold, django_capture_on_commit_callbacks
+):
+    from catalog import services as catalog_services
+    from tests import factories
+    from tests.transactions.factories import submit
+
+    dataset = factories.published_dataset(world.center, with_data=True, row_count=300)
+    body = {
+        "name": "건별 내역",
+        "kind": "records",
+        "fields": RECORDS,
+        "region_field": "sigungu_code",
+        "date_field": "approved_at",
+        "terms": "연구 목적 외 이용 금지",
+    }
+    center = login(world.center_curator)
+    refused = center.post(f"/api/v1/datasets/{dataset.slug}/offers/", body, format="json")
+    assert refused.status_code == 400, refused.content
+    assert "k-anonymity is 1, below the minimum of 5" in str(refused.json())
+    # As a closed draft it is saved, with its report, and cannot be opened.
+    draft = center.post(
+        f"/api/v1/datasets/{dataset.slug}/offers/", {**body, "is_active": False}, format="json"
+    )
+    assert draft.status_code == 201, draft.content
+    offer = draft.json()
+    assert offer["risk_passes"] is False and offer["risk_report"]["k_anonymity"] == 1
+    opened = center.patch(f"/api/v1/offers/{offer['id']}/", {"is_active": True}, format="json")
+    assert opened.status_code == 400 and "k-anonymity" in str(opened.json())
+    # Under a threshold it passes, a buyer requests it; the operator then tightens the
+    # threshold: the request can no longer be approved, with the measure named.
+    catalog_services.risk_threshold_update(
+        actor=world.operator, min_k=1, max_sample_uniqueness=1.0, max_unicity=1.0, max_linkage=1.0
+    )
+    assert (
+        center.patch(f"/api/v1/offers/{offer['id']}/", {"is_active": True}, format="json").status_code == 200
+    )
+    from catalog.models import Offer
+
+    request = submit(world.buyer_analyst, Offer.objects.get(pk=offer["id"]), scope={"fields": RECORDS})
+    catalog_services.risk_threshold_update(actor=world.operator, min_k=5)
+    approved = login(world.center_reviewer).post(f"/api/v1/requests/{request.pk}/approve/", {}, format="json")
+    assert approved.status_code == 400
+    assert "k-anonymity is 1, below the minimum of 5" in str(approved.json())
+    request.refresh_from_db()
+    assert request.state == "center_review"
