@@ -50,6 +50,9 @@ class OfferSerializer(ModelSerializer):
             "terms",
             "terms_version",
             "terms_sha256",
+            "risk_report",
+            "risk_computed_at",
+            "risk_passes",
             "created_at",
             "updated_at",
         ]
@@ -87,6 +90,8 @@ class OfferInputSerializer(serializers.Serializer):
     extremes_allowed = serializers.BooleanField(required=False)
     date_granularity = serializers.ChoiceField(choices=Offer.Granularity.choices, required=False)
     quasi_identifiers_allowed = serializers.BooleanField(required=False)
+    # catalog.treatments.RecordTreatments keys; checked by the policy (errors under "treatments").
+    treatments = serializers.DictField(required=False)
     approval = serializers.ChoiceField(choices=Offer.Approval.choices, required=False)
     buyer_categories = serializers.ListField(
         child=serializers.ChoiceField(choices=Organization.BuyerCategory.choices), required=False

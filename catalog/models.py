@@ -284,6 +284,15 @@ class Offer(models.Model):
         _("finest date granularity"), max_length=16, choices=Granularity.choices, default=Granularity.MONTH
     )
     quasi_identifiers_allowed = models.BooleanField(_("deliver quasi-identifiers"), default=False)
+    # catalog.treatments.RecordTreatments as JSON; {} = no treatment.
+    treatments = models.JSONField(_("record treatments"), default=dict, blank=True)
+    # The last risk report (catalog.risk.RiskReport as JSON) over the offer's planned output.
+    risk_report = models.JSONField(_("risk report"), null=True, blank=True)
+    risk_computed_at = models.DateTimeField(_("risk computed at"), null=True, blank=True)
+    risk_version = models.ForeignKey(
+        "catalog.DatasetVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    risk_passes = models.BooleanField(_("risk under threshold"), null=True, blank=True)
     approval = models.CharField(
         _("approval"), max_length=20, choices=Approval.choices, default=Approval.CENTER
     )
@@ -369,3 +378,32 @@ class DatasetView(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dataset_id} @ {self.viewed_at:%Y-%m-%d %H:%M}"
+
+
+class RiskThresholdSetting(models.Model):
+    """The operator's ceiling for record-level offers (one row; defaults from
+    `catalog.risk.RiskThreshold` while there is none)."""
+
+    min_k = models.PositiveIntegerField(_("minimum k-anonymity"), default=5)
+    max_sample_uniqueness = models.FloatField(
+        _("maximum sample uniqueness"), default=0.01, validators=[MinValueValidator(0), MaxValueValidator(1)]
+    )
+    max_unicity = models.FloatField(
+        _("maximum trajectory unicity"), default=0.10, validators=[MinValueValidator(0), MaxValueValidator(1)]
+    )
+    max_linkage = models.FloatField(
+        _("maximum cross-license linkage"),
+        default=0.05,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("risk threshold")
+        verbose_name_plural = _("risk thresholds")
+
+    def __str__(self) -> str:
+        return f"k>={self.min_k}, uniques<={self.max_sample_uniqueness}, unicity<={self.max_unicity}"

@@ -10,7 +10,7 @@ from django.db.models import Q
 
 from accounts.models import Membership, Organization
 from accounts.permissions import organization_ids_with, organization_is_active, sees_everything
-from accounts.selectors import roles_by_organization, roles_in
+from accounts.selectors import is_operator, roles_by_organization, roles_in
 from catalog.models import Dataset, DatasetVersion
 from marketplace.actors import is_authenticated, is_system
 from marketplace.authz import is_visible
@@ -116,6 +116,14 @@ def offer_create(actor, dataset: Dataset) -> bool:
 
 def offer_update(actor, offer) -> bool:
     return _may_edit(actor, offer.dataset)
+
+
+def offer_assess_risk(actor, offer) -> bool:
+    return is_system(actor) or _may_edit(actor, offer.dataset)
+
+
+def risk_threshold_update(actor, _target=None) -> bool:
+    return is_system(actor) or (is_authenticated(actor) and is_operator(actor))
 
 
 def version_fail(actor, version: DatasetVersion) -> bool:

@@ -31,6 +31,8 @@ from decimal import Decimal, InvalidOperation
 
 from django.utils.translation import gettext as _
 
+from catalog.treatments import RecordTreatments
+
 PUBLIC = "public"
 QUASI_IDENTIFIER = "quasi_identifier"
 IDENTIFIER = "identifier"
@@ -118,6 +120,8 @@ class OfferPolicy:
     date_granularity: str = "month"
     quasi_identifiers_allowed: bool = False
     extremes_allowed: bool = False
+    # Record offers only (catalog.treatments); an old snapshot without it gets no treatment.
+    treatments: RecordTreatments = field(default_factory=RecordTreatments)
     # Values that did not parse, by key: reported by errors(), never planned.
     invalid: tuple[str, ...] = field(default=(), compare=False)
 
@@ -136,6 +140,7 @@ class OfferPolicy:
         "date_granularity",
         "quasi_identifiers_allowed",
         "extremes_allowed",
+        "treatments",
     )
 
     # --- construction ----------------------------------------------------------------------
@@ -197,6 +202,11 @@ class OfferPolicy:
         for key in ("quasi_identifiers_allowed", "extremes_allowed"):
             if key in values and values[key] is not None:
                 kwargs[key] = bool(values[key])
+        if "treatments" in values:
+            treatments = values["treatments"]
+            if not isinstance(treatments, RecordTreatments):
+                treatments = RecordTreatments.from_values(treatments)
+            kwargs["treatments"] = treatments
         return cls(kind=kwargs.pop("kind", ""), invalid=tuple(invalid), **kwargs)
 
     @classmethod
@@ -227,6 +237,7 @@ class OfferPolicy:
             "date_granularity": self.date_granularity,
             "quasi_identifiers_allowed": self.quasi_identifiers_allowed,
             "extremes_allowed": self.extremes_allowed,
+            "treatments": self.treatments.to_dict(),
         }
 
     def model_values(self) -> dict:
@@ -265,8 +276,14 @@ class OfferPolicy:
             e.setdefault("kind", []).append(_("Choose records or aggregate."))
         if self.kind == RECORDS:
             self._record_errors(schema, e)
+            for key, messages in self.treatments.errors(
+                schema, fields=self.fields, date_field=self.date_field, subject_field=self.subject_field
+            ).items():
+                e.setdefault(key, []).extend(messages)
         elif self.kind == AGGREGATE:
             self._aggregate_errors(schema, e)
+            if self.treatments.any:
+                e.setdefault("treatments", []).append(_("Treatments apply to record-level offers only."))
         self._filter_errors(schema, e)
         self._threshold_errors(e)
         return e

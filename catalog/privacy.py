@@ -230,7 +230,8 @@ def _filters(columns: dict[str, Column], policy: OfferPolicy, scope: dict) -> tu
 def _records_plan(parquet, columns, policy: OfferPolicy, scope, key) -> Plan:
     offered = [f for f in policy.fields if f in columns]
     requested = scope.get("fields") or offered
-    select, params, names, types, text = [], [], [], [], []
+    treat = policy.treatments
+    names, types, text = [], [], []
     for name in dict.fromkeys(requested):
         if name not in offered:
             continue
@@ -238,24 +239,19 @@ def _records_plan(parquet, columns, policy: OfferPolicy, scope, key) -> Plan:
         if col.sensitivity == IDENTIFIER:
             if not key:
                 raise PlanError("identifiers are delivered only under a license key")
-            inner, outer = hmac_pads(key)
-            select.append(f"{hmac_sql(ident(name))} AS {ident(name)}")
-            params.extend([outer, inner])
             types.append("string")
         elif col.sensitivity == PUBLIC or (
             col.sensitivity == QUASI_IDENTIFIER and policy.quasi_identifiers_allowed
         ):
-            select.append(ident(name))
             types.append(col.type)
             if col.type == "string":
                 text.append(name)
         else:
             continue
         names.append(name)
-    if not select:
+    if not names:
         raise PlanError("nothing in the scope can be delivered")
     where, where_params = _filters(columns, policy, scope)
-    condition = (" WHERE " + " AND ".join(where)) if where else ""
     # Source order through DuckDB's virtual columns: the row's position in its file, and the
     # file when the path is a glob over partitions. Should the data have a column of that name
     # (which hides the virtual one), every output column orders the rows instead: identical
@@ -265,6 +261,19 @@ def _records_plan(parquet, columns, policy: OfferPolicy, scope, key) -> Plan:
         keys = {"__source_file": SOURCE_FILE_COLUMN, **keys}
     if {SOURCE_ROW_COLUMN, SOURCE_FILE_COLUMN} & columns.keys() or keys.keys() & set(names):
         keys = {}
+    if treat.any:
+        return _treated_records_plan(
+            parquet, columns, policy, key, names, types, text, (where, where_params), keys
+        )
+    select, params = [], []
+    for name in names:
+        if columns[name].sensitivity == IDENTIFIER:
+            inner, outer = hmac_pads(key)
+            select.append(f"{hmac_sql(ident(name))} AS {ident(name)}")
+            params.extend([outer, inner])
+        else:
+            select.append(ident(name))
+    condition = (" WHERE " + " AND ".join(where)) if where else ""
     order_by = list(keys) or list(names)
     hidden = [f"{virtual} AS {alias}" for alias, virtual in keys.items()]
     params.append(parquet)
@@ -276,6 +285,137 @@ def _records_plan(parquet, columns, policy: OfferPolicy, scope, key) -> Plan:
         text_columns=text,
         body=f"SELECT {', '.join(select + hidden)} FROM read_parquet(?){condition}",
         order_by=order_by,
+    )
+
+
+def _tuple_sql(names: list[str], prefix: str = "") -> str:
+    """One text value for a row's `names` (NULL kept apart from every value)."""
+    return " || chr(30) || ".join(f"coalesce(CAST({prefix}{ident(n)} AS VARCHAR), chr(29))" for n in names)
+
+
+def _treated_records_plan(parquet, columns, policy, key, names, types, text, filters, keys) -> Plan:
+    """A records plan with `policy.treatments` applied (see catalog.treatments), as one statement
+    of chained CTEs; every value is a bound parameter, in the order the text uses them."""
+    treat = policy.treatments
+    where, where_params = filters
+    if treat.samples and not keys:
+        raise PlanError("sampling needs the source row order, hidden by a column of the data")
+    params: list = []
+    hidden = list(keys)
+    # 1. the source rows in scope (and in this license's sample): raw values of what is needed.
+    raw = list(dict.fromkeys(names + ([policy.date_field] if treat.pseudonym_period else [])))
+    condition = list(where)
+    sample_params: list = []
+    if treat.samples:
+        if not key:
+            raise PlanError("a per-license sample needs the license key")
+        inner, outer = hmac_pads(key)
+        row_id = " || chr(31) || ".join(f"CAST({v} AS VARCHAR)" for v in reversed(keys.values()))
+        draw = hmac_sql("'sample' || chr(31) || " + row_id)
+        condition.append(f"CAST(('0x' || substr({draw}, 1, 8)) AS BIGINT) % 10000 < ?")
+        sample_params = [outer, inner, treat.sample_percent * 100]
+    source_select = [ident(n) for n in raw] + [f"{virtual} AS {alias}" for alias, virtual in keys.items()]
+    src = f"SELECT {', '.join(source_select)} FROM read_parquet(?)"
+    if condition:
+        src += " WHERE " + " AND ".join(condition)
+    params += [parquet, *where_params, *sample_params]
+    # 2. coarsened time, rounded and top-coded amounts, pseudonyms (renewed per period).
+    treated, treated_params = [], []
+    for name in names:
+        col, expr = columns[name], ident(name)
+        if col.sensitivity == IDENTIFIER:
+            text_in = f"CAST({expr} AS VARCHAR)"
+            if treat.pseudonym_period:
+                text_in = (
+                    f"{text_in} || chr(31) || coalesce(CAST(CAST(date_trunc(?, {ident(policy.date_field)})"
+                    " AS DATE) AS VARCHAR), '')"
+                )
+            inner, outer = hmac_pads(key)
+            treated.append(f"{hmac_sql(text_in)} AS {expr}")
+            treated_params += [outer, inner] + ([treat.pseudonym_period] if treat.pseudonym_period else [])
+        elif treat.time_unit and col.type in ("date", "datetime"):
+            unit_expr = f"date_trunc(?, {expr})"
+            if col.type == "datetime" and treat.time_unit != "hour":
+                unit_expr = f"CAST({unit_expr} AS DATE)"
+            treated.append(f"{unit_expr} AS {expr}")
+            treated_params.append(treat.time_unit)
+        elif name in treat.amount_fields and (treat.amount_round or treat.amount_top):
+            value = f"CAST({expr} AS DOUBLE)"
+            if treat.amount_round:
+                value = f"round({value} / ?) * ?"
+                treated_params += [treat.amount_round, treat.amount_round]
+            if treat.amount_top:
+                value = f"greatest(least({value}, ?), -?)"
+                treated_params += [treat.amount_top, treat.amount_top]
+            cast = "BIGINT" if col.type == "integer" else "DOUBLE"
+            treated.append(f"CAST({value} AS {cast}) AS {expr}")
+        else:
+            treated.append(expr)
+    ctes = [f"__src AS ({src})", f"__treated AS (SELECT {', '.join(treated + hidden)} FROM __src)"]
+    params += treated_params
+    last = "__treated"
+    qis = [n for n in names if columns[n].sensitivity != IDENTIFIER]
+    # 3. local suppression: values of `suppress_first`, then whole rows, until k-anonymous.
+    if treat.suppress_k and qis:
+        by = ", ".join(ident(n) for n in qis)
+        first = [n for n in treat.suppress_first if n in qis]
+        relaxed = [
+            f"CASE WHEN __n < ? THEN NULL ELSE {ident(n)} END AS {ident(n)}" if n in first else ident(n)
+            for n in names
+        ]
+        ctes.append(f"__counted AS (SELECT *, count(*) OVER (PARTITION BY {by}) AS __n FROM {last})")
+        ctes.append(f"__relaxed AS (SELECT {', '.join(relaxed + hidden)} FROM __counted)")
+        params += [treat.suppress_k] * len(first)
+        ctes.append(
+            f"__kanon AS (SELECT {', '.join(ident(n) for n in names + hidden)} FROM"
+            f" (SELECT *, count(*) OVER (PARTITION BY {by}) AS __n FROM __relaxed) WHERE __n >= ?)"
+        )
+        params.append(treat.suppress_k)
+        last = "__kanon"
+    # 4. trajectory suppression: a pseudonym survives only if k subjects share its whole rows.
+    subject = policy.subject_field
+    if treat.trajectory_k and subject in names:
+        others = [n for n in names if n != subject]
+        tup = _tuple_sql(others) if others else "''"
+        ctes.append(
+            f"__traj AS (SELECT {ident(subject)} AS __s, string_agg({tup}, chr(31) ORDER BY {tup}) AS __sig"
+            f" FROM {last} WHERE {ident(subject)} IS NOT NULL GROUP BY {ident(subject)})"
+        )
+        ctes.append(
+            "__kept AS (SELECT __s FROM __traj WHERE __sig IN"
+            " (SELECT __sig FROM __traj GROUP BY __sig HAVING count(*) >= ?))"
+        )
+        params.append(treat.trajectory_k)
+        out = [
+            f"CASE WHEN __kept.__s IS NULL THEN NULL ELSE {last}.{ident(n)} END AS {ident(n)}"
+            if n == subject
+            else f"{last}.{ident(n)}"
+            for n in names
+        ]
+        ctes.append(
+            f"__final AS (SELECT {', '.join(out + [f'{last}.{h}' for h in hidden])} FROM {last}"
+            f" LEFT JOIN __kept ON __kept.__s = {last}.{ident(subject)})"
+        )
+        last = "__final"
+    with_clause = "WITH " + ", ".join(ctes)
+    out_types = []
+    for name, type_ in zip(names, types, strict=True):
+        if (
+            treat.time_unit
+            and type_ == "datetime"
+            and treat.time_unit != "hour"
+            and columns[name].sensitivity != IDENTIFIER
+        ):
+            type_ = "date"
+        out_types.append(type_)
+    return Plan(
+        sql=f"{with_clause} SELECT {', '.join(ident(n) for n in names)} FROM {last}",
+        params=params,
+        columns=names,
+        types=out_types,
+        text_columns=text,
+        body=f"{with_clause} SELECT {', '.join(ident(n) for n in names + hidden)} FROM {last}",
+        order_by=hidden or list(names),
     )
 
 

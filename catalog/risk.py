@@ -66,6 +66,7 @@ class RiskReport:
     subjects: int = 0
     unicity: dict[str, float | None] = field(default_factory=dict)  # "1", "2", "3" → share
     evaluated: dict[str, int] = field(default_factory=dict)  # subjects drawn from, per p
+    linkage: float | None = None  # share of subjects linked across two licenses' files
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -86,6 +87,8 @@ class RiskReport:
         for p, share in sorted(self.unicity.items()):
             if share is not None and share > threshold.max_unicity:
                 found.append(("unicity", {"p": int(p), "share": share, "max": threshold.max_unicity}))
+        if self.linkage is not None and self.linkage > threshold.max_linkage:
+            found.append(("linkage", {"share": self.linkage, "max": threshold.max_linkage}))
         return found
 
 
@@ -256,3 +259,46 @@ def linkage(
         "real_linked": real_linked if truth else None,
         "real_share": (real_linked / real_subjects if real_subjects else 0.0) if truth else None,
     }
+
+
+# Two keys standing for two licenses when the linkage of an offer's files is measured.
+ASSESSMENT_KEYS = (b"jangteo-risk-license-a".ljust(32, b"."), b"jangteo-risk-license-b".ljust(32, b"."))
+
+
+def assess_policy(con, *, parquet: str, schema: list, policy, seed: int = 0) -> RiskReport:
+    """The risk report of a record-level `policy` (catalog.policy.OfferPolicy) over `parquet`:
+    its whole planned output (every field, no narrowing) as a license would receive it, under
+    a stand-in license key, and its linkage with a second license's file.
+
+    Quasi-identifiers: every delivered non-identifier column (the conservative reading: an
+    attacker may know any of them). Subject: the offer's `subject_field` when delivered, else
+    its first delivered identifier. Day: the offer's date field. Place: the other delivered
+    identifiers (a merchant pseudonym), else every other delivered text column."""
+    from catalog import privacy
+
+    first, second = (
+        privacy.plan(parquet=parquet, schema=schema, policy=policy, scope={}, key=k) for k in ASSESSMENT_KEYS
+    )
+    sensitivity = {c.name: c.sensitivity for c in schema}
+    kinds = dict(zip(first.columns, first.types, strict=True))
+    identifiers = [n for n in first.columns if sensitivity[n] == privacy.IDENTIFIER]
+    qis = [n for n in first.columns if sensitivity[n] != privacy.IDENTIFIER]
+    subject = policy.subject_field if policy.subject_field in identifiers else next(iter(identifiers), None)
+    day = policy.date_field if policy.date_field in first.columns else None
+    place = [n for n in identifiers if n != subject] or [n for n in qis if n != day and kinds[n] == "string"]
+    report = assess(
+        con,
+        sql=first.sql,
+        params=first.params,
+        quasi_identifiers=qis,
+        subject=subject,
+        day=day,
+        place=place,
+        seed=seed,
+    )
+    if subject is None or not qis:
+        return report
+    linked = linkage(
+        con, first=(first.sql, first.params), second=(second.sql, second.params), subject=subject, columns=qis
+    )
+    return RiskReport(**{**report.to_dict(), "linkage": linked["share"]})

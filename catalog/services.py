@@ -22,7 +22,7 @@ from guardian.shortcuts import assign_perm
 from accounts.models import Organization
 from accounts.selectors import roles_by_organization
 from catalog import cache as catalog_cache
-from catalog import ingestion, permissions, privacy
+from catalog import ingestion, permissions, privacy, risk_reports
 from catalog.models import (
     Dataset,
     DatasetRegion,
@@ -31,6 +31,7 @@ from catalog.models import (
     Field,
     LicenseTerms,
     Offer,
+    RiskThresholdSetting,
     Sensitivity,
 )
 from catalog.policy import OfferPolicy
@@ -559,6 +560,9 @@ def version_publish(*, actor, version: DatasetVersion) -> DatasetVersion:
             after={"current_version": version.pk, "number": version.number},
         )
         reactions.announce_on_commit(reactions.VERSION_PUBLISHED, version_id=version.pk)
+    # Each record-level offer is measured again over the version buyers now get.
+    for offer in dataset.offers.filter(kind=Offer.Kind.RECORDS):
+        offer_assess_risk(actor=SYSTEM, offer=offer, version=version)
     catalog_cache.changed()
     return version
 
@@ -627,6 +631,90 @@ def _validated_offer(values: dict, schema: dict[str, privacy.Column]) -> dict:
     return {**values, **policy_values}
 
 
+def _refuse_opening(messages: list[str]) -> None:
+    if messages:
+        raise errors.ApplicationError(
+            _("This record-level offer is above the risk threshold and cannot be open for requests: %(why)s")
+            % {"why": " ".join(messages)},
+            errors={"is_active": messages},
+        )
+
+
+def _assessed(policy: OfferPolicy, version: DatasetVersion, *, opening: bool) -> dict:
+    """The risk fields of an offer with `policy` over `version` (measured now); refuses when the
+    offer would be open for requests above the operator's threshold."""
+    report = risk_reports.report_for(policy, version)
+    if report is None:
+        return {"risk_report": None, "risk_computed_at": None, "risk_version": None, "risk_passes": None}
+    stored = report.to_dict()
+    messages = risk_reports.violation_messages(stored)
+    if opening:
+        _refuse_opening(messages)
+    return {
+        "risk_report": stored,
+        "risk_computed_at": timezone.now(),
+        "risk_version": version,
+        "risk_passes": not messages,
+    }
+
+
+def offer_assess_risk(*, actor, offer: Offer, version: DatasetVersion | None = None) -> Offer:
+    """Measure a record-level offer's risk over `version` (default: the dataset's current one)
+    and store the report with the offer. Never refuses: an offer above the threshold stays as
+    it is, and its requests cannot be approved (`risk_reports.refusal`)."""
+    authorize(
+        permissions.offer_assess_risk,
+        actor,
+        offer,
+        can_view=lambda a, o: permissions.dataset_view(a, o.dataset),
+    )
+    if offer.kind != Offer.Kind.RECORDS:
+        return offer
+    version = version or _schema_version(offer.dataset)
+    assessed = _assessed(offer.policy, version, opening=False)
+    with transaction.atomic():
+        offer = (
+            Offer.objects.select_for_update(of=("self",)).select_related("dataset__center").get(pk=offer.pk)
+        )
+        for key, value in assessed.items():
+            setattr(offer, key, value)
+        offer.save(update_fields=[*assessed, "updated_at"])
+        audit_record(
+            actor=actor,
+            verb="catalog.offer.risk_assessed",
+            target=offer,
+            organization=offer.dataset.center,
+            after={"version": version.pk, "passes": offer.risk_passes, "report": offer.risk_report},
+        )
+    return offer
+
+
+def risk_threshold_update(*, actor, **values) -> RiskThresholdSetting:
+    """Set the operator's risk threshold for record-level offers (one row)."""
+    authorize(permissions.risk_threshold_update, actor, None)
+    keys = ("min_k", "max_sample_uniqueness", "max_unicity", "max_linkage")
+    with transaction.atomic():
+        row = (
+            RiskThresholdSetting.objects.select_for_update().order_by("pk").first() or RiskThresholdSetting()
+        )
+        before = {k: getattr(row, k) for k in keys}
+        for key in keys:
+            if key in values:
+                setattr(row, key, values[key])
+        row.updated_by = None if is_system(actor) else actor
+        row.full_clean(exclude=["updated_by"])
+        row.save()
+        audit_record(
+            actor=actor,
+            verb="catalog.risk_threshold.updated",
+            target=row,
+            organization=None,
+            before=before,
+            after={k: getattr(row, k) for k in keys},
+        )
+    return row
+
+
 def offer_create(*, actor, dataset: Dataset, terms: str, **values) -> Offer:
     """Add an offer; its terms become version 1 of its license text."""
     authorize(permissions.offer_create, actor, dataset, can_view=permissions.dataset_view)
@@ -636,10 +724,12 @@ def offer_create(*, actor, dataset: Dataset, terms: str, **values) -> Offer:
         )
     values = {k: v for k, v in values.items() if k in OFFER_FIELDS}
     values.setdefault("approval", Offer.Approval.CENTER)
-    values = _validated_offer(values, _version_schema(_schema_version(dataset)))
+    version = _schema_version(dataset)
+    values = _validated_offer(values, _version_schema(version))
+    assessed = _assessed(OfferPolicy.from_values(values), version, opening=values.get("is_active", True))
     with transaction.atomic():
         offer = Offer.objects.create(
-            dataset=dataset, created_by=None if is_system(actor) else actor, **values
+            dataset=dataset, created_by=None if is_system(actor) else actor, **values, **assessed
         )
         offer.current_terms = LicenseTerms.objects.create(offer=offer, version=1, text=terms.strip())
         offer.save(update_fields=["current_terms"])
@@ -672,9 +762,21 @@ def offer_update(*, actor, offer: Offer, terms: str | None = None, **values) -> 
             .get(pk=offer.pk)
         )
         merged = {k: getattr(offer, k) for k in OFFER_FIELDS} | values
-        cleaned = _validated_offer(merged, _version_schema(_schema_version(offer.dataset)))
+        version = _schema_version(offer.dataset)
+        cleaned = _validated_offer(merged, _version_schema(version))
         changed = [k for k in OFFER_FIELDS if k in values or (k == "fields" and cleaned[k] != offer.fields)]
         before = {k: getattr(offer, k) for k in changed}
+        policy_changed = any(k in OfferPolicy.KEYS for k in changed) or offer.risk_version_id != version.pk
+        if policy_changed or (cleaned["is_active"] and not offer.is_active):
+            assessed = (
+                _assessed(OfferPolicy.from_values(cleaned), version, opening=cleaned["is_active"])
+                if policy_changed
+                else {}
+            )
+            if not policy_changed and cleaned["is_active"]:
+                _refuse_opening(risk_reports.violation_messages(offer.risk_report))
+            for key, value in assessed.items():
+                setattr(offer, key, value)
         for key in changed:
             setattr(offer, key, cleaned[key])
         if (

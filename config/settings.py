@@ -414,3 +414,6 @@ LOGGING = {
 # --- Jangteo --------------------------------------------------------------------------------
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 REQUEST_REVIEW_DEADLINE_DAYS = env.int("REQUEST_REVIEW_DEADLINE_DAYS", default=30)
+# The risk threshold of record-level offers while the operator has set none (catalog.risk_reports;
+# the keys of catalog.risk.RiskThreshold). Empty: RiskThreshold's defaults.
+RISK_THRESHOLD_DEFAULTS: dict = {}

@@ -29,3 +29,7 @@ REST_FRAMEWORK = {
         "user": None,
     },
 }
+
+# Relaxed for the suite: its small fixture files are never k-anonymous. The tests of the risk
+# threshold (tests/privacy/test_records_linkage.py) put the real defaults back.
+RISK_THRESHOLD_DEFAULTS = {"min_k": 1, "max_sample_uniqueness": 1.0, "max_unicity": 1.0, "max_linkage": 1.0}

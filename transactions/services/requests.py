@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts.models import Organization
 from accounts.permissions import organization_is_active
+from catalog import risk_reports
 from catalog.models import Dataset, Offer
 from catalog.selectors import offer_snapshot
 from marketplace import errors
@@ -416,6 +417,16 @@ def access_request_approve(
             if locked.state in _AFTER_APPROVAL.get(stage, ()):
                 return locked
             raise _state_error(locked, "approve")
+        refused = risk_reports.refusal(locked.offer)
+        if refused:
+            raise errors.ApplicationError(
+                _(
+                    "This record-level offer is above the risk threshold; "
+                    "no request for it can be approved: %(why)s"
+                )
+                % {"why": " ".join(refused)},
+                errors={"offer": refused},
+            )
         diff = None
         if narrowed_scope:
             narrowed = scope_narrow(locked.offer, locked.scope, narrowed_scope)

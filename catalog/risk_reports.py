@@ -1,0 +1,133 @@
+"""Risk reports of record-level offers as the site stores, shows and enforces them.
+
+`catalog.risk` measures (no Django); this module reads the operator's threshold, computes an
+offer's report over a version (`report_for`), turns a report into translated messages naming
+each measure above the threshold (`violation_messages`), and the rows of the small table the
+offer and review pages show (`table_rows`). Services in `catalog.services` store the report.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from catalog import privacy, risk
+from catalog.models import DatasetVersion, Offer, RiskThresholdSetting
+from catalog.policy import OfferPolicy
+
+
+def threshold() -> risk.RiskThreshold:
+    """The operator's threshold; the defaults of `RiskThreshold` while none was set."""
+    row = RiskThresholdSetting.objects.order_by("pk").first()
+    if row is None:
+        return risk.RiskThreshold.from_dict(getattr(settings, "RISK_THRESHOLD_DEFAULTS", None))
+    return risk.RiskThreshold(
+        min_k=row.min_k,
+        max_sample_uniqueness=row.max_sample_uniqueness,
+        max_unicity=row.max_unicity,
+        max_linkage=row.max_linkage,
+    )
+
+
+def report_for(policy: OfferPolicy, version: DatasetVersion) -> risk.RiskReport | None:
+    """The risk report of a record-level `policy` over `version`'s data (None for an aggregate
+    or a version without data). Bounded: trajectories are evaluated on a deterministic sample of
+    at most `risk.MAX_SUBJECTS` subjects; the other measures are one GROUP BY each."""
+    from catalog.storage import local_path
+    from marketplace.duckdb import reader
+
+    if policy.is_aggregate or not version.parquet:
+        return None
+    schema = [
+        privacy.Column(n, t, s) for n, t, s in version.fields.values_list("name", "type", "sensitivity")
+    ]
+    con = reader()
+    try:
+        return risk.assess_policy(con, parquet=str(local_path(version.parquet)), schema=schema, policy=policy)
+    except privacy.PlanError:
+        return None
+    finally:
+        con.close()
+
+
+def _share(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
+def violation_messages(report: dict | None, limit: risk.RiskThreshold | None = None) -> list[str]:
+    """One translated sentence per measure of `report` (stored JSON) above the threshold."""
+    if not report:
+        return []
+    limit = limit or threshold()
+    messages = []
+    for code, v in risk.RiskReport.from_dict(report).violations(limit):
+        if code == "k":
+            messages.append(
+                _("k-anonymity is %(k)s, below the minimum of %(min_k)s.")
+                % {"k": v["k"], "min_k": v["min_k"]}
+            )
+        elif code == "uniqueness":
+            messages.append(
+                _("Sample uniqueness is %(share)s, above the maximum of %(max)s.")
+                % {"share": _share(v["share"]), "max": _share(v["max"])}
+            )
+        elif code == "unicity":
+            messages.append(
+                _("Trajectory unicity with %(p)s known points is %(share)s, above the maximum of %(max)s.")
+                % {"p": v["p"], "share": _share(v["share"]), "max": _share(v["max"])}
+            )
+        elif code == "linkage":
+            messages.append(
+                _("Cross-license linkage is %(share)s, above the maximum of %(max)s.")
+                % {"share": _share(v["share"]), "max": _share(v["max"])}
+            )
+    return messages
+
+
+def refusal(offer: Offer) -> list[str]:
+    """Why `offer` may not be opened or approved now: its stored report against the current
+    threshold (empty for aggregates and for record offers not measured yet)."""
+    if offer.kind != Offer.Kind.RECORDS:
+        return []
+    return violation_messages(offer.risk_report)
+
+
+def table_rows(report: dict | None, limit: risk.RiskThreshold | None = None) -> list[dict]:
+    """Rows of the risk table: measure, value, threshold, passes."""
+    if not report:
+        return []
+    limit = limit or threshold()
+    r = risk.RiskReport.from_dict(report)
+    rows = [
+        {
+            "label": _("k-anonymity (smallest group of identical rows)"),
+            "value": "—" if r.k_anonymity is None else str(r.k_anonymity),
+            "limit": f"≥ {limit.min_k}",
+            "passes": r.k_anonymity is None or not r.rows or r.k_anonymity >= limit.min_k,
+        },
+        {
+            "label": _("sample uniqueness (rows unique in the file)"),
+            "value": _share(r.sample_uniqueness),
+            "limit": f"≤ {_share(limit.max_sample_uniqueness)}",
+            "passes": r.sample_uniqueness <= limit.max_sample_uniqueness,
+        },
+    ]
+    for p, share in sorted(r.unicity.items()):
+        rows.append(
+            {
+                "label": _("trajectory unicity, %(p)s known points") % {"p": p},
+                "value": "—" if share is None else _share(share),
+                "limit": f"≤ {_share(limit.max_unicity)}",
+                "passes": share is None or share <= limit.max_unicity,
+            }
+        )
+    if r.linkage is not None:
+        rows.append(
+            {
+                "label": _("cross-license linkage (subjects linked one to one)"),
+                "value": _share(r.linkage),
+                "limit": f"≤ {_share(limit.max_linkage)}",
+                "passes": r.linkage <= limit.max_linkage,
+            }
+        )
+    return rows
