@@ -36,8 +36,10 @@ def report_for(policy: OfferPolicy, version: DatasetVersion) -> risk.RiskReport 
     from catalog.storage import local_path
     from marketplace.duckdb import reader
 
-    if policy.is_aggregate or not version.parquet:
-        return None
+    from django.core.files.storage import default_storage
+
+    if policy.is_aggregate or not version.parquet or not default_storage.exists(version.parquet):
+        return None  # nothing to measure: no data file (yet, or any more)
     schema = [
         privacy.Column(n, t, s) for n, t, s in version.fields.values_list("name", "type", "sensitivity")
     ]
