@@ -12,6 +12,7 @@ from catalog import policy as offer_policy
 from catalog import selectors
 from catalog.models import Offer, Sensitivity
 from catalog.services import MEASURE_AGGREGATES
+from catalog.treatments import AMOUNT_MAX, SUPPRESS_K_MAX, RecordTreatments
 from catalog.vocabularies import Theme, UpdateFrequency, gyeonggi_regions
 from marketplace.forms import WebForm
 
@@ -279,6 +280,61 @@ class OfferForm(WebForm):
         help_text=_("Changing the terms creates a new version; licenses already issued keep theirs."),
     )
 
+    # Record-level treatments (catalog.treatments.RecordTreatments), applied by the engine.
+    time_unit = forms.ChoiceField(
+        label=_("Coarsen times to"),
+        required=False,
+        choices=[("", _("— as recorded —")), ("hour", _("hour")), ("day", _("day")), ("week", _("week"))],
+        help_text=_("Every delivered date and time column is truncated to this unit."),
+    )
+    amount_fields = forms.MultipleChoiceField(
+        label=_("Amount columns to round and top-code"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    amount_round = forms.IntegerField(
+        label=_("Round amounts to (0: not)"), required=False, min_value=0, max_value=AMOUNT_MAX
+    )
+    amount_top = forms.IntegerField(
+        label=_("Top-code amounts at (0: not)"),
+        required=False,
+        min_value=0,
+        max_value=AMOUNT_MAX,
+        help_text=_("Larger amounts are delivered as this value."),
+    )
+    suppress_k = forms.IntegerField(
+        label=_("Local suppression: minimum rows per combination (0: none)"),
+        required=False,
+        min_value=0,
+        max_value=SUPPRESS_K_MAX,
+        help_text=_("Rows in rarer combinations of delivered values are blanked, then dropped."),
+    )
+    suppress_first = forms.MultipleChoiceField(
+        label=_("Columns blanked first in rare combinations"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    trajectory_k = forms.IntegerField(
+        label=_("Trajectory suppression: minimum subjects sharing a trajectory (0: none)"),
+        required=False,
+        min_value=0,
+        max_value=SUPPRESS_K_MAX,
+        help_text=_("Needs the subject column: a subject's pseudonym is blanked when fewer share its rows."),
+    )
+    pseudonym_period = forms.ChoiceField(
+        label=_("Renew pseudonyms every"),
+        required=False,
+        choices=[("", _("— never —")), ("day", _("day")), ("week", _("week")), ("month", _("month"))],
+        help_text=_("Needs the date filter column. A short-lived pseudonym cannot be followed across files."),
+    )
+    sample_percent = forms.IntegerField(
+        label=_("Per-license record sample (percent)"),
+        required=False,
+        min_value=1,
+        max_value=100,
+        initial=100,
+        help_text=_("Each license receives a different sample of the rows; 100 delivers every row."),
+    )
+
+    TREATMENT_KEYS = tuple(RecordTreatments().to_dict())
     FIELD_MAP = {"fields": "columns"}  # service error keys → this form's fields
 
     def __init__(self, *args, schema_fields, **kwargs):
@@ -293,6 +349,10 @@ class OfferForm(WebForm):
         ]
         self.fields["subject_field"].choices = optional
         self.fields["dominance_field"].choices = optional
+        self.fields["suppress_first"].choices = columns
+        self.fields["amount_fields"].choices = [
+            (f.name, _column_label(f)) for f in schema_fields if f.type in ("integer", "number")
+        ]
         self.fields["measures"].choices = [
             (f"{agg}:{f.name}", f"{agg}({f.title or f.name})")
             for f in schema_fields
@@ -309,8 +369,10 @@ class OfferForm(WebForm):
         data["measures"] = [
             {"agg": agg, "field": name} for agg, name in (m.split(":", 1) for m in data.get("measures", []))
         ]
+        treatments = {key: data.pop(key, None) for key in self.TREATMENT_KEYS}
         if data["kind"] == Offer.Kind.RECORDS:
             data["dimensions"], data["measures"] = [], []
+            data["treatments"] = {k: v for k, v in treatments.items() if v not in (None, "", [])}
         else:  # an aggregate offer's fields are its dimensions
             data["fields"] = list(data["dimensions"])
         return data
@@ -344,10 +406,28 @@ class OfferForm(WebForm):
                     "is_active",
                 )
             },
+            **{k: v for k, v in (offer.treatments or {}).items() if k in OfferForm.TREATMENT_KEYS},
             "columns": offer.fields,
             "measures": [f"{m['agg']}:{m['field']}" for m in offer.measures or []],
             "terms": offer.current_terms.text if offer.current_terms else "",
         }
+
+
+def offer_errors(exc):
+    """The service's refusal with each treatment message ("key: message") moved onto its field."""
+    placed: dict = {}
+    for key, messages_ in exc.errors.items():
+        if key != "treatments":
+            placed[key] = messages_
+            continue
+        for message in [messages_] if isinstance(messages_, str) else messages_:
+            name, sep, text = str(message).partition(": ")
+            if sep and name in OfferForm.TREATMENT_KEYS:
+                placed.setdefault(name, []).append(text)
+            else:
+                placed.setdefault("treatments", []).append(message)
+    exc.errors = placed
+    return exc
 
 
 def _column_label(field) -> str:

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import Organization
 from accounts.selectors import buyer_organization_ids, center_organization_ids
 from catalog import cache as catalog_cache
-from catalog import feeds, permissions, selectors, services
+from catalog import feeds, permissions, risk_reports, selectors, services
 from catalog.forms import (
     PRICE_CHOICES,
     SORT_CHOICES,
@@ -31,6 +31,7 @@ from catalog.forms import (
     FieldsForm,
     OfferForm,
     UploadForm,
+    offer_errors,
 )
 from catalog.models import Dataset, DatasetVersion, Offer, Sensitivity
 from catalog.rendering import markdown_to_html
@@ -589,7 +590,7 @@ def center_offer_new(request, slug):
         try:
             services.offer_create(actor=request.user, dataset=dataset, **values)
         except errors.ApplicationError as exc:
-            apply_errors(form, exc, field_map=OfferForm.FIELD_MAP)
+            apply_errors(form, offer_errors(exc), field_map=OfferForm.FIELD_MAP)
         else:
             messages.success(request, _("The offer is created."))
             return redirect("center-dataset", dataset.slug)
@@ -614,12 +615,19 @@ def center_offer_edit(request, pk):
         try:
             services.offer_update(actor=request.user, offer=offer, **values)
         except errors.ApplicationError as exc:
-            apply_errors(form, exc, field_map=OfferForm.FIELD_MAP)
+            apply_errors(form, offer_errors(exc), field_map=OfferForm.FIELD_MAP)
         else:
             messages.success(request, _("The offer is saved."))
             return redirect("center-dataset", dataset.slug)
     return render(
         request,
         "center/offer_form.html",
-        {"dataset": dataset, "form": form, "offer": offer, "schema_fields": schema_fields},
+        {
+            "dataset": dataset,
+            "form": form,
+            "offer": offer,
+            "schema_fields": schema_fields,
+            "risk_rows": risk_reports.table_rows(offer.risk_report),
+            "risk_violations": risk_reports.violation_messages(offer.risk_report),
+        },
     )

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Organization
 from accounts.selectors import is_operator
+from catalog import risk_reports
 from catalog import selectors as catalog_selectors
 from catalog.models import Field
 from catalog.vocabularies import regions_by_code
@@ -323,8 +324,23 @@ def request_detail(request, pk):
             "invoice": invoice,
             "license": license,
             "purpose_category": access_request.get_purpose_category_display(),
+            **_risk_context(user, access_request, is_buyer),
         },
     )
+
+
+def _risk_context(user, access_request, is_buyer: bool) -> dict:
+    """The offer's risk report for the reviewers (center and operator), not the buyer."""
+    offer = access_request.offer
+    if (is_buyer and not is_operator(user)) or offer.kind != offer.Kind.RECORDS:
+        return {"show_risk": False}
+    if not (is_operator(user) or offer.dataset.center_id in selectors.center_organization_ids(user)):
+        return {"show_risk": False}
+    return {
+        "show_risk": True,
+        "risk_rows": risk_reports.table_rows(offer.risk_report),
+        "risk_violations": risk_reports.violation_messages(offer.risk_report),
+    }
 
 
 @login_required
