@@ -58,7 +58,6 @@ def case_task(parquet: Path, which: str) -> dict:
     from django.core.management import call_command
 
     from accounts import services as accounts
-    from accounts.models import Membership
     from catalog import services as catalog
     from catalog.models import Dataset, DatasetVersion, Field
     from demo.organizations import demo_business_number
@@ -85,7 +84,7 @@ def case_task(parquet: Path, which: str) -> dict:
         verified=True,
     )
     analyst = accounts.User.objects.create_user(email=f"a{stamp}@bench.kr", password="x")
-    Membership.objects.create(user=analyst, organization=buyer, role="analyst")
+    accounts.membership_add(actor=SYSTEM, organization=buyer, email=analyst.email, role="analyst")
     dataset = catalog.dataset_create(actor=SYSTEM, center=center, title=f"벤치 카드 결제 {stamp}")
     stored = Path(settings.MEDIA_ROOT) / f"bench/{parquet.name}"
     stored.parent.mkdir(parents=True, exist_ok=True)
