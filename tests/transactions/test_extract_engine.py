@@ -6,6 +6,7 @@ import io
 import json
 import os
 import zipfile
+import zlib
 from datetime import date, datetime
 from pathlib import Path
 
@@ -792,3 +793,17 @@ def test_bundle_deflates_text_fast_and_any_unzip_reads_it_back(tmp_path):
         assert info.compress_size < info.file_size / 3
         assert z.testzip() is None  # CRCs check out
         assert z.read("data.csv") == data.read_bytes()
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_parallel_deflate_is_one_standard_stream_with_the_same_bytes_whatever_the_threads(threads):
+    data = b"".join(b"%d,\xec\xbb\xa4\xed\x94\xbc,%d\r\n" % (i % 97, i) for i in range(300_000))
+    reference = writers.ParallelDeflate(1, threads=1, block=1 << 16)
+    expected = reference.compress(data) + reference.flush()
+    deflate = writers.ParallelDeflate(1, threads=threads, block=1 << 16)
+    # fed in uneven pieces, as zipfile does
+    out = b"".join(deflate.compress(data[i : i + 70_001]) for i in range(0, len(data), 70_001))
+    out += deflate.flush()
+    assert out == expected
+    assert zlib.decompressobj(-15).decompress(out) == data
+    assert len(out) < len(data) / 3
