@@ -26,6 +26,11 @@ REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "var" / "bench" / "extract_task"
 CITIES = ["41110", "41130", "41460", "41280", "41590"]  # 수원 성남 용인 고양 화성
 SCOPE = {"regions": CITIES, "date_from": "2024-03-01", "date_to": "2024-09-30"}
+# Issue 18: through the task at ≥ 0.8× raw for records. The aggregate has no speed target: its
+# "raw" is the plan before issue 13's protection (secondary suppression, noise), so its ratio is
+# the cost of those rules.
+TARGETS = {"records-csv": 0.8, "records-parquet": 0.8, "monthly": None}
+RSS_LIMIT_MIB = 1536
 RECORD_FIELDS = ["approved_at", "sigungu_code", "industry", "card_id", "amount"]
 
 
@@ -58,7 +63,6 @@ def case_task(parquet: Path, which: str) -> dict:
     from django.core.management import call_command
 
     from accounts import services as accounts
-    from accounts.models import Membership
     from catalog import services as catalog
     from catalog.models import Dataset, DatasetVersion, Field
     from demo.organizations import demo_business_number
@@ -85,7 +89,7 @@ def case_task(parquet: Path, which: str) -> dict:
         verified=True,
     )
     analyst = accounts.User.objects.create_user(email=f"a{stamp}@bench.kr", password="x")
-    Membership.objects.create(user=analyst, organization=buyer, role="analyst")
+    accounts.membership_add(actor=SYSTEM, organization=buyer, email=analyst.email, role="analyst")
     dataset = catalog.dataset_create(actor=SYSTEM, center=center, title=f"벤치 카드 결제 {stamp}")
     stored = Path(settings.MEDIA_ROOT) / f"bench/{parquet.name}"
     stored.parent.mkdir(parents=True, exist_ok=True)
@@ -246,15 +250,24 @@ def main() -> None:
         f"extract task benchmark: {args.rows:,} source rows ({parquet.stat().st_size / 2**20:,.0f} MiB Parquet)"
     )
     print(
-        f"  {'case':<16}{'task s':>9}{'raw s':>9}{'task/raw':>10}{'src rows/s':>14}{'task RSS':>10}{'raw RSS':>10}"
+        f"  {'case':<16}{'task s':>9}{'raw s':>9}{'task/raw':>10}{'target':>8}{'':>9}"
+        f"{'src rows/s':>14}{'task RSS':>10}{'raw RSS':>10}{'RSS ≤ 1.5G':>12}"
     )
     for which in ("records-csv", "records-parquet", "monthly"):
         task, raw = run("task", which, parquet), run("raw", which, parquet)
+        ratio = raw["seconds"] / task["seconds"]
+        target = TARGETS[which]
+        shown = f"{target:>7.1f}×{verdict(ratio >= target):>9}" if target else f"{'—':>8}{'no target':>9}"
         print(
-            f"  {which:<16}{task['seconds']:>9.2f}{raw['seconds']:>9.2f}{raw['seconds'] / task['seconds']:>9.2f}×"
-            f"{args.rows / task['seconds']:>14,.0f}{task['peak_rss_mib']:>9,.0f}M{raw['peak_rss_mib']:>9,.0f}M"
+            f"  {which:<16}{task['seconds']:>9.2f}{raw['seconds']:>9.2f}{ratio:>9.2f}×{shown}"
+            f"{args.rows / task['seconds']:>14,.0f}{task['peak_rss_mib']:>9,.0f}M"
+            f"{raw['peak_rss_mib']:>9,.0f}M{verdict(task['peak_rss_mib'] <= RSS_LIMIT_MIB):>12}"
         )
-    print("  task/raw is raw time over task time (≥ 0.8 is the target); RSS is each process's peak.")
+    print("  task/raw is raw time over task time, both measured in this run; RSS is each process's peak.")
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "not met"
 
 
 if __name__ == "__main__":

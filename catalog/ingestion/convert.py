@@ -173,6 +173,18 @@ def csv_to_parquet(
     # column only for the types its first rows all pass (text columns not at all): a type that
     # fails on the sample cannot hold for the whole column.
     candidates = _sample_candidates(con, source, raw, dialect, names)
+    # Read once (issue 18): convert to each column's first candidate type while checking every
+    # value against that type's test; a value that fails stops the statement, and only then does
+    # the file get a counting pass first. The first candidate passing every value is exactly the
+    # type the counting pass would choose. A column empty in the sample has no first guess (it
+    # may be empty throughout, which makes it text), so it takes the counting pass as well.
+    # (No value passes every test, so all of them as candidates means an empty sample.)
+    guessed = [candidates[c][0] if candidates[c] else "string" for c in raw]
+    if all(candidates[c] != list(_VALUE_TESTS) for c in raw):
+        row_count = _convert_checked(con, source, raw, names, guessed, out_path)
+        if row_count is not None:
+            on_fraction(1.0)
+            return row_count, guessed
     try:
         row_count, verdicts = _count_passing(con, source, raw, candidates)
     except duckdb.InvalidInputException as exc:
@@ -181,18 +193,41 @@ def csv_to_parquet(
         raise _csv_error(exc, dialect, names) from exc
     on_fraction(0.4)
     types = [verdicts.get(c) or "string" for c in raw]
-
-    select = ", ".join(
-        f"{c} AS {ident(name)}" if kind == "string" else f"CAST({c} AS {_CSV_CAST[kind]}) AS {ident(name)}"
-        for c, name, kind in zip(raw, names, types)
-    )
-    with insertion_order_preserved(con):
-        con.execute(
-            f"COPY (SELECT {select} FROM {source}) TO {literal(out_path)} "  # noqa: S608
-            "(FORMAT parquet, COMPRESSION zstd)"
-        )
+    _convert(con, source, raw, names, types, out_path)
     on_fraction(1.0)
     return row_count, types
+
+
+def _select(raw: list[str], names: list[str], types: list[str], checked: bool = False) -> str:
+    out = []
+    for c, name, kind in zip(raw, names, types):
+        if kind == "string":
+            out.append(f"{c} AS {ident(name)}")
+            continue
+        cast = f"CAST({c} AS {_CSV_CAST[kind]})"
+        if checked:
+            test = _VALUE_TESTS[kind].replace("{c}", c)
+            cast = f"CASE WHEN {c} IS NULL OR ({test}) THEN {cast} ELSE error('jangteo: not {kind}') END"
+        out.append(f"{cast} AS {ident(name)}")
+    return ", ".join(out)
+
+
+def _convert(con, source: str, raw, names, types, out_path: Path, checked: bool = False) -> int:
+    with insertion_order_preserved(con):
+        ((rows,),) = con.execute(
+            f"COPY (SELECT {_select(raw, names, types, checked)} FROM {source}) "  # noqa: S608
+            f"TO {literal(out_path)} (FORMAT parquet, COMPRESSION zstd)"
+        ).fetchall()
+    return int(rows)
+
+
+def _convert_checked(con, source: str, raw, names, types, out_path: Path) -> int | None:
+    """The one-pass conversion; its row count, or None when a value (or the CSV itself) does
+    not fit and the counting pass must decide (and name any error)."""
+    try:
+        return _convert(con, source, raw, names, types, out_path, checked=True)
+    except (duckdb.InvalidInputException, duckdb.ConversionException):
+        return None
 
 
 SAMPLE_ROWS = 10_000

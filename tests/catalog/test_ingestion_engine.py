@@ -653,3 +653,34 @@ def test_a_header_of_100000_columns_is_refused_quickly(tmp_path, work):
     with pytest.raises(IngestionError, match=r"The header has 100,000 columns; the limit is 2,000"):
         ingest_file(write(tmp_path / "wide.csv", names + "\n" + ",".join("1" * 100_000) + "\n"), work)
     assert list(work.iterdir()) == []
+
+
+# --- read once (issue 18): the sample's types are checked while converting ---------------------
+
+
+def test_a_value_past_the_sample_that_breaks_its_type_makes_the_column_text(tmp_path, work, monkeypatch):
+    from catalog.ingestion import convert
+
+    monkeypatch.setattr(convert, "SAMPLE_ROWS", 100)
+    lines = ["n,d,late,when"] + [f"{i},2024-01-{i % 28 + 1:02d},,x" for i in range(300)]
+    lines[250] = "12a,2024-01-01,,x"  # past the sample: n is not an integer after all
+    lines[280] = "7,2024-01-02,42,x"  # late is empty in the sample and an integer later
+    result = ingest_file(write(tmp_path / "t.csv", "\n".join(lines) + "\n"), work)
+    assert types_of(result) == {"n": "string", "d": "date", "late": "integer", "when": "string"}
+    rows = rows_of(result.parquet_path)
+    assert result.row_count == len(rows) == 300
+    assert rows[249][0] == "12a" and rows[0][0] == "0" and rows[279][2] == 42
+
+
+def test_types_that_hold_throughout_are_decided_in_one_read(tmp_path, work, monkeypatch):
+    from catalog.ingestion import convert
+
+    counted = []
+    monkeypatch.setattr(
+        convert, "_count_passing", lambda *a: counted.append(a) or (_ for _ in ()).throw(AssertionError)
+    )
+    lines = ["n,x,b"] + [f"{i},{i / 4},{'true' if i % 2 else 'false'}" for i in range(20_000)]
+    result = ingest_file(write(tmp_path / "t.csv", "\n".join(lines) + "\n"), work)
+    assert types_of(result) == {"n": "integer", "x": "number", "b": "boolean"}
+    assert result.row_count == 20_000 and not counted
+    assert rows_of(result.parquet_path)[19_999] == (19_999, 4999.75, True)

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import zipfile
+import zlib
 from datetime import date, datetime
 from pathlib import Path
 
@@ -408,21 +409,35 @@ def many_row_groups(tmp_path_factory):
     return str(path)
 
 
-def test_filtered_extracts_keep_source_order_and_bytes_across_runs(many_row_groups, tmp_path):
-    # An IN list of 12 regions is rewritten by DuckDB into a hash join that does not keep the
-    # file's order even with preserve_insertion_order (duckdb/duckdb#24398): without the
-    # recipe's ORDER BY file_row_number, every run wrote the rows in another order.
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_filtered_extracts_keep_source_order_and_bytes_across_runs(many_row_groups, tmp_path, fmt):
+    # An IN list of 12 regions is rewritten by DuckDB's in_clause optimizer into a hash join that
+    # does not keep the file's order even with preserve_insertion_order (duckdb/duckdb#24398).
+    # The recipe does not sort one file's rows (issue 18): the run turns that optimizer off.
     scope = {"fields": ["card_id", "region", "amount"], "regions": GG_CODES[:12]}
-    r = recipe(many_row_groups, scope=scope, format="csv")
+    r = recipe(many_row_groups, scope=scope, format=fmt)
+    # text needs no sort; Parquet's row groups follow the writer's batches, which only a sort fixes
+    assert ("ORDER BY" in r.sql) == (fmt == "parquet")
     digests = set()
     for threads in (2, 2, 4):
         con = duckdb.connect()
         con.execute(f"SET threads = {threads}")
-        result = run_extract(r, key=KEY, out_path=tmp_path / "o.csv", work_dir=tmp_path / "work", con=con)
+        con.execute("SET disabled_optimizers = 'late_materialization'")
+        out = tmp_path / f"o.{fmt}"
+        result = run_extract(r, key=KEY, out_path=out, work_dir=tmp_path / "work", con=con)
+        # a borrowed connection gets its own settings back
+        assert con.execute("SELECT current_setting('disabled_optimizers')").fetchone() == (
+            "late_materialization",
+        )
         digests.add(result.sha256)
     assert len(digests) == 1
-    amounts = [int(row[2]) for row in read_back(result.path, "csv")[1]]
+    amounts = [int(row[2]) for row in read_back(result.path, fmt)[1]]
     assert amounts == sorted(amounts) and len(amounts) == result.rows > 100_000
+
+
+def test_records_over_a_glob_of_files_are_still_sorted_by_file_and_row(many_row_groups):
+    r = recipe(str(Path(many_row_groups).parent / "*.parquet"), format="csv")
+    assert r.sql.endswith('ORDER BY extract."__source_file", extract."__source_row"')
 
 
 def test_progress_goes_from_0_to_100_and_only_up(many_row_groups, tmp_path):
@@ -723,3 +738,72 @@ def test_leak_tracing_batches_candidate_keys(source, tmp_path):
     batched, whole = trace_leak(**args, batch=3), trace_leak(**args, batch=100)
     assert batched == whole
     assert batched[0]["license_id"] == 33 and all(r["matches"] == 0 for r in batched[1:])
+
+
+# -- speed paths (issue 18): same bytes, less work ----------------------------------------------
+
+
+def _hand_recipe(sql: str, columns: list[str]) -> Recipe:
+    return Recipe(
+        sql=sql, params=[], columns=columns, format="csv_bom", source_sha256="0" * 64, engine_version="x"
+    )
+
+
+@pytest.mark.parametrize(
+    ("sql", "columns", "expected"),
+    [
+        # the mark rides in the first header name: DuckDB writes it, nothing is copied
+        ('SELECT 1 AS "a b", 2 AS "c"', ["a b", "c"], b"\xef\xbb\xbfa b,c\r\n1,2\r\n"),
+        # a first name DuckDB quotes: the mark must still come before the quote
+        ('SELECT 1 AS "a,b", 2 AS "c"', ["a,b", "c"], b'\xef\xbb\xbf"a,b",c\r\n1,2\r\n'),
+        ('SELECT 1 AS "say ""hi""", 2 AS "c"', ['say "hi"', "c"], b'\xef\xbb\xbf"say ""hi""",c\r\n1,2\r\n'),
+    ],
+)
+def test_csv_for_excel_is_the_byte_order_mark_then_the_plain_csv(
+    tmp_path, monkeypatch, sql, columns, expected
+):
+    copies = []
+    prepend = writers.prepend_bom
+    monkeypatch.setattr(writers, "prepend_bom", lambda *a: copies.append(a) or prepend(*a))
+    result = run_extract(_hand_recipe(sql, columns), out_path=tmp_path / "x.csv", work_dir=tmp_path / "w")
+    assert (tmp_path / "x.csv").read_bytes() == expected
+    assert result.rows == 1
+    assert len(copies) == (0 if columns[0] == "a b" else 1)  # copied only when the name is quoted
+
+
+def test_csv_for_excel_equals_the_mark_before_the_csv_of_the_same_records(source, tmp_path, monkeypatch):
+    _r, plain = build(source, tmp_path, name="plain", format="csv")
+    monkeypatch.setattr(writers, "prepend_bom", None)  # the records path never copies the file
+    _r, marked = build(source, tmp_path, name="marked", format="csv_bom")
+    assert marked.path.read_bytes() == b"\xef\xbb\xbf" + plain.path.read_bytes()
+
+
+def test_bundle_deflates_text_fast_and_any_unzip_reads_it_back(tmp_path):
+    data = tmp_path / "data.csv"
+    data.write_bytes(
+        b"".join(
+            b"41110,2024-03-%02d,%d,\xec\xbb\xa4\xed\x94\xbc\r\n" % (i % 28 + 1, i) for i in range(200_000)
+        )
+    )
+    out_zip = tmp_path / "b.zip"
+    write_bundle(data_path=data, data_name="data.csv", manifest={"x": 1}, out_zip=out_zip)
+    with zipfile.ZipFile(out_zip) as z:
+        info = z.getinfo("data.csv")
+        assert info.compress_type == zipfile.ZIP_DEFLATED
+        assert info.compress_size < info.file_size / 3
+        assert z.testzip() is None  # CRCs check out
+        assert z.read("data.csv") == data.read_bytes()
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_parallel_deflate_is_one_standard_stream_with_the_same_bytes_whatever_the_threads(threads):
+    data = b"".join(b"%d,\xec\xbb\xa4\xed\x94\xbc,%d\r\n" % (i % 97, i) for i in range(300_000))
+    reference = writers.ParallelDeflate(1, threads=1, block=1 << 16)
+    expected = reference.compress(data) + reference.flush()
+    deflate = writers.ParallelDeflate(1, threads=threads, block=1 << 16)
+    # fed in uneven pieces, as zipfile does
+    out = b"".join(deflate.compress(data[i : i + 70_001]) for i in range(0, len(data), 70_001))
+    out += deflate.flush()
+    assert out == expected
+    assert zlib.decompressobj(-15).decompress(out) == data
+    assert len(out) < len(data) / 3

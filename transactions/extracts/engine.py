@@ -7,12 +7,17 @@ engine version. `run_extract` runs it with DuckDB into a private directory under
 fsyncs and checksums the file and moves it to `out_path` in one rename, so nothing partial is
 ever visible there. No Django here: the task that calls this keeps the job's state.
 
-Row order is part of the recipe, in the outermost ORDER BY: aggregates by their dimensions,
-record extracts by the source row (DuckDB's `file_row_number`). Without it, DuckDB 2.0.1 writes
-a filtered Parquet scan in a different order on every run even with `preserve_insertion_order`
-(an IN filter pushed into the scan is enough; cf. duckdb/duckdb#24398). The statement runs with
-`preserve_insertion_order` on, so the ordered rows reach the writer in order and DuckDB's
-Parquet writer cuts the same row groups whatever the thread count: Parquet output is
+Row order is part of the recipe. Aggregates are ordered by their dimensions in the outermost
+ORDER BY; record extracts over a glob of files by (file, source row), and to Parquet by the
+source row. Record extracts over one file to the other formats need no sort: a records
+statement is one streaming pipeline (scan, filter, project), and with
+`preserve_insertion_order` on DuckDB hands its rows to the writer in the file's order. The
+one thing that broke that order in DuckDB 2.0.1 is the `in_clause` optimizer, which rewrites a
+region IN list into a hash join (cf. duckdb/duckdb#24398: every run wrote another order), so the
+run disables that optimizer. Sorting 4.5 M rows by `file_row_number` cost about a quarter of
+the statement's CPU (issue 18). Parquet keeps the sort: DuckDB's Parquet writer cuts row
+groups from the batches it is handed, and only the sorted rows come in the same batches on every
+run; then it cuts the same row groups whatever the thread count, and Parquet output is
 byte-stable like the text formats.
 """
 
@@ -31,7 +36,14 @@ from catalog.ingestion.sql import ident
 from transactions.extracts import writers
 from transactions.extracts.writers import FORMATS, ExtractError, ExtractTooLarge
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: one-file record extracts rely on the scan's order, not an ORDER BY
+# The order keys `catalog.privacy` gives a one-file records plan: the rows' order in the file,
+# which the run keeps without sorting (see the module docstring).
+FILE_ORDER = ["__source_row"]
+# Formats whose bytes depend on the rows' order only. DuckDB's Parquet writer cuts row groups
+# from the batches it is handed, and a filtered scan's batches differ from run to run (20 M
+# rows: three runs, three files), so Parquet keeps the sort, which hands over the same batches.
+UNSORTED_FORMATS = ("csv", "csv_bom", "jsonl", "xlsx")
 POLL_SECONDS = 0.1
 # DuckDB errors that running the same recipe again cannot cure (the data does not match the
 # recipe): reported as ExtractError. Others (I/O, out of memory, interrupts) propagate, for the
@@ -178,7 +190,7 @@ def build_recipe(
         raise ExtractError("two output columns would have the same name")
     # Column names are schema-checked and quoted; every value is a bound parameter.
     sql = f"SELECT {', '.join(select)} FROM ({plan.body}) AS extract"  # noqa: S608
-    if plan.order_by:
+    if plan.order_by and not (plan.order_by == FILE_ORDER and format in UNSORTED_FORMATS):
         sql += " ORDER BY " + ", ".join(f"extract.{ident(c)}" for c in plan.order_by)
     return Recipe(
         sql=sql,
@@ -253,11 +265,20 @@ def _configure(con) -> dict:
     for name, value in wanted.items():
         (previous[name],) = con.execute("SELECT current_setting(?)", [name]).fetchone()
         con.execute(f"SET {name} = {value}")
+    # Keep a records scan in file order (see the module docstring).
+    (previous["disabled_optimizers"],) = con.execute(
+        "SELECT current_setting('disabled_optimizers')"
+    ).fetchone()
+    disabled = {o.strip() for o in str(previous["disabled_optimizers"] or "").split(",") if o.strip()}
+    con.execute("SET disabled_optimizers = ?", [",".join(sorted(disabled | {"in_clause"}))])
     return previous
 
 
 def _restore(con, previous: dict) -> None:
     for name, value in previous.items():
+        if name == "disabled_optimizers":
+            con.execute("SET disabled_optimizers = ?", [value or ""])
+            continue
         rendered = ("true" if value else "false") if isinstance(value, bool) else str(int(value))
         con.execute(f"SET {name} = {rendered}")
 
@@ -319,12 +340,32 @@ def run_extract(
     return ExtractResult(rows=rows, bytes=size, sha256=digest, path=Path(out_path))
 
 
+def _bom_in_header(recipe: Recipe) -> str | None:
+    """`recipe.sql` with the byte order mark put before its first output column's name, or None
+    when that name would be quoted. The first alias is the first ` AS "name"` in the statement:
+    the select list comes first and its expressions hold no alias."""
+    first = recipe.columns[0] if recipe.columns else ""
+    alias = f" AS {ident(first)}"
+    at, select_end = recipe.sql.find(alias), recipe.sql.find(" FROM (")
+    if not writers.bom_in_header(first) or at < 0 or (select_end >= 0 and at > select_end):
+        return None
+    marked = f" AS {ident(writers.BOM.decode() + first)}"
+    return recipe.sql[:at] + marked + recipe.sql[at + len(alias) :]
+
+
 def _write(
     execute: writers.Execute, recipe: Recipe, params: list, data: Path, job: Path, report: _Progress
 ) -> int:
     if recipe.format in ("csv", "parquet", "jsonl"):
         return writers.copy_to(execute, recipe.format, recipe.sql, params, data, 0.0, 0.99)
     if recipe.format == "csv_bom":
+        sql = _bom_in_header(recipe)
+        if sql is not None:
+            # The mark rides in the first header name: DuckDB writes it first, nothing is copied.
+            rows = writers.copy_to(execute, "csv", sql, params, data, 0.0, 0.99)
+            if writers.starts_with_bom(data):
+                return rows
+            data.unlink()  # never expected (see writers.bom_in_header): build it the long way
         body = job / "body.csv"
         rows = writers.copy_to(execute, "csv", recipe.sql, params, body, 0.0, 0.95)
         writers.prepend_bom(body, data)
