@@ -246,32 +246,29 @@ def version_files(version: DatasetVersion, *, policy: OfferPolicy | None = None,
 
 
 def _pruned(rows: list[tuple], dataset: Dataset, policy: OfferPolicy, scope: dict) -> list[tuple]:
-    from datetime import date, timedelta
+    from datetime import date
+
+    from catalog.ingestion.partition import prune
 
     def day(value):
         try:
             return date.fromisoformat(str(value)) if value not in (None, "") else None
         except ValueError:
-            return None  # malformed: the plan refuses it; choose nothing here
+            return None  # malformed: the plan refuses it
 
-    chosen = rows
-    if policy.date_field and policy.date_field == dataset.period_field:
-        low, high = day(scope.get("date_from")), day(scope.get("date_to"))
-        if low:
-            chosen = [r for r in chosen if r[2] is not None and r[2] >= low]
-        if high:
-            chosen = [r for r in chosen if r[1] is not None and r[1] < high + timedelta(days=1)]
-    regions = scope.get("regions") or []
-    if (
-        regions
-        and isinstance(regions, list | tuple)
-        and policy.region_field
+    dated = bool(policy.date_field) and policy.date_field == dataset.period_field
+    regions = scope.get("regions") or None
+    by_region = (
+        bool(policy.region_field)
         and policy.region_field == dataset.partition_region_field
-    ):
-        # Compared as text in code-point order, the order DuckDB gave min() and max().
-        wanted = [str(r) for r in regions]
-        chosen = [r for r in chosen if r[3] is not None and any(r[3] <= value <= r[4] for value in wanted)]
-    return chosen
+        and isinstance(regions, list | tuple)
+    )
+    return prune(
+        rows,
+        date_from=day(scope.get("date_from")) if dated else None,
+        date_to=day(scope.get("date_to")) if dated else None,
+        regions=list(regions) if by_region else None,
+    )
 
 
 def version_preview(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import urllib.parse
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -180,3 +180,27 @@ def manifest_sha256(files: list[tuple[str, str]]) -> str:
     for name, sha in sorted(files):
         digest.update(f"{name}\0{sha}\n".encode())
     return digest.hexdigest()
+
+
+def prune(
+    files: list[tuple],
+    *,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    regions: list[str] | None = None,
+) -> list[tuple]:
+    """The files, `(name, date_min, date_max, region_min, region_max, …)`, that can hold rows
+    dated within [date_from, date_to] (inclusive; None leaves that end open) and in one of
+    `regions` (None: any), from their recorded ranges alone. A file whose date (region) range is
+    unknown holds only missing values there, which no such filter keeps. Regions compare as
+    text in code-point order, the order DuckDB's min() and max() gave."""
+    chosen = files
+    if date_from:
+        chosen = [f for f in chosen if f[2] is not None and f[2] >= date_from]
+    if date_to:
+        end = date_to + timedelta(days=1)
+        chosen = [f for f in chosen if f[1] is not None and f[1] < end]
+    if regions:
+        wanted = [str(r) for r in regions]
+        chosen = [f for f in chosen if f[3] is not None and any(f[3] <= r <= f[4] for r in wanted)]
+    return chosen
