@@ -470,6 +470,14 @@ def _ingest_partitioned(version: DatasetVersion, result, source_sha: str, work_d
         base_fields = {f.name: f for f in base.fields.all()}
         _check_same_columns(base_fields, result.columns, base.number)
         base_parts = list(base.parts.order_by("path"))
+        if not _same_scheme(base_parts, new_parts):
+            raise ingestion.IngestionError(
+                _(
+                    "Version %(number)s is partitioned differently (the dataset's period or region "
+                    "column changed since). Upload the whole table once with mode replace."
+                )
+                % {"number": base.number}
+            )
         overlap = sorted({p.period for p in base_parts} & {p.period for p in new_parts})
         if overlap and not version.replace_periods:
             raise ingestion.IngestionError(
@@ -525,6 +533,18 @@ def _ingest_partitioned(version: DatasetVersion, result, source_sha: str, work_d
         parquet_bytes=sum(p.bytes for p in kept) + sum(p.bytes for p in stored),
         base_fields=base_fields,
     )
+
+
+def _same_scheme(base_parts: list, new_parts: list) -> bool:
+    """Whether the base version's files were cut like the new ones: the same kind of period key
+    (2024-01, 2024-Q1, 2024) and a region key in both or neither."""
+
+    def shape(period: str, region: str) -> tuple:
+        return (len(period), "-Q" in period, bool(region))
+
+    known = {shape(p.period, p.region) for p in base_parts if p.period != partition.MISSING}
+    new = {shape(p.period, p.region) for p in new_parts if p.period != partition.MISSING}
+    return not known or not new or known == new
 
 
 def _check_same_columns(base_fields: dict, columns: list[dict], number: int) -> None:

@@ -316,11 +316,16 @@ def _merge_histograms(a: list[dict] | None, b: list[dict] | None, kind: str) -> 
             overlap = min(hi, low + (i + 1) * width) - max(lo, low + i * width)
             if overlap > 0:
                 counts[i] += n * overlap / (hi - lo)
+    # Whole counts that still add up to the total (largest remainders get the rounding).
+    whole = [math.floor(c) for c in counts]
+    short = round(sum(counts)) - sum(whole)
+    for i in sorted(range(n_bins), key=lambda i: whole[i] - counts[i])[:short]:
+        whole[i] += 1
     return [
         {
             "lower": _edge(low + i * width, kind),
             "upper": _edge(high if i == n_bins - 1 else low + (i + 1) * width, kind),
-            "count": round(c),
+            "count": whole[i],
         }
-        for i, c in enumerate(counts)
+        for i in range(n_bins)
     ]

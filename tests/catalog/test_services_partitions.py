@@ -292,3 +292,88 @@ def test_aggregates_read_every_file_and_protect_the_same_table_as_one_file(
         return sorted(con.execute(f'SELECT * FROM "{released.table}"').fetchall(), key=str)
 
     assert cells(files) == cells(str(single))
+
+
+@pytest.mark.django_db
+def test_an_append_after_the_partitioning_changed_is_refused(
+    curator, partitioned, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    publish(curator, ingest(curator, partitioned, card_csv([1]), capture))
+    services.dataset_update(
+        actor=curator, dataset=partitioned, partition_region_field="", period_unit="quarter"
+    )
+    with translation.override("en"):
+        refused = ingest(curator, partitioned, card_csv([5]), capture, mode="append")
+    assert refused.status == DatasetVersion.Status.FAILED
+    assert "partitioned differently" in refused.error
+
+
+def test_prune_keeps_the_files_whose_ranges_meet_the_scope():
+    from catalog.ingestion.partition import prune
+
+    files = [
+        ("jan-41110", date(2024, 1, 1), date(2024, 1, 31), "41110", "41110"),
+        ("feb-41110", date(2024, 2, 1), date(2024, 2, 29), "41110", "41110"),
+        ("feb-41130", date(2024, 2, 3), date(2024, 2, 10), "41130", "41130"),
+        ("no-dates", None, None, "41130", "41130"),
+    ]
+    names = lambda chosen: [f[0] for f in chosen]  # noqa: E731
+    assert names(prune(files)) == names(files)
+    assert names(prune(files, date_from=date(2024, 1, 31))) == ["jan-41110", "feb-41110", "feb-41130"]
+    assert names(prune(files, date_to=date(2024, 2, 2))) == ["jan-41110", "feb-41110"]
+    assert names(prune(files, date_from=date(2024, 2, 11), regions=["41130"])) == []
+    assert names(prune(files, regions=[41130])) == ["feb-41130", "no-dates"]
+
+
+def test_merged_profiles_are_exact_where_they_can_be():
+    from catalog.ingestion.profile import merge_profiles
+
+    columns = [{"name": "amount", "type": "integer"}, {"name": "code", "type": "string"}]
+    a = {
+        "amount": {
+            "null_count": 1,
+            "min": 10,
+            "max": 50,
+            "distinct_estimate": 5,
+            "top_values": [{"value": 10, "count": 3}],
+            "histogram": [{"lower": 10.0, "upper": 50.0, "count": 6}],
+        },
+        "code": {
+            "null_count": 0,
+            "min": "a",
+            "max": "b",
+            "distinct_estimate": 2,
+            "values": ["a", "b"],
+            "top_values": [{"value": "a", "count": 4}, {"value": "b", "count": 2}],
+            "histogram": None,
+        },
+    }
+    b = {
+        "amount": {
+            "null_count": 2,
+            "min": 5,
+            "max": 40,
+            "distinct_estimate": 7,
+            "top_values": [{"value": 10, "count": 1}, {"value": 5, "count": 2}],
+            "histogram": [{"lower": 5.0, "upper": 40.0, "count": 9}],
+        },
+        "code": {
+            "null_count": 1,
+            "min": "b",
+            "max": "c",
+            "distinct_estimate": 2,
+            "values": ["b", "c"],
+            "top_values": [{"value": "b", "count": 5}],
+            "histogram": None,
+        },
+    }
+    merged = merge_profiles(a, b, columns)
+    amount, code = merged["amount"], merged["code"]
+    assert (amount["null_count"], amount["min"], amount["max"]) == (3, 5, 50)
+    assert amount["top_values"][:2] == [{"value": 10, "count": 4}, {"value": 5, "count": 2}]
+    assert sum(bin_["count"] for bin_ in amount["histogram"]) == 15
+    assert (amount["histogram"][0]["lower"], amount["histogram"][-1]["upper"]) == (5.0, 50.0)
+    assert amount["distinct_estimate"] == 7  # a lower bound without listed values
+    assert (code["values"], code["distinct_estimate"], code["null_count"]) == (["a", "b", "c"], 3, 1)
+    assert code["top_values"][0] == {"value": "b", "count": 7}
