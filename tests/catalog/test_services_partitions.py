@@ -377,3 +377,13 @@ def test_merged_profiles_are_exact_where_they_can_be():
     assert amount["distinct_estimate"] == 7  # a lower bound without listed values
     assert (code["values"], code["distinct_estimate"], code["null_count"]) == (["a", "b", "c"], 3, 1)
     assert code["top_values"][0] == {"value": "b", "count": 7}
+
+
+@pytest.mark.django_db
+def test_previews_read_a_partitioned_version(curator, partitioned, django_capture_on_commit_callbacks):
+    v = publish(curator, ingest(curator, partitioned, card_csv([1, 2]), django_capture_on_commit_callbacks))
+    partitioned.refresh_from_db()
+    preview = selectors.preview_for(curator, partitioned, limit=5)
+    assert len(preview["rows"]) == 5 and "금액" in preview["columns"]
+    assert "period" not in preview["columns"] and "region" not in preview["columns"]
+    assert v.is_current
