@@ -21,7 +21,7 @@ from accounts.models import Organization
 from accounts.selectors import organizations_visible_to
 from catalog import cache as catalog_cache
 from catalog import permissions, policy, selectors, services
-from catalog.models import Dataset, DatasetVersion, Field, Offer, Sensitivity
+from catalog.models import Dataset, DatasetVersion, Field, Offer, PeriodUnit, Sensitivity, UploadMode
 from catalog.rendering import markdown_to_html
 from catalog.vocabularies import Theme, UpdateFrequency, regions_by_code
 from marketplace import errors
@@ -154,6 +154,8 @@ class VersionSerializer(ModelSerializer):
             "source_bytes",
             "parquet_bytes",
             "parquet_sha256",
+            "mode",
+            "replace_periods",
             "error",
             "error_row",
             "error_column",
@@ -240,6 +242,9 @@ class DatasetDetailSerializer(ModelSerializer):
             "update_frequency",
             "status",
             "deliver_updates",
+            "period_field",
+            "period_unit",
+            "partition_region_field",
             "center",
             "current_version",
             "created_at",
@@ -289,6 +294,9 @@ class DatasetInputSerializer(serializers.Serializer):
     temporal_end = serializers.DateField(required=False, allow_null=True)
     update_frequency = serializers.ChoiceField(choices=UpdateFrequency.choices, required=False)
     deliver_updates = serializers.BooleanField(required=False)
+    period_field = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    period_unit = serializers.ChoiceField(choices=PeriodUnit.choices, required=False)
+    partition_region_field = serializers.CharField(max_length=255, required=False, allow_blank=True)
     center = serializers.IntegerField(required=False)
 
 
@@ -301,6 +309,8 @@ class FieldChangeSerializer(serializers.Serializer):
 
 class UploadSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True)
+    mode = serializers.ChoiceField(choices=UploadMode.choices, required=False, default=UploadMode.REPLACE)
+    replace_periods = serializers.BooleanField(required=False, default=False)
 
 
 @extend_schema_serializer(many=False)
@@ -499,7 +509,12 @@ class DatasetViewSet(
         data.is_valid(raise_exception=True)
         upload = data.validated_data["file"]
         version = services.version_upload(
-            actor=request.user, dataset=dataset, file=upload, filename=upload.name
+            actor=request.user,
+            dataset=dataset,
+            file=upload,
+            filename=upload.name,
+            mode=data.validated_data["mode"],
+            replace_periods=data.validated_data["replace_periods"],
         )
         return Response(VersionBriefSerializer(version).data, status=status.HTTP_202_ACCEPTED)
 

@@ -10,7 +10,7 @@ from django.utils.translation import pgettext_lazy
 from accounts.models import Organization
 from catalog import policy as offer_policy
 from catalog import selectors
-from catalog.models import Offer, Sensitivity
+from catalog.models import Offer, PeriodUnit, Sensitivity, UploadMode
 from catalog.services import MEASURE_AGGREGATES
 from catalog.treatments import AMOUNT_MAX, SUPPRESS_K_MAX, RecordTreatments
 from catalog.vocabularies import Theme, UpdateFrequency, gyeonggi_regions
@@ -100,6 +100,24 @@ class DatasetForm(WebForm):
     deliver_updates = forms.BooleanField(
         label=_("Licensees receive new versions"), required=False, initial=True
     )
+    period_field = forms.CharField(
+        label=_("Period column"),
+        max_length=255,
+        required=False,
+        help_text=_(
+            "A date column, e.g. 거래일자. Each version is then stored as one file per period, "
+            "new periods can be appended, and extracts read only the periods they need."
+        ),
+    )
+    period_unit = forms.ChoiceField(
+        label=_("Period"), choices=PeriodUnit.choices, initial=PeriodUnit.MONTH, required=False
+    )
+    partition_region_field = forms.CharField(
+        label=_("Region column (optional)"),
+        max_length=255,
+        required=False,
+        help_text=_("Also one file per value of this column, e.g. 시군코드."),
+    )
 
     def __init__(self, *args, centers=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -116,6 +134,7 @@ class DatasetForm(WebForm):
     def values(self) -> dict:
         data = dict(self.cleaned_data)
         data.pop("center", None)
+        data["period_unit"] = data.get("period_unit") or PeriodUnit.MONTH
         return data
 
     @staticmethod
@@ -136,6 +155,9 @@ class DatasetForm(WebForm):
                     "temporal_end",
                     "update_frequency",
                     "deliver_updates",
+                    "period_field",
+                    "period_unit",
+                    "partition_region_field",
                 )
             },
             "keywords": ", ".join(dataset.keywords),
@@ -147,6 +169,18 @@ class UploadForm(WebForm):
         label=_("Data file"),
         help_text=_("CSV (UTF-8, UTF-8 with BOM, CP949/EUC-KR) or Parquet. The encoding is detected."),
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,.tsv,.parquet,.gz,.zip"}),
+    )
+    mode = forms.ChoiceField(
+        label=_("The file holds"),
+        choices=[
+            (UploadMode.REPLACE, _("the whole table (replaces the published data)")),
+            (UploadMode.APPEND, _("new periods to add to the published data")),
+        ],
+        initial=UploadMode.REPLACE,
+        required=False,
+    )
+    replace_periods = forms.BooleanField(
+        label=_("Replace periods the published data already holds"), required=False
     )
 
 

@@ -20,6 +20,12 @@ class Sensitivity(models.TextChoices):
     EXCLUDED = "excluded", _("Excluded")
 
 
+class PeriodUnit(models.TextChoices):
+    MONTH = "month", _("Month")
+    QUARTER = "quarter", _("Quarter")
+    YEAR = "year", _("Year")
+
+
 class Dataset(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", _("Draft")
@@ -49,6 +55,22 @@ class Dataset(models.Model):
     )
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
     deliver_updates = models.BooleanField(_("licensees receive new versions"), default=True)
+    # Partitioned storage (issue 16): with a period column, a version is a manifest of Hive-style
+    # Parquet files, one per period (and region, when set), shared between versions.
+    period_field = models.CharField(
+        _("period column (partitions the data)"),
+        max_length=255,
+        blank=True,
+        help_text=_(
+            "A date column. When set, each version is stored as one file per period and can be appended to."
+        ),
+    )
+    period_unit = models.CharField(
+        _("partition period"), max_length=8, choices=PeriodUnit.choices, default=PeriodUnit.MONTH
+    )
+    partition_region_field = models.CharField(
+        _("region column (partitions the data)"), max_length=255, blank=True
+    )
     current_version = models.OneToOneField(
         "catalog.DatasetVersion",
         verbose_name=_("published version"),
@@ -101,6 +123,11 @@ class DatasetRegion(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+
+class UploadMode(models.TextChoices):
+    REPLACE = "replace", _("Replace")
+    APPEND = "append", _("Append")
 
 
 def version_upload_to(instance: DatasetVersion, filename: str) -> str:
@@ -159,6 +186,21 @@ class DatasetVersion(Job):
     published_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Partitioned versions: the files they are made of (empty for a single-file version, whose
+    # `parquet` is the file itself; for a partitioned one `parquet` names its manifest).
+    mode = models.CharField(
+        _("upload mode"), max_length=8, choices=UploadMode.choices, default=UploadMode.REPLACE
+    )
+    replace_periods = models.BooleanField(_("replace overlapping periods"), default=False)
+    base_version = models.ForeignKey(
+        "self",
+        verbose_name=_("appended to"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    parts = models.ManyToManyField("catalog.DatasetPart", related_name="versions", blank=True)
 
     class Meta:
         verbose_name = _("dataset version")
@@ -190,6 +232,40 @@ class DatasetVersion(Job):
     @property
     def is_current(self) -> bool:
         return self.dataset.current_version_id == self.pk
+
+
+class DatasetPart(models.Model):
+    """One Parquet file of a partitioned dataset: one period (and region) of one upload. Files
+    are never rewritten; versions share them (copy on write), so a new month adds files and
+    links the rest."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="parts")
+    path = models.CharField(_("storage name"), max_length=400, unique=True)
+    period = models.CharField(_("period"), max_length=32, blank=True)
+    region = models.CharField(_("region"), max_length=255, blank=True)
+    rows = models.BigIntegerField(_("rows"))
+    bytes = models.BigIntegerField(_("bytes"))
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    date_min = models.DateField(_("first date"), null=True, blank=True)
+    date_max = models.DateField(_("last date"), null=True, blank=True)
+    region_min = models.CharField(_("lowest region"), max_length=255, null=True, blank=True)
+    region_max = models.CharField(_("highest region"), max_length=255, null=True, blank=True)
+    created_by_version = models.ForeignKey(
+        DatasetVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="new_parts"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("partition file")
+        verbose_name_plural = _("partition files")
+        ordering = ["dataset", "path"]
+        indexes = [models.Index(fields=["dataset", "period"])]
+        constraints = [
+            models.CheckConstraint(name="part_rows_bytes_positive", condition=Q(rows__gte=0, bytes__gte=0))
+        ]
+
+    def __str__(self) -> str:
+        return self.path
 
 
 class Field(models.Model):

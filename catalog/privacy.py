@@ -63,6 +63,7 @@ __all__ = [
 # DuckDB's virtual columns of a Parquet scan (present unless the file has columns so named).
 SOURCE_ROW_COLUMN = "file_row_number"
 SOURCE_FILE_COLUMN = "filename"
+SOURCE_FILE_INDEX = "file_index"
 # DOUBLE measures are summed as exact decimals, so a parallel aggregation gives the same bits
 # whatever order the threads combine their partial sums in (rebuilds are byte-identical).
 EXACT_DECIMAL = "DECIMAL(38, 10)"
@@ -135,7 +136,7 @@ def pseudonym(key: bytes, value) -> str:
 
 def plan(
     *,
-    parquet: str,
+    parquet: str | list[str],
     schema: list[Column],
     policy: OfferPolicy,
     scope: dict,
@@ -227,6 +228,21 @@ def _filters(columns: dict[str, Column], policy: OfferPolicy, scope: dict) -> tu
     return where, params
 
 
+def _many_files(parquet: str | list[str]) -> bool:
+    """Whether `parquet` names several files: a list (a partitioned version's files) or a glob."""
+    if isinstance(parquet, list | tuple):
+        return len(parquet) != 1
+    return any(c in parquet for c in "*?[")
+
+
+def _scan(parquet: str | list[str]) -> str:
+    """The table function over `parquet` (bound as its parameter). Partition files hold the
+    table's columns only; their directory names (`period=2024-01/`) are not read as columns."""
+    if isinstance(parquet, list | tuple):
+        return "read_parquet(?, hive_partitioning = false)"
+    return "read_parquet(?)"
+
+
 def _records_plan(parquet, columns, policy: OfferPolicy, scope, key) -> Plan:
     offered = [f for f in policy.fields if f in columns]
     requested = scope.get("fields") or offered
@@ -257,9 +273,13 @@ def _records_plan(parquet, columns, policy: OfferPolicy, scope, key) -> Plan:
     # (which hides the virtual one), every output column orders the rows instead: identical
     # rows are identical bytes, so the file is still the same every time.
     keys = {"__source_row": SOURCE_ROW_COLUMN}
-    if any(c in parquet for c in "*?["):
+    if isinstance(parquet, list | tuple):  # partition files: their place in the (sorted) list
+        keys = {"__source_file": SOURCE_FILE_INDEX, **keys}
+    elif _many_files(parquet):
         keys = {"__source_file": SOURCE_FILE_COLUMN, **keys}
-    if {SOURCE_ROW_COLUMN, SOURCE_FILE_COLUMN} & columns.keys() or keys.keys() & set(names):
+    if {SOURCE_ROW_COLUMN, SOURCE_FILE_COLUMN, SOURCE_FILE_INDEX} & columns.keys() or keys.keys() & set(
+        names
+    ):
         keys = {}
     if treat.any:
         return _treated_records_plan(
@@ -278,12 +298,12 @@ def _records_plan(parquet, columns, policy: OfferPolicy, scope, key) -> Plan:
     hidden = [f"{virtual} AS {alias}" for alias, virtual in keys.items()]
     params.append(parquet)
     return Plan(
-        sql=f"SELECT {', '.join(select)} FROM read_parquet(?){condition}",
+        sql=f"SELECT {', '.join(select)} FROM {_scan(parquet)}{condition}",
         params=params + where_params,
         columns=names,
         types=types,
         text_columns=text,
-        body=f"SELECT {', '.join(select + hidden)} FROM read_parquet(?){condition}",
+        body=f"SELECT {', '.join(select + hidden)} FROM {_scan(parquet)}{condition}",
         order_by=order_by,
     )
 
@@ -488,7 +508,7 @@ def _aggregate_shape(columns: dict[str, Column], policy: OfferPolicy) -> _Shape:
     )
 
 
-def _table_name(parquet: str, policy: OfferPolicy, noise_seed: str) -> str:
+def _table_name(parquet: str | list[str], policy: OfferPolicy, noise_seed: str) -> str:
     digest = hashlib.sha256(repr((parquet, policy.to_snapshot(), noise_seed)).encode()).hexdigest()
     return f"__released_{digest[:16]}"
 
@@ -521,7 +541,7 @@ def _sensitive(top: str, total: str, policy: OfferPolicy) -> str:
     )
 
 
-def _base_step(parquet: str, shape: _Shape, noise_seed: str, base: str) -> dict:
+def _base_step(parquet: str | list[str], shape: _Shape, noise_seed: str, base: str) -> dict:
     """One row per record: dimension values (dates truncated to the period), measures (sums as
     exact decimals), hashed subject, its record key, and hashed contributor."""
     q = ident
@@ -536,7 +556,9 @@ def _base_step(parquet: str, shape: _Shape, noise_seed: str, base: str) -> dict:
         select.append(f"{f'CAST({q(m.field)} AS {EXACT_DECIMAL})' if exact else q(m.field)} AS __m{j}")
     if shape.subject:
         subject = f"CASE WHEN {q(shape.subject)} IS NULL THEN NULL ELSE hash({q(shape.subject)}) END"
-    else:  # no subject column: every record is its own subject
+    elif isinstance(parquet, list | tuple):  # no subject column: every record is its own subject
+        subject = f"hash({SOURCE_FILE_INDEX}, {SOURCE_ROW_COLUMN})"  # row numbers restart per file
+    else:
         subject = f"hash({SOURCE_ROW_COLUMN})"
     select.append(f"{subject} AS __s")
     select.append(
@@ -546,7 +568,7 @@ def _base_step(parquet: str, shape: _Shape, noise_seed: str, base: str) -> dict:
     )
     select.append(f"hash({q(shape.contributor)}) AS __c" if shape.contributor else f"{subject} AS __c")
     return {
-        "sql": f"CREATE OR REPLACE TEMP TABLE {base} AS SELECT {', '.join(select)} FROM read_parquet(?)",
+        "sql": f"CREATE OR REPLACE TEMP TABLE {base} AS SELECT {', '.join(select)} FROM {_scan(parquet)}",
         "params": [_seed_number(noise_seed), parquet],
     }
 
@@ -674,7 +696,12 @@ class Released:
 
 
 def released_table(
-    *, parquet: str, schema: list[Column], policy: OfferPolicy, noise_seed: str, table: str | None = None
+    *,
+    parquet: str | list[str],
+    schema: list[Column],
+    policy: OfferPolicy,
+    noise_seed: str,
+    table: str | None = None,
 ) -> Released:
     """The statements that build the protected table of an aggregate `policy` over `parquet`
     (nothing runs: `run_setup(con, released.setup)` builds it)."""
@@ -702,7 +729,13 @@ def released_table(
 
 
 def protected_cells(
-    con, *, parquet: str, schema: list[Column], policy: OfferPolicy, noise_seed: str, table: str | None = None
+    con,
+    *,
+    parquet: str | list[str],
+    schema: list[Column],
+    policy: OfferPolicy,
+    noise_seed: str,
+    table: str | None = None,
 ) -> Released:
     """Build, on DuckDB connection `con`, the protected table of an aggregate `policy` over the
     WHOLE of `parquet`: one row per cell with its dimension values, "records", each measure
@@ -835,7 +868,7 @@ def _rebuildable(
 def linked_disclosures(
     con,
     *,
-    parquet: str,
+    parquet: str | list[str],
     schema: list[Column],
     noise_seed: str,
     new: tuple[OfferPolicy, dict],

@@ -33,10 +33,10 @@ def report_for(policy: OfferPolicy, version: DatasetVersion) -> risk.RiskReport 
     """The risk report of a record-level `policy` over `version`'s data (None for an aggregate
     or a version without data). Bounded: trajectories are evaluated on a deterministic sample of
     at most `risk.MAX_SUBJECTS` subjects; the other measures are one GROUP BY each."""
-    from catalog.storage import local_path
-    from marketplace.duckdb import reader
-
     from django.core.files.storage import default_storage
+
+    from catalog import selectors
+    from marketplace.duckdb import reader
 
     if policy.is_aggregate or not version.parquet or not default_storage.exists(version.parquet):
         return None  # nothing to measure: no data file (yet, or any more)
@@ -45,7 +45,8 @@ def report_for(policy: OfferPolicy, version: DatasetVersion) -> risk.RiskReport 
     ]
     con = reader()
     try:
-        return risk.assess_policy(con, parquet=str(local_path(version.parquet)), schema=schema, policy=policy)
+        files = selectors.version_files(version)  # one file, or a partitioned version's files
+        return risk.assess_policy(con, parquet=files, schema=schema, policy=policy)
     except privacy.PlanError:
         return None
     finally:

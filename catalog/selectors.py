@@ -219,6 +219,58 @@ def offer_snapshot(offer: Offer) -> dict:
     }
 
 
+def version_files(version: DatasetVersion, *, policy: OfferPolicy | None = None, scope: dict | None = None):
+    """The files the engine scans for `version`, as local paths: its Parquet file (a str) for a
+    single-file version, its partition files (a list, sorted by storage name) for a partitioned
+    one. The one place that says which files a version is made of.
+
+    With a records `policy` and a `scope`, only the partition files whose recorded date and
+    region ranges can hold rows of the scope, chosen from the manifest in the database before
+    any file is opened; the plan's own filters still apply to the rows. An aggregate always
+    gets every file: its protection (k, dominance, secondary suppression, noise) is computed
+    over the whole table, and a table built from some files only would be a different table,
+    whose cells could be differenced against the whole one."""
+    from catalog.storage import local_path
+
+    rows = list(
+        version.parts.order_by("path").values_list("path", "date_min", "date_max", "region_min", "region_max")
+    )
+    if not rows:
+        return str(local_path(version.parquet))
+    chosen = rows
+    if policy is not None and not policy.is_aggregate and scope:
+        chosen = _pruned(rows, version.dataset, policy, scope) or rows[:1]
+        # No file can hold the scope: one file still gives the plan its columns, and the same
+        # filters return no row from it.
+    return [str(local_path(path)) for path, *_ in chosen]
+
+
+def _pruned(rows: list[tuple], dataset: Dataset, policy: OfferPolicy, scope: dict) -> list[tuple]:
+    from datetime import date
+
+    from catalog.ingestion.partition import prune
+
+    def day(value):
+        try:
+            return date.fromisoformat(str(value)) if value not in (None, "") else None
+        except ValueError:
+            return None  # malformed: the plan refuses it
+
+    dated = bool(policy.date_field) and policy.date_field == dataset.period_field
+    regions = scope.get("regions") or None
+    by_region = (
+        bool(policy.region_field)
+        and policy.region_field == dataset.partition_region_field
+        and isinstance(regions, list | tuple)
+    )
+    return prune(
+        rows,
+        date_from=day(scope.get("date_from")) if dated else None,
+        date_to=day(scope.get("date_to")) if dated else None,
+        regions=list(regions) if by_region else None,
+    )
+
+
 def version_preview(
     version: DatasetVersion, offer: Offer | None = None, *, limit: int = 20, fields=None
 ) -> dict:
@@ -226,7 +278,6 @@ def version_preview(
     (excluded columns are never read). `fields`: the version's fields, when already read."""
     from catalog import privacy
     from catalog.ingestion.profile import jsonable
-    from catalog.storage import local_path
     from marketplace.duckdb import reader
 
     fields = list(version.fields.all()) if fields is None else fields
@@ -234,7 +285,7 @@ def version_preview(
     spec = offer_spec(offer, fields)
     try:
         query = privacy.plan(
-            parquet=str(local_path(version.parquet)),
+            parquet=version_files(version),
             schema=schema,
             policy=spec,
             scope={},

@@ -4,6 +4,7 @@ state in one transaction, writes an audit event and queues work after commit."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import shutil
 import uuid
@@ -23,16 +24,20 @@ from accounts.models import Organization
 from accounts.selectors import roles_by_organization
 from catalog import cache as catalog_cache
 from catalog import ingestion, permissions, privacy, risk_reports
+from catalog.ingestion import partition
 from catalog.models import (
     Dataset,
+    DatasetPart,
     DatasetRegion,
     DatasetVersion,
     DatasetView,
     Field,
     LicenseTerms,
     Offer,
+    PeriodUnit,
     RiskThresholdSetting,
     Sensitivity,
+    UploadMode,
 )
 from catalog.policy import OfferPolicy
 from catalog.storage import local_path, remove_stale_work_dirs, sha256_of, store_file
@@ -59,6 +64,9 @@ DATASET_FIELDS = (
     "temporal_end",
     "update_frequency",
     "deliver_updates",
+    "period_field",
+    "period_unit",
+    "partition_region_field",
 )
 
 
@@ -101,6 +109,13 @@ def _clean_dataset_fields(values: dict, *, partial: bool) -> dict:
         cleaned["regions"] = sorted(set(cleaned["regions"]))
     if "keywords" in cleaned:
         cleaned["keywords"] = list(dict.fromkeys(k.strip() for k in cleaned["keywords"] if k.strip()))
+    if "period_unit" in cleaned and cleaned["period_unit"] not in PeriodUnit.values:
+        field_errors["period_unit"] = [
+            _("Choose one of: %(choices)s.") % {"choices": ", ".join(PeriodUnit.values)}
+        ]
+    for key in ("period_field", "partition_region_field"):
+        if key in cleaned:
+            cleaned[key] = (cleaned[key] or "").strip()
     start, end = cleaned.get("temporal_start"), cleaned.get("temporal_end")
     if start and end and start > end:
         field_errors["temporal_end"] = [_("The coverage must end on or after its start.")]
@@ -252,12 +267,29 @@ def _jsonable(values: dict) -> dict:
 # --- versions and ingestion -----------------------------------------------------------------
 
 
-def version_upload(*, actor, dataset: Dataset, file, filename: str | None = None) -> DatasetVersion:
+def version_upload(
+    *,
+    actor,
+    dataset: Dataset,
+    file,
+    filename: str | None = None,
+    mode: str = UploadMode.REPLACE,
+    replace_periods: bool = False,
+) -> DatasetVersion:
     """Store an uploaded file as a new version and queue its ingestion. The file streams to
-    storage in chunks; the stored name is ours, never the client's."""
+    storage in chunks; the stored name is ours, never the client's.
+
+    `mode` "replace" makes the file the whole table; "append" adds its periods to the published
+    version's partition files (the dataset must be partitioned by a period column and have a
+    partitioned published version). A period the published version already holds is refused at
+    ingestion unless `replace_periods`, which drops that period's old files instead."""
     authorize(permissions.version_upload, actor, dataset, can_view=permissions.dataset_view)
     if dataset.status == Dataset.Status.RETIRED:
         raise errors.InvalidState(_("This dataset is retired; it takes no new versions."))
+    if mode not in UploadMode.values:
+        raise errors.ApplicationError(
+            _("mode is replace or append."), errors={"mode": [_("Choose replace or append.")]}
+        )
     size = getattr(file, "size", None) or 0
     if size > settings.UPLOAD_MAX_BYTES:
         raise errors.TooLarge(
@@ -269,6 +301,8 @@ def version_upload(*, actor, dataset: Dataset, file, filename: str | None = None
     original = _display_filename(filename or getattr(file, "name", "") or "upload")
     with transaction.atomic():
         locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        if mode == UploadMode.APPEND:
+            _check_appendable(locked)
         number = (locked.versions.aggregate(n=Max("number"))["n"] or 0) + 1
         version = DatasetVersion(
             dataset=locked,
@@ -277,6 +311,9 @@ def version_upload(*, actor, dataset: Dataset, file, filename: str | None = None
             original_filename=original,
             source_bytes=size,
             created_by=None if is_system(actor) else actor,
+            mode=mode,
+            replace_periods=bool(replace_periods) and mode == UploadMode.APPEND,
+            base_version=locked.current_version if mode == UploadMode.APPEND else None,
         )
         version.source.save("upload.bin", file, save=False)
         version.save()
@@ -285,10 +322,30 @@ def version_upload(*, actor, dataset: Dataset, file, filename: str | None = None
             verb="catalog.version.uploaded",
             target=version,
             organization=dataset.center,
-            after={"number": number, "filename": original, "bytes": size},
+            after={"number": number, "filename": original, "bytes": size, "mode": mode},
         )
         transaction.on_commit(lambda: _enqueue_ingestion(version.pk))
     return version
+
+
+def _check_appendable(dataset: Dataset) -> None:
+    """An append needs a period column and a published version made of partition files."""
+    if not dataset.period_field:
+        raise errors.ApplicationError(
+            _("Only a dataset partitioned by a period column takes appends; set its period column first."),
+            errors={"mode": [_("This dataset has no period column.")]},
+        )
+    current = dataset.current_version
+    if current is None:
+        raise errors.ApplicationError(
+            _("There is no published version to append to; upload the first one with mode replace."),
+            errors={"mode": [_("No published version.")]},
+        )
+    if not current.parts.exists():
+        raise errors.ApplicationError(
+            _("The published version is a single file; upload the whole table once with mode replace."),
+            errors={"mode": [_("The published version is not partitioned.")]},
+        )
 
 
 def _enqueue_ingestion(version_id: int) -> None:
@@ -353,6 +410,12 @@ class _Ingested:
     source_sha256: str
     parquet_sha256: str
     stored: str
+    # Partitioned versions: every file of the version (kept ones first), the new ones' rows.
+    parts: list = dataclasses.field(default_factory=list)
+    new_parts: list = dataclasses.field(default_factory=list)
+    row_count: int | None = None
+    parquet_bytes: int | None = None
+    base_fields: dict = dataclasses.field(default_factory=dict)
 
 
 def _ingest(version: DatasetVersion) -> _Ingested:
@@ -368,9 +431,11 @@ def _ingest(version: DatasetVersion) -> _Ingested:
             source,
             work_dir,
             max_uncompressed_bytes=settings.UPLOAD_MAX_UNCOMPRESSED_BYTES,
-            progress=lambda pct: progress(pct * 0.8),
+            progress=lambda pct: progress(pct * (0.8 if not version.dataset.period_field else 0.6)),
             con=con,
         )
+        if version.dataset.period_field:
+            return _ingest_partitioned(version, result, source_sha, work_dir, con, progress)
         profiles = ingestion.profile_parquet(result.parquet_path, result.columns, con=con)
         progress(90)
         parquet_sha = sha256_of(result.parquet_path)
@@ -383,20 +448,161 @@ def _ingest(version: DatasetVersion) -> _Ingested:
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
+def _ingest_partitioned(version: DatasetVersion, result, source_sha: str, work_dir: Path, con, progress):
+    """Write the upload as partition files; for an append, add them to the base version's
+    files (dropping the periods it replaces) and merge the profiles; store the files and the
+    manifest. Files already in storage are shared, never copied."""
+    dataset = version.dataset
+    new_parts = partition.partition_parquet(
+        con,
+        result.parquet_path,
+        work_dir / "parts",
+        columns=result.columns,
+        period_column=dataset.period_field,
+        unit=dataset.period_unit,
+        region_column=dataset.partition_region_field or None,
+    )
+    progress(70)
+    kept: list[DatasetPart] = []
+    base_fields: dict = {}
+    profiles = ingestion.profile_parquet(result.parquet_path, result.columns, con=con)
+    if version.mode == UploadMode.APPEND:
+        base = version.base_version
+        base_fields = {f.name: f for f in base.fields.all()}
+        _check_same_columns(base_fields, result.columns, base.number)
+        base_parts = list(base.parts.order_by("path"))
+        if not _same_scheme(base_parts, new_parts):
+            raise ingestion.IngestionError(
+                _(
+                    "Version %(number)s is partitioned differently (the dataset's period or region "
+                    "column changed since). Upload the whole table once with mode replace."
+                )
+                % {"number": base.number}
+            )
+        overlap = sorted({p.period for p in base_parts} & {p.period for p in new_parts})
+        if overlap and not version.replace_periods:
+            raise ingestion.IngestionError(
+                _(
+                    "Version %(number)s already holds the periods %(periods)s. Send "
+                    "replace_periods=true to replace them, or leave them out of the file."
+                )
+                % {"number": base.number, "periods": ", ".join(overlap[:12])}
+            )
+        kept = [p for p in base_parts if p.period not in overlap]
+        if overlap:
+            # Rows were removed: a profile cannot be subtracted, so read the whole new table.
+            files = [str(local_path(p.path)) for p in kept] + [str(p.path) for p in new_parts]
+            profiles = ingestion.profile_files(files, result.columns, con=con)
+        else:
+            profiles = ingestion.merge_profiles(
+                {name: f.profile for name, f in base_fields.items()}, profiles, result.columns
+            )
+    progress(85)
+    stored = []
+    for part in new_parts:
+        name = store_file(part.path, f"datasets/{dataset.pk}/parts/{part.relative}")
+        stored.append(dataclasses.replace(part, relative=name))
+    files = [(p.path, p.sha256) for p in kept] + [(p.relative, p.sha256) for p in stored]
+    manifest_sha = partition.manifest_sha256(files)
+    manifest = work_dir / "manifest.json"
+    manifest.write_text(
+        json.dumps(
+            {
+                "dataset": dataset.slug,
+                "version": version.number,
+                "period_field": dataset.period_field,
+                "period_unit": dataset.period_unit,
+                "region_field": dataset.partition_region_field,
+                "sha256": manifest_sha,
+                "files": [{"path": name, "sha256": sha} for name, sha in files],
+            },
+            ensure_ascii=False,
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
+    manifest_name = store_file(manifest, f"datasets/{dataset.pk}/versions/{version.number}/manifest.json")
+    return _Ingested(
+        result,
+        profiles,
+        source_sha,
+        manifest_sha,
+        manifest_name,
+        parts=kept,
+        new_parts=stored,
+        row_count=sum(p.rows for p in kept) + sum(p.rows for p in stored),
+        parquet_bytes=sum(p.bytes for p in kept) + sum(p.bytes for p in stored),
+        base_fields=base_fields,
+    )
+
+
+def _same_scheme(base_parts: list, new_parts: list) -> bool:
+    """Whether the base version's files were cut like the new ones: the same kind of period key
+    (2024-01, 2024-Q1, 2024) and a region key in both or neither."""
+
+    def shape(period: str, region: str) -> tuple:
+        return (len(period), "-Q" in period, bool(region))
+
+    known = {shape(p.period, p.region) for p in base_parts if p.period != partition.MISSING}
+    new = {shape(p.period, p.region) for p in new_parts if p.period != partition.MISSING}
+    return not known or not new or known == new
+
+
+def _check_same_columns(base_fields: dict, columns: list[dict], number: int) -> None:
+    have = [(c["name"], c["type"]) for c in columns]
+    want = [(f.name, f.type) for f in sorted(base_fields.values(), key=lambda f: f.position)]
+    if have != want:
+        missing = [f"{n} ({t})" for n, t in want if (n, t) not in have]
+        extra = [f"{n} ({t})" for n, t in have if (n, t) not in want]
+        raise ingestion.IngestionError(
+            _(
+                "An appended file must have the columns of version %(number)s, in the same order "
+                "and with the same types. Missing or different: %(missing)s. Not expected: %(extra)s."
+            )
+            % {"number": number, "missing": ", ".join(missing) or "-", "extra": ", ".join(extra) or "-"}
+        )
+
+
 def _record_ingestion(version: DatasetVersion, ingested: _Ingested) -> None:
     result = ingested.result
     version.fields.all().delete()
-    Field.objects.bulk_create(
-        [_field_from(column, ingested.profiles.get(column["name"], {}), version) for column in result.columns]
-    )
+    fields = [
+        _field_from(column, ingested.profiles.get(column["name"], {}), version) for column in result.columns
+    ]
+    for field in fields:  # an append keeps the curators' choices of the version it extends
+        base = ingested.base_fields.get(field.name)
+        if base is not None:
+            field.sensitivity, field.title, field.description = base.sensitivity, base.title, base.description
+    Field.objects.bulk_create(fields)
     version.file_kind = result.file_kind
     version.encoding = result.encoding or ""
     version.dialect = result.dialect
-    version.row_count = result.row_count
+    version.row_count = result.row_count if ingested.row_count is None else ingested.row_count
     version.source_sha256 = ingested.source_sha256
     version.parquet = ingested.stored
-    version.parquet_bytes = result.parquet_bytes
+    version.parquet_bytes = result.parquet_bytes if ingested.parquet_bytes is None else ingested.parquet_bytes
     version.parquet_sha256 = ingested.parquet_sha256
+    if ingested.parts or ingested.new_parts:
+        created = DatasetPart.objects.bulk_create(
+            [
+                DatasetPart(
+                    dataset_id=version.dataset_id,
+                    path=p.relative,
+                    period=p.period,
+                    region=p.region,
+                    rows=p.rows,
+                    bytes=p.bytes,
+                    sha256=p.sha256,
+                    date_min=p.date_min,
+                    date_max=p.date_max,
+                    region_min=p.region_min,
+                    region_max=p.region_max,
+                    created_by_version=version,
+                )
+                for p in ingested.new_parts
+            ]
+        )
+        version.parts.set([*ingested.parts, *created])
 
 
 def _field_from(column: dict, profile: dict, version: DatasetVersion) -> Field:

@@ -33,7 +33,7 @@ from catalog.forms import (
     UploadForm,
     offer_errors,
 )
-from catalog.models import Dataset, DatasetVersion, Offer, Sensitivity
+from catalog.models import Dataset, DatasetVersion, Offer, Sensitivity, UploadMode
 from catalog.rendering import markdown_to_html
 from catalog.vocabularies import Theme, regions_by_code
 from marketplace import charts, errors
@@ -470,7 +470,12 @@ def center_version_upload(request, slug):
         upload = form.cleaned_data["file"]
         try:
             version = services.version_upload(
-                actor=request.user, dataset=dataset, file=upload, filename=upload.name
+                actor=request.user,
+                dataset=dataset,
+                file=upload,
+                filename=upload.name,
+                mode=form.cleaned_data.get("mode") or UploadMode.REPLACE,
+                replace_periods=form.cleaned_data.get("replace_periods", False),
             )
         except errors.ApplicationError as exc:
             apply_errors(form, exc, field_map={"": "file"})

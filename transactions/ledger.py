@@ -15,9 +15,9 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Organization
 from catalog import privacy
+from catalog import selectors as catalog_selectors
 from catalog.models import DatasetVersion, Offer
 from catalog.policy import OfferPolicy
-from catalog.storage import local_path
 from marketplace import errors
 from marketplace.duckdb import connect
 from transactions.models import DisclosureRelease, License
@@ -70,7 +70,7 @@ def ledger_check(
             try:
                 cells = privacy.linked_disclosures(
                     con,
-                    parquet=str(local_path(version.parquet)),
+                    parquet=catalog_selectors.version_files(version),
                     schema=schema,
                     noise_seed=version.parquet_sha256,
                     new=(policy, scope),

@@ -6,14 +6,16 @@ All data moves through DuckDB or streamed byte chunks, never whole into Python m
 
 from .errors import IngestionError
 from .ingest import IngestResult, ingest_file
-from .profile import preview_rows, profile_parquet
+from .profile import merge_profiles, preview_rows, profile_files, profile_parquet
 from .sensitivity import suggest_sensitivity
 
 __all__ = [
     "IngestResult",
     "IngestionError",
     "ingest_file",
+    "merge_profiles",
     "preview_rows",
+    "profile_files",
     "profile_parquet",
     "suggest_sensitivity",
 ]

@@ -41,6 +41,18 @@ def profile_parquet(parquet_path: Path, columns: list[dict], *, con=None) -> dic
             con.close()
 
 
+def profile_files(files: list[str], columns: list[dict], *, con=None) -> dict[str, dict]:
+    """`profile_parquet` over several Parquet files read as one table (partition files)."""
+    own = con is None
+    con = con or connect()
+    try:
+        listed = "[" + ", ".join(literal(f) for f in files) + "], hive_partitioning = false"
+        return _profile(con, listed, columns)
+    finally:
+        if own:
+            con.close()
+
+
 def _profile(con: duckdb.DuckDBPyConnection, source: str, columns: list[dict]) -> dict[str, dict]:
     if not columns:
         return {}
@@ -218,3 +230,102 @@ def jsonable(value):
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     return str(value)
+
+
+# --- merging profiles (appends) ------------------------------------------------------------------
+
+
+def merge_profiles(old: dict[str, dict], new: dict[str, dict], columns: list[dict]) -> dict[str, dict]:
+    """The profile of two tables stacked, from their two profiles, without reading either.
+
+    Exact: null counts, minimum and maximum, the listed values (union, while it stays within
+    VALUES_LISTED). Approximate: the top values (counts summed over both top-ten lists: a value
+    that is in neither list is missed), the distinct estimate (the union of listed values when
+    both are listed, else the larger of the two: a lower bound, since the tables' values may
+    overlap or not) and the histogram (each bin's count spread evenly over the bins of the
+    combined range that it overlaps).
+    """
+    merged = {}
+    for column in columns:
+        name, kind = column["name"], column["type"]
+        a, b = old.get(name) or {}, new.get(name) or {}
+        if not a or not b:
+            merged[name] = a or b
+            continue
+        profile = {
+            "null_count": int(a.get("null_count") or 0) + int(b.get("null_count") or 0),
+            "min": _extreme(a.get("min"), b.get("min"), min),
+            "max": _extreme(a.get("max"), b.get("max"), max),
+            "top_values": _merge_top(a.get("top_values") or [], b.get("top_values") or []),
+            "histogram": _merge_histograms(a.get("histogram"), b.get("histogram"), kind),
+        }
+        listed = None
+        if "values" in a and "values" in b:
+            union = sorted(set(a["values"]) | set(b["values"]), key=lambda v: (v is None, v))
+            listed = union if len(union) <= VALUES_LISTED else None
+        if listed is not None:
+            profile["values"] = listed
+            profile["distinct_estimate"] = len(listed)
+        else:
+            profile["distinct_estimate"] = max(
+                int(a.get("distinct_estimate") or 0), int(b.get("distinct_estimate") or 0)
+            )
+        merged[name] = profile
+    return merged
+
+
+def _extreme(x, y, pick):
+    if x is None or y is None:
+        return y if x is None else x
+    try:
+        return pick(x, y)
+    except TypeError:  # mixed JSON types: compare as text
+        return pick(x, y, key=str)
+
+
+def _merge_top(a: list[dict], b: list[dict]) -> list[dict]:
+    counts: dict = {}
+    for item in (*a, *b):
+        key = item["value"]
+        counts[key] = counts.get(key, 0) + int(item["count"])
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:TOP_VALUES]
+    return [{"value": v, "count": n} for v, n in ranked]
+
+
+def _as_number(edge, kind: str) -> float:
+    if kind == "date":
+        return dt.datetime.combine(dt.date.fromisoformat(edge), dt.time(), dt.UTC).timestamp()
+    if kind == "datetime":
+        return dt.datetime.fromisoformat(edge).replace(tzinfo=dt.UTC).timestamp()
+    return float(edge)
+
+
+def _merge_histograms(a: list[dict] | None, b: list[dict] | None, kind: str) -> list[dict] | None:
+    if not a or not b:
+        return a or b
+    bins = [(_as_number(x["lower"], kind), _as_number(x["upper"], kind), x["count"]) for x in (*a, *b)]
+    low, high = min(lo for lo, _, _ in bins), max(hi for _, hi, _ in bins)
+    n_bins = HISTOGRAM_BINS if high > low else 1
+    width = (high - low) / n_bins if high > low else 1.0
+    counts = [0.0] * n_bins
+    for lo, hi, n in bins:
+        if hi <= lo:  # a single-value bin: all of it in one place
+            counts[min(int((lo - low) / width), n_bins - 1)] += n
+            continue
+        for i in range(n_bins):
+            overlap = min(hi, low + (i + 1) * width) - max(lo, low + i * width)
+            if overlap > 0:
+                counts[i] += n * overlap / (hi - lo)
+    # Whole counts that still add up to the total (largest remainders get the rounding).
+    whole = [math.floor(c) for c in counts]
+    short = round(sum(counts)) - sum(whole)
+    for i in sorted(range(n_bins), key=lambda i: whole[i] - counts[i])[:short]:
+        whole[i] += 1
+    return [
+        {
+            "lower": _edge(low + i * width, kind),
+            "upper": _edge(high if i == n_bins - 1 else low + (i + 1) * width, kind),
+            "count": whole[i],
+        }
+        for i in range(n_bins)
+    ]

@@ -150,7 +150,7 @@ class ExtractResult:
 
 def build_recipe(
     *,
-    parquet: str,
+    parquet: str | list[str],
     source_sha256: str,
     schema: list[privacy.Column],
     policy: privacy.OfferPolicy,

@@ -54,7 +54,7 @@ def _xlsx_to_csv(path: Path) -> Path:
 def trace_leak(
     *,
     leaked_file: Path,
-    source_parquet: str,
+    source_parquet: str | list[str],
     identifier_columns: list[str],
     candidates: list[tuple[object, bytes]],
     con=None,

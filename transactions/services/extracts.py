@@ -23,9 +23,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from catalog import privacy
+from catalog import selectors as catalog_selectors
 from catalog.models import DatasetVersion
 from catalog.policy import OfferPolicy
-from catalog.storage import local_path, remove_stale_work_dirs, store_file
+from catalog.storage import remove_stale_work_dirs, store_file
 from marketplace import errors, jobs
 from marketplace.actors import SYSTEM, is_system
 from marketplace.audit import audit_record
@@ -118,11 +119,13 @@ def _recipe_for(extract: Extract) -> engine.Recipe:
             _("The dataset's data file is missing from storage; the platform team has been told.")
         )
     schema = [privacy.Column(f.name, f.type, f.sensitivity) for f in version.fields.all()]
+    policy = OfferPolicy.from_snapshot(license.offer_snapshot)
     return engine.build_recipe(
-        parquet=str(local_path(version.parquet)),
+        # Records: only the partition files the license's scope can touch (catalog.selectors).
+        parquet=catalog_selectors.version_files(version, policy=policy, scope=license.scope),
         source_sha256=version.parquet_sha256,
         schema=schema,
-        policy=OfferPolicy.from_snapshot(license.offer_snapshot),
+        policy=policy,
         scope=license.scope,
         key=keystore.license_key(license.pk),
         format=extract.format,
@@ -138,7 +141,12 @@ def _recipe_sha256(recipe: engine.Recipe, license_id: int) -> str:
     data["license"] = license_id
 
     def located(params: list) -> list:
-        return [p for p in params if not (isinstance(p, str) and p.endswith(".parquet"))]
+        def path(p) -> bool:
+            if isinstance(p, list):  # a partitioned version's files
+                return bool(p) and all(isinstance(x, str) and x.endswith(".parquet") for x in p)
+            return isinstance(p, str) and p.endswith(".parquet")
+
+        return [p for p in params if not path(p)]
 
     data["params"] = located(data["params"])
     data["setup"] = [
@@ -442,7 +450,7 @@ def license_trace_leak(*, actor, dataset, leaked_file: Path, file_name: str = ""
         shutil.copyfile(leaked_file, copy)
         ranked = trace_leak(
             leaked_file=copy,
-            source_parquet=str(local_path(version.parquet)),
+            source_parquet=catalog_selectors.version_files(version),
             identifier_columns=identifiers,
             candidates=list(keystore.license_keys([lic.pk for lic in licenses]).items()),
         )

@@ -1,0 +1,308 @@
+"""Scale benchmark (issue 16): partitioned tables, pruned extracts and appends.
+
+    .venv/bin/python bench/scale.py [--big 20000000] [--small 2000000] [--months 12]
+
+Card payments over the 31 시·군 of Gyeonggi-do are written as a partitioned version (one zstd
+Parquet file per month and 시·군, `catalog.ingestion.partition`): the small table holds `--small`
+rows over `--months` months (2024), the big one `--big` rows at the same monthly volume, so over
+`months × big / small` months ending with the same year (a longer history, as a platform that
+keeps every month has). Then, on each table:
+
+- a scoped records extract (one month, five 시·군; identifiers pseudonymized with HMAC, CSV
+  out) through the real recipe and runner (`transactions.extracts.engine`), over the files
+  that `catalog.ingestion.partition.prune` chooses from the recorded statistics: the target is
+  big ≤ 1.3 × small (the cost follows the scope, not the table);
+- the same extract over every file of the big table (what an unpartitioned table costs);
+- appending one month: the time and the bytes written, against the whole table's bytes and
+  against writing the whole table again.
+
+Every step runs in its own process, so its peak memory (ru_maxrss) is its own. The defaults
+suit a 2-core machine; the issue's 200 M vs 20 M is `--big 200000000
+--small 20000000`. Prints one JSON line per step and a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+WORK = REPO / "var" / "bench" / "scale"
+REGIONS = [
+    "41110", "41130", "41150", "41170", "41190", "41210", "41220", "41250", "41270", "41280",
+    "41290", "41310", "41360", "41370", "41390", "41410", "41430", "41450", "41460", "41461",
+    "41463", "41465", "41480", "41500", "41550", "41570", "41590", "41610", "41630", "41650",
+    "41670",
+]  # fmt: skip
+SCOPE_MONTH = 6
+SCOPE_REGIONS = REGIONS[:5]
+FIELDS = ["transaction_id", "sigungu_code", "industry", "card_id", "merchant_id", "amount", "approved_on"]
+
+
+def _connect():
+    sys.path.insert(0, str(REPO))
+    from marketplace.duckdb import connect
+
+    return connect(memory_limit="1GB", threads=2, temp_directory=WORK / "spill")
+
+
+def _source_sql(rows: int, months: int, first_month: int = 1, offset: int = 0) -> str:
+    """`rows` card payments spread evenly over `months` months from 2024-`first_month`."""
+    return f"""
+      SELECT 'T' || lpad(CAST(i + {offset} AS VARCHAR), 11, '0') AS transaction_id,
+             {REGIONS!r}[1 + CAST(hash(i + {offset}, 1) % 31 AS INTEGER)] AS sigungu_code,
+             (['한식 음식점','카페','편의점','미용실','약국','학원'])[1 + CAST(hash(i + {offset}, 2) % 6 AS INTEGER)] AS industry,
+             'C' || lpad(CAST(hash(i + {offset}, 3) % 5000000 AS VARCHAR), 8, '0') AS card_id,
+             'M' || lpad(CAST(hash(i + {offset}, 4) % 200000 AS VARCHAR), 7, '0') AS merchant_id,
+             CAST(1000 + hash(i + {offset}, 5) % 90000 AS BIGINT) AS amount,
+             CAST(DATE '2024-01-01' + INTERVAL ({first_month - 1} + (i * {months}) // {rows}) MONTH
+                  + INTERVAL (CAST(hash(i + {offset}, 6) % 28 AS INTEGER)) DAY AS DATE) AS approved_on
+      FROM range({rows}) t(i)
+    """
+
+
+COLUMNS = [
+    {"name": "transaction_id", "type": "string"},
+    {"name": "sigungu_code", "type": "string"},
+    {"name": "industry", "type": "string"},
+    {"name": "card_id", "type": "string"},
+    {"name": "merchant_id", "type": "string"},
+    {"name": "amount", "type": "integer"},
+    {"name": "approved_on", "type": "date"},
+]
+
+
+def _write_table(rows: int, months: int, out: Path, *, first_month: int = 1, offset: int = 0) -> dict:
+    """Generate the rows as one Parquet file (not timed: the upload), partition it as ingestion
+    does and move the files into the table's tree under `out` (timed: what ingestion costs)."""
+    from catalog.ingestion.partition import partition_parquet
+
+    con = _connect()
+    scratch = out.parent / f".{out.name}-source.parquet"
+    staging = out.parent / f".{out.name}-staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    con.execute(
+        f"COPY ({_source_sql(rows, months, first_month, offset)}) TO '{scratch}' (FORMAT parquet, COMPRESSION zstd)"
+    )
+    started = time.perf_counter()
+    parts = partition_parquet(
+        con, scratch, staging, columns=COLUMNS, period_column="approved_on", region_column="sigungu_code"
+    )
+    manifest = []
+    for p in parts:  # storing: a rename into the table's tree (store_file on one disk)
+        target = out / p.relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(p.path, target)
+        manifest.append(
+            [
+                str(target),
+                p.date_min.isoformat(),
+                p.date_max.isoformat(),
+                p.region_min,
+                p.region_max,
+                p.rows,
+                p.bytes,
+            ]
+        )
+    seconds = time.perf_counter() - started
+    con.close()
+    scratch.unlink()
+    shutil.rmtree(staging, ignore_errors=True)
+    return {
+        "seconds": seconds,
+        "files": len(parts),
+        "bytes": sum(p.bytes for p in parts),
+        "manifest": manifest,
+    }
+
+
+def case_generate(rows: int, months: int, name: str, first_month: int, chunk: int) -> dict:
+    """Write the table a year (`chunk` months) at a time, as a center loading its history would:
+    one upload's partitions are open at once, not the whole history's."""
+    out = WORK / name
+    shutil.rmtree(out, ignore_errors=True)
+    result = {"seconds": 0.0, "files": 0, "bytes": 0, "manifest": []}
+    per_month = rows // months
+    for start in range(0, months, chunk):
+        n = min(chunk, months - start)
+        part = _write_table(per_month * n, n, out, first_month=first_month + start, offset=per_month * start)
+        for key in ("seconds", "files", "bytes", "manifest"):
+            result[key] += part[key]
+    (WORK / f"{name}.manifest.json").write_text(json.dumps(result["manifest"]))
+    return {
+        "step": f"write {name}",
+        "rows": rows,
+        "files": result["files"],
+        "bytes": result["bytes"],
+        "bytes_per_row": round(result["bytes"] / rows, 2),
+        "seconds": round(result["seconds"], 2),
+        "rows_per_second": round(rows / result["seconds"]),
+    }
+
+
+def _manifest(name: str) -> list[tuple]:
+    from datetime import date
+
+    return [
+        (path, date.fromisoformat(lo), date.fromisoformat(hi), rlo, rhi, rows, size)
+        for path, lo, hi, rlo, rhi, rows, size in json.loads((WORK / f"{name}.manifest.json").read_text())
+    ]
+
+
+def case_extract(name: str, pruned: bool) -> dict:
+    from datetime import date
+
+    from catalog import privacy
+    from catalog.ingestion.partition import prune
+    from catalog.policy import OfferPolicy
+    from transactions.extracts import engine
+
+    files = _manifest(name)
+    scope = {
+        "fields": FIELDS,
+        "regions": SCOPE_REGIONS,
+        "date_from": f"2024-{SCOPE_MONTH:02d}-01",
+        "date_to": f"2024-{SCOPE_MONTH:02d}-28",
+    }
+    started = time.perf_counter()
+    chosen = (
+        prune(
+            files,
+            date_from=date.fromisoformat(scope["date_from"]),
+            date_to=date.fromisoformat(scope["date_to"]),
+            regions=SCOPE_REGIONS,
+        )
+        if pruned
+        else files
+    )
+    policy = OfferPolicy.from_values(
+        {"kind": "records", "fields": FIELDS, "region_field": "sigungu_code", "date_field": "approved_on"}
+    )
+    schema = [
+        privacy.Column(
+            c["name"], c["type"], "identifier" if c["name"] in ("card_id", "merchant_id") else "public"
+        )
+        for c in COLUMNS
+    ]
+    key = b"bench-license-key-0123456789abcd"
+    recipe = engine.build_recipe(
+        parquet=[f[0] for f in chosen],
+        source_sha256="bench",
+        schema=schema,
+        policy=policy,
+        scope=scope,
+        key=key,
+        format="csv",
+    )
+    out = WORK / f"extract-{name}-{'pruned' if pruned else 'all'}.csv"
+    result = engine.run_extract(recipe, out_path=out, work_dir=WORK, key=key, con=_connect())
+    seconds = time.perf_counter() - started
+    out.unlink()
+    return {
+        "step": f"extract {name} ({'pruned' if pruned else 'every file'})",
+        "files_read": len(chosen),
+        "files_total": len(files),
+        "bytes_read": sum(f[6] for f in chosen),
+        "rows_out": result.rows,
+        "seconds": round(seconds, 3),
+    }
+
+
+def case_append(name: str, rows_per_month: int, months: int) -> dict:
+    """Append one month to the table `name`: only that month's files are written; nothing
+    already there is touched (checked by size and modification time)."""
+    out = WORK / name
+    before = {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in out.rglob("*.parquet")}
+    result = _write_table(rows_per_month, 1, out, first_month=months + 1, offset=10**10)
+    touched = sum(
+        1 for p, (size, mtime) in before.items() if (p.stat().st_size, p.stat().st_mtime_ns) != (size, mtime)
+    )
+    table_bytes = sum(size for size, _ in before.values())
+    return {
+        "step": f"append one month to {name}",
+        "rows": rows_per_month,
+        "files_written": result["files"],
+        "bytes_written": result["bytes"],
+        "table_bytes": table_bytes,
+        "share_of_table_written": round(result["bytes"] / table_bytes, 4),
+        "existing_files_touched": touched,
+        "seconds": round(result["seconds"], 2),
+    }
+
+
+def run_case(args: list[str]) -> dict:
+    """Run one case in a child process; its peak RSS is the child's own."""
+    proc = subprocess.run(
+        [sys.executable, __file__, "--case", *args], capture_output=True, text=True, check=False, cwd=REPO
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"case {args} failed:\n{proc.stderr}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(json.dumps(result, ensure_ascii=False), flush=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--big", type=int, default=20_000_000)
+    parser.add_argument("--small", type=int, default=2_000_000)
+    parser.add_argument("--months", type=int, default=12)
+    parser.add_argument("--case", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    if args.case:
+        sys.path.insert(0, str(REPO))
+        kind, *rest = args.case
+        if kind == "generate":
+            result = case_generate(int(rest[0]), int(rest[1]), rest[2], int(rest[3]), int(rest[4]))
+        elif kind == "extract":
+            result = case_extract(rest[0], rest[1] == "pruned")
+        else:
+            result = case_append(rest[0], int(rest[1]), int(rest[2]))
+        result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        print(json.dumps(result, ensure_ascii=False))
+        return
+
+    big_months = args.months * args.big // args.small
+    first = 1 - (big_months - args.months)  # the big table's history ends where the small one's does
+    chunk = str(args.months)
+    big = run_case(["generate", str(args.big), str(big_months), "big", str(first), chunk])
+    small = run_case(["generate", str(args.small), str(args.months), "small", "1", chunk])
+    run_case(["extract", "small", "pruned"])  # warm the code paths once
+    on_small = run_case(["extract", "small", "pruned"])
+    on_big = run_case(["extract", "big", "pruned"])
+    every = run_case(["extract", "big", "all"])
+    append = run_case(["append", "big", str(args.small // args.months), str(args.months)])
+    summary = {
+        "step": "summary",
+        "sizes": {
+            "big": args.big,
+            "small": args.small,
+            "big_months": big_months,
+            "small_months": args.months,
+            "regions": len(REGIONS),
+        },
+        "scoped_extract_big_over_small": round(on_big["seconds"] / on_small["seconds"], 2),
+        "target": "≤ 1.3",
+        "pruning_speedup_on_big": round(every["seconds"] / on_big["seconds"], 1),
+        "bytes_per_row": big["bytes_per_row"],
+        "write_rows_per_second": big["rows_per_second"],
+        "append_share_of_table_written": append["share_of_table_written"],
+        "append_seconds_vs_rewrite": round(append["seconds"] / big["seconds"], 3),
+        "existing_files_touched_by_append": append["existing_files_touched"],
+        "small_bytes_per_row": small["bytes_per_row"],
+    }
+    print(json.dumps(summary, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""A records license on a partitioned dataset (issue 16): its extract reads only the partition
+files of its scope, and delivers the same rows as the whole table filtered would."""
+
+import csv
+import io
+import zipfile
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from catalog import selectors
+from catalog import services as catalog_services
+from catalog.models import Offer
+from tests import factories
+from tests.catalog.test_services_partitions import card_csv
+from tests.transactions.factories import submit
+from transactions.models import License
+
+pytestmark = pytest.mark.django_db
+
+FIELDS = ["거래번호", "시군코드", "카드번호", "금액", "거래일자"]
+
+
+def test_a_scoped_records_extract_reads_only_its_partitions(world, django_capture_on_commit_callbacks):
+    capture = django_capture_on_commit_callbacks
+    curator = world.center_curator
+    dataset = catalog_services.dataset_create(
+        actor=curator,
+        center=world.center,
+        title="월별 카드 결제",
+        theme="local_currency",
+        period_field="거래일자",
+        partition_region_field="시군코드",
+    )
+    with capture(execute=True):
+        version = catalog_services.version_upload(
+            actor=curator,
+            dataset=dataset,
+            file=SimpleUploadedFile("cards.csv", card_csv([1, 2, 3]).encode()),
+            filename="cards.csv",
+        )
+    version.refresh_from_db()
+    assert version.status == "ready", version.error
+    catalog_services.version_publish(actor=curator, version=version)
+    dataset.refresh_from_db()
+    offer = factories.OfferFactory(
+        dataset=dataset,
+        fields=FIELDS,
+        approval=Offer.Approval.AUTOMATIC,
+        region_field="시군코드",
+        date_field="거래일자",
+    )
+    scope = {"fields": FIELDS, "regions": ["41130"], "date_from": "2024-02-01", "date_to": "2024-02-29"}
+    with capture(execute=True):
+        request = submit(world.buyer_analyst, offer, scope=scope)
+    license = License.objects.get(access_request=request)
+    (extract,) = license.extracts.all()
+    assert extract.status == "succeeded", extract.error
+
+    (files,) = [p for p in extract.recipe["params"] if isinstance(p, list)]
+    assert len(files) == 1 and "period=2024-02/region=41130" in files[0]
+    assert len(selectors.version_files(version)) == 9
+    with default_storage.open(extract.file) as f, zipfile.ZipFile(f) as z:
+        text = z.read(next(n for n in z.namelist() if n.startswith("data."))).decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == 4 == extract.row_count
+    assert {r["시군코드"] for r in rows} == {"41130"} and {r["거래일자"][:7] for r in rows} == {"2024-02"}
+    assert all(len(r["카드번호"]) == 64 for r in rows)  # pseudonymized, as for a single file
