@@ -64,7 +64,58 @@ DATASET_FIELDS = (
 # --- datasets ---------------------------------------------------------------------------------
 
 
+SEARCH_VALUES_PER_COLUMN = 300
+_REGION_SUFFIXES = ("시", "군", "-si", "-gun")
+
+
+def _region_words(code: str) -> list[str]:
+    """A 시·군 as people type it: 수원시, 수원, Suwon-si, Suwon."""
+    region = regions_by_code().get(code)
+    if region is None:
+        return [code]
+    words = [region.name, region.name_en]
+    for name in (region.name, region.name_en):
+        for suffix in _REGION_SUFFIXES:
+            if name.endswith(suffix) and len(name) > len(suffix) + 1:
+                words.append(name[: -len(suffix)])
+    return words
+
+
+def _search_version(dataset: Dataset) -> DatasetVersion | None:
+    """The version whose columns describe the dataset: the published one, else the newest that
+    finished ingestion (a draft is searchable by its own center)."""
+    if dataset.current_version_id:
+        return dataset.current_version
+    if dataset.pk is None:
+        return None
+    return (
+        dataset.versions.filter(status__in=[DatasetVersion.Status.READY, DatasetVersion.Status.PUBLISHED])
+        .order_by("-number")
+        .first()
+    )
+
+
+def _column_words(version: DatasetVersion | None) -> list[str]:
+    """Column names and titles, and the values of public text columns that have few of them
+    (업종, 시군명: the categories a buyer looks for). Only public columns' values are indexed:
+    they are the ones every visitor already sees in the profile."""
+    if version is None:
+        return []
+    words: list[str] = []
+    for field in version.fields.all():
+        words += [field.name, field.title]
+        if field.sensitivity != Sensitivity.PUBLIC or field.type != Field.Type.STRING:
+            continue
+        profile = field.profile or {}
+        values = profile.get("values") or [item.get("value") for item in profile.get("top_values") or []]
+        words += [str(v) for v in values[:SEARCH_VALUES_PER_COLUMN] if v is not None]
+    return words
+
+
 def _search_text(dataset: Dataset) -> str:
+    """Everything search matches, lower-cased: titles, summaries, keywords, the center's names,
+    the regions covered (Korean and English, with and without 시/군), column names and titles,
+    and the public categorical values."""
     parts = [
         dataset.title,
         dataset.title_en,
@@ -73,10 +124,24 @@ def _search_text(dataset: Dataset) -> str:
         " ".join(dataset.keywords),
         dataset.center.name,
         dataset.center.name_en,
+        *(word for code in dataset.regions for word in _region_words(code)),
+        *_column_words(_search_version(dataset)),
         dataset.description[:2000],
         dataset.description_en[:2000],
     ]
     return " ".join(p for p in parts if p).lower()
+
+
+def dataset_reindex(*, actor, dataset: Dataset) -> Dataset:
+    """Recompute what search matches for `dataset` (after its columns or values changed)."""
+    authorize(permissions.dataset_reindex, actor, dataset, can_view=permissions.dataset_view)
+    dataset = Dataset.objects.select_related("center", "current_version").get(pk=dataset.pk)
+    text = _search_text(dataset)
+    if text != dataset.search_text:
+        Dataset.objects.filter(pk=dataset.pk).update(search_text=text)
+        dataset.search_text = text
+        catalog_cache.changed()
+    return dataset
 
 
 def _clean_dataset_fields(values: dict, *, partial: bool) -> dict:
@@ -517,6 +582,8 @@ def version_fields_update(*, actor, version: DatasetVersion, changes: list[dict]
                 after=after,
             )
             catalog_cache.changed()  # titles and descriptions of a published version are shown
+            dataset = version.dataset
+            Dataset.objects.filter(pk=dataset.pk).update(search_text=_search_text(dataset))
     return version
 
 
@@ -549,7 +616,8 @@ def version_publish(*, actor, version: DatasetVersion) -> DatasetVersion:
         dataset.current_version = version
         dataset.status = Dataset.Status.PUBLISHED
         dataset.published_at = dataset.published_at or now
-        dataset.save(update_fields=["current_version", "status", "published_at", "updated_at"])
+        dataset.search_text = _search_text(dataset)
+        dataset.save(update_fields=["current_version", "status", "published_at", "search_text", "updated_at"])
         audit_record(
             actor=actor,
             verb="catalog.version.published",
