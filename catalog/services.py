@@ -35,7 +35,7 @@ from catalog.models import (
 )
 from catalog.policy import OfferPolicy
 from catalog.storage import local_path, remove_stale_work_dirs, sha256_of, store_file
-from catalog.vocabularies import Theme, UpdateFrequency, regions_by_code
+from catalog.vocabularies import Theme, UpdateFrequency, column_suggestion, regions_by_code
 from marketplace import errors, jobs, reactions
 from marketplace.actors import SYSTEM, is_system
 from marketplace.audit import audit_record
@@ -450,9 +450,11 @@ def _ingest(version: DatasetVersion) -> _Ingested:
 def _record_ingestion(version: DatasetVersion, ingested: _Ingested) -> None:
     result = ingested.result
     version.fields.all().delete()
-    Field.objects.bulk_create(
-        [_field_from(column, ingested.profiles.get(column["name"], {}), version) for column in result.columns]
-    )
+    fields = [
+        _field_from(column, ingested.profiles.get(column["name"], {}), version) for column in result.columns
+    ]
+    _suggest_titles(version, fields)
+    Field.objects.bulk_create(fields)
     version.file_kind = result.file_kind
     version.encoding = result.encoding or ""
     version.dialect = result.dialect
@@ -461,6 +463,26 @@ def _record_ingestion(version: DatasetVersion, ingested: _Ingested) -> None:
     version.parquet = ingested.stored
     version.parquet_bytes = result.parquet_bytes
     version.parquet_sha256 = ingested.parquet_sha256
+
+
+def _suggest_titles(version: DatasetVersion, fields: list[Field]) -> None:
+    """Titles and descriptions for new columns: what the center wrote for the same column in
+    the dataset's previous version, else the project dictionary's suggestion (the center edits
+    either on the version's fields page)."""
+    previous = {
+        f.name: f
+        for f in Field.objects.filter(
+            version__dataset_id=version.dataset_id, version__number__lt=version.number
+        ).order_by("version__number")
+    }
+    for field in fields:
+        earlier = previous.get(field.name)
+        if earlier is not None and (earlier.title or earlier.description):
+            field.title, field.description = earlier.title, earlier.description
+            continue
+        suggestion = column_suggestion(field.name)
+        if suggestion is not None:
+            field.title, field.description = suggestion.title, suggestion.description
 
 
 def _field_from(column: dict, profile: dict, version: DatasetVersion) -> Field:

@@ -630,13 +630,16 @@ def license_extract_request(request, pk):
     form = ExtractFormatForm(request.POST)
     if form.is_valid():
         format = form.cleaned_data["format"]
+        header = form.cleaned_data.get("header") or Extract.Header.NAMES
         before = (
             selectors.license_extracts(license)
-            .filter(version_id=license.dataset.current_version_id, format=format)
+            .filter(version_id=license.dataset.current_version_id, format=format, header=header)
             .first()
         )
         try:
-            extract = services.extract_request(actor=request.user, license=license, format=format)
+            extract = services.extract_request(
+                actor=request.user, license=license, format=format, header=header
+            )
         except (errors.NotFound, errors.PermissionDenied):
             raise
         except errors.ApplicationError as exc:
