@@ -16,8 +16,8 @@ from tests.transactions.factories import submit
 from tests.transactions.test_extract_engine import AGGREGATE, ROWS, SCHEMA, read_back, source  # noqa: F401
 from transactions import services
 from transactions.extracts import build_recipe, run_extract
+from transactions.extracts.engine import header_labels
 from transactions.models import Extract, License
-from transactions.services.extracts import header_labels
 
 KEY = b"license-7-key-0123456789abcdef!!"
 

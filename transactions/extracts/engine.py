@@ -202,6 +202,21 @@ def build_recipe(
 
 ROUNDED_MEASURES = ("avg_", "sum_")
 
+# Aggregate outputs are named "<function>_<column>" and "records" (catalog.policy).
+_AGGREGATE_WORDS = {"sum": "합계", "avg": "평균", "min": "최솟값", "max": "최댓값", "count": "건수"}
+
+
+def header_labels(fields) -> dict[str, str]:
+    """Korean headers for an extract: each column's title (its name where it has none), and
+    "업종 합계"-style headers for aggregate measures."""
+    labels = {"records": "건수"}
+    for f in fields:  # anything with .name and .title (catalog Fields)
+        title = f.title or f.name
+        labels[f.name] = title
+        for agg, word in _AGGREGATE_WORDS.items():
+            labels[f"{agg}_{f.name}"] = f"{title} {word}"
+    return labels
+
 
 def _headers(columns: list[str], labels: dict[str, str]) -> list[str]:
     """Each output column's header: its label where one is given, else its name. A label two

@@ -145,24 +145,8 @@ def _recipe_for(extract: Extract) -> engine.Recipe:
         key=keystore.license_key(license.pk),
         format=extract.format,
         noise_seed=version.parquet_sha256,
-        labels=header_labels(fields) if extract.header == Extract.Header.TITLES else None,
+        labels=engine.header_labels(fields) if extract.header == Extract.Header.TITLES else None,
     )
-
-
-# Aggregate outputs are named "<function>_<column>" and "records" (catalog.policy).
-_AGGREGATE_WORDS = {"sum": "합계", "avg": "평균", "min": "최솟값", "max": "최댓값", "count": "건수"}
-
-
-def header_labels(fields) -> dict[str, str]:
-    """Korean headers for an extract: each column's title (its name where it has none), and
-    "업종 합계"-style headers for aggregate measures."""
-    labels = {"records": "건수"}
-    for f in fields:
-        title = f.title or f.name
-        labels[f.name] = title
-        for agg, word in _AGGREGATE_WORDS.items():
-            labels[f"{agg}_{f.name}"] = f"{title} {word}"
-    return labels
 
 
 def _recipe_sha256(recipe: engine.Recipe, license_id: int) -> str:
