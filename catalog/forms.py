@@ -193,6 +193,31 @@ class FieldsForm(WebForm):
         return {field.name: f"f{i}-sensitivity" for i, field in enumerate(self.columns)}
 
 
+class ColumnCheckboxes(forms.CheckboxSelectMultiple):
+    """Column checkboxes where the columns in `disabled_values` (excluded ones) are listed but
+    cannot be ticked, so neither a click nor "select all" picks them."""
+
+    disabled_values: frozenset = frozenset()
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex=subindex, attrs=attrs)
+        if value in self.disabled_values:
+            option["attrs"]["disabled"] = True
+        return option
+
+
+AGGREGATE_FORM_FIELDS = (
+    "dimensions",
+    "measures",
+    "subject_field",
+    "k",
+    "dominance_field",
+    "p_percent",
+    "dominance",
+    "extremes_allowed",
+)
+
+
 class OfferForm(WebForm):
     """An offer's terms. Column choices come from the version's schema."""
 
@@ -202,7 +227,10 @@ class OfferForm(WebForm):
         label=_("Kind"), choices=Offer.Kind.choices, widget=forms.RadioSelect, initial=Offer.Kind.RECORDS
     )
     columns = forms.MultipleChoiceField(
-        label=_("Columns a buyer may choose"), required=False, widget=forms.CheckboxSelectMultiple
+        label=_("Columns a buyer may choose"),
+        required=False,
+        widget=ColumnCheckboxes,
+        help_text=_("Excluded columns are never delivered, so they cannot be chosen."),
     )
     region_field = forms.ChoiceField(label=_("Region filter column"), required=False)
     date_field = forms.ChoiceField(label=_("Date filter column"), required=False)
@@ -210,7 +238,7 @@ class OfferForm(WebForm):
         label=_("Deliver quasi-identifiers (age band, sex, district) record by record"), required=False
     )
     dimensions = forms.MultipleChoiceField(
-        label=_("Group by (aggregate offers)"), required=False, widget=forms.CheckboxSelectMultiple
+        label=_("Group by (aggregate offers)"), required=False, widget=ColumnCheckboxes
     )
     measures = forms.MultipleChoiceField(
         label=_("Measures (aggregate offers)"), required=False, widget=forms.CheckboxSelectMultiple
@@ -287,6 +315,9 @@ class OfferForm(WebForm):
         optional = [("", _("— none —")), *columns]
         self.fields["columns"].choices = columns
         self.fields["dimensions"].choices = columns
+        excluded = frozenset(f.name for f in schema_fields if f.sensitivity == Sensitivity.EXCLUDED)
+        self.fields["columns"].widget.disabled_values = excluded
+        self.fields["dimensions"].widget.disabled_values = excluded
         self.fields["region_field"].choices = optional
         self.fields["date_field"].choices = [("", _("— none —"))] + [
             (f.name, _column_label(f)) for f in schema_fields if f.type in ("date", "datetime")
@@ -300,8 +331,27 @@ class OfferForm(WebForm):
             for agg in MEASURE_AGGREGATES
         ]
 
+    @property
+    def aggregate_errors(self) -> bool:
+        """Whether a field of the (collapsible) aggregate section has an error to show."""
+        return self.is_bound and any(self.errors.get(name) for name in AGGREGATE_FORM_FIELDS)
+
+    def partial_values(self) -> dict:
+        """What `values()` gives, from the fields that were valid (for checking the rest of an
+        invalid form against the offer's rules in the same round trip)."""
+        data = {name: self.cleaned_data.get(name) for name in self.fields if name in self.cleaned_data}
+        data.setdefault("columns", [])
+        data.setdefault("dimensions", [])
+        data.setdefault("measures", [])
+        data.setdefault("kind", Offer.Kind.RECORDS)
+        data.setdefault("terms", "")
+        return self._offer_values(data)
+
     def values(self) -> dict:
-        data = dict(self.cleaned_data)
+        return self._offer_values(dict(self.cleaned_data))
+
+    @staticmethod
+    def _offer_values(data: dict) -> dict:
         for key in ("p_percent", "dominance"):  # left empty: the offer keeps (or gets) the default
             if data.get(key) is None:
                 data.pop(key, None)

@@ -118,6 +118,10 @@ def offer_create(actor, dataset: Dataset) -> bool:
     return _may_edit(actor, dataset)
 
 
+def offer_errors(actor, dataset: Dataset) -> bool:
+    return _may_edit(actor, dataset)
+
+
 def offer_update(actor, offer) -> bool:
     return _may_edit(actor, offer.dataset)
 

@@ -333,7 +333,15 @@ def version_upload(*, actor, dataset: Dataset, file, filename: str | None = None
     original = _display_filename(filename or getattr(file, "name", "") or "upload")
     with transaction.atomic():
         locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
-        number = (locked.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+        # A failed upload does not use up its number: the next upload takes it over (the failure
+        # stays in the audit log).
+        kept = locked.versions.exclude(status=DatasetVersion.Status.FAILED)
+        number = (kept.aggregate(n=Max("number"))["n"] or 0) + 1
+        replaced = list(locked.versions.filter(status=DatasetVersion.Status.FAILED, number__gte=number))
+        for failed in replaced:
+            stored = failed.source.name
+            failed.delete()
+            transaction.on_commit(lambda name=stored: _remove_stored(name))
         version = DatasetVersion(
             dataset=locked,
             number=number,
@@ -349,10 +357,22 @@ def version_upload(*, actor, dataset: Dataset, file, filename: str | None = None
             verb="catalog.version.uploaded",
             target=version,
             organization=dataset.center,
-            after={"number": number, "filename": original, "bytes": size},
+            after={
+                "number": number,
+                "filename": original,
+                "bytes": size,
+                **({"replaces_failed": [v.number for v in replaced]} if replaced else {}),
+            },
         )
         transaction.on_commit(lambda: _enqueue_ingestion(version.pk))
     return version
+
+
+def _remove_stored(name: str) -> None:
+    from django.core.files.storage import default_storage
+
+    if name and default_storage.exists(name):
+        default_storage.delete(name)
 
 
 def _enqueue_ingestion(version_id: int) -> None:
@@ -392,7 +412,13 @@ def version_ingest(*, actor, version_id: int) -> DatasetVersion:
     try:
         ingested = _ingest(claim.job)
     except ingestion.IngestionError as exc:
-        return _version_fail(version_id, exc.message, row=exc.row, column=exc.column)
+        return _version_fail(
+            version_id,
+            exc.message,
+            row=exc.row,
+            column=exc.column,
+            detail={"template": exc.template, "params": exc.params},
+        )
     with transaction.atomic():
         done = jobs.job_finish(DatasetVersion, version_id, lambda v: _record_ingestion(v, ingested))
         if done.claimed:
@@ -511,14 +537,20 @@ def _audit_failure(version: DatasetVersion, row: int | None = None, column: str 
 
 
 def _version_fail(
-    version_id: int, message: str, *, row: int | None = None, column: str | None = None
+    version_id: int,
+    message: str,
+    *,
+    row: int | None = None,
+    column: str | None = None,
+    detail: dict | None = None,
 ) -> DatasetVersion:
     with transaction.atomic():
         failed = jobs.job_fail(DatasetVersion, version_id, message)
         version = failed.job
         if failed.claimed:
             version.error_row, version.error_column = row, column or ""
-            version.save(update_fields=["error_row", "error_column"])
+            version.error_detail = detail or {}
+            version.save(update_fields=["error_row", "error_column", "error_detail"])
             _audit_failure(version, row, column)
     return version
 
@@ -702,6 +734,24 @@ def _terms_errors(values: dict) -> dict[str, list[str]]:
         value = values.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
             e[key] = [_("A whole number of at least %(low)s.") % {"low": low}]
+    return e
+
+
+def offer_errors(*, actor, dataset: Dataset, values: dict) -> dict[str, list[str]]:
+    """Every error the offer `values` would be refused with, without saving anything: a form
+    shows them all together with its own (one round trip, not one per mistake). Reads only."""
+    authorize(permissions.offer_errors, actor, dataset, can_view=permissions.dataset_view)
+    try:
+        schema = _version_schema(_schema_version(dataset))
+    except errors.InvalidState:
+        return {}
+    e = _terms_errors(values)
+    try:
+        policy_errors = OfferPolicy.from_values(values).normalized().errors(schema)
+    except (TypeError, ValueError, KeyError):
+        policy_errors = {}
+    for key, messages in policy_errors.items():
+        e.setdefault(key, []).extend(messages)
     return e
 
 

@@ -584,13 +584,26 @@ def _schema_fields(dataset) -> list:
     return list(version.fields.all()) if version else []
 
 
+def _all_offer_errors(form: OfferForm, dataset, actor) -> None:
+    """An invalid form also shows what the offer's rules refuse, so every mistake is listed
+    in one round trip (each field keeps its own error first)."""
+    problems = services.offer_errors(actor=actor, dataset=dataset, values=form.partial_values())
+    for key, messages_ in problems.items():
+        name = OfferForm.FIELD_MAP.get(key, key)
+        if name in form.fields and not form.errors.get(name):
+            for message in messages_:
+                form.add_error(name, str(message))
+
+
 @login_required
 @web_errors
 def center_offer_new(request, slug):
     dataset = _managed_dataset(request.user, slug)
     schema_fields = _schema_fields(dataset)
     form = OfferForm(request.POST or None, schema_fields=schema_fields)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and not form.is_valid():
+        _all_offer_errors(form, dataset, request.user)
+    elif request.method == "POST":
         values = form.values()
         try:
             services.offer_create(actor=request.user, dataset=dataset, **values)
@@ -615,7 +628,9 @@ def center_offer_edit(request, pk):
     dataset = _managed_dataset(request.user, offer.dataset.slug)
     schema_fields = _schema_fields(dataset)
     form = OfferForm(request.POST or None, schema_fields=schema_fields, initial=OfferForm.initial_from(offer))
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and not form.is_valid():
+        _all_offer_errors(form, dataset, request.user)
+    elif request.method == "POST":
         values = form.values()
         try:
             services.offer_update(actor=request.user, offer=offer, **values)

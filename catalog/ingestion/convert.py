@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from .errors import IngestionError
+from .errors import message_template as _t
 from .sql import ident, insertion_order_preserved, literal
 
 DELIMITERS = (",", "\t", ";", "|")
@@ -95,7 +96,7 @@ def read_header(csv_path: Path, dialect: dict) -> list[str]:
     """The header's field values exactly as written (a BOM is not part of the first name)."""
     record = _first_record(csv_path, quote=dialect["quote"], escape=dialect["escape"])
     if not record.strip():
-        raise IngestionError("The first line is empty; it must hold the column names.")
+        raise IngestionError(_t("The first line is empty; it must hold the column names."))
     escape = dialect["escape"]
     reader = csv.reader(
         io.StringIO(record, newline=""),
@@ -125,7 +126,7 @@ def _first_record(csv_path: Path, *, quote: str, escape: str) -> str:
         elif ch in "\r\n" and not in_quotes:
             return text[:i]
     if len(head) == HEADER_LIMIT_BYTES:
-        raise IngestionError("The header row is longer than 1 MiB; check the file's delimiter.")
+        raise IngestionError(_t("The header row is longer than 1 MiB; check the file's delimiter."))
     return text
 
 
@@ -248,7 +249,7 @@ def _csv_error(exc: duckdb.InvalidInputException, dialect: dict, names: list[str
     first_line = text.split("\n", 1)[0].removeprefix("Invalid Input Error: ")
     line = _LINE_RE.search(text)
     if not line:
-        return IngestionError(f"The file could not be read as CSV: {first_line}")
+        return IngestionError(_t("The file could not be read as CSV: %(detail)s"), detail=first_line)
     row = int(line.group(1)) - 1  # DuckDB counts records from 1 including the header
     counts = _COUNT_RE.search(text)
     if counts:
@@ -256,20 +257,32 @@ def _csv_error(exc: duckdb.InvalidInputException, dialect: dict, names: list[str
         # DuckDB stops counting one field past the expected number; count the row it quotes.
         if found > expected:
             found = max(found, _field_count(counts.group(1), dialect))
-        return IngestionError(f"Row {row:,} has {found} fields; the header has {len(names)}.", row=row)
+        return IngestionError(
+            _t("Row %(n)s has %(found)s fields; the header has %(expected)s."),
+            row=row,
+            n=row,
+            found=found,
+            expected=len(names),
+        )
     if "unterminated quote" in text:
         return IngestionError(
-            f"Row {row:,} has a quoted field that is not closed properly: a field that starts "
-            "with a quote must end with one, and quotes inside it must be doubled.",
+            _t(
+                "Row %(n)s has a quoted field that is not closed properly: a field that starts "
+                "with a quote must end with one, and quotes inside it must be doubled."
+            ),
             row=row,
+            n=row,
         )
     too_long = _LINE_SIZE_RE.search(text)
     if too_long:
         limit = int(too_long.group(1))
         return IngestionError(
-            f"Row {row:,} is longer than {limit:,} bytes, the most a row may hold.", row=row
+            _t("Row %(n)s is longer than %(limit)s bytes, the most a row may hold."),
+            row=row,
+            n=row,
+            limit=limit,
         )
-    return IngestionError(f"Row {row:,} could not be read: {first_line}", row=row)
+    return IngestionError(_t("Row %(n)s could not be read: %(detail)s"), row=row, n=row, detail=first_line)
 
 
 def _field_count(line: str, dialect: dict) -> int:
@@ -327,15 +340,22 @@ def parquet_to_parquet(con: duckdb.DuckDBPyConnection, src: Path, out_path: Path
     for (original, duckdb_type, *_), name in zip(described, names):
         if _is_nested(duckdb_type):
             raise IngestionError(
-                f'Column "{original}" holds nested values ({duckdb_type}); only flat columns '
-                "(text, numbers, booleans, dates, timestamps) can be published. Flatten it first.",
+                _t(
+                    'Column "%(name)s" holds nested values (%(type)s); only flat columns '
+                    "(text, numbers, booleans, dates, timestamps) can be published. Flatten it first."
+                ),
                 column=original,
+                name=original,
+                type=duckdb_type,
             )
         if duckdb_type == "BLOB":
             raise IngestionError(
-                f'Column "{original}" holds binary data (BLOB); only text, numbers, booleans, '
-                "dates and timestamps can be published.",
+                _t(
+                    'Column "%(name)s" holds binary data (BLOB); only text, numbers, booleans, '
+                    "dates and timestamps can be published."
+                ),
                 column=original,
+                name=original,
             )
         kind = logical_type(duckdb_type)
         if kind is None:  # TIME, INTERVAL, UUID, ENUM…: kept, written as text
@@ -358,7 +378,9 @@ def parquet_to_parquet(con: duckdb.DuckDBPyConnection, src: Path, out_path: Path
 
 def _damaged_parquet(exc: duckdb.InvalidInputException) -> IngestionError:
     detail = str(exc).split("\n", 1)[0].removeprefix("Invalid Input Error: ")
-    return IngestionError(f"The Parquet file could not be read; it may be damaged or cut short ({detail}).")
+    return IngestionError(
+        _t("The Parquet file could not be read; it may be damaged or cut short (%(detail)s)."), detail=detail
+    )
 
 
 def output_columns(con: duckdb.DuckDBPyConnection, parquet_path: Path, types: list[str]) -> list[dict]:
