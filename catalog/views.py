@@ -4,6 +4,7 @@ through one catalog.services function."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import duckdb
@@ -35,7 +36,7 @@ from catalog.forms import (
 from catalog.models import Dataset, DatasetVersion, Offer, Sensitivity
 from catalog.rendering import markdown_to_html
 from catalog.vocabularies import Theme, regions_by_code
-from marketplace import charts, errors
+from marketplace import charts, errors, reactions
 from marketplace.money import vat_krw
 from marketplace.throttling import throttle_web
 from marketplace.views import apply_errors, paginate, web_errors
@@ -270,6 +271,15 @@ def dataset_page(request, slug):
     # (request access / log in): rendered once per kind of viewer and cached briefly. A
     # visitor's request is answered from the cache alone (see catalog/cache.py).
     viewer = "buyer" if can_request else "member" if signed_in else "anonymous"
+    # A buyer who holds a license or an open request for an offer sees that instead of the
+    # plain request button: the article is cached per what is held, not per person.
+    holdings = (
+        reactions.ask(reactions.OFFER_HOLDINGS, {}, user=request.user, dataset_id=_dataset_id(slug))
+        if can_request
+        else {}
+    )
+    if holdings:
+        viewer = "buyer:" + hashlib.sha256(repr(sorted(holdings.items())).encode()).hexdigest()[:16]
     # (A visitor's article is in the whole page cached above; it is not kept on its own.)
     cached = (
         catalog_cache.lookup("page", get_language(), slug, viewer) if whole is None else catalog_cache.MISSING
@@ -292,6 +302,7 @@ def dataset_page(request, slug):
         "can_request": can_request,
         "signed_in": signed_in,
         "page_url": request.path,
+        "holdings": holdings,
     }
     loaded = cached.value is None  # read with its center and version above
     if context["can_manage"]:
@@ -314,6 +325,10 @@ def dataset_page(request, slug):
     return _for_visitor(request, html)
 
 
+def _dataset_id(slug: str) -> int | None:
+    return Dataset.objects.filter(slug=slug).values_list("pk", flat=True).first()
+
+
 def _dataset_article(request, dataset, context, *, loaded: bool) -> dict:
     """The dataset page's article (description, coverage, offers, schema, profiles, preview) and
     its schema.org markup, as strings. `loaded`: the dataset was read with its center and version."""
@@ -323,6 +338,8 @@ def _dataset_article(request, dataset, context, *, loaded: bool) -> dict:
         dataset.current_version.dataset = dataset  # the preview's pseudonym key reads it
     parts = _dataset_page_parts(request.user, dataset)
     schema_org = parts.pop("schema_org")
+    held = context.get("holdings") or {}
+    parts["offers"] = [{**o, "held": held.get(o["offer"].pk)} for o in parts["offers"]]
     body = render_to_string(
         "catalog/_dataset_article.html",
         {
