@@ -403,3 +403,45 @@ class OfferForm(WebForm):
 def _column_label(field) -> str:
     title = f" — {field.title}" if field.title and field.title != field.name else ""
     return f"{field.name}{title} ({field.get_sensitivity_display()})"
+
+
+class PublishCoverageForm(WebForm):
+    """Publishing asks what the data covers when the dataset does not say yet: region browsing
+    and the dataset page need it. Suggested from the version's columns (region codes or names,
+    the range of its first date column)."""
+
+    regions = forms.MultipleChoiceField(
+        label=_("Regions covered (시·군)"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    temporal_start = forms.DateField(label=_("Coverage from"), required=False, widget=DateInput())
+    temporal_end = forms.DateField(label=_("Coverage until"), required=False, widget=DateInput())
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["regions"].choices = region_choices()
+
+    @staticmethod
+    def suggested(dataset, fields) -> dict:
+        """The dataset's coverage, or what the columns suggest where it is missing."""
+        by_name = {r.name: r.code for r in gyeonggi_regions()}
+        codes = {r.code for r in gyeonggi_regions()}
+        regions = list(dataset.regions)
+        if not regions:
+            found = set()
+            for f in fields:
+                for value in (f.profile or {}).get("values") or []:
+                    text = str(value)
+                    if text in codes:
+                        found.add(text)
+                    elif text in by_name:
+                        found.add(by_name[text])
+            regions = sorted(found)
+        start, end = dataset.temporal_start, dataset.temporal_end
+        if not (start and end):
+            dated = next(
+                (f for f in fields if f.type in ("date", "datetime") and (f.profile or {}).get("min")), None
+            )
+            if dated is not None:
+                start = start or str(dated.profile["min"])[:10]
+                end = end or str(dated.profile["max"])[:10]
+        return {"regions": regions, "temporal_start": start, "temporal_end": end}

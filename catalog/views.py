@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.models import Organization
-from accounts.selectors import buyer_organization_ids, center_organization_ids
+from accounts.selectors import buyer_organization_ids, center_organization_ids, is_operator
 from catalog import cache as catalog_cache
 from catalog import feeds, permissions, selectors, services
 from catalog.forms import (
@@ -31,6 +31,7 @@ from catalog.forms import (
     DatasetForm,
     FieldsForm,
     OfferForm,
+    PublishCoverageForm,
     UploadForm,
 )
 from catalog.models import Dataset, DatasetVersion, Offer, Sensitivity
@@ -407,10 +408,11 @@ def _managed_version(user, pk) -> DatasetVersion:
 @login_required
 def center_datasets(request):
     center_ids = _center_ids(request.user)
-    if not center_ids:
+    operator = is_operator(request.user)  # the breadcrumbs of the pages they manage lead here
+    if not center_ids and not operator:
         raise Http404
     datasets = (
-        Dataset.objects.filter(center_id__in=center_ids)
+        (Dataset.objects.all() if operator else Dataset.objects.filter(center_id__in=center_ids))
         .select_related("center", "current_version")
         .order_by("-updated_at", "-id")
     )
@@ -579,6 +581,7 @@ def center_version(request, pk):
             "status_label": _status_label(version),
             "can_publish": version.status == DatasetVersion.Status.READY
             and permissions.version_publish(request.user, version),
+            "coverage_form": _coverage_form(dataset, version),
             "preview": _preview(version) if editable else None,
         },
     )
@@ -589,9 +592,21 @@ def center_version(request, pk):
 @web_errors
 def center_version_publish(request, pk):
     version = _managed_version(request.user, pk)
+    coverage = PublishCoverageForm(request.POST)
+    if {"regions", "temporal_start", "temporal_end"} & set(request.POST) and coverage.is_valid():
+        # What the data covers, asked with the publish button when the dataset does not say.
+        services.dataset_update(actor=request.user, dataset=version.dataset, **coverage.cleaned_data)
     services.version_publish(actor=request.user, version=version)
     messages.success(request, _("Version %(n)s is published: buyers now get it.") % {"n": version.number})
     return redirect("center-dataset", version.dataset.slug)
+
+
+def _coverage_form(dataset, version) -> PublishCoverageForm | None:
+    """The publish button's questions, when the dataset lacks its regions or period."""
+    if dataset.regions and dataset.temporal_start and dataset.temporal_end:
+        return None
+    fields = list(version.fields.all())
+    return PublishCoverageForm(initial=PublishCoverageForm.suggested(dataset, fields))
 
 
 def _schema_fields(dataset) -> list:

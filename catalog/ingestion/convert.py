@@ -36,13 +36,20 @@ _AT_MOST_15_DIGITS = "length(regexp_replace({c}, '[^0-9]', '', 'g')) <= 15"
 
 # SQL tests on one text value, "{c}" standing for the column. Tried in this order; a column gets
 # the first type that every one of its non-null values passes, else it stays text.
+_MONTH_RE = "[0-9]{2}-(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 _VALUE_TESTS = {
     "integer": "regexp_full_match({c}, '" + _INT_RE + "')",
     "number": "regexp_full_match({c}, '" + _NUM_RE + "') AND " + _AT_MOST_15_DIGITS,
     "boolean": "lower({c}) IN ('true', 'false')",
     "date": "regexp_full_match({c}, '" + _DATE_RE + "') AND try_cast({c} AS DATE) IS NOT NULL",
     "datetime": ("regexp_full_match({c}, '" + _DATETIME_RE + "') AND try_cast({c} AS TIMESTAMP) IS NOT NULL"),
+    # Months as Excel writes them in Korean public data ("21-Feb": February 2021), kept as the
+    # month's first day.
+    "month": "regexp_full_match({c}, '" + _MONTH_RE + "')",
 }
+# How each kind is read into its type; a month becomes a date.
+_CSV_READ = {"month": "CAST(strptime({c}, '%y-%b') AS DATE)"}
+_CATALOG_TYPE = {"month": "date"}
 _CSV_CAST = {
     "integer": "BIGINT",
     "number": "DOUBLE",
@@ -169,6 +176,9 @@ def csv_to_parquet(
         f"quote = {literal(dialect['quote'])}, escape = {literal(dialect['escape'])}, "
         f"columns = {{{columns}}})"
     )
+    # A record with every field empty (",,,,": what Excel leaves where a sheet had a blank row
+    # or formatting below its data) holds nothing: it is neither counted nor written.
+    source = f"(SELECT * FROM {source} WHERE coalesce({', '.join(raw)}) IS NOT NULL)"  # noqa: S608
 
     # Deciding types costs a regular-expression test per value, so the full pass tests each
     # column only for the types its first rows all pass (text columns not at all): a type that
@@ -181,12 +191,17 @@ def csv_to_parquet(
         # the caller can retry it rather than blame the file.
         raise _csv_error(exc, dialect, names) from exc
     on_fraction(0.4)
-    types = [verdicts.get(c) or "string" for c in raw]
+    kinds = [verdicts.get(c) or "string" for c in raw]
+    types = [_CATALOG_TYPE.get(kind, kind) for kind in kinds]
 
-    select = ", ".join(
-        f"{c} AS {ident(name)}" if kind == "string" else f"CAST({c} AS {_CSV_CAST[kind]}) AS {ident(name)}"
-        for c, name, kind in zip(raw, names, types)
-    )
+    def read(c: str, kind: str) -> str:
+        if kind == "string":
+            return c
+        if kind in _CSV_READ:
+            return _CSV_READ[kind].replace("{c}", c)
+        return f"CAST({c} AS {_CSV_CAST[kind]})"
+
+    select = ", ".join(f"{read(c, kind)} AS {ident(name)}" for c, name, kind in zip(raw, names, kinds))
     with insertion_order_preserved(con):
         con.execute(
             f"COPY (SELECT {select} FROM {source}) TO {literal(out_path)} "  # noqa: S608
