@@ -130,6 +130,8 @@ class VersionSerializer(ModelSerializer):
     fields = FieldSerializer(many=True, read_only=True)
     dataset = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     is_current = serializers.BooleanField(read_only=True)
+    # The ingestion error in the caller's language (Accept-Language).
+    error = serializers.CharField(source="error_text", read_only=True)
     # The job's times under the names API.md gives them.
     ingest_started_at = serializers.DateTimeField(
         source="started_at", allow_null=True, required=False, label=gettext_lazy("ingestion started")

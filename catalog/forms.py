@@ -228,6 +228,31 @@ class FieldsForm(WebForm):
         return {field.name: f"f{i}-sensitivity" for i, field in enumerate(self.columns)}
 
 
+class ColumnCheckboxes(forms.CheckboxSelectMultiple):
+    """Column checkboxes where the columns in `disabled_values` (excluded ones) are listed but
+    cannot be ticked, so neither a click nor "select all" picks them."""
+
+    disabled_values: frozenset = frozenset()
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex=subindex, attrs=attrs)
+        if value in self.disabled_values:
+            option["attrs"]["disabled"] = True
+        return option
+
+
+AGGREGATE_FORM_FIELDS = (
+    "dimensions",
+    "measures",
+    "subject_field",
+    "k",
+    "dominance_field",
+    "p_percent",
+    "dominance",
+    "extremes_allowed",
+)
+
+
 class OfferForm(WebForm):
     """An offer's terms. Column choices come from the version's schema."""
 
@@ -237,7 +262,10 @@ class OfferForm(WebForm):
         label=_("Kind"), choices=Offer.Kind.choices, widget=forms.RadioSelect, initial=Offer.Kind.RECORDS
     )
     columns = forms.MultipleChoiceField(
-        label=_("Columns a buyer may choose"), required=False, widget=forms.CheckboxSelectMultiple
+        label=_("Columns a buyer may choose"),
+        required=False,
+        widget=ColumnCheckboxes,
+        help_text=_("Excluded columns are never delivered, so they cannot be chosen."),
     )
     region_field = forms.ChoiceField(label=_("Region filter column"), required=False)
     date_field = forms.ChoiceField(label=_("Date filter column"), required=False)
@@ -245,7 +273,7 @@ class OfferForm(WebForm):
         label=_("Deliver quasi-identifiers (age band, sex, district) record by record"), required=False
     )
     dimensions = forms.MultipleChoiceField(
-        label=_("Group by (aggregate offers)"), required=False, widget=forms.CheckboxSelectMultiple
+        label=_("Group by (aggregate offers)"), required=False, widget=ColumnCheckboxes
     )
     measures = forms.MultipleChoiceField(
         label=_("Measures (aggregate offers)"), required=False, widget=forms.CheckboxSelectMultiple
@@ -377,6 +405,9 @@ class OfferForm(WebForm):
         optional = [("", _("— none —")), *columns]
         self.fields["columns"].choices = columns
         self.fields["dimensions"].choices = columns
+        excluded = frozenset(f.name for f in schema_fields if f.sensitivity == Sensitivity.EXCLUDED)
+        self.fields["columns"].widget.disabled_values = excluded
+        self.fields["dimensions"].widget.disabled_values = excluded
         self.fields["region_field"].choices = optional
         self.fields["date_field"].choices = [("", _("— none —"))] + [
             (f.name, _column_label(f)) for f in schema_fields if f.type in ("date", "datetime")
@@ -394,8 +425,27 @@ class OfferForm(WebForm):
             for agg in MEASURE_AGGREGATES
         ]
 
+    @property
+    def aggregate_errors(self) -> bool:
+        """Whether a field of the (collapsible) aggregate section has an error to show."""
+        return self.is_bound and any(self.errors.get(name) for name in AGGREGATE_FORM_FIELDS)
+
+    def partial_values(self) -> dict:
+        """What `values()` gives, from the fields that were valid (for checking the rest of an
+        invalid form against the offer's rules in the same round trip)."""
+        data = {name: self.cleaned_data.get(name) for name in self.fields if name in self.cleaned_data}
+        data.setdefault("columns", [])
+        data.setdefault("dimensions", [])
+        data.setdefault("measures", [])
+        data.setdefault("kind", Offer.Kind.RECORDS)
+        data.setdefault("terms", "")
+        return self._offer_values(data)
+
     def values(self) -> dict:
-        data = dict(self.cleaned_data)
+        return self._offer_values(dict(self.cleaned_data))
+
+    @classmethod
+    def _offer_values(cls, data: dict) -> dict:
         for key in ("p_percent", "dominance"):  # left empty: the offer keeps (or gets) the default
             if data.get(key) is None:
                 data.pop(key, None)
@@ -403,7 +453,7 @@ class OfferForm(WebForm):
         data["measures"] = [
             {"agg": agg, "field": name} for agg, name in (m.split(":", 1) for m in data.get("measures", []))
         ]
-        treatments = {key: data.pop(key, None) for key in self.TREATMENT_KEYS}
+        treatments = {key: data.pop(key, None) for key in cls.TREATMENT_KEYS}
         if data["kind"] == Offer.Kind.RECORDS:
             data["dimensions"], data["measures"] = [], []
             data["treatments"] = {k: v for k, v in treatments.items() if v not in (None, "", [])}
@@ -467,3 +517,45 @@ def offer_errors(exc):
 def _column_label(field) -> str:
     title = f" — {field.title}" if field.title and field.title != field.name else ""
     return f"{field.name}{title} ({field.get_sensitivity_display()})"
+
+
+class PublishCoverageForm(WebForm):
+    """Publishing asks what the data covers when the dataset does not say yet: region browsing
+    and the dataset page need it. Suggested from the version's columns (region codes or names,
+    the range of its first date column)."""
+
+    regions = forms.MultipleChoiceField(
+        label=_("Regions covered (시·군)"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    temporal_start = forms.DateField(label=_("Coverage from"), required=False, widget=DateInput())
+    temporal_end = forms.DateField(label=_("Coverage until"), required=False, widget=DateInput())
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["regions"].choices = region_choices()
+
+    @staticmethod
+    def suggested(dataset, fields) -> dict:
+        """The dataset's coverage, or what the columns suggest where it is missing."""
+        by_name = {r.name: r.code for r in gyeonggi_regions()}
+        codes = {r.code for r in gyeonggi_regions()}
+        regions = list(dataset.regions)
+        if not regions:
+            found = set()
+            for f in fields:
+                for value in (f.profile or {}).get("values") or []:
+                    text = str(value)
+                    if text in codes:
+                        found.add(text)
+                    elif text in by_name:
+                        found.add(by_name[text])
+            regions = sorted(found)
+        start, end = dataset.temporal_start, dataset.temporal_end
+        if not (start and end):
+            dated = next(
+                (f for f in fields if f.type in ("date", "datetime") and (f.profile or {}).get("min")), None
+            )
+            if dated is not None:
+                start = start or str(dated.profile["min"])[:10]
+                end = end or str(dated.profile["max"])[:10]
+        return {"regions": regions, "temporal_start": start, "temporal_end": end}

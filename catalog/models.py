@@ -171,6 +171,9 @@ class DatasetVersion(Job):
     attempts = models.PositiveSmallIntegerField(_("ingestion attempts"), default=0)
     error_row = models.BigIntegerField(_("error row"), null=True, blank=True)
     error_column = models.CharField(_("error column"), max_length=255, blank=True)
+    # The ingestion error as an English template and its values, so each reader gets it in
+    # their own language (`error` keeps the English text).
+    error_detail = models.JSONField(_("error detail"), default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -228,6 +231,19 @@ class DatasetVersion(Job):
     def job_claimed_fields(self) -> list[str]:
         self.error_row, self.error_column = None, ""
         return ["error_row", "error_column"]
+
+    @property
+    def error_text(self) -> str:
+        """The failure in the reader's language."""
+        from django.utils.translation import gettext
+
+        template = (self.error_detail or {}).get("template")
+        if not template:
+            return gettext(self.error) if self.error else ""
+        try:
+            return gettext(template) % (self.error_detail.get("params") or {})
+        except (KeyError, TypeError, ValueError):
+            return self.error
 
     @property
     def is_current(self) -> bool:

@@ -82,6 +82,10 @@ def dataset_retire(actor, dataset: Dataset) -> bool:
     return _may_edit(actor, dataset)
 
 
+def dataset_reindex(actor, dataset: Dataset) -> bool:
+    return _may_edit(actor, dataset)
+
+
 def dataset_record_view(actor, dataset: Dataset) -> bool:
     return dataset_view(actor, dataset)
 
@@ -111,6 +115,10 @@ def version_publish(actor, version: DatasetVersion) -> bool:
 
 
 def offer_create(actor, dataset: Dataset) -> bool:
+    return _may_edit(actor, dataset)
+
+
+def offer_errors(actor, dataset: Dataset) -> bool:
     return _may_edit(actor, dataset)
 
 

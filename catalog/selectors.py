@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Count, Exists, Min, OuterRef, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization
@@ -117,6 +117,34 @@ class SearchParams:
     sort: str = ""
 
 
+# Korean particles people type after a place or a thing ("수원의 카페", "성남에서"): a word
+# that ends with one also matches without it. Longest first; the stem keeps two syllables.
+_PARTICLES = (
+    "에서는",
+    "에서",
+    "으로",
+    "에는",
+    "까지",
+    "부터",
+    "의",
+    "에",
+    "은",
+    "는",
+    "을",
+    "를",
+    "와",
+    "과",
+    "로",
+)
+
+
+def _without_particle(word: str) -> str:
+    for particle in _PARTICLES:
+        if word.endswith(particle) and len(word) - len(particle) >= 2:
+            return word[: -len(particle)]
+    return word
+
+
 def _text_filter(qs: QuerySet[Dataset], q: str) -> QuerySet[Dataset]:
     """Every word of the query must occur in the dataset's text (substring match, so 지역화폐
     finds 경기지역화폐; the text is stored lower-cased, so a plain LIKE is case-blind and can use
@@ -124,7 +152,11 @@ def _text_filter(qs: QuerySet[Dataset], q: str) -> QuerySet[Dataset]:
     stored tsvector (the "simple" configuration: PostgreSQL has no Korean stemmer) plus trigram
     word similarity, which catches partial words."""
     for word in q.lower().split()[:10]:
-        qs = qs.filter(search_text__contains=word)
+        matches = Q(search_text__contains=word)
+        stem = _without_particle(word)
+        if stem != word:
+            matches |= Q(search_text__contains=stem)
+        qs = qs.filter(matches)
     if connection.vendor == "postgresql":
         from django.contrib.postgres.search import TrigramWordSimilarity
         from django.db.models import FloatField

@@ -41,7 +41,7 @@ from catalog.models import (
 )
 from catalog.policy import OfferPolicy
 from catalog.storage import local_path, remove_stale_work_dirs, sha256_of, store_file
-from catalog.vocabularies import Theme, UpdateFrequency, regions_by_code
+from catalog.vocabularies import Theme, UpdateFrequency, column_suggestion, regions_by_code
 from marketplace import errors, jobs, reactions
 from marketplace.actors import SYSTEM, is_system
 from marketplace.audit import audit_record
@@ -73,7 +73,58 @@ DATASET_FIELDS = (
 # --- datasets ---------------------------------------------------------------------------------
 
 
+SEARCH_VALUES_PER_COLUMN = 300
+_REGION_SUFFIXES = ("시", "군", "-si", "-gun")
+
+
+def _region_words(code: str) -> list[str]:
+    """A 시·군 as people type it: 수원시, 수원, Suwon-si, Suwon."""
+    region = regions_by_code().get(code)
+    if region is None:
+        return [code]
+    words = [region.name, region.name_en]
+    for name in (region.name, region.name_en):
+        for suffix in _REGION_SUFFIXES:
+            if name.endswith(suffix) and len(name) > len(suffix) + 1:
+                words.append(name[: -len(suffix)])
+    return words
+
+
+def _search_version(dataset: Dataset) -> DatasetVersion | None:
+    """The version whose columns describe the dataset: the published one, else the newest that
+    finished ingestion (a draft is searchable by its own center)."""
+    if dataset.current_version_id:
+        return dataset.current_version
+    if dataset.pk is None:
+        return None
+    return (
+        dataset.versions.filter(status__in=[DatasetVersion.Status.READY, DatasetVersion.Status.PUBLISHED])
+        .order_by("-number")
+        .first()
+    )
+
+
+def _column_words(version: DatasetVersion | None) -> list[str]:
+    """Column names and titles, and the values of public text columns that have few of them
+    (업종, 시군명: the categories a buyer looks for). Only public columns' values are indexed:
+    they are the ones every visitor already sees in the profile."""
+    if version is None:
+        return []
+    words: list[str] = []
+    for field in version.fields.all():
+        words += [field.name, field.title]
+        if field.sensitivity != Sensitivity.PUBLIC or field.type != Field.Type.STRING:
+            continue
+        profile = field.profile or {}
+        values = profile.get("values") or [item.get("value") for item in profile.get("top_values") or []]
+        words += [str(v) for v in values[:SEARCH_VALUES_PER_COLUMN] if v is not None]
+    return words
+
+
 def _search_text(dataset: Dataset) -> str:
+    """Everything search matches, lower-cased: titles, summaries, keywords, the center's names,
+    the regions covered (Korean and English, with and without 시/군), column names and titles,
+    and the public categorical values."""
     parts = [
         dataset.title,
         dataset.title_en,
@@ -82,10 +133,24 @@ def _search_text(dataset: Dataset) -> str:
         " ".join(dataset.keywords),
         dataset.center.name,
         dataset.center.name_en,
+        *(word for code in dataset.regions for word in _region_words(code)),
+        *_column_words(_search_version(dataset)),
         dataset.description[:2000],
         dataset.description_en[:2000],
     ]
     return " ".join(p for p in parts if p).lower()
+
+
+def dataset_reindex(*, actor, dataset: Dataset) -> Dataset:
+    """Recompute what search matches for `dataset` (after its columns or values changed)."""
+    authorize(permissions.dataset_reindex, actor, dataset, can_view=permissions.dataset_view)
+    dataset = Dataset.objects.select_related("center", "current_version").get(pk=dataset.pk)
+    text = _search_text(dataset)
+    if text != dataset.search_text:
+        Dataset.objects.filter(pk=dataset.pk).update(search_text=text)
+        dataset.search_text = text
+        catalog_cache.changed()
+    return dataset
 
 
 def _clean_dataset_fields(values: dict, *, partial: bool) -> dict:
@@ -303,7 +368,15 @@ def version_upload(
         locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
         if mode == UploadMode.APPEND:
             _check_appendable(locked)
-        number = (locked.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+        # A failed upload does not use up its number: the next upload takes it over (the failure
+        # stays in the audit log).
+        kept = locked.versions.exclude(status=DatasetVersion.Status.FAILED)
+        number = (kept.aggregate(n=Max("number"))["n"] or 0) + 1
+        replaced = list(locked.versions.filter(status=DatasetVersion.Status.FAILED, number__gte=number))
+        for failed in replaced:
+            stored = failed.source.name
+            failed.delete()
+            transaction.on_commit(lambda name=stored: _remove_stored(name))
         version = DatasetVersion(
             dataset=locked,
             number=number,
@@ -322,7 +395,13 @@ def version_upload(
             verb="catalog.version.uploaded",
             target=version,
             organization=dataset.center,
-            after={"number": number, "filename": original, "bytes": size, "mode": mode},
+            after={
+                "number": number,
+                "filename": original,
+                "bytes": size,
+                "mode": mode,
+                **({"replaces_failed": [v.number for v in replaced]} if replaced else {}),
+            },
         )
         transaction.on_commit(lambda: _enqueue_ingestion(version.pk))
     return version
@@ -346,6 +425,13 @@ def _check_appendable(dataset: Dataset) -> None:
             _("The published version is a single file; upload the whole table once with mode replace."),
             errors={"mode": [_("The published version is not partitioned.")]},
         )
+
+
+def _remove_stored(name: str) -> None:
+    from django.core.files.storage import default_storage
+
+    if name and default_storage.exists(name):
+        default_storage.delete(name)
 
 
 def _enqueue_ingestion(version_id: int) -> None:
@@ -385,7 +471,13 @@ def version_ingest(*, actor, version_id: int) -> DatasetVersion:
     try:
         ingested = _ingest(claim.job)
     except ingestion.IngestionError as exc:
-        return _version_fail(version_id, exc.message, row=exc.row, column=exc.column)
+        return _version_fail(
+            version_id,
+            exc.message,
+            row=exc.row,
+            column=exc.column,
+            detail={"template": exc.template, "params": exc.params},
+        )
     with transaction.atomic():
         done = jobs.job_finish(DatasetVersion, version_id, lambda v: _record_ingestion(v, ingested))
         if done.claimed:
@@ -569,10 +661,13 @@ def _record_ingestion(version: DatasetVersion, ingested: _Ingested) -> None:
     fields = [
         _field_from(column, ingested.profiles.get(column["name"], {}), version) for column in result.columns
     ]
+    _suggest_titles(version, fields)
     for field in fields:  # an append keeps the curators' choices of the version it extends
         base = ingested.base_fields.get(field.name)
         if base is not None:
-            field.sensitivity, field.title, field.description = base.sensitivity, base.title, base.description
+            field.sensitivity = base.sensitivity
+            field.title = base.title or field.title
+            field.description = base.description or field.description
     Field.objects.bulk_create(fields)
     version.file_kind = result.file_kind
     version.encoding = result.encoding or ""
@@ -605,6 +700,26 @@ def _record_ingestion(version: DatasetVersion, ingested: _Ingested) -> None:
         version.parts.set([*ingested.parts, *created])
 
 
+def _suggest_titles(version: DatasetVersion, fields: list[Field]) -> None:
+    """Titles and descriptions for new columns: what the center wrote for the same column in
+    the dataset's previous version, else the project dictionary's suggestion (the center edits
+    either on the version's fields page)."""
+    previous = {
+        f.name: f
+        for f in Field.objects.filter(
+            version__dataset_id=version.dataset_id, version__number__lt=version.number
+        ).order_by("version__number")
+    }
+    for field in fields:
+        earlier = previous.get(field.name)
+        if earlier is not None and (earlier.title or earlier.description):
+            field.title, field.description = earlier.title, earlier.description
+            continue
+        suggestion = column_suggestion(field.name)
+        if suggestion is not None:
+            field.title, field.description = suggestion.title, suggestion.description
+
+
 def _field_from(column: dict, profile: dict, version: DatasetVersion) -> Field:
     samples = [str(v["value"]) for v in profile.get("top_values") or [] if v.get("value") is not None]
     suggested = ingestion.suggest_sensitivity(column["name"], samples)
@@ -631,14 +746,20 @@ def _audit_failure(version: DatasetVersion, row: int | None = None, column: str 
 
 
 def _version_fail(
-    version_id: int, message: str, *, row: int | None = None, column: str | None = None
+    version_id: int,
+    message: str,
+    *,
+    row: int | None = None,
+    column: str | None = None,
+    detail: dict | None = None,
 ) -> DatasetVersion:
     with transaction.atomic():
         failed = jobs.job_fail(DatasetVersion, version_id, message)
         version = failed.job
         if failed.claimed:
             version.error_row, version.error_column = row, column or ""
-            version.save(update_fields=["error_row", "error_column"])
+            version.error_detail = detail or {}
+            version.save(update_fields=["error_row", "error_column", "error_detail"])
             _audit_failure(version, row, column)
     return version
 
@@ -724,6 +845,8 @@ def version_fields_update(*, actor, version: DatasetVersion, changes: list[dict]
                 after=after,
             )
             catalog_cache.changed()  # titles and descriptions of a published version are shown
+            dataset = version.dataset
+            Dataset.objects.filter(pk=dataset.pk).update(search_text=_search_text(dataset))
     return version
 
 
@@ -756,7 +879,8 @@ def version_publish(*, actor, version: DatasetVersion) -> DatasetVersion:
         dataset.current_version = version
         dataset.status = Dataset.Status.PUBLISHED
         dataset.published_at = dataset.published_at or now
-        dataset.save(update_fields=["current_version", "status", "published_at", "updated_at"])
+        dataset.search_text = _search_text(dataset)
+        dataset.save(update_fields=["current_version", "status", "published_at", "search_text", "updated_at"])
         audit_record(
             actor=actor,
             verb="catalog.version.published",
@@ -822,6 +946,24 @@ def _terms_errors(values: dict) -> dict[str, list[str]]:
         value = values.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
             e[key] = [_("A whole number of at least %(low)s.") % {"low": low}]
+    return e
+
+
+def offer_errors(*, actor, dataset: Dataset, values: dict) -> dict[str, list[str]]:
+    """Every error the offer `values` would be refused with, without saving anything: a form
+    shows them all together with its own (one round trip, not one per mistake). Reads only."""
+    authorize(permissions.offer_errors, actor, dataset, can_view=permissions.dataset_view)
+    try:
+        schema = _version_schema(_schema_version(dataset))
+    except errors.InvalidState:
+        return {}
+    e = _terms_errors(values)
+    try:
+        policy_errors = OfferPolicy.from_values(values).normalized().errors(schema)
+    except (TypeError, ValueError, KeyError):
+        policy_errors = {}
+    for key, messages in policy_errors.items():
+        e.setdefault(key, []).extend(messages)
     return e
 
 

@@ -4,6 +4,7 @@ through one catalog.services function."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import duckdb
@@ -20,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.models import Organization
-from accounts.selectors import buyer_organization_ids, center_organization_ids
+from accounts.selectors import buyer_organization_ids, center_organization_ids, is_operator
 from catalog import cache as catalog_cache
 from catalog import feeds, permissions, risk_reports, selectors, services
 from catalog.forms import (
@@ -30,13 +31,14 @@ from catalog.forms import (
     DatasetForm,
     FieldsForm,
     OfferForm,
+    PublishCoverageForm,
     UploadForm,
     offer_errors,
 )
 from catalog.models import Dataset, DatasetVersion, Offer, Sensitivity, UploadMode
 from catalog.rendering import markdown_to_html
 from catalog.vocabularies import Theme, regions_by_code
-from marketplace import charts, errors
+from marketplace import charts, errors, reactions
 from marketplace.money import vat_krw
 from marketplace.throttling import throttle_web
 from marketplace.views import apply_errors, paginate, web_errors
@@ -265,6 +267,15 @@ def dataset_page(request, slug):
     # (request access / log in): rendered once per kind of viewer and cached briefly. A
     # visitor's request is answered from the cache alone (see catalog/cache.py).
     viewer = "buyer" if can_request else "member" if signed_in else "anonymous"
+    # A buyer who holds a license or an open request for an offer sees that instead of the
+    # plain request button: the article is cached per what is held, not per person.
+    holdings = (
+        reactions.ask(reactions.OFFER_HOLDINGS, {}, user=request.user, dataset_id=_dataset_id(slug))
+        if can_request
+        else {}
+    )
+    if holdings:
+        viewer = "buyer:" + hashlib.sha256(repr(sorted(holdings.items())).encode()).hexdigest()[:16]
     # (A visitor's article is in the whole page cached above; it is not kept on its own.)
     cached = (
         catalog_cache.lookup("page", get_language(), slug, viewer) if whole is None else catalog_cache.MISSING
@@ -287,6 +298,7 @@ def dataset_page(request, slug):
         "can_request": can_request,
         "signed_in": signed_in,
         "page_url": request.path,
+        "holdings": holdings,
     }
     loaded = cached.value is None  # read with its center and version above
     if context["can_manage"]:
@@ -309,6 +321,10 @@ def dataset_page(request, slug):
     return _for_visitor(request, html)
 
 
+def _dataset_id(slug: str) -> int | None:
+    return Dataset.objects.filter(slug=slug).values_list("pk", flat=True).first()
+
+
 def _dataset_article(request, dataset, context, *, loaded: bool) -> dict:
     """The dataset page's article (description, coverage, offers, schema, profiles, preview) and
     its schema.org markup, as strings. `loaded`: the dataset was read with its center and version."""
@@ -318,6 +334,8 @@ def _dataset_article(request, dataset, context, *, loaded: bool) -> dict:
         dataset.current_version.dataset = dataset  # the preview's pseudonym key reads it
     parts = _dataset_page_parts(request.user, dataset)
     schema_org = parts.pop("schema_org")
+    held = context.get("holdings") or {}
+    parts["offers"] = [{**o, "held": held.get(o["offer"].pk)} for o in parts["offers"]]
     body = render_to_string(
         "catalog/_dataset_article.html",
         {
@@ -385,10 +403,11 @@ def _managed_version(user, pk) -> DatasetVersion:
 @login_required
 def center_datasets(request):
     center_ids = _center_ids(request.user)
-    if not center_ids:
+    operator = is_operator(request.user)  # the breadcrumbs of the pages they manage lead here
+    if not center_ids and not operator:
         raise Http404
     datasets = (
-        Dataset.objects.filter(center_id__in=center_ids)
+        (Dataset.objects.all() if operator else Dataset.objects.filter(center_id__in=center_ids))
         .select_related("center", "current_version")
         .order_by("-updated_at", "-id")
     )
@@ -562,6 +581,7 @@ def center_version(request, pk):
             "status_label": _status_label(version),
             "can_publish": version.status == DatasetVersion.Status.READY
             and permissions.version_publish(request.user, version),
+            "coverage_form": _coverage_form(dataset, version),
             "preview": _preview(version) if editable else None,
         },
     )
@@ -572,9 +592,21 @@ def center_version(request, pk):
 @web_errors
 def center_version_publish(request, pk):
     version = _managed_version(request.user, pk)
+    coverage = PublishCoverageForm(request.POST)
+    if {"regions", "temporal_start", "temporal_end"} & set(request.POST) and coverage.is_valid():
+        # What the data covers, asked with the publish button when the dataset does not say.
+        services.dataset_update(actor=request.user, dataset=version.dataset, **coverage.cleaned_data)
     services.version_publish(actor=request.user, version=version)
     messages.success(request, _("Version %(n)s is published: buyers now get it.") % {"n": version.number})
     return redirect("center-dataset", version.dataset.slug)
+
+
+def _coverage_form(dataset, version) -> PublishCoverageForm | None:
+    """The publish button's questions, when the dataset lacks its regions or period."""
+    if dataset.regions and dataset.temporal_start and dataset.temporal_end:
+        return None
+    fields = list(version.fields.all())
+    return PublishCoverageForm(initial=PublishCoverageForm.suggested(dataset, fields))
 
 
 def _schema_fields(dataset) -> list:
@@ -584,13 +616,26 @@ def _schema_fields(dataset) -> list:
     return list(version.fields.all()) if version else []
 
 
+def _all_offer_errors(form: OfferForm, dataset, actor) -> None:
+    """An invalid form also shows what the offer's rules refuse, so every mistake is listed
+    in one round trip (each field keeps its own error first)."""
+    problems = services.offer_errors(actor=actor, dataset=dataset, values=form.partial_values())
+    for key, messages_ in problems.items():
+        name = OfferForm.FIELD_MAP.get(key, key)
+        if name in form.fields and not form.errors.get(name):
+            for message in messages_:
+                form.add_error(name, str(message))
+
+
 @login_required
 @web_errors
 def center_offer_new(request, slug):
     dataset = _managed_dataset(request.user, slug)
     schema_fields = _schema_fields(dataset)
     form = OfferForm(request.POST or None, schema_fields=schema_fields)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and not form.is_valid():
+        _all_offer_errors(form, dataset, request.user)
+    elif request.method == "POST":
         values = form.values()
         try:
             services.offer_create(actor=request.user, dataset=dataset, **values)
@@ -615,7 +660,9 @@ def center_offer_edit(request, pk):
     dataset = _managed_dataset(request.user, offer.dataset.slug)
     schema_fields = _schema_fields(dataset)
     form = OfferForm(request.POST or None, schema_fields=schema_fields, initial=OfferForm.initial_from(offer))
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and not form.is_valid():
+        _all_offer_errors(form, dataset, request.user)
+    elif request.method == "POST":
         values = form.values()
         try:
             services.offer_update(actor=request.user, offer=offer, **values)

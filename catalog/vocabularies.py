@@ -55,3 +55,27 @@ class UpdateFrequency(models.TextChoices):
     QUARTERLY = "quarterly", _("Quarterly")
     YEARLY = "yearly", _("Yearly")
     IRREGULAR = "irregular", _("Irregular")
+
+
+@dataclass(frozen=True)
+class ColumnSuggestion:
+    title: str
+    description: str
+
+
+@cache
+def _column_titles() -> dict[str, ColumnSuggestion]:
+    with open(DATA / "column_titles.json", encoding="utf-8") as f:
+        rows = json.load(f)
+    return {
+        key: ColumnSuggestion(row.get("title", ""), row.get("description", ""))
+        for key, row in rows.items()
+        if not key.startswith("_")
+    }
+
+
+def column_suggestion(name: str) -> ColumnSuggestion | None:
+    """The project dictionary's Korean title and description for a column named `name`
+    (case-blind; spaces and hyphens read as underscores), or None."""
+    key = name.strip().lower().replace(" ", "_").replace("-", "_")
+    return _column_titles().get(key)

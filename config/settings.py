@@ -61,6 +61,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Outside LocaleMiddleware, so it sees the answer's Content-Language.
+    "marketplace.korean.ParticleMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -174,6 +176,8 @@ INVITATIONS_PER_DAY = env.int("INVITATIONS_PER_DAY", default=20)
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "ko"
+# Our Korean date and time formats (config/formats/ko) over Django's.
+FORMAT_MODULE_PATH = ["config.formats"]
 LANGUAGES = [("ko", _("Korean")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True

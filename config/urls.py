@@ -2,7 +2,9 @@ from csp.constants import UNSAFE_INLINE
 from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic.base import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from accounts import views as accounts_views
@@ -31,6 +33,12 @@ urlpatterns = [
         name="redoc",
     ),
     path("healthz", views.health, name="health"),
+    # Browsers ask for /favicon.ico whatever the page's <link rel="icon"> says.
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=static("img/jangteo.svg"), permanent=True),
+        name="favicon",
+    ),
     path("i18n/", include("django.conf.urls.i18n")),
     # Before Django's own: reset reaches accounts without a password; a new password revokes tokens.
     path("accounts/password_reset/", accounts_views.password_reset, name="password_reset"),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
 from marketplace.actors import is_system
 from marketplace.context import client_ip
 from marketplace.models import AuditEvent
@@ -32,3 +35,70 @@ def audit_record(
         after=after,
         ip=client_ip.get(),
     )
+
+
+# What the audit log's namespaced verbs say to a person: "<entity>.<action>" as two labels.
+_ENTITIES = {
+    "accounts.api_token": _("API token"),
+    "accounts.invitation": _("Invitation"),
+    "accounts.membership": _("Membership"),
+    "accounts.organization": _("Organization"),
+    "accounts.user": _("Account"),
+    "catalog.dataset": _("Dataset"),
+    "catalog.offer": _("Offer"),
+    "catalog.version": _("Dataset version"),
+    "transactions.access_request": _("Access request"),
+    "transactions.extract": _("Data file"),
+    "transactions.invoice": _("Invoice"),
+    "transactions.license": _("License"),
+    "transactions.leak": _("Leak trace"),
+}
+_ACTIONS = {
+    "accepted": _("accepted"),
+    "added": _("added"),
+    "approved": _("approved"),
+    "built": _("built"),
+    "confirmed": _("confirmed"),
+    "created": _("created"),
+    "downloaded": _("downloaded"),
+    "expired": _("expired"),
+    "failed": _("failed"),
+    "fields_updated": _("columns edited"),
+    "ingested": _("ingested"),
+    "invited": _("invited"),
+    "invoice_voided": _("invoice voided"),
+    "invoiced": _("invoiced"),
+    "issued": _("issued"),
+    "lapsed": _("lapsed"),
+    "message_posted": _("message posted"),
+    "paid": _("paid"),
+    "published": _("published"),
+    "purged": _("file purged"),
+    "queued": _("queued"),
+    "registered": _("registered"),
+    "rejected": _("rejected"),
+    "removed": _("removed"),
+    "resubmitted": _("resubmitted"),
+    "retired": _("retired"),
+    "returned": _("returned for changes"),
+    "revoked": _("revoked"),
+    "revoked_all": _("all revoked"),
+    "role_changed": _("role changed"),
+    "signed_up": _("signed up"),
+    "submitted": _("submitted"),
+    "traced": _("traced"),
+    "updated": _("updated"),
+    "uploaded": _("uploaded"),
+    "verified": _("verified"),
+    "voided": _("voided"),
+    "withdrawn": _("withdrawn"),
+}
+
+
+def verb_label(verb: str) -> str:
+    """`transactions.access_request.invoiced` → "Access request: invoiced" (translated); an
+    unknown verb is shown as it is."""
+    entity, _dot, action = verb.rpartition(".")
+    if entity not in _ENTITIES or action not in _ACTIONS:
+        return verb
+    return gettext("%(entity)s: %(action)s") % {"entity": _ENTITIES[entity], "action": _ACTIONS[action]}

@@ -74,3 +74,9 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise RuntimeError("Audit events are append-only.")
+
+    @property
+    def verb_label(self) -> str:
+        from marketplace.audit import verb_label
+
+        return verb_label(self.verb)

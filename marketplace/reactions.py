@@ -22,6 +22,23 @@ VERSION_PUBLISHED = "catalog.version.published"  # version_id
 
 _subscribers: dict[str, list[Callable[..., object]]] = defaultdict(list)
 
+# Questions an earlier app's pages ask and a later app answers (same one-way rule): the answerer
+# registers in its AppConfig.ready(); without one, the asker gets its default.
+OFFER_HOLDINGS = "transactions.offer_holdings"  # (user, dataset_id) -> {offer_id: {...}}
+
+_answerers: dict[str, Callable[..., object]] = {}
+
+
+def answer(question: str, handler: Callable[..., object]) -> None:
+    """`handler(**kwargs)` answers `question` from now on."""
+    _answerers[question] = handler
+
+
+def ask(question: str, default=None, **kwargs):
+    """The registered answer to `question`, or `default` when no app answers it."""
+    handler = _answerers.get(question)
+    return default if handler is None else handler(**kwargs)
+
 
 def subscribe(event: str, handler: Callable[..., object]) -> None:
     """Call `handler(**ids)` after every committed `event`. Subscribing twice is harmless."""

@@ -40,6 +40,7 @@ class ExtractSerializer(ModelSerializer):
             "dataset",
             "version",
             "format",
+            "header",
             "status",
             "progress",
             "row_count",
@@ -72,6 +73,11 @@ class ExtractSerializer(ModelSerializer):
 
 class ExtractRequestSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=Extract.Format.choices, required=False)
+    header = serializers.ChoiceField(
+        choices=Extract.Header.choices,
+        required=False,
+        help_text="The header row: the columns' Korean titles, or their names (the default).",
+    )
 
 
 class DownloadLinkSerializer(serializers.Serializer):
@@ -86,7 +92,7 @@ def extracts_visible_to(user):
 
 
 class LicenseExtractsView(APIView):
-    """`GET` the license's extracts; `POST {"format"}` asks for a file (202)."""
+    """`GET` the license's extracts; `POST {"format", "header"}` asks for a file (202)."""
 
     @extend_schema(responses=ExtractSerializer(many=True))
     def get(self, request, pk: int):
@@ -101,7 +107,10 @@ class LicenseExtractsView(APIView):
         data = ExtractRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         extract = services.extract_request(
-            actor=request.user, license=license, format=data.validated_data.get("format")
+            actor=request.user,
+            license=license,
+            format=data.validated_data.get("format"),
+            header=data.validated_data.get("header"),
         )
         return Response(ExtractSerializer(extract).data, status=status.HTTP_202_ACCEPTED)
 

@@ -15,3 +15,7 @@ class TransactionsConfig(AppConfig):
 
         # A newly published version goes to the licenses that receive updates.
         reactions.subscribe(reactions.VERSION_PUBLISHED, hooks.version_published)
+        # The dataset page shows a buyer the licenses and open requests they already hold.
+        from transactions.selectors import offer_holdings
+
+        reactions.answer(reactions.OFFER_HOLDINGS, offer_holdings)

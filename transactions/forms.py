@@ -197,6 +197,12 @@ class ExtractFormatForm(WebForm):
         choices=Extract.Format.choices,
         help_text=_("The file is built by a worker; this page shows its progress."),
     )
+    header = forms.ChoiceField(
+        label=_("Header row"),
+        choices=Extract.Header.choices,
+        initial=Extract.Header.TITLES,
+        required=False,
+    )
 
 
 class LeakTraceForm(WebForm):

@@ -472,7 +472,13 @@ class Extract(Job):
         on_delete=models.PROTECT,
         related_name="+",
     )
+
+    class Header(models.TextChoices):
+        TITLES = "titles", _("Column titles (Korean)")
+        NAMES = "names", _("Column names")
+
     format = models.CharField(_("format"), max_length=8, choices=Format.choices)
+    header = models.CharField(_("header row"), max_length=8, choices=Header.choices, default=Header.NAMES)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
     row_count = models.BigIntegerField(_("rows"), null=True, blank=True)
     bytes = models.BigIntegerField(_("bytes"), null=True, blank=True)
@@ -493,7 +499,9 @@ class Extract(Job):
         verbose_name_plural = _("extracts")
         ordering = ["-queued_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["license", "version", "format"], name="extract_one_per_format"),
+            models.UniqueConstraint(
+                fields=["license", "version", "format", "header"], name="extract_one_per_format_header"
+            ),
             models.CheckConstraint(
                 name="extract_progress_0_100", condition=Q(progress__gte=0, progress__lte=100)
             ),

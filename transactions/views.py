@@ -22,6 +22,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts.models import Organization
+from accounts.permissions import organization_is_active
 from accounts.selectors import is_operator
 from catalog import risk_reports
 from catalog import selectors as catalog_selectors
@@ -97,6 +98,22 @@ def request_new(request, slug, offer_id):
     )
     if not organizations:
         raise Http404
+    # Say what stands in the way before the buyer fills the form: an organization not verified
+    # yet, or a license or an open request they already hold for this offer.
+    unverified = not any(organization_is_active(o) for o in organizations)
+    held = selectors.offer_holdings(user=request.user, dataset_id=offer.dataset_id).get(offer.pk, {})
+    if unverified or held:
+        return render(
+            request,
+            "transactions/request_blocked.html",
+            {
+                "offer": offer,
+                "dataset": offer.dataset,
+                "organizations": organizations,
+                "held": held,
+                "price": _price(offer),
+            },
+        )
     schema = _schema(offer)
     form = AccessRequestForm(
         request.POST or None,
@@ -646,13 +663,16 @@ def license_extract_request(request, pk):
     form = ExtractFormatForm(request.POST)
     if form.is_valid():
         format = form.cleaned_data["format"]
+        header = form.cleaned_data.get("header") or Extract.Header.NAMES
         before = (
             selectors.license_extracts(license)
-            .filter(version_id=license.dataset.current_version_id, format=format)
+            .filter(version_id=license.dataset.current_version_id, format=format, header=header)
             .first()
         )
         try:
-            extract = services.extract_request(actor=request.user, license=license, format=format)
+            extract = services.extract_request(
+                actor=request.user, license=license, format=format, header=header
+            )
         except (errors.NotFound, errors.PermissionDenied):
             raise
         except errors.ApplicationError as exc:

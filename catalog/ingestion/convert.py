@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from .errors import IngestionError
+from .errors import message_template as _t
 from .sql import ident, insertion_order_preserved, literal
 
 DELIMITERS = (",", "\t", ";", "|")
@@ -35,13 +36,20 @@ _AT_MOST_15_DIGITS = "length(regexp_replace({c}, '[^0-9]', '', 'g')) <= 15"
 
 # SQL tests on one text value, "{c}" standing for the column. Tried in this order; a column gets
 # the first type that every one of its non-null values passes, else it stays text.
+_MONTH_RE = "[0-9]{2}-(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 _VALUE_TESTS = {
     "integer": "regexp_full_match({c}, '" + _INT_RE + "')",
     "number": "regexp_full_match({c}, '" + _NUM_RE + "') AND " + _AT_MOST_15_DIGITS,
     "boolean": "lower({c}) IN ('true', 'false')",
     "date": "regexp_full_match({c}, '" + _DATE_RE + "') AND try_cast({c} AS DATE) IS NOT NULL",
     "datetime": ("regexp_full_match({c}, '" + _DATETIME_RE + "') AND try_cast({c} AS TIMESTAMP) IS NOT NULL"),
+    # Months as Excel writes them in Korean public data ("21-Feb": February 2021), kept as the
+    # month's first day.
+    "month": "regexp_full_match({c}, '" + _MONTH_RE + "')",
 }
+# How each kind is read into its type; a month becomes a date.
+_CSV_READ = {"month": "CAST(strptime({c}, '%y-%b') AS DATE)"}
+_CATALOG_TYPE = {"month": "date"}
 _CSV_CAST = {
     "integer": "BIGINT",
     "number": "DOUBLE",
@@ -95,7 +103,7 @@ def read_header(csv_path: Path, dialect: dict) -> list[str]:
     """The header's field values exactly as written (a BOM is not part of the first name)."""
     record = _first_record(csv_path, quote=dialect["quote"], escape=dialect["escape"])
     if not record.strip():
-        raise IngestionError("The first line is empty; it must hold the column names.")
+        raise IngestionError(_t("The first line is empty; it must hold the column names."))
     escape = dialect["escape"]
     reader = csv.reader(
         io.StringIO(record, newline=""),
@@ -125,7 +133,7 @@ def _first_record(csv_path: Path, *, quote: str, escape: str) -> str:
         elif ch in "\r\n" and not in_quotes:
             return text[:i]
     if len(head) == HEADER_LIMIT_BYTES:
-        raise IngestionError("The header row is longer than 1 MiB; check the file's delimiter.")
+        raise IngestionError(_t("The header row is longer than 1 MiB; check the file's delimiter."))
     return text
 
 
@@ -168,6 +176,9 @@ def csv_to_parquet(
         f"quote = {literal(dialect['quote'])}, escape = {literal(dialect['escape'])}, "
         f"columns = {{{columns}}})"
     )
+    # A record with every field empty (",,,,": what Excel leaves where a sheet had a blank row
+    # or formatting below its data) holds nothing: it is neither counted nor written.
+    source = f"(SELECT * FROM {source} WHERE coalesce({', '.join(raw)}) IS NOT NULL)"  # noqa: S608
 
     # Deciding types costs a regular-expression test per value, so the full pass tests each
     # column only for the types its first rows all pass (text columns not at all): a type that
@@ -184,7 +195,7 @@ def csv_to_parquet(
         row_count = _convert_checked(con, source, raw, names, guessed, out_path)
         if row_count is not None:
             on_fraction(1.0)
-            return row_count, guessed
+            return row_count, [_CATALOG_TYPE.get(kind, kind) for kind in guessed]
     try:
         row_count, verdicts = _count_passing(con, source, raw, candidates)
     except duckdb.InvalidInputException as exc:
@@ -192,8 +203,9 @@ def csv_to_parquet(
         # the caller can retry it rather than blame the file.
         raise _csv_error(exc, dialect, names) from exc
     on_fraction(0.4)
-    types = [verdicts.get(c) or "string" for c in raw]
-    _convert(con, source, raw, names, types, out_path)
+    kinds = [verdicts.get(c) or "string" for c in raw]
+    _convert(con, source, raw, names, kinds, out_path)
+    types = [_CATALOG_TYPE.get(kind, kind) for kind in kinds]
     on_fraction(1.0)
     return row_count, types
 
@@ -204,7 +216,7 @@ def _select(raw: list[str], names: list[str], types: list[str], checked: bool = 
         if kind == "string":
             out.append(f"{c} AS {ident(name)}")
             continue
-        cast = f"CAST({c} AS {_CSV_CAST[kind]})"
+        cast = _CSV_READ[kind].replace("{c}", c) if kind in _CSV_READ else f"CAST({c} AS {_CSV_CAST[kind]})"
         if checked:
             test = _VALUE_TESTS[kind].replace("{c}", c)
             cast = f"CASE WHEN {c} IS NULL OR ({test}) THEN {cast} ELSE error('jangteo: not {kind}') END"
@@ -283,7 +295,7 @@ def _csv_error(exc: duckdb.InvalidInputException, dialect: dict, names: list[str
     first_line = text.split("\n", 1)[0].removeprefix("Invalid Input Error: ")
     line = _LINE_RE.search(text)
     if not line:
-        return IngestionError(f"The file could not be read as CSV: {first_line}")
+        return IngestionError(_t("The file could not be read as CSV: %(detail)s"), detail=first_line)
     row = int(line.group(1)) - 1  # DuckDB counts records from 1 including the header
     counts = _COUNT_RE.search(text)
     if counts:
@@ -291,20 +303,32 @@ def _csv_error(exc: duckdb.InvalidInputException, dialect: dict, names: list[str
         # DuckDB stops counting one field past the expected number; count the row it quotes.
         if found > expected:
             found = max(found, _field_count(counts.group(1), dialect))
-        return IngestionError(f"Row {row:,} has {found} fields; the header has {len(names)}.", row=row)
+        return IngestionError(
+            _t("Row %(n)s has %(found)s fields; the header has %(expected)s."),
+            row=row,
+            n=row,
+            found=found,
+            expected=len(names),
+        )
     if "unterminated quote" in text:
         return IngestionError(
-            f"Row {row:,} has a quoted field that is not closed properly: a field that starts "
-            "with a quote must end with one, and quotes inside it must be doubled.",
+            _t(
+                "Row %(n)s has a quoted field that is not closed properly: a field that starts "
+                "with a quote must end with one, and quotes inside it must be doubled."
+            ),
             row=row,
+            n=row,
         )
     too_long = _LINE_SIZE_RE.search(text)
     if too_long:
         limit = int(too_long.group(1))
         return IngestionError(
-            f"Row {row:,} is longer than {limit:,} bytes, the most a row may hold.", row=row
+            _t("Row %(n)s is longer than %(limit)s bytes, the most a row may hold."),
+            row=row,
+            n=row,
+            limit=limit,
         )
-    return IngestionError(f"Row {row:,} could not be read: {first_line}", row=row)
+    return IngestionError(_t("Row %(n)s could not be read: %(detail)s"), row=row, n=row, detail=first_line)
 
 
 def _field_count(line: str, dialect: dict) -> int:
@@ -362,15 +386,22 @@ def parquet_to_parquet(con: duckdb.DuckDBPyConnection, src: Path, out_path: Path
     for (original, duckdb_type, *_), name in zip(described, names):
         if _is_nested(duckdb_type):
             raise IngestionError(
-                f'Column "{original}" holds nested values ({duckdb_type}); only flat columns '
-                "(text, numbers, booleans, dates, timestamps) can be published. Flatten it first.",
+                _t(
+                    'Column "%(name)s" holds nested values (%(type)s); only flat columns '
+                    "(text, numbers, booleans, dates, timestamps) can be published. Flatten it first."
+                ),
                 column=original,
+                name=original,
+                type=duckdb_type,
             )
         if duckdb_type == "BLOB":
             raise IngestionError(
-                f'Column "{original}" holds binary data (BLOB); only text, numbers, booleans, '
-                "dates and timestamps can be published.",
+                _t(
+                    'Column "%(name)s" holds binary data (BLOB); only text, numbers, booleans, '
+                    "dates and timestamps can be published."
+                ),
                 column=original,
+                name=original,
             )
         kind = logical_type(duckdb_type)
         if kind is None:  # TIME, INTERVAL, UUID, ENUM…: kept, written as text
@@ -393,7 +424,9 @@ def parquet_to_parquet(con: duckdb.DuckDBPyConnection, src: Path, out_path: Path
 
 def _damaged_parquet(exc: duckdb.InvalidInputException) -> IngestionError:
     detail = str(exc).split("\n", 1)[0].removeprefix("Invalid Input Error: ")
-    return IngestionError(f"The Parquet file could not be read; it may be damaged or cut short ({detail}).")
+    return IngestionError(
+        _t("The Parquet file could not be read; it may be damaged or cut short (%(detail)s)."), detail=detail
+    )
 
 
 def output_columns(con: duckdb.DuckDBPyConnection, parquet_path: Path, types: list[str]) -> list[dict]:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .errors import IngestionError
+from .errors import message_template as _t
 
 CHUNK_BYTES = 1 << 20
 # DuckDB's CSV reader refuses longer lines, but a too-long LAST line it drops without a word
@@ -23,22 +24,52 @@ PARQUET_MAGIC = b"PAR1"
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = codecs.BOM_UTF8
 
-NOT_TABULAR = "This is not a CSV, TSV or Parquet file"
+NOT_TABULAR = "This is not a CSV, TSV or Parquet file"  # kept in every message below
 
 # Formats people upload by mistake, recognised by their first bytes, with what to do instead.
 _KNOWN_BINARY = [
     (
         b"PK\x03\x04",
-        "it looks like an Excel workbook or a ZIP archive; save the sheet as CSV UTF-8",
+        _t(
+            "This is not a CSV, TSV or Parquet file: it looks like an Excel workbook or a ZIP archive. "
+            "Save the sheet as CSV UTF-8 and upload it again."
+        ),
     ),
     (
         b"\xd0\xcf\x11\xe0",
-        "it looks like an old Excel (.xls) workbook; save the sheet as CSV UTF-8",
+        _t(
+            "This is not a CSV, TSV or Parquet file: it looks like an old Excel (.xls) workbook. "
+            "Save the sheet as CSV UTF-8 and upload it again."
+        ),
     ),
-    (b"\xff\xfe", "it is UTF-16 text; save it as CSV UTF-8"),
-    (b"\xfe\xff", "it is UTF-16 text; save it as CSV UTF-8"),
-    (b"%PDF", "it is a PDF document"),
-    (b"\x89PNG", "it is a PNG image"),
+    (
+        b"\xff\xfe",
+        _t(
+            "This is not a CSV, TSV or Parquet file: it is UTF-16 text. "
+            "Save it as CSV UTF-8 and upload it again."
+        ),
+    ),
+    (
+        b"\xfe\xff",
+        _t(
+            "This is not a CSV, TSV or Parquet file: it is UTF-16 text. "
+            "Save it as CSV UTF-8 and upload it again."
+        ),
+    ),
+    (
+        b"%PDF",
+        _t(
+            "This is not a CSV, TSV or Parquet file: it is a PDF document. "
+            "Upload the data as CSV, TSV or Parquet."
+        ),
+    ),
+    (
+        b"\x89PNG",
+        _t(
+            "This is not a CSV, TSV or Parquet file: it is a PNG image. "
+            "Upload the data as CSV, TSV or Parquet."
+        ),
+    ),
 ]
 
 Fraction = Callable[[float], None]
@@ -49,7 +80,7 @@ def file_kind(path: Path) -> str:
     with path.open("rb") as f:
         head = f.read(4)
     if not head:
-        raise IngestionError("The file is empty.")
+        raise IngestionError(_t("The file is empty."))
     if head == PARQUET_MAGIC:
         return "parquet"
     if head[:2] == GZIP_MAGIC:
@@ -62,18 +93,21 @@ def check_text_sample(path: Path) -> None:
     with path.open("rb") as f:
         head = f.read(SAMPLE_BYTES)
     if not head:
-        raise IngestionError("The file is empty.")
+        raise IngestionError(_t("The file is empty."))
     for magic, advice in _KNOWN_BINARY:
         if head.startswith(magic):
-            raise IngestionError(f"{NOT_TABULAR}: {advice}, then upload it again.")
+            raise IngestionError(advice)
     if b"\x00" in head:
         raise _nul_error(head.index(b"\x00"))
 
 
 def _nul_error(offset: int) -> IngestionError:
     return IngestionError(
-        f"{NOT_TABULAR}: it contains binary data (a NUL byte at byte {offset:,}). "
-        "Upload the data as CSV, TSV or Parquet."
+        _t(
+            "This is not a CSV, TSV or Parquet file: it contains binary data (a NUL byte at byte "
+            "%(offset)s). Upload the data as CSV, TSV or Parquet."
+        ),
+        offset=offset,
     )
 
 
@@ -91,20 +125,23 @@ def gunzip(src: Path, dest: Path, *, limit: int, on_fraction: Fraction) -> None:
                 chunk = gz.read(CHUNK_BYTES)
             except (OSError, EOFError, zlib.error) as exc:
                 raise IngestionError(
-                    "The gzip file is damaged or cut short; compress the CSV again and upload it."
+                    _t("The gzip file is damaged or cut short; compress the CSV again and upload it.")
                 ) from exc
             if not chunk:
                 break
             written += len(chunk)
             if written > limit:
                 raise IngestionError(
-                    f"The uncompressed size exceeds the limit of {_human_bytes(limit)}; "
-                    "split the data into smaller files."
+                    _t(
+                        "The uncompressed size exceeds the limit of %(limit)s; "
+                        "split the data into smaller files."
+                    ),
+                    limit=_human_bytes(limit),
                 )
             out.write(chunk)
             on_fraction(raw.tell() / total)
     if written == 0:
-        raise IngestionError("The file is empty.")
+        raise IngestionError(_t("The file is empty."))
 
 
 def to_utf8(src: Path, dest: Path, *, on_fraction: Fraction) -> tuple[Path, str]:
@@ -145,11 +182,24 @@ class _LineLengths:
         else:
             self.run += first
         if self.run > MAX_LINE_BYTES:
-            where = f"Row {self.lines:,}" if self.lines else "The header"
+            if self.lines:
+                raise IngestionError(
+                    _t(
+                        "Row %(n)s is longer than %(limit)s bytes (line %(line)s); a line break "
+                        "or a closing quote is probably missing there."
+                    ),
+                    row=self.lines,
+                    n=self.lines,
+                    limit=MAX_LINE_BYTES,
+                    line=self.lines + 1,
+                )
             raise IngestionError(
-                f"{where} is longer than {MAX_LINE_BYTES:,} bytes (line {self.lines + 1:,}); a line break "
-                "or a closing quote is probably missing there.",
-                row=self.lines or None,
+                _t(
+                    "The header is longer than %(limit)s bytes (line %(line)s); a line break "
+                    "or a closing quote is probably missing there."
+                ),
+                limit=MAX_LINE_BYTES,
+                line=1,
             )
         if first >= 0:
             self.lines += chunk.count(b"\n")

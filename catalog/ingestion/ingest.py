@@ -12,6 +12,7 @@ from marketplace.duckdb import connect
 
 from . import convert, detect
 from .errors import IngestionError
+from .errors import message_template as _t
 
 OUTPUT_NAME = "data.parquet"
 # Wider tables are almost always a wrong delimiter or a pivoted export; they also make every
@@ -98,8 +99,12 @@ def ingest_file(
             names = convert.unique_names(convert.read_header(csv_path, dialect))
             if len(names) > MAX_COLUMNS:
                 raise IngestionError(
-                    f"The header has {len(names):,} columns; the limit is {MAX_COLUMNS:,}. "
-                    "Check the delimiter, or split the table."
+                    _t(
+                        "The header has %(n)s columns; the limit is %(limit)s. "
+                        "Check the delimiter, or split the table."
+                    ),
+                    n=len(names),
+                    limit=MAX_COLUMNS,
                 )
             report(55)
             row_count, types = convert.csv_to_parquet(

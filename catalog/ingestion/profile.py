@@ -93,7 +93,8 @@ def _stats(con, scan: str, columns: list[dict]) -> list[tuple]:
     parts = []
     for column in columns:
         c = ident(column["name"])
-        parts += [f"count(*) - count({c})", f"approx_count_distinct({c})"]
+        # The estimate (HyperLogLog) can exceed the number of values; it never may.
+        parts += [f"count(*) - count({c})", f"least(approx_count_distinct({c}), count({c}))"]
         if column["type"] in _HISTOGRAM_TYPES:
             x = _as_double(column)
             finite = f"FILTER (WHERE isfinite({x}))"
@@ -103,6 +104,9 @@ def _stats(con, scan: str, columns: list[dict]) -> list[tuple]:
             else:
                 parts += [f"min({c})", f"max({c})"]
             parts += [f"min({x}) {finite}", f"max({x}) {finite}"]
+        elif column["type"] == "string":
+            # The alphabetically first and last text values say nothing and may name a person.
+            parts += ["NULL", "NULL", "NULL", "NULL"]
         else:
             parts += [f"min({c})", f"max({c})", "NULL", "NULL"]
     row = con.execute(f"SELECT {', '.join(parts)} FROM {scan}").fetchone()  # noqa: S608

@@ -83,6 +83,11 @@
       });
     }
 
+    // Column profiles start open where there is room, folded on phones (issue 17).
+    if (window.matchMedia && window.matchMedia("(min-width: 721px)").matches) {
+      document.querySelectorAll("details[data-open-wide]").forEach(function (d) { d.open = true; });
+    }
+
     document.querySelectorAll("[data-check-all]").forEach(function (button) {
       button.hidden = false;
       button.addEventListener("click", function () {

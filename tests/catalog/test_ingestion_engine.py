@@ -6,8 +6,10 @@ import csv
 import gzip
 import json
 import random
+import re
 import tempfile
 import zlib
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -272,12 +274,11 @@ def test_types_are_inferred_but_codes_stay_text_exactly_as_written(tmp_path, wor
         "BIGINT", "DOUBLE", "BOOLEAN", "DATE", "TIMESTAMP",
     ]  # fmt: skip
     rows = rows_of(result.parquet_path)
-    assert result.row_count == 4
+    assert result.row_count == 3  # the all-empty record is not data (issue 17)
     assert rows[0][5:9] == ("0123456789", "01", "123-45-67890", "끝 공백  ")
     assert rows[1][8] == "  앞 공백"
-    assert rows[2] == (None,) * 11  # the all-empty row is data
-    assert rows[3][5] == "0000000001"
-    assert [r[0] for r in rows] == [1, -20, None, 300]
+    assert rows[2][5] == "0000000001"
+    assert [r[0] for r in rows] == [1, -20, 300]
 
 
 @pytest.mark.parametrize(
@@ -290,7 +291,7 @@ def test_types_are_inferred_but_codes_stay_text_exactly_as_written(tmp_path, wor
         (["1234567890123456.5", "1"], "string"),  # more digits than a DOUBLE holds
         (["0", "-0.5", "10"], "number"),
         (["Y", "N"], "string"),  # only true/false are booleans
-        (["21-Feb", "20-Dec"], "string"),  # Excel-mangled months
+        (["21-Feb", "20-Dec"], "date"),  # Excel-written months ("21-Feb": Feb 2021, issue 17)
         (["2024-02-30"], "string"),  # not a real date
     ],
 )
@@ -416,7 +417,7 @@ def test_profile_matches_known_data(profiled):
         {"value": "부산", "count": 20},
         {"value": "대구", "count": 10},
     ]
-    assert (regions["min"], regions["max"]) == ("대구", "서울")
+    assert (regions["min"], regions["max"]) == (None, None)  # text has no meaningful range (issue 17)
     assert regions.get("histogram") is None
     dates = profile["날짜"]
     assert (dates["min"], dates["max"], dates["null_count"]) == ("2024-01-01", "2024-01-21", 83)
@@ -535,7 +536,7 @@ def test_sensitivity_from_values(values, expected):
 
 REAL_FILES = [
     ("gg_company_address_bizrno.csv", "utf-8", 37_861),
-    ("gg_local_currency_issuance_usage_monthly_cp949.csv", "cp949", 807),
+    ("gg_local_currency_issuance_usage_monthly_cp949.csv", "cp949", 806),  # one all-empty record
     ("gg_local_currency_spend_sigungu_gender_industry_2019.csv", "utf-8", 9_813),
     ("gwangju_sangsaeng_card_merchants_20240915_cp949.csv", "cp949", 59_334),
     ("gwangju_sangsaeng_card_fuel_stations_subset_utf8bom.csv", "utf-8-sig", 127),
@@ -557,10 +558,13 @@ def test_real_files_ingest_exactly(work, filename, encoding, rows):
         expected = list(csv.reader(f))
     assert [c["name"] for c in result.columns] == expected[0]
     converters = {"integer": int, "number": float, "string": str}
-    for got, want in zip(rows_of(result.parquet_path), expected[1:], strict=True):
+    records = [r for r in expected[1:] if any(r)]  # a record of empty fields is not data
+    for got, want in zip(rows_of(result.parquet_path), records, strict=True):
         for value, text, column in zip(got, want, result.columns, strict=True):
             if text == "":
                 assert value is None
+            elif column["type"] == "date" and re.fullmatch(r"[0-9]{2}-[A-Z][a-z]{2}", text):
+                assert value == datetime.strptime(text, "%y-%b").date()  # "21-Feb": Feb 2021
             elif column["type"] in converters:
                 assert value == converters[column["type"]](text)
             else:
@@ -580,11 +584,12 @@ def test_real_file_details(work):
     assert len(rows) - len(set(rows)) == 15  # duplicate rows are data
 
     monthly = ingest_file(REAL_KR / "gg_local_currency_issuance_usage_monthly_cp949.csv", work)
-    assert types_of(monthly)["기준년월"] == "string"
+    assert types_of(monthly)["기준년월"] == "date"  # "21-Feb" months (issue 17)
     assert types_of(monthly)["월별카드충전액(천원)"] == "integer"
     profile = profile_parquet(monthly.parquet_path, monthly.columns)
     assert profile["월별모바일충전액(천원)"]["null_count"] > 0
-    assert profile["시군명"]["null_count"] == 1  # the all-empty row
+    assert profile["시군명"]["null_count"] == 0  # the all-empty record is not data
+    assert profile["기준년월"]["min"] == "2019-01-01"
 
 
 # --- 12. nothing half-made ------------------------------------------------------------------

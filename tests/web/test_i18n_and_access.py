@@ -82,7 +82,7 @@ ALLOWED = {
         "/center/reviews/",
         "/center/dashboard/",
     },
-    "operator": set(LOGIN_REQUIRED) - {"/center/", "/center/datasets/new/", "/center/reviews/"},
+    "operator": set(LOGIN_REQUIRED) - {"/center/datasets/new/", "/center/reviews/"},  # /center/: all datasets
 }
 
 

@@ -251,10 +251,11 @@ def _audit_markers(s) -> dict[str, set]:
 
 def _center_datasets_markers(s) -> dict[str, set]:
     return {
-        mx.PUBLISHED: CENTER,
-        mx.DRAFT: CENTER,
-        mx.RETIRED: CENTER,
-        mx.OTHER_CENTER_DRAFT: {"other_center_curator"},
+        # Operators see every center's datasets (their breadcrumbs lead here: issue 17).
+        mx.PUBLISHED: MANAGERS_OF_DATA,
+        mx.DRAFT: MANAGERS_OF_DATA,
+        mx.RETIRED: MANAGERS_OF_DATA,
+        mx.OTHER_CENTER_DRAFT: {"other_center_curator", "operator"},
     }
 
 
@@ -753,7 +754,7 @@ MATRIX: list[Row] = [
         "get",
         mx.scene,
         lambda s: "/center/",
-        cells((CENTER_KIND, 200)),
+        cells((CENTER_KIND | {"operator"}, 200)),
         sees=_center_datasets_markers,
     ),
     Row("center-dataset-new", "get", None, lambda o: "/center/datasets/new/", cells((CENTER_KIND, 200))),

@@ -158,6 +158,7 @@ def build_recipe(
     key: bytes,
     format: str,
     noise_seed: str = "",
+    labels: dict[str, str] | None = None,
 ) -> Recipe:
     """The recipe for `scope` of `offer` over `parquet` in `format` (csv, csv_bom, parquet,
     jsonl, xlsx). Pure: reads no data. Raises privacy.PlanError for a scope that delivers
@@ -178,10 +179,17 @@ def build_recipe(
     neutralise = FORMATS[format].neutralise_formulas
     xlsx = format == "xlsx"
     select, names = [], []
-    for name in plan.columns:
-        expr, out = f"extract.{ident(name)}", name
+    headers = _headers(plan.columns, labels or {})
+    aggregate = bool(plan.setup)
+    types = list(plan.types) or ["string"] * len(plan.columns)
+    for name, header, type_ in zip(plan.columns, headers, types, strict=False):
+        expr, out = f"extract.{ident(name)}", header
+        if aggregate and type_ == "number" and name.startswith(ROUNDED_MEASURES):
+            # Sums and averages of amounts carry noise and float error: two decimals are
+            # what a reader uses (2406666.67, not 2406666.6666666665).
+            expr = f"round({expr}, 2)"
         if neutralise:
-            out = writers.neutralise_text(name, xlsx=xlsx)
+            out = writers.neutralise_text(header, xlsx=xlsx)
             if name in plan.text_columns:
                 expr = writers.neutralise_sql(expr, xlsx=xlsx)
         select.append(f"{expr} AS {ident(out)}")
@@ -202,6 +210,34 @@ def build_recipe(
         types=list(plan.types),
         setup=list(plan.setup),
     )
+
+
+ROUNDED_MEASURES = ("avg_", "sum_")
+
+# Aggregate outputs are named "<function>_<column>" and "records" (catalog.policy).
+_AGGREGATE_WORDS = {"sum": "합계", "avg": "평균", "min": "최솟값", "max": "최댓값", "count": "건수"}
+
+
+def header_labels(fields) -> dict[str, str]:
+    """Korean headers for an extract: each column's title (its name where it has none), and
+    "업종 합계"-style headers for aggregate measures."""
+    labels = {"records": "건수"}
+    for f in fields:  # anything with .name and .title (catalog Fields)
+        title = f.title or f.name
+        labels[f.name] = title
+        for agg, word in _AGGREGATE_WORDS.items():
+            labels[f"{agg}_{f.name}"] = f"{title} {word}"
+    return labels
+
+
+def _headers(columns: list[str], labels: dict[str, str]) -> list[str]:
+    """Each output column's header: its label where one is given, else its name. A label two
+    columns share gets the column name after it, so headers stay unique."""
+    wanted = [labels.get(c) or c for c in columns]
+    seen: dict[str, int] = {}
+    for header in wanted:
+        seen[header] = seen.get(header, 0) + 1
+    return [h if seen[h] == 1 or h == c else f"{h}({c})" for h, c in zip(wanted, columns, strict=True)]
 
 
 class _Progress:

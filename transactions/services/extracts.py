@@ -63,7 +63,12 @@ def _enqueue(extract_id: int) -> None:
 
 
 def extract_request(
-    *, actor, license: License, format: str | None = None, version: DatasetVersion | None = None
+    *,
+    actor,
+    license: License,
+    format: str | None = None,
+    version: DatasetVersion | None = None,
+    header: str | None = None,
 ) -> Extract:
     """Ask for the license's file in `format` built from `version` (default: the dataset's
     published version). One extract per license, version and format: asking again returns it,
@@ -74,6 +79,12 @@ def extract_request(
         raise errors.ApplicationError(
             _("Choose a format: %(formats)s.") % {"formats": ", ".join(Extract.Format.values)},
             errors={"format": [_("Not a known format.")]},
+        )
+    header = header or Extract.Header.NAMES
+    if header not in Extract.Header.values:
+        raise errors.ApplicationError(
+            _("Choose a header row: %(choices)s.") % {"choices": ", ".join(Extract.Header.values)},
+            errors={"header": [_("Not a known header row.")]},
         )
     with transaction.atomic():
         license = License.objects.select_for_update(of=("self",)).select_related("dataset").get(pk=license.pk)
@@ -86,6 +97,7 @@ def extract_request(
             license=license,
             version=version,
             format=format,
+            header=header,
             defaults={"requested_by": None if is_system(actor) else actor},
         )
         if not created and extract.status not in (Status.FAILED, Status.EXPIRED):
@@ -106,7 +118,12 @@ def extract_request(
                     "attempts",
                 ]
             )
-        _audit(extract, actor=actor, verb="queued", after={"format": format, "version": version.number})
+        _audit(
+            extract,
+            actor=actor,
+            verb="queued",
+            after={"format": format, "header": header, "version": version.number},
+        )
         transaction.on_commit(lambda: _enqueue(extract.pk))
     return extract
 
@@ -118,7 +135,8 @@ def _recipe_for(extract: Extract) -> engine.Recipe:
         raise ExtractError(
             _("The dataset's data file is missing from storage; the platform team has been told.")
         )
-    schema = [privacy.Column(f.name, f.type, f.sensitivity) for f in version.fields.all()]
+    fields = list(version.fields.all())
+    schema = [privacy.Column(f.name, f.type, f.sensitivity) for f in fields]
     policy = OfferPolicy.from_snapshot(license.offer_snapshot)
     return engine.build_recipe(
         # Records: only the partition files the license's scope can touch (catalog.selectors).
@@ -130,6 +148,7 @@ def _recipe_for(extract: Extract) -> engine.Recipe:
         key=keystore.license_key(license.pk),
         format=extract.format,
         noise_seed=version.parquet_sha256,
+        labels=engine.header_labels(fields) if extract.header == Extract.Header.TITLES else None,
     )
 
 
@@ -160,7 +179,8 @@ def _recipe_sha256(recipe: engine.Recipe, license_id: int) -> str:
 def _download_name(extract: Extract) -> str:
     dataset = extract.license.dataset
     stem = dataset.slug or f"dataset-{dataset.pk}"
-    return f"{stem}-v{extract.version.number}-license{extract.license_id}-{extract.format}.zip"
+    titled = "-titles" if extract.header == Extract.Header.TITLES else ""
+    return f"{stem}-v{extract.version.number}-license{extract.license_id}-{extract.format}{titled}.zip"
 
 
 def extract_build(*, actor, extract_id: int) -> Extract:
@@ -342,9 +362,13 @@ def extracts_deliver_version(*, actor, version_id: int) -> list[int]:
     for license in licenses:
         if not license_is_active_now(license, now):
             continue
-        formats = set(license.extracts.values_list("format", flat=True)) or {settings.EXTRACT_DEFAULT_FORMAT}
-        for format in sorted(formats):
-            queued.append(extract_request(actor=SYSTEM, license=license, format=format, version=version).pk)
+        asked = set(license.extracts.values_list("format", "header"))
+        for format, header in sorted(asked or {(settings.EXTRACT_DEFAULT_FORMAT, Extract.Header.NAMES)}):
+            queued.append(
+                extract_request(
+                    actor=SYSTEM, license=license, format=format, version=version, header=header
+                ).pk
+            )
     return queued
 
 

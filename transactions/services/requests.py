@@ -17,6 +17,7 @@ import datetime
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -30,7 +31,7 @@ from marketplace.actors import SYSTEM
 from marketplace.authz import authorize
 from transactions import permissions, selectors
 from transactions.ledger import ledger_check
-from transactions.models import AccessRequest, RequestEvent, RequestMessage
+from transactions.models import AccessRequest, License, RequestEvent, RequestMessage
 from transactions.notifications import BUYER, CENTER, CENTER_ALL, OPERATORS, notify
 from transactions.scope import SCOPE_KEYS, scope_difference, scope_narrow, scope_validate
 from transactions.services._workflow import (
@@ -143,6 +144,30 @@ def _check_no_open_request(organization: Organization, offer: Offer, *, exclude_
     existing = selectors.open_access_request(organization_id=organization.pk, offer_id=offer.pk)
     if existing is not None and existing.pk != exclude_pk:
         raise _open_request_error(organization, existing.pk)
+
+
+def _check_no_active_license(organization: Organization, offer: Offer) -> None:
+    """One license per organization and offer at a time: a second request would make a
+    duplicate; the license page renews it instead."""
+    held = (
+        License.objects.filter(
+            organization=organization, offer=offer, state=License.State.ACTIVE, valid_until__gt=timezone.now()
+        )
+        .order_by("-valid_until")
+        .first()
+    )
+    if held is not None:
+        raise errors.InvalidState(
+            _(
+                "%(org)s already holds license #%(id)s for this offer, valid until %(until)s; "
+                "use it, or renew it from its page."
+            )
+            % {
+                "org": organization.name,
+                "id": held.pk,
+                "until": date_format(timezone.localtime(held.valid_until)),
+            }
+        )
 
 
 def _open_request_error(organization: Organization, pk) -> errors.InvalidState:
@@ -260,6 +285,8 @@ def access_request_submit(
     now = timezone.now()
     with transaction.atomic():
         _check_no_open_request(organization, offer)
+        if renewal_of is None:
+            _check_no_active_license(organization, offer)
         try:
             with transaction.atomic():
                 access_request = AccessRequest.objects.create(
