@@ -2,9 +2,7 @@ from csp.constants import UNSAFE_INLINE
 from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import admin
-from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic.base import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from accounts import views as accounts_views
@@ -36,7 +34,7 @@ urlpatterns = [
     # Browsers ask for /favicon.ico whatever the page's <link rel="icon"> says.
     path(
         "favicon.ico",
-        RedirectView.as_view(url=static("img/jangteo.svg"), permanent=True),
+        views.favicon,
         name="favicon",
     ),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -48,6 +48,15 @@ def navigation(request) -> dict:
     return {"nav": SimpleLazyObject(lambda: user_roles(user))}
 
 
+def favicon(request):
+    """/favicon.ico: the logo, looked up at request time (with the manifest storage of
+    production, a static URL cannot be computed when the URLs are imported)."""
+    from django.http import HttpResponsePermanentRedirect
+    from django.templatetags.static import static
+
+    return HttpResponsePermanentRedirect(static("img/jangteo.svg"))
+
+
 def privacy_page(request):
     """How the privacy engine protects people, in plain words (linked from every dataset page)."""
     return render(request, "privacy.html")

@@ -64,7 +64,12 @@ def catalog_world(db):
     )
     _searchable(seongnam, curator)
     postings = factories.published_dataset(
-        jobs, slug="job-postings", title="수원 구인 공고", theme="jobs", keywords=["일자리"]
+        jobs,
+        slug="job-postings",
+        title="수원 구인 공고",
+        theme="jobs",
+        keywords=["일자리"],
+        regions=["41110"],
     )
     _searchable(postings, curator=factories.member(jobs, "curator"))
     factories.OfferFactory(dataset=postings, kind=Offer.Kind.AGGREGATE)
