@@ -988,9 +988,32 @@ def _refuse_opening(messages: list[str]) -> None:
         )
 
 
+def _refuse_public_conflicts(policy: OfferPolicy, version: DatasetVersion) -> None:
+    """An aggregate offer opened beside open statistics of its dataset must not give back a cell
+    one of them suppresses, nor the reverse: everyone holds those (insights answers)."""
+    if not policy.is_aggregate:
+        return
+    messages = reactions.ask(
+        reactions.PUBLIC_TABLE_CONFLICTS,
+        default=[],
+        dataset_id=version.dataset_id,
+        version=version,
+        policy=policy,
+    )
+    if messages:
+        raise errors.ApplicationError(
+            _("This offer cannot be open for requests beside the open statistics of its dataset: %(why)s")
+            % {"why": " ".join(messages)},
+            errors={"dimensions": messages},
+        )
+
+
 def _assessed(policy: OfferPolicy, version: DatasetVersion, *, opening: bool) -> dict:
     """The risk fields of an offer with `policy` over `version` (measured now); refuses when the
-    offer would be open for requests above the operator's threshold."""
+    offer would be open for requests above the operator's threshold, or beside open statistics
+    that it would give away (or that would give it away)."""
+    if opening:
+        _refuse_public_conflicts(policy, version)
     report = risk_reports.report_for(policy, version)
     if report is None:
         return {"risk_report": None, "risk_computed_at": None, "risk_version": None, "risk_passes": None}
@@ -1122,6 +1145,7 @@ def offer_update(*, actor, offer: Offer, terms: str | None = None, **values) -> 
                 else {}
             )
             if not policy_changed and cleaned["is_active"]:
+                _refuse_public_conflicts(OfferPolicy.from_values(cleaned), version)
                 _refuse_opening(risk_reports.violation_messages(offer.risk_report))
             for key, value in assessed.items():
                 setattr(offer, key, value)

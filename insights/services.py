@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from catalog import privacy
 from catalog.models import Dataset, DatasetVersion
 from catalog.storage import local_path
-from insights import cache, engine, permissions, regions
+from insights import cache, crosscheck, engine, permissions, regions
 from insights.models import BoundarySet, Cell, Edition, Feature, RegionShape, Release
 from marketplace import errors
 from marketplace.actors import is_system
@@ -105,6 +105,13 @@ def release_publish(
     found = engine.validate(schema=_schema(dataset.current_version), definition={**definition, **rules})
     if found:
         problems["dimensions"] = found
+    if not problems:
+        # everyone holds an open table: it must not give back what another suppresses
+        conflicts = crosscheck.release_conflicts(
+            dataset=dataset, version=dataset.current_version, definition={**definition, **rules}
+        )
+        if conflicts:
+            problems["dimensions"] = conflicts
     if problems:
         raise errors.ApplicationError(_("The release cannot be published as it is."), errors=problems)
     with transaction.atomic():

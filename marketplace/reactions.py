@@ -25,6 +25,9 @@ _subscribers: dict[str, list[Callable[..., object]]] = defaultdict(list)
 # Questions an earlier app's pages ask and a later app answers (same one-way rule): the answerer
 # registers in its AppConfig.ready(); without one, the asker gets its default.
 OFFER_HOLDINGS = "transactions.offer_holdings"  # (user, dataset_id) -> {offer_id: {...}}
+# (dataset_id, version, policy) -> [message, …]: why an aggregate offer cannot be opened beside
+# the open statistics published from its dataset (insights.crosscheck.offer_conflicts)
+PUBLIC_TABLE_CONFLICTS = "insights.public_table_conflicts"
 
 _answerers: dict[str, Callable[..., object]] = {}
 

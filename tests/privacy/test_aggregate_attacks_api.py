@@ -79,6 +79,11 @@ def card_data(tmp_path) -> str:
 
 @pytest.fixture
 def cards(world, tmp_path):
+    return card_dataset(world, tmp_path)
+
+
+def card_dataset(world, tmp_path) -> Dataset:
+    """A published dataset of `card_data`, its columns' sensitivities as in COLUMNS."""
     src = card_data(tmp_path)
     dataset = factories.DatasetFactory(center=world.center, title="지역화폐 결제")
     stored = store_file(src, f"datasets/{dataset.pk}/v1.parquet")
