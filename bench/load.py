@@ -362,18 +362,17 @@ def main() -> None:
         import redis
 
         redis.Redis.from_url(args.cache_url).flushdb()  # a cold cache: every page is built once
-    published = (
-        subprocess.run(
-            [sys.executable, __file__, "--seed", str(args.datasets)],
-            cwd=REPO,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
+    seeded = subprocess.run(
+        [sys.executable, __file__, "--seed", str(args.datasets)],
+        cwd=REPO,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
     )
+    if seeded.returncode:
+        sys.exit(f"seeding the load database failed:\n{seeded.stderr[-4000:]}")
+    published = seeded.stdout.strip().splitlines()[-1]
     print(
         f"load test: {published} published datasets, {args.clients} clients, {args.seconds:.0f} s per phase; "
         f"gunicorn {args.workers} workers × {args.threads} threads; cache {args.cache_url}"

@@ -55,6 +55,17 @@ class Dataset(models.Model):
     )
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
     deliver_updates = models.BooleanField(_("licensees receive new versions"), default=True)
+
+    class Subjects(models.TextChoices):
+        PERSONS = "persons", _("People (personal data)")
+        BUSINESSES = "businesses", _("Businesses and institutions (no personal data)")
+
+    # Whom the records describe. The re-identification threshold of record-level offers guards
+    # people; a register of businesses (names, addresses, industries, as public registers show
+    # them) is not held to it. Only an operator declares a dataset to be about businesses.
+    subjects = models.CharField(
+        _("data subjects"), max_length=16, choices=Subjects.choices, default=Subjects.PERSONS
+    )
     # Partitioned storage (issue 16): with a period column, a version is a manifest of Hive-style
     # Parquet files, one per period (and region, when set), shared between versions.
     period_field = models.CharField(

@@ -82,6 +82,12 @@ def dataset_retire(actor, dataset: Dataset) -> bool:
     return _may_edit(actor, dataset)
 
 
+def dataset_declare_subjects(actor, dataset: Dataset) -> bool:
+    """Declaring a dataset to be about businesses lifts the re-identification threshold from its
+    record offers: an operator's decision, never the center's own."""
+    return is_system(actor) or (is_authenticated(actor) and is_operator(actor))
+
+
 def dataset_reindex(actor, dataset: Dataset) -> bool:
     return _may_edit(actor, dataset)
 

@@ -90,9 +90,15 @@ def violation_messages(report: dict | None, limit: risk.RiskThreshold | None = N
 def refusal(offer: Offer) -> list[str]:
     """Why `offer` may not be opened or approved now: its stored report against the current
     threshold (empty for aggregates and for record offers not measured yet)."""
-    if offer.kind != Offer.Kind.RECORDS:
+    if offer.kind != Offer.Kind.RECORDS or not guards(offer.dataset):
         return []
     return violation_messages(offer.risk_report)
+
+
+def guards(dataset) -> bool:
+    """Whether the threshold blocks `dataset`'s record offers: it guards people; a dataset an
+    operator declared to be about businesses keeps its report, for information only."""
+    return dataset.subjects != dataset.Subjects.BUSINESSES
 
 
 def table_rows(report: dict | None, limit: risk.RiskThreshold | None = None) -> list[dict]:

@@ -281,6 +281,39 @@ def dataset_update(*, actor, dataset: Dataset, **values) -> Dataset:
     return dataset
 
 
+def dataset_declare_subjects(*, actor, dataset: Dataset, subjects: str) -> Dataset:
+    """Say whom `dataset`'s records describe (Dataset.Subjects). Record offers of a dataset about
+    businesses are not blocked by the re-identification threshold (their reports stay, for
+    information); switching back to people blocks, from then on, the offers above it."""
+    authorize(permissions.dataset_declare_subjects, actor, dataset, can_view=permissions.dataset_view)
+    if subjects not in Dataset.Subjects.values:
+        raise errors.ApplicationError(
+            _("Choose one of: %(choices)s.") % {"choices": ", ".join(Dataset.Subjects.values)},
+            errors={
+                "subjects": [
+                    _("Choose one of: %(choices)s.") % {"choices": ", ".join(Dataset.Subjects.values)}
+                ]
+            },
+        )
+    with transaction.atomic():
+        dataset = Dataset.objects.select_for_update(of=("self",)).select_related("center").get(pk=dataset.pk)
+        if dataset.subjects == subjects:
+            return dataset
+        before = dataset.subjects
+        dataset.subjects = subjects
+        dataset.save(update_fields=["subjects", "updated_at"])
+        audit_record(
+            actor=actor,
+            verb="catalog.dataset.subjects_declared",
+            target=dataset,
+            organization=dataset.center,
+            before={"subjects": before},
+            after={"subjects": subjects},
+        )
+    catalog_cache.changed()
+    return dataset
+
+
 def dataset_retire(*, actor, dataset: Dataset) -> Dataset:
     """Take a dataset out of the catalog. Licenses already issued keep their files."""
     authorize(permissions.dataset_retire, actor, dataset, can_view=permissions.dataset_view)
@@ -1019,7 +1052,7 @@ def _assessed(policy: OfferPolicy, version: DatasetVersion, *, opening: bool) ->
         return {"risk_report": None, "risk_computed_at": None, "risk_version": None, "risk_passes": None}
     stored = report.to_dict()
     messages = risk_reports.violation_messages(stored)
-    if opening:
+    if opening and risk_reports.guards(version.dataset):
         _refuse_opening(messages)
     return {
         "risk_report": stored,
@@ -1146,7 +1179,7 @@ def offer_update(*, actor, offer: Offer, terms: str | None = None, **values) -> 
             )
             if not policy_changed and cleaned["is_active"]:
                 _refuse_public_conflicts(OfferPolicy.from_values(cleaned), version)
-                _refuse_opening(risk_reports.violation_messages(offer.risk_report))
+                _refuse_opening(risk_reports.refusal(offer))
             for key, value in assessed.items():
                 setattr(offer, key, value)
         for key in changed:

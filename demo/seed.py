@@ -101,6 +101,10 @@ def seed_data(*, rows: int, seed: int, log=print) -> dict:
                 sensitivities=spec["sensitivities"],
                 log=log,
             )
+            if spec.get("subjects"):  # registers of businesses: the platform says so
+                dataset = catalog.dataset_declare_subjects(
+                    actor=SYSTEM, dataset=dataset, subjects=spec["subjects"]
+                )
             for key, offer in spec["offers"].items():
                 offers[key] = catalog.offer_create(actor=SYSTEM, dataset=dataset, terms=specs.TERMS, **offer)
     return offers

@@ -115,6 +115,7 @@ CARD_PAYMENTS = {
 }
 
 MERCHANTS = {
+    "subjects": "businesses",
     "center": "currency",
     "file": "merchants.parquet",
     "dataset": {
@@ -148,6 +149,7 @@ MERCHANTS = {
 }
 
 COMPANIES = {
+    "subjects": "businesses",
     "center": "company",
     "file": "companies.parquet",
     "dataset": {
@@ -183,6 +185,7 @@ COMPANIES = {
 }
 
 JOB_POSTINGS = {
+    "subjects": "businesses",
     "center": "jobs",
     "file": "jobs.parquet",
     "dataset": {

@@ -1064,8 +1064,12 @@ NEEDS = {key: ("region",) for key in REGION} | {key: ("region", "industry") for 
 
 
 def industries() -> list[str]:
-    """Industries the comparison can be made for (those in the region × industry release)."""
-    return sorted(selectors.feature_values(Feature.SPEND_REGION_INDUSTRY, "industry"), key=str)
+    """Industries the comparison can be made for: those of the region × industry releases (the
+    coarser one may be withheld beside the finer ones: insights.crosscheck)."""
+    found: set = set()
+    for feature in (Feature.SPEND_REGION_INDUSTRY, Feature.SPEND_REGION_INDUSTRY_MONTH):
+        found.update(selectors.feature_values(feature, "industry"))
+    return sorted(found, key=str)
 
 
 def clean_params(raw) -> dict:

@@ -85,6 +85,7 @@ _ACTIONS = {
     "revoked_all": _("all revoked"),
     "role_changed": _("role changed"),
     "signed_up": _("signed up"),
+    "subjects_declared": _("data subjects declared"),
     "submitted": _("submitted"),
     "traced": _("traced"),
     "updated": _("updated"),

@@ -17,8 +17,11 @@ PASSWORD = "jangteo-demo"
 
 
 @pytest.fixture
-def seeded(db, django_capture_on_commit_callbacks, monkeypatch):
+def seeded(db, django_capture_on_commit_callbacks, monkeypatch, settings):
     monkeypatch.delenv("DEMO_PASSWORD", raising=False)
+    # The real risk threshold, as `make run` has it (the suite relaxes it in tests/settings.py):
+    # every record offer of the demo must open under it.
+    settings.RISK_THRESHOLD_DEFAULTS = {}
     out = io.StringIO()
     with django_capture_on_commit_callbacks(execute=True):
         call_command("seed_demo", rows=5000, seed=7, stdout=out)

@@ -148,3 +148,43 @@ def test_an_offer_above_the_threshold_cannot_be_opened_nor_its_requests_approved
     assert "k-anonymity is 1, below the minimum of 5" in str(approved.json())
     request.refresh_from_db()
     assert request.state == "center_review"
+
+
+@pytest.mark.django_db
+def test_a_register_of_businesses_is_not_held_to_the_threshold_once_an_operator_says_so(
+    world, login, real_threshold
+):
+    """A merchant directory is unique row by row (names, places): k = 1 by construction. The
+    threshold guards people, so only an operator's declaration lifts it; the report stays."""
+    from catalog import services as catalog_services
+    from marketplace import errors
+    from tests import factories
+
+    dataset = factories.published_dataset(world.center, with_data=True, row_count=300)
+    body = {
+        "name": "가맹점 목록",
+        "kind": "records",
+        "fields": RECORDS,
+        "region_field": "sigungu_code",
+        "date_field": "approved_at",
+        "terms": "연구 목적 외 이용 금지",
+    }
+    center = login(world.center_curator)
+    assert center.post(f"/api/v1/datasets/{dataset.slug}/offers/", body, format="json").status_code == 400
+    # The center cannot declare its own data to be about businesses.
+    with pytest.raises(errors.PermissionDenied):
+        catalog_services.dataset_declare_subjects(
+            actor=world.center_curator, dataset=dataset, subjects="businesses"
+        )
+    with pytest.raises(errors.ApplicationError):
+        catalog_services.dataset_declare_subjects(actor=world.operator, dataset=dataset, subjects="robots")
+    catalog_services.dataset_declare_subjects(actor=world.operator, dataset=dataset, subjects="businesses")
+    opened = center.post(f"/api/v1/datasets/{dataset.slug}/offers/", body, format="json")
+    assert opened.status_code == 201, opened.content
+    assert opened.json()["risk_passes"] is False and opened.json()["risk_report"]["k_anonymity"] == 1
+    # Declared back to people: the offer above the threshold cannot be re-opened.
+    catalog_services.dataset_declare_subjects(actor=world.operator, dataset=dataset, subjects="persons")
+    offer_id = opened.json()["id"]
+    assert center.patch(f"/api/v1/offers/{offer_id}/", {"is_active": False}, format="json").status_code == 200
+    reopened = center.patch(f"/api/v1/offers/{offer_id}/", {"is_active": True}, format="json")
+    assert reopened.status_code == 400 and "k-anonymity" in str(reopened.json())
