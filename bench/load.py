@@ -59,6 +59,9 @@ def environment(database_url: str, cache_url: str | None) -> dict:
         **({"CACHE_URL": cache_url} if cache_url != "memory" else {}),
         "DEBUG": "0",
         "SECRET_KEY": "load-test-only-" + "x" * 50,
+        # The seed issues licenses, whose keys are sealed under a key-encryption key (production
+        # refuses to run without one); this one is for the load database only.
+        "JANGTEO_KEK": "bG9hZC10ZXN0LW9ubHkta2V5LWVuY3J5cHRpb24ta2U=",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECURE_SSL_REDIRECT": "0",
         "DATABASE_URL": database_url,
