@@ -7,7 +7,9 @@ from __future__ import annotations
 import csv
 from urllib.parse import quote, urlencode
 
+from django.contrib import messages
 from django.http import Http404, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -15,6 +17,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from catalog.views import CSRF_SLOT
 from catalog.vocabularies import gyeonggi_regions, regions_by_code
 from insights import cache, presentation, regions, selectors
 from marketplace.views import web_errors
@@ -59,12 +62,26 @@ def _charts(page: str, keys, params: dict, page_url: str, *, in_query: bool = Fa
     return mark_safe(cache.cached("page", (page, sorted(params.items()), get_language()), build))  # noqa: S308
 
 
+def _page(request, template: str, context, *key) -> HttpResponse:
+    """Render `template` with `context()`. A visitor (not signed in, no message waiting) gets the
+    whole page from the cache, the same for every visitor but for the CSRF token of the language
+    switch; `key` says what the page depends on besides the language (its cleaned filters)."""
+    if request.user.is_authenticated or len(messages.get_messages(request)):
+        return render(request, template, context())
+    html = cache.cached(
+        "visitor-page",
+        (template, key, get_language()),
+        lambda: render_to_string(template, {**context(), "csrf_token": CSRF_SLOT}, request=request),
+    )
+    return HttpResponse(html.replace(CSRF_SLOT, get_token(request)))
+
+
 def insights_home(request):
     page_url = reverse("insights")
-    return render(
+    return _page(
         request,
         "insights/overview.html",
-        {
+        lambda: {
             "charts": _charts("overview", presentation.OVERVIEW, {}, page_url),
             "regions": gyeonggi_regions(),
             "releases": cache.cached("releases", (), lambda: list(selectors.releases_listed())),
@@ -78,16 +95,17 @@ def insights_region(request, code: str):
         raise Http404(_("There is no such city or county in Gyeonggi."))
     params = {"region": code}
     page_url = reverse("insights-region", args=[code])
-    return render(
+    return _page(
         request,
         "insights/region.html",
-        {
+        lambda: {
             "region": region,
             "neighbours": [regions_by_code()[c] for c in regions.neighbours(code) if c in regions_by_code()],
             "charts": _charts("region", presentation.REGION, params, page_url),
             "industries": presentation.industries(),
             "regions": gyeonggi_regions(),
         },
+        code,
     )
 
 
@@ -96,10 +114,10 @@ def insights_compare(request):
     complete = "region" in params and "industry" in params
     page_url = reverse("insights-compare")
     asked = bool(request.GET.get("region") or request.GET.get("industry"))
-    return render(
+    return _page(
         request,
         "insights/compare.html",
-        {
+        lambda: {
             "params": params,
             "complete": complete,
             "invalid": asked and not complete,
@@ -110,6 +128,8 @@ def insights_compare(request):
             if complete
             else [],
         },
+        tuple(sorted(params.items())),
+        asked,
     )
 
 

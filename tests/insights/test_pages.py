@@ -122,3 +122,36 @@ def test_region_page_lists_neighbours_and_an_unknown_code_is_404(releases):
     for name in ("안산시", "의왕시", "용인시", "화성시"):
         assert name in html
     assert Client().get("/insights/regions/11110/").status_code == 404
+
+
+def test_visitors_share_a_cached_insight_page_with_their_own_csrf_token(
+    releases, django_capture_on_commit_callbacks
+):
+    """A visitor's insight page comes whole from the cache (rendered once per language and
+    filters), each visitor with a CSRF token of their own; a retired release leaves it at once."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from catalog.views import CSRF_SLOT
+    from insights import services
+    from insights.models import Release
+    from marketplace.actors import SYSTEM
+
+    path = "/insights/regions/41110/"
+    first, second = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
+    first_html = first.get(path).content.decode()
+    with CaptureQueriesContext(connection) as queries:
+        second_html = second.get(path).content.decode()
+    assert len(queries) == 0  # the whole page came from the cache
+    assert CSRF_SLOT not in first_html + second_html
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', second_html).group(1)
+    assert token not in first_html
+    switched = second.post("/i18n/setlang/", {"language": "en", "next": path, "csrfmiddlewaretoken": token})
+    assert switched.status_code == 302  # the CSRF check passed with this visitor's own token
+    assert (
+        'href="/insights/releases/spend-region-industry.csv"' in first_html
+        or "spend-region-industry" in first_html
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        services.release_retire(actor=SYSTEM, release=Release.objects.get(slug="spend-region-industry"))
+    assert "spend-region-industry" not in Client().get(path).content.decode()
