@@ -99,6 +99,20 @@ def _facet(query, key: str, options, counts: dict | None, current) -> list[dict]
 def catalog_page(request):
     form = CatalogSearchForm(request.GET)
     params = form.params()
+    # Visitors (not signed in, no message waiting) share the result pages: one per language and
+    # query string (as the API's lists), with each visitor's own CSRF token (like dataset pages).
+    if request.user.is_authenticated or len(messages.get_messages(request)):
+        return render(request, "catalog/catalog.html", _catalog_context(request, form, params))
+    whole = catalog_cache.lookup("visitor-list", get_language(), request.META.get("QUERY_STRING", ""))
+    if whole.value is None:
+        context = {**_catalog_context(request, form, params), "csrf_token": CSRF_SLOT}
+        html = render_to_string("catalog/catalog.html", context, request=request)
+        catalog_cache.store(whole, html)
+        return _for_visitor(request, html)
+    return _for_visitor(request, whole.value)
+
+
+def _catalog_context(request, form: CatalogSearchForm, params) -> dict:
     results = selectors.dataset_search(request.user, params)
     facets = selectors.dataset_facets(results)
     page, page_query = paginate(request, results)
@@ -146,23 +160,18 @@ def catalog_page(request):
         dataset.display_title = _pick(dataset.title, dataset.title_en)
         dataset.display_summary = _pick(dataset.summary, dataset.summary_en)
         dataset.region_names = [regions[c].label for c in dataset.regions if c in regions]
-    return render(
-        request,
-        "catalog/catalog.html",
-        {
-            "form": form,
-            "params": params,
-            "page": page,
-            "page_query": page_query,
-            "facet_groups": facet_groups,
-            "active_filters": active,
-            "clear_url": reverse("catalog"),
-            "sorts": [
-                {"value": v, "label": label, "selected": v == (params.sort or "")}
-                for v, label in SORT_CHOICES
-            ],
-        },
-    )
+    return {
+        "form": form,
+        "params": params,
+        "page": page,
+        "page_query": page_query,
+        "facet_groups": facet_groups,
+        "active_filters": active,
+        "clear_url": reverse("catalog"),
+        "sorts": [
+            {"value": v, "label": label, "selected": v == (params.sort or "")} for v, label in SORT_CHOICES
+        ],
+    }
 
 
 # --- the dataset page ---------------------------------------------------------------------------

@@ -106,3 +106,28 @@ def test_a_visitor_with_a_waiting_message_sees_it_on_the_dataset_page(web, live_
     web.cookies[storage.cookie_name] = carrier.cookies[storage.cookie_name].value
     assert "기다리던 안내 메시지" in web.get(page).content.decode()
     assert "기다리던 안내 메시지" not in web.get(page).content.decode()  # shown once
+
+
+def test_visitors_share_cached_search_pages_that_follow_every_change(
+    live_dataset, curator, django_capture_on_commit_callbacks
+):
+    """A search for visitors is rendered once per language and query string (each visitor with
+    their own CSRF token), and dropped as soon as the catalog changes."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from catalog import services
+    from catalog.views import CSRF_SLOT
+
+    page = "/datasets/?q=" + live_dataset.title.split()[0]
+    first, second = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
+    first_html = first.get(page).content.decode()
+    assert live_dataset.slug in first_html
+    with CaptureQueriesContext(connection) as queries:
+        second_html = second.get(page).content.decode()
+    assert len(queries) == 0 and CSRF_SLOT not in first_html + second_html
+    assert _csrf_token(first_html) != _csrf_token(second_html)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.dataset_retire(actor=curator, dataset=live_dataset)
+    assert live_dataset.slug not in Client().get(page).content.decode()
