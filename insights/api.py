@@ -65,6 +65,11 @@ class ReleaseSerializer(serializers.Serializer):
     status = serializers.CharField()
     dataset = serializers.CharField()
     center = serializers.CharField()
+    source = serializers.ChoiceField(
+        choices=Release.Source.choices,
+        help_text="computed: by Jangteo's privacy engine; official: published figures loaded as they are",
+    )
+    attribution = serializers.CharField(help_text="where official figures come from (empty when computed)")
     cells = serializers.IntegerField()
     suppressed_cells = serializers.IntegerField()
     noisy_cells = serializers.IntegerField()
@@ -103,6 +108,8 @@ def release_data(release: Release) -> dict:
         "status": release.status,
         "dataset": release.dataset.slug,
         "center": release.dataset.center.name,
+        "source": release.source,
+        "attribution": release.attribution,
         "cells": edition.cell_count if edition else 0,
         "suppressed_cells": edition.suppressed_count if edition else 0,
         "noisy_cells": edition.noisy_count if edition else 0,

@@ -16,6 +16,8 @@ from marketplace.actors import SYSTEM
 
 GEO_FILE = Path(settings.BASE_DIR).parent / "shared" / "data" / "geo" / "gyeonggi_sigungu_2018.geojson"
 GEO_ATTRIBUTION = "출처: 통계청 통계지리정보서비스(SGIS), 센서스용 행정구역경계(2018)"
+# Official local-currency statistics (data.gg.go.kr layout), imported when beside the project.
+OFFICIAL_FILE = GEO_FILE.parent.parent / "real-kr" / "gg_local_currency_issuance_usage_monthly_cp949.csv"
 
 REGION = {"name": "sigungu_code", "field": "sigungu_code"}
 MONTH = {"name": "month", "field": "approved_at", "transform": "month"}
@@ -195,6 +197,13 @@ def seed_releases(
                 dominance=0.85,
             ),
         )
+    if OFFICIAL_FILE.exists():
+        from insights import official
+
+        official.import_table(
+            OFFICIAL_FILE, official.LAYOUTS["issuance"], cards.center, official.DEFAULT_ATTRIBUTION, log=log
+        )
+        count += 1
     log(f"  open statistics: {count} releases")
     if GEO_FILE.exists():
         import json

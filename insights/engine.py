@@ -266,3 +266,110 @@ def release_cells(*, parquet: str, schema: list[privacy.Column], definition: dic
     table_columns = [{"name": n, "role": "dimension", "type": types.get(n, "string")} for n in names]
     table_columns += [{"name": m, "role": "measure", "type": types.get(m, "number")} for m in measure_names]
     return Table(columns=table_columns, cells=cells, period=period)
+
+
+# --- official statistics ------------------------------------------------------------------------
+
+OFFICIAL_ENGINE = "official"
+
+
+def _region_code(col: str) -> str:
+    """A 시·군 name as written in official tables (수원시, 수원, 수원시 권선구, Suwon-si) to its
+    5-digit code."""
+    from catalog.vocabularies import gyeonggi_regions
+
+    cases = []
+    for region in gyeonggi_regions():
+        names = {
+            region.name,
+            region.name[:-1] if region.name[-1:] in "시군" else region.name,
+            region.name_en,
+            region.code,
+        }
+        for name in sorted(n for n in names if n):
+            cases.append(f"WHEN '{name.replace(chr(39), '')}' THEN '{region.code}'")
+    # a 구 of a city ("수원시 권선구") counts for its city: the first word names the 시·군
+    return f"CASE split_part(trim(CAST({col} AS VARCHAR)), ' ', 1) {' '.join(cases)} ELSE NULL END"
+
+
+OFFICIAL_TRANSFORMS = {**TRANSFORMS, "region_code": (("string", "integer"), "string", _region_code)}
+
+
+def official_problems(*, schema: list[privacy.Column], definition: dict) -> list[str]:
+    """Problems with an official release's `definition` (plain groupings and sums of published
+    figures: no subject, no disclosure rules) against `schema`."""
+    columns = {c.name: c for c in schema}
+    problems = []
+    if not definition.get("dimensions"):
+        problems.append("a release needs at least one dimension")
+    for dim in definition.get("dimensions") or []:
+        source, transform = dim.get("field"), dim.get("transform") or ""
+        if not dim.get("name") or source not in columns:
+            problems.append(f"the field {source!r} is not in this version")
+        elif transform and (
+            transform not in OFFICIAL_TRANSFORMS
+            or columns[source].type not in OFFICIAL_TRANSFORMS[transform][0]
+        ):
+            problems.append(f"the transform {transform!r} does not apply to {source!r}")
+    for measure in definition.get("measures") or []:
+        column = columns.get(measure.get("field"))
+        if column is None or column.type not in ("integer", "number"):
+            problems.append(f"the measure field {measure.get('field')!r} is not a number of this version")
+        if measure.get("agg") not in ("sum", "avg"):
+            problems.append(f"measures are sums or averages, not {measure.get('agg')!r}")
+    return problems
+
+
+def official_cells(*, parquet: str, schema: list[privacy.Column], definition: dict) -> Table:
+    """The cells of an official release: the published figures grouped and summed as they are
+    (nothing suppressed, no noise: a public body has already released them). Refuses, naming
+    them, rows whose region the 31 시·군 do not know."""
+    problems = official_problems(schema=schema, definition=definition)
+    if problems:
+        raise EngineError("; ".join(problems))
+    dims, select = definition["dimensions"], []
+    for dim in dims:
+        transform = dim.get("transform") or ""
+        expression = (
+            OFFICIAL_TRANSFORMS[transform][2](ident(dim["field"])) if transform else ident(dim["field"])
+        )
+        select.append(f"{expression} AS {ident(dim['name'])}")
+    names = [ident(d["name"]) for d in dims]
+    measures = [(f"{m['agg']}_{m['field']}", m) for m in definition.get("measures") or []]
+    aggregates = ["count(*) AS records"] + [
+        f"{m['agg']}({ident(m['field'])}) AS {ident(name)}" for name, m in measures
+    ]
+    con = connect()
+    try:
+        source = f"(SELECT *, {', '.join(select)} FROM read_parquet(?))"
+        for dim in dims:
+            if dim.get("transform") == "region_code":
+                unknown = con.execute(
+                    f"SELECT DISTINCT CAST({ident(dim['field'])} AS VARCHAR) FROM {source}"
+                    f" WHERE {ident(dim['name'])} IS NULL AND {ident(dim['field'])} IS NOT NULL LIMIT 20",
+                    [parquet],
+                ).fetchall()
+                if unknown:
+                    raise EngineError(
+                        "these are not 시·군 of Gyeonggi: " + ", ".join(sorted(str(u[0]) for u in unknown))
+                    )
+        rows = con.execute(
+            f"SELECT {', '.join(names)}, {', '.join(aggregates)} FROM {source}"
+            f" WHERE {' AND '.join(f'{n} IS NOT NULL' for n in names)}"
+            f" GROUP BY ALL ORDER BY {', '.join(names)}",
+            [parquet],
+        ).fetchall()
+    finally:
+        con.close()
+    measure_names = ["records", *(name for name, _m in measures)]
+    cells = [
+        Cell(
+            {d["name"]: _jsonable(v) for d, v in zip(dims, row[: len(dims)], strict=True)},
+            {m: _jsonable(v) for m, v in zip(measure_names, row[len(dims) :], strict=True)},
+            suppressed=False,
+        )
+        for row in rows
+    ]
+    columns = [{"name": d["name"], "role": "dimension", "type": "string"} for d in dims]
+    columns += [{"name": m, "role": "measure", "type": "number"} for m in measure_names]
+    return Table(columns=columns, cells=cells, engine=OFFICIAL_ENGINE)

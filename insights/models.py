@@ -49,6 +49,10 @@ class Feature(models.TextChoices):
         _("Spending by city or county, industry and hour"),
     )
     JOBS_REGION = "jobs_region", _("Job postings and offered wages by city or county")
+    OFFICIAL_CURRENCY_USE = (
+        "official_currency_use",
+        _("Local-currency cards issued and used by city or county (official statistics)"),
+    )
     COMPANIES_INDUSTRY_SIZE = "companies_industry_size", _("Companies by industry and size")
 
 
@@ -57,7 +61,15 @@ class Release(models.Model):
         PUBLISHED = "published", _("Published")
         RETIRED = "retired", _("Retired")
 
+    class Source(models.TextChoices):
+        COMPUTED = "computed", _("Computed by Jangteo's privacy engine")
+        OFFICIAL = "official", _("Official statistics, as published")
+
     slug = models.SlugField(_("identifier"), max_length=80, unique=True)
+    # Computed releases come from the privacy engine over a dataset's records; official ones are
+    # figures a public body has already published (aggregates), loaded by an operator as they are.
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.COMPUTED)
+    attribution = models.CharField(_("attribution"), max_length=300, blank=True)
     dataset = models.ForeignKey(
         "catalog.Dataset",
         on_delete=models.CASCADE,

@@ -1025,9 +1025,74 @@ def _round(value):
     return None if value is None else round(value, 1)
 
 
+# --- official statistics (published figures, loaded by `import_open_statistics`) ---------------
+
+USE = "sum_월별카드사용액(천원)"
+ISSUED = "sum_월별카드발행수량(건)"
+
+
+def _official(key: str, title: str, rows: list[dict], *, where: str) -> Chart:
+    """Monthly local-currency card use from the official table (thousand won → won), with the
+    source named under the chart."""
+    by_month: dict[str, list] = {}
+    for row in rows:
+        use, issued = row.get(USE), row.get(ISSUED)
+        total = by_month.setdefault(row["month"], [0, 0])
+        total[0] += (use or 0) * 1000
+        total[1] += issued or 0
+    months = sorted(by_month)
+    amounts = [by_month[m][0] for m in months]
+    svg = base_charts.bar_chart(
+        [(month_name(m), a) for m, a in zip(months, amounts, strict=True)],
+        title=title,
+        value_format=won_short,
+    )
+    release = selectors.feature_release(Feature.OFFICIAL_CURRENCY_USE)
+    note = _("Official statistics as published, not computed by Jangteo. Source: %(source)s") % {
+        "source": release.attribution if release else ""
+    }
+    return Chart(
+        key,
+        title,
+        svg,
+        [_("Month"), _("Card spending (won)"), _("Cards issued")],
+        [[m, by_month[m][0], by_month[m][1]] for m in months],
+        _monthly_sentences(months, amounts, where=where),
+        note,
+        _slug(Feature.OFFICIAL_CURRENCY_USE),
+        money_columns=(1,),
+    )
+
+
+def gg_official(params: dict) -> Chart:
+    title = _("Local-currency card spending in Gyeonggi, official statistics")
+    rows = selectors.feature_rows(Feature.OFFICIAL_CURRENCY_USE)
+    if not rows:
+        return _missing("gg-official", title)
+    return _official("gg-official", title, rows, where=_("Gyeonggi"))
+
+
+def region_official(params: dict) -> Chart:
+    name = region_name(params["region"])
+    title = _("Local-currency card spending in %(region)s, official statistics") % {"region": name}
+    rows = selectors.feature_rows(Feature.OFFICIAL_CURRENCY_USE, sigungu_code=params["region"])
+    if not rows:
+        return _missing("region-official", title)
+    return _official("region-official", title, rows, where=name)
+
+
 # --- registry -----------------------------------------------------------------------------------
 
-OVERVIEW = ("gg-map", "gg-trend", "gg-industries", "gg-people", "gg-week", "gg-jobs", "gg-companies")
+OVERVIEW = (
+    "gg-map",
+    "gg-trend",
+    "gg-industries",
+    "gg-people",
+    "gg-week",
+    "gg-jobs",
+    "gg-companies",
+    "gg-official",
+)
 REGION = (
     "region-map",
     "region-trend",
@@ -1036,6 +1101,7 @@ REGION = (
     "region-weekdays",
     "region-hours",
     "region-jobs",
+    "region-official",
 )
 COMPARE = ("compare-trend", "compare-ticket", "compare-weekdays", "compare-hours", "compare-year")
 
@@ -1047,6 +1113,7 @@ BUILDERS: dict[str, Callable[..., Chart]] = {
     "gg-week": gg_week,
     "gg-jobs": gg_jobs,
     "gg-companies": gg_companies,
+    "gg-official": gg_official,
     "region-map": region_map,
     "region-trend": region_trend,
     "region-industries": region_industries,
@@ -1054,6 +1121,7 @@ BUILDERS: dict[str, Callable[..., Chart]] = {
     "region-weekdays": region_weekdays,
     "region-hours": region_hours,
     "region-jobs": region_jobs,
+    "region-official": region_official,
     "compare-trend": compare_trend,
     "compare-ticket": compare_ticket,
     "compare-weekdays": compare_weekdays,

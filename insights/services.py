@@ -66,6 +66,8 @@ def release_publish(
     p_percent: int = 10,
     dominance=Decimal("0.85"),
     feature: str = "",
+    source: str = Release.Source.COMPUTED,
+    attribution: str = "",
 ) -> Release:
     """Publish an open statistics table of `dataset`'s current version. The definition is
     checked against that version's fields; the cells are computed by a worker after commit
@@ -73,6 +75,13 @@ def release_publish(
     from catalog import permissions as catalog_permissions
 
     authorize(permissions.release_publish, actor, dataset, can_view=catalog_permissions.dataset_view)
+    official = source == Release.Source.OFFICIAL
+    if official:
+        authorize(
+            permissions.release_publish_official, actor, dataset, can_view=catalog_permissions.dataset_view
+        )
+    elif source != Release.Source.COMPUTED:
+        raise errors.ApplicationError(_("Unknown source."), errors={"source": [_("Unknown source.")]})
     if dataset.status != Dataset.Status.PUBLISHED or not dataset.current_version_id:
         raise errors.InvalidState(_("Only a published dataset can have open statistics."))
     problems: dict[str, list[str]] = {}
@@ -102,10 +111,14 @@ def release_publish(
         "date_field": date_field,
     }
     rules = {"k": int(k), "p_percent": int(p_percent), "dominance": str(dominance)}
-    found = engine.validate(schema=_schema(dataset.current_version), definition={**definition, **rules})
+    schema = _schema(dataset.current_version)
+    if official:  # published figures, grouped as they are: no subject, no disclosure rules
+        found = engine.official_problems(schema=schema, definition=definition)
+    else:
+        found = engine.validate(schema=schema, definition={**definition, **rules})
     if found:
         problems["dimensions"] = found
-    if not problems:
+    if not problems and not official:
         # everyone holds an open table: it must not give back what another suppresses
         conflicts = crosscheck.release_conflicts(
             dataset=dataset, version=dataset.current_version, definition={**definition, **rules}
@@ -126,6 +139,8 @@ def release_publish(
             k=int(k),
             p_percent=int(p_percent),
             dominance=dominance,
+            source=source,
+            attribution=attribution,
             created_by=None if is_system(actor) else actor,
             **definition,
         )
@@ -195,15 +210,22 @@ def release_refresh(*, actor, release: Release, version: DatasetVersion | None =
             number=number,
             source_version=version,
             definition=definition,
-            engine=engine.ENGINE_NAME,
+            engine=engine.OFFICIAL_ENGINE
+            if release.source == Release.Source.OFFICIAL
+            else engine.ENGINE_NAME,
         )
     try:
-        table = engine.release_cells(
-            parquet=str(local_path(version.parquet)),
-            schema=_schema(version),
-            definition=definition,
-            noise_seed=version.parquet_sha256 or f"version:{version.pk}",
-        )
+        if release.source == Release.Source.OFFICIAL:
+            table = engine.official_cells(
+                parquet=str(local_path(version.parquet)), schema=_schema(version), definition=definition
+            )
+        else:
+            table = engine.release_cells(
+                parquet=str(local_path(version.parquet)),
+                schema=_schema(version),
+                definition=definition,
+                noise_seed=version.parquet_sha256 or f"version:{version.pk}",
+            )
     except engine.EngineError as exc:
         with transaction.atomic():
             edition.status = Edition.Status.FAILED
