@@ -16,7 +16,7 @@ from django.utils.translation import get_language, pgettext
 from django.utils.translation import gettext as _
 
 from catalog.vocabularies import gyeonggi_regions, regions_by_code
-from insights import charts, regions, selectors
+from insights import cache, charts, regions, selectors
 from insights.models import Feature
 from marketplace import charts as base_charts
 
@@ -1134,10 +1134,16 @@ NEEDS = {key: ("region",) for key in REGION} | {key: ("region", "industry") for 
 def industries() -> list[str]:
     """Industries the comparison can be made for: those of the region × industry releases (the
     coarser one may be withheld beside the finer ones: insights.crosscheck)."""
-    found: set = set()
-    for feature in (Feature.SPEND_REGION_INDUSTRY, Feature.SPEND_REGION_INDUSTRY_MONTH):
-        found.update(selectors.feature_values(feature, "industry"))
-    return sorted(found, key=str)
+
+    def compute() -> list[str]:
+        found: set = set()
+        for feature in (Feature.SPEND_REGION_INDUSTRY, Feature.SPEND_REGION_INDUSTRY_MONTH):
+            found.update(selectors.feature_values(feature, "industry"))
+        return sorted(found, key=str)
+
+    # Every compare page checks its industry against this list: kept small in the cache rather
+    # than read out of the (large) region × industry × month rows each time.
+    return cache.cached("industries", (), compute)
 
 
 def clean_params(raw) -> dict:

@@ -351,3 +351,38 @@ def test_leak_tracing_names_the_license(world, offer, login, tmp_path, django_ca
     assert all(c["matches"] == 0 for c in rest if c["license"] == first.pk)
     with pytest.raises(errors.PermissionDenied):
         services.license_trace_leak(actor=world.center_manager, dataset=offer.dataset, leaked_file=tmp_path)
+
+
+def test_the_trace_leak_command_names_the_license(world, offer, tmp_path, django_capture_on_commit_callbacks):
+    """The operator's command-line tracing: the same service, printed as a table or JSON."""
+    import io
+    import json
+
+    from django.core.management import CommandError, call_command
+
+    licensed(world, offer, capture=django_capture_on_commit_callbacks)
+    second = licensed(world, offer, actor=world.other_buyer, capture=django_capture_on_commit_callbacks)
+    with default_storage.open(second.extracts.get().file) as f, zipfile.ZipFile(f) as z:
+        leaked = tmp_path / "유출.csv"
+        leaked.write_bytes(z.read("data.csv"))
+    out = io.StringIO()
+    call_command(
+        "trace_leak",
+        str(leaked),
+        "--dataset",
+        offer.dataset.slug,
+        "--operator",
+        world.operator.email,
+        stdout=out,
+    )
+    first_line = out.getvalue().splitlines()[1]
+    assert first_line.split()[0] == str(second.pk) and second.organization.name in first_line
+    out = io.StringIO()
+    call_command("trace_leak", str(leaked), "--dataset", offer.dataset.slug, "--json", stdout=out)
+    ranked = json.loads(out.getvalue())
+    assert ranked[0]["license"] == second.pk and ranked[0]["matches"] > 0
+    with pytest.raises(CommandError, match="no dataset"):
+        call_command("trace_leak", str(leaked), "--dataset", "nothing-here")
+    with pytest.raises(CommandError, match="Upload the leaked file"):
+        (tmp_path / "leak.pdf").write_bytes(b"%PDF")
+        call_command("trace_leak", str(tmp_path / "leak.pdf"), "--dataset", offer.dataset.slug)
