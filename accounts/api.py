@@ -154,6 +154,14 @@ class SignupSerializer(serializers.Serializer):
     password = serializers.CharField(trim_whitespace=False, min_length=1, max_length=128)
     name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     organization = SignupOrganizationSerializer()
+    accept_terms = serializers.BooleanField(
+        required=False, default=False, help_text="agreement to the terms of service (/terms/): required"
+    )
+    accept_privacy = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="agreement to the collection and use of personal data (/privacy-policy/): required",
+    )
 
 
 class AuthThrottled:

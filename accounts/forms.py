@@ -69,6 +69,15 @@ class SignupForm(WebForm):
         help_text=_("Buyers only: offers may be limited to some categories."),
     )
 
+    accept_terms = forms.BooleanField(
+        label=_("[Required] I agree to the terms of service."),
+        required=False,  # the service refuses without it, with its own message on the field
+    )
+    accept_privacy = forms.BooleanField(
+        label=_("[Required] I agree to the collection and use of my personal data as described above."),
+        required=False,
+    )
+
     def clean(self):
         cleaned = super().clean()
         if (
@@ -94,6 +103,8 @@ class SignupForm(WebForm):
                 if data["org_kind"] == Organization.Kind.BUYER
                 else "",
             },
+            "accept_terms": data["accept_terms"],
+            "accept_privacy": data["accept_privacy"],
         }
 
 

@@ -44,6 +44,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(_("staff status"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
     date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+    # What the person agreed to at sign-up (이용약관, 개인정보 수집·이용): the versions and when.
+    terms_version = models.CharField(_("terms of service agreed to"), max_length=40, blank=True)
+    privacy_consent_version = models.CharField(_("privacy consent given to"), max_length=40, blank=True)
+    consented_at = models.DateTimeField(_("consent given at"), null=True, blank=True)
 
     objects = UserManager()
 

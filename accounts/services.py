@@ -90,7 +90,15 @@ def _membership_insert(*, user: User, organization: Organization, role: str) -> 
     return membership
 
 
-def user_signup(*, email: str, password: str, name: str = "", organization: dict) -> None:
+def user_signup(
+    *,
+    email: str,
+    password: str,
+    name: str = "",
+    organization: dict,
+    accept_terms: bool = False,
+    accept_privacy: bool = False,
+) -> None:
     """Register a user and their organization, pending verification, with the user as its
     manager; the account works once its owner follows the link e-mailed to the address.
 
@@ -104,6 +112,14 @@ def user_signup(*, email: str, password: str, name: str = "", organization: dict
         validate_password(password, User(email=email, name=name))
     except ValidationError as exc:
         field_errors["password"] = list(exc.messages)
+    # 이용약관 and 개인정보 수집·이용: two separate, required agreements (the law wants the
+    # collection of personal data agreed to on its own).
+    if accept_terms is not True:
+        field_errors["accept_terms"] = [_("Agree to the terms of service to sign up.")]
+    if accept_privacy is not True:
+        field_errors["accept_privacy"] = [
+            _("Agree to the collection and use of your personal data to sign up.")
+        ]
     if organization.get("kind") == Organization.Kind.OPERATOR:
         field_errors["organization"] = [_("Operator organizations cannot sign up.")]
     try:
@@ -126,11 +142,22 @@ def user_signup(*, email: str, password: str, name: str = "", organization: dict
         transaction.on_commit(lambda: notifications.signup_for_existing_account(existing_pk))
         return
     with transaction.atomic():
-        user = User.objects.create_user(email=email, password=password, name=name, is_active=False)
+        consent = {
+            "terms_version": settings.TERMS_VERSION,
+            "privacy_consent_version": settings.PRIVACY_POLICY_VERSION,
+            "consented_at": timezone.now(),
+        }
+        user = User.objects.create_user(email=email, password=password, name=name, is_active=False, **consent)
         org = _organization_insert(fields=org_fields)
         role = Role.MANAGER
         _membership_insert(user=user, organization=org, role=role)
-        audit_record(actor=user, verb="accounts.user.signed_up", target=user, organization=org)
+        audit_record(
+            actor=user,
+            verb="accounts.user.signed_up",
+            target=user,
+            organization=org,
+            after={"terms": settings.TERMS_VERSION, "privacy_consent": settings.PRIVACY_POLICY_VERSION},
+        )
         audit_record(
             actor=user,
             verb="accounts.organization.registered",

@@ -91,6 +91,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "config.views.navigation",  # the web's menu by the user's roles
+                "config.views.operator_details",  # the footer's operator and documents
             ],
         },
     },
@@ -421,3 +422,21 @@ REQUEST_REVIEW_DEADLINE_DAYS = env.int("REQUEST_REVIEW_DEADLINE_DAYS", default=3
 # The risk threshold of record-level offers while the operator has set none (catalog.risk_reports;
 # the keys of catalog.risk.RiskThreshold). Empty: RiskThreshold's defaults.
 RISK_THRESHOLD_DEFAULTS: dict = {}
+
+# --- The operator and its documents (shown in every page's footer, the terms and the privacy
+# policy). Embedded values are the demo's; production sets its own. Bumping a version asks new
+# sign-ups to agree to the new text (the version each person agreed to is kept).
+TERMS_VERSION = env.str("TERMS_VERSION", default="2026-12-01")
+PRIVACY_POLICY_VERSION = env.str("PRIVACY_POLICY_VERSION", default="2026-12-01")
+OPERATOR_DETAILS = {
+    "name": env.str("OPERATOR_NAME", default="장터 데모 운영사"),
+    "representative": env.str("OPERATOR_REPRESENTATIVE", default="홍길동"),
+    "business_number": env.str("OPERATOR_BUSINESS_NUMBER", default="123-45-67891"),
+    "mail_order_number": env.str("OPERATOR_MAIL_ORDER_NUMBER", default="제2026-경기수원-0000호 (데모)"),
+    "address": env.str("OPERATOR_ADDRESS", default="경기도 수원시 팔달구 효원로 1 (데모 주소)"),
+    "phone": env.str("OPERATOR_PHONE", default="031-000-0000"),
+    "email": env.str("OPERATOR_EMAIL", default="help@jangteo.test"),
+    "hours": env.str("SUPPORT_HOURS", default="09:00–18:00 (월–금, 공휴일 제외)"),
+    "privacy_officer": env.str("PRIVACY_OFFICER", default="김보호"),
+    "privacy_email": env.str("PRIVACY_EMAIL", default="privacy@jangteo.test"),
+}

@@ -48,6 +48,45 @@ def navigation(request) -> dict:
     return {"nav": SimpleLazyObject(lambda: user_roles(user))}
 
 
+def operator_details(request) -> dict:
+    """Context processor: `operator` (who runs the platform, for the footer and the documents)."""
+    from django.conf import settings
+
+    return {"operator": settings.OPERATOR_DETAILS}
+
+
+def _document(request, name: str, version: str = ""):
+    """A legal document in the reader's language (the text is one template per language)."""
+    from django.conf import settings
+    from django.utils.translation import get_language
+
+    language = "en" if (get_language() or "ko").startswith("en") else "ko"
+    return render(
+        request,
+        "documents/page.html",
+        {"body": f"documents/{name}_{language}.html", "name": name, "version": version, "settings": settings},
+    )
+
+
+def terms_page(request):
+    """이용약관: the terms of service every sign-up agrees to (its version is kept per person)."""
+    from django.conf import settings
+
+    return _document(request, "terms", settings.TERMS_VERSION)
+
+
+def privacy_policy_page(request):
+    """개인정보처리방침: what personal data the platform keeps about its users, why and how long."""
+    from django.conf import settings
+
+    return _document(request, "privacy_policy", settings.PRIVACY_POLICY_VERSION)
+
+
+def support_page(request):
+    """고객센터: how to reach the operator."""
+    return _document(request, "support")
+
+
 def favicon(request):
     """/favicon.ico: the logo, looked up at request time (with the manifest storage of
     production, a static URL cannot be computed when the URLs are imported)."""

@@ -11,6 +11,7 @@ from django.core.management import call_command
 from accounts.models import Organization
 from catalog.models import Dataset, Offer
 from demo import organizations as demo
+from insights.demo import OFFICIAL_FILE
 from transactions.models import AccessRequest, Extract, Invoice, License
 
 PASSWORD = "jangteo-demo"
@@ -39,7 +40,8 @@ def test_seed_makes_every_state_and_prints_the_users(seeded):
     assert "analyst@buyer.jangteo.test" in seeded and "jangteo-demo" in seeded
     assert Organization.objects.filter(kind="center").count() == 4
     assert Organization.objects.filter(kind="buyer").count() == 4
-    assert Dataset.objects.filter(status="published").count() == 4
+    # the four generated datasets, and the official statistics when the shared file is beside us
+    assert Dataset.objects.filter(status="published").count() == 4 + OFFICIAL_FILE.exists()
     assert {o.kind for o in Offer.objects.all()} == {"records", "aggregate"}
     assert {o.approval for o in Offer.objects.all()} == {"automatic", "center", "center_operator"}
     assert set(AccessRequest.objects.values_list("state", flat=True)) >= {
@@ -118,6 +120,8 @@ def test_operator_verifies_an_organization(seeded, api):
         {
             "email": "new@shop.kr",
             "password": "a-long-enough-passphrase",
+            "accept_terms": True,
+            "accept_privacy": True,
             "organization": {
                 "kind": "buyer",
                 "name": "새 가게",

@@ -69,6 +69,8 @@ def test_signup_over_the_api(api):
         {
             "email": "lab@univ.ac.kr",
             "password": "a-long-enough-passphrase",
+            "accept_terms": True,
+            "accept_privacy": True,
             "organization": {
                 "kind": "buyer",
                 "name": "지역경제연구실",

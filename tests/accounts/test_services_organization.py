@@ -11,6 +11,8 @@ SIGNUP = {
     "email": "owner@cafe.kr",
     "password": "a-long-enough-passphrase",
     "name": "김사장",
+    "accept_terms": True,
+    "accept_privacy": True,
     "organization": {
         "kind": "buyer",
         "name": "골목카페 협동조합",

@@ -17,6 +17,8 @@ def _body(email: str, number: int) -> dict:
     return {
         "email": email,
         "password": "a-long-enough-passphrase",
+        "accept_terms": True,
+        "accept_privacy": True,
         "organization": {
             "kind": "buyer",
             "name": f"가게 {number}",
@@ -82,6 +84,8 @@ def test_the_web_sign_up_page_answers_alike(buyer):
                     "org_name": body["organization"]["name"],
                     "business_number": body["organization"]["business_number"],
                     "buyer_category": "sme",
+                    "accept_terms": "on",
+                    "accept_privacy": "on",
                 },
             )
             .content.decode()

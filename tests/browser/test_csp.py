@@ -65,6 +65,9 @@ def _pages(s) -> dict[str, list[str]]:
         "/signup/",
         "/accounts/login/",
         "/api/docs/",
+        "/terms/",
+        "/privacy-policy/",
+        "/support/",
     ]
     common = ["/requests/", "/invoices/", f"/invoices/{s['invoice'].pk}/", "/notifications/", "/audit/"]
     common += ["/invitations/", "/members/", "/accounts/password_change/", f"/requests/{s['request'].pk}/"]

@@ -76,6 +76,8 @@ def base_body(endpoint: str, scene) -> dict:
             "email": "lab@univ.ac.kr",
             "password": "a-long-enough-passphrase",
             "name": "연구자",
+            "accept_terms": True,
+            "accept_privacy": True,
             "organization": {
                 "kind": "buyer",
                 "name": "연구실",

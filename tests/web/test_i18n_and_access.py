@@ -128,6 +128,8 @@ def test_signup_shows_service_errors_on_fields_then_confirms_by_email(
             "org_name": "새 카페",
             "business_number": "123-45-67890",
             "buyer_category": "sme",
+            "accept_terms": "on",
+            "accept_privacy": "on",
         },
     )
     html = response.content.decode()
@@ -147,6 +149,8 @@ def test_signup_shows_service_errors_on_fields_then_confirms_by_email(
                 "org_name": "새 카페",
                 "business_number": valid_business_number(777),
                 "buyer_category": "sme",
+                "accept_terms": "on",
+                "accept_privacy": "on",
             },
         )
     assert response.status_code == 200 and 'id="id_email"' not in response.content.decode()

@@ -417,6 +417,9 @@ MATRIX: list[Row] = [
     ),
     Row("catalog-jsonld", "get", mx.scene, lambda s: "/catalog.jsonld", OPEN_TO_ALL, sees=_public_markers),
     Row("privacy", "get", mx.scene, lambda s: "/privacy/", OPEN_TO_ALL),
+    Row("terms", "get", mx.scene, lambda s: "/terms/", OPEN_TO_ALL),
+    Row("privacy-policy", "get", mx.scene, lambda s: "/privacy-policy/", OPEN_TO_ALL),
+    Row("support", "get", mx.scene, lambda s: "/support/", OPEN_TO_ALL),
     Row("catalog", "get", mx.scene, lambda s: "/datasets/", OPEN_TO_ALL, sees=_catalog_markers),
     # --- regional economy insights (open statistics: everyone) ---------------------------------
     Row("insights", "get", None, lambda o: "/insights/", OPEN_TO_ALL),
