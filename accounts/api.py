@@ -154,6 +154,8 @@ class SignupSerializer(serializers.Serializer):
     password = serializers.CharField(trim_whitespace=False, min_length=1, max_length=128)
     name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     organization = SignupOrganizationSerializer()
+    applicant_position = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    applicant_phone = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
     accept_terms = serializers.BooleanField(
         required=False, default=False, help_text="agreement to the terms of service (/terms/): required"
     )

@@ -69,6 +69,20 @@ class SignupForm(WebForm):
         help_text=_("Buyers only: offers may be limited to some categories."),
     )
 
+    applicant_position = forms.CharField(label=_("Your position"), max_length=100, required=False)
+    applicant_phone = forms.CharField(
+        label=_("Your phone"),
+        max_length=30,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
+    )
+    certificate = forms.FileField(
+        label=_("Business registration certificate (사업자등록증)"),
+        required=False,
+        help_text=_(
+            "PDF, PNG or JPEG, at most 5 MB. Only operators and your organization's managers see it."
+        ),
+    )
     accept_terms = forms.BooleanField(
         label=_("[Required] I agree to the terms of service."),
         required=False,  # the service refuses without it, with its own message on the field
@@ -103,6 +117,9 @@ class SignupForm(WebForm):
                 if data["org_kind"] == Organization.Kind.BUYER
                 else "",
             },
+            "applicant_position": data["applicant_position"],
+            "applicant_phone": data["applicant_phone"],
+            "certificate": data.get("certificate"),
             "accept_terms": data["accept_terms"],
             "accept_privacy": data["accept_privacy"],
         }

@@ -107,6 +107,24 @@ class Organization(models.Model):
     )
     verified_at = models.DateTimeField(_("verified at"), null=True, blank=True)
     rejection_reason = models.TextField(_("rejection reason"), blank=True)
+
+    class BusinessStatus(models.TextChoices):
+        UNCHECKED = "unchecked", _("Not checked")
+        ACTIVE = "active", _("In business")
+        SUSPENDED = "suspended", _("Temporarily closed (휴업)")
+        CLOSED = "closed", _("Closed down (폐업)")
+
+    # What the applicant said at sign-up, and what the operator checked (국세청 휴·폐업 조회).
+    applicant_position = models.CharField(_("applicant's position"), max_length=100, blank=True)
+    applicant_phone = models.CharField(_("applicant's phone"), max_length=30, blank=True)
+    # 사업자등록증 (PDF or image): private storage, never under a public URL; only the
+    # organization's managers and operators read it, through `organization_certificate`.
+    registration_certificate = models.FileField(
+        _("business registration certificate"), upload_to="private/certificates/", blank=True
+    )
+    business_status = models.CharField(
+        _("business status"), max_length=16, choices=BusinessStatus.choices, default=BusinessStatus.UNCHECKED
+    )
     group = models.OneToOneField(Group, on_delete=models.PROTECT, related_name="organization", editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 

@@ -41,6 +41,13 @@ def organization_verify(actor, organization: Organization) -> bool:
     return is_system(actor) or is_operator(actor)
 
 
+def organization_certificate_view(actor, organization: Organization) -> bool:
+    """The 사업자등록증: the organization's managers (who uploaded it) and operators only."""
+    if is_system(actor) or is_operator(actor):
+        return True
+    return Role.MANAGER in roles_in(actor, organization)
+
+
 def organization_reject(actor, organization: Organization) -> bool:
     return organization_verify(actor, organization)
 

@@ -3,7 +3,9 @@ accounts.permissions, changes state in one transaction and writes an audit event
 
 from __future__ import annotations
 
+import re
 import secrets
+import uuid
 from datetime import timedelta
 
 from django.conf import settings
@@ -30,7 +32,12 @@ Role = Membership.Role
 
 
 def _org_snapshot(org: Organization) -> dict:
-    return {"verification": org.verification, "name": org.name, "kind": org.kind}
+    return {
+        "verification": org.verification,
+        "name": org.name,
+        "kind": org.kind,
+        "business_status": org.business_status,
+    }
 
 
 def _validated_organization_fields(
@@ -90,6 +97,28 @@ def _membership_insert(*, user: User, organization: Organization, role: str) -> 
     return membership
 
 
+PHONE = re.compile(r"\+?[0-9][0-9 -]{6,20}[0-9]")
+# 사업자등록증 as a scan or PDF: recognised by content, not by name.
+CERTIFICATE_TYPES = {b"%PDF-": ".pdf", b"\x89PNG\r\n\x1a\n": ".png", b"\xff\xd8\xff": ".jpg"}
+
+
+def _sniff(upload) -> bytes | None:
+    upload.seek(0)
+    head = upload.read(8)
+    upload.seek(0)
+    return next((magic for magic in CERTIFICATE_TYPES if head.startswith(magic)), None)
+
+
+def _certificate_problem(upload) -> str:
+    """Why `upload` cannot be a business registration certificate ('' when it can)."""
+    limit = settings.CERTIFICATE_MAX_BYTES
+    if upload.size > limit:
+        return _("The certificate may be at most %(mb)s MB.") % {"mb": limit // (1024 * 1024)}
+    if _sniff(upload) is None:
+        return _("Upload the certificate as a PDF, PNG or JPEG file.")
+    return ""
+
+
 def user_signup(
     *,
     email: str,
@@ -98,6 +127,9 @@ def user_signup(
     organization: dict,
     accept_terms: bool = False,
     accept_privacy: bool = False,
+    applicant_position: str = "",
+    applicant_phone: str = "",
+    certificate=None,
 ) -> None:
     """Register a user and their organization, pending verification, with the user as its
     manager; the account works once its owner follows the link e-mailed to the address.
@@ -120,6 +152,12 @@ def user_signup(
         field_errors["accept_privacy"] = [
             _("Agree to the collection and use of your personal data to sign up.")
         ]
+    if certificate is not None:
+        problem = _certificate_problem(certificate)
+        if problem:
+            field_errors["certificate"] = [problem]
+    if len(applicant_phone or "") > 30 or (applicant_phone and not PHONE.fullmatch(applicant_phone.strip())):
+        field_errors["applicant_phone"] = [_("Write a phone number such as 031-123-4567.")]
     if organization.get("kind") == Organization.Kind.OPERATOR:
         field_errors["organization"] = [_("Operator organizations cannot sign up.")]
     try:
@@ -148,7 +186,18 @@ def user_signup(
             "consented_at": timezone.now(),
         }
         user = User.objects.create_user(email=email, password=password, name=name, is_active=False, **consent)
-        org = _organization_insert(fields=org_fields)
+        org = _organization_insert(
+            fields={
+                **org_fields,
+                "applicant_position": (applicant_position or "").strip()[:100],
+                "applicant_phone": (applicant_phone or "").strip(),
+            }
+        )
+        if certificate is not None:
+            certificate.seek(0)
+            org.registration_certificate.save(
+                f"{org.pk}-{uuid.uuid4().hex}{CERTIFICATE_TYPES[_sniff(certificate)]}", certificate, save=True
+            )
         role = Role.MANAGER
         _membership_insert(user=user, organization=org, role=role)
         audit_record(
@@ -227,19 +276,35 @@ def organization_create(
     return org
 
 
-def organization_verify(*, actor, organization: Organization) -> Organization:
-    """Mark an organization verified (who and when). Already verified: no change."""
+def organization_verify(
+    *, actor, organization: Organization, business_status: str = Organization.BusinessStatus.ACTIVE
+) -> Organization:
+    """Mark an organization verified (who and when), with the business status the operator
+    checked (국세청 휴·폐업 조회): only a business in operation is verified. Already verified: no
+    change."""
     authorize(permissions.organization_verify, actor, organization, can_view=permissions.organization_view)
+    if business_status != Organization.BusinessStatus.ACTIVE:
+        message = _("Only a business in operation can be verified; reject it with the reason instead.")
+        raise errors.ApplicationError(message, errors={"business_status": [message]})
     with transaction.atomic():
         org = Organization.objects.select_for_update().get(pk=organization.pk)
         if org.is_verified:
             return org
         before = _org_snapshot(org)
+        org.business_status = business_status
         org.verification = Organization.Verification.VERIFIED
         org.verified_by = actor if getattr(actor, "pk", None) else None
         org.verified_at = timezone.now()
         org.rejection_reason = ""
-        org.save(update_fields=["verification", "verified_by", "verified_at", "rejection_reason"])
+        org.save(
+            update_fields=[
+                "verification",
+                "verified_by",
+                "verified_at",
+                "rejection_reason",
+                "business_status",
+            ]
+        )
         audit_record(
             actor=actor,
             verb="accounts.organization.verified",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.contrib import messages
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
-from django.http import Http404
+from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -37,7 +39,7 @@ def signup(request):
     a new user how to confirm, and an existing one how to log in or reset the password)."""
     if request.user.is_authenticated:
         return redirect("home")
-    form = SignupForm(request.POST or None)
+    form = SignupForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
             services.user_signup(**form.service_arguments())
@@ -222,7 +224,11 @@ def operator_organizations(request):
     organizations = organizations_visible_to(request.user).exclude(kind=Organization.Kind.OPERATOR)
     if status != "all":
         organizations = organizations.filter(verification=status)
-    organizations = organizations.annotate(members=Count("memberships")).order_by("created_at", "pk")
+    organizations = (
+        organizations.annotate(members=Count("memberships"))
+        .prefetch_related("memberships__user")
+        .order_by("created_at", "pk")
+    )
     page, page_query = paginate(request, organizations)
     return render(
         request,
@@ -238,6 +244,7 @@ def operator_organizations(request):
                 ("all", _("All")),
             ],
             "reject_form": RejectOrganizationForm(),
+            "business_statuses": Organization.BusinessStatus.choices,
         },
     )
 
@@ -254,7 +261,11 @@ def _visible_organization(user, pk) -> Organization:
 @web_errors
 def operator_organization_verify(request, pk):
     organization = _visible_organization(request.user, pk)
-    services.organization_verify(actor=request.user, organization=organization)
+    services.organization_verify(
+        actor=request.user,
+        organization=organization,
+        business_status=request.POST.get("business_status", Organization.BusinessStatus.ACTIVE),
+    )
     messages.success(request, _("%(name)s is verified.") % {"name": organization.name})
     return redirect(back_url(request, reverse("operator-organizations")))
 
@@ -275,3 +286,25 @@ def operator_organization_reject(request, pk):
             request, _("%(name)s is rejected; its manager is told why.") % {"name": organization.name}
         )
     return redirect(back_url(request, reverse("operator-organizations")))
+
+
+@login_required
+def organization_certificate(request, pk):
+    """The 사업자등록증 an organization uploaded at sign-up, for its managers and operators; 404
+    for everyone else (and when there is none). Served as an attachment, never inline."""
+    organization = Organization.objects.filter(pk=pk).first() if is_id(pk) else None
+    if (
+        organization is None
+        or not organization.registration_certificate
+        or not permissions.organization_certificate_view(request.user, organization)
+    ):
+        raise Http404
+    name = organization.registration_certificate.name
+    response = FileResponse(
+        organization.registration_certificate.open("rb"),
+        as_attachment=True,
+        filename=f"business-registration-{organization.business_number}{Path(name).suffix}",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response

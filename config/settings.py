@@ -426,6 +426,8 @@ RISK_THRESHOLD_DEFAULTS: dict = {}
 # --- The operator and its documents (shown in every page's footer, the terms and the privacy
 # policy). Embedded values are the demo's; production sets its own. Bumping a version asks new
 # sign-ups to agree to the new text (the version each person agreed to is kept).
+# 사업자등록증 uploaded at sign-up (PDF, PNG or JPEG).
+CERTIFICATE_MAX_BYTES = env.int("CERTIFICATE_MAX_BYTES", default=5 * 1024 * 1024)
 TERMS_VERSION = env.str("TERMS_VERSION", default="2026-12-01")
 PRIVACY_POLICY_VERSION = env.str("PRIVACY_POLICY_VERSION", default="2026-12-01")
 OPERATOR_DETAILS = {

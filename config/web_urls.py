@@ -95,6 +95,11 @@ urlpatterns = [
         name="operator-organization-verify",
     ),
     path(
+        "organizations/<int:pk>/certificate/",
+        accounts_views.organization_certificate,
+        name="organization-certificate",
+    ),
+    path(
         "operator/organizations/<int:pk>/reject/",
         accounts_views.operator_organization_reject,
         name="operator-organization-reject",

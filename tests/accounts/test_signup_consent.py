@@ -91,3 +91,77 @@ def test_documents_and_the_operator_in_every_footer(language, settings):
     policy = client.get("/privacy-policy/").content.decode()
     assert operator["privacy_officer"] in policy
     assert ("개인정보 보호책임자" in policy) == (language == "ko")
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _web_signup(client, **extra):
+    data = body()
+    return client.post(
+        "/signup/",
+        {
+            "email": data["email"],
+            "name": "김사장",
+            "password1": data["password"],
+            "password2": data["password"],
+            "org_kind": "buyer",
+            "org_name": "새 카페",
+            "business_number": data["organization"]["business_number"],
+            "buyer_category": "sme",
+            "accept_terms": "on",
+            "accept_privacy": "on",
+            **extra,
+        },
+    )
+
+
+def test_the_applicant_and_the_certificate_reach_the_operator_and_no_one_else(
+    operator, buyer, django_capture_on_commit_callbacks
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    pdf = SimpleUploadedFile("사업자등록증.pdf", b"%PDF-1.4 certificate", content_type="application/pdf")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _web_signup(
+            Client(), applicant_position="대표", applicant_phone="031-123-4567", certificate=pdf
+        )
+    assert response.status_code == 200
+    org = Organization.objects.get(name="새 카페")
+    assert (org.applicant_position, org.applicant_phone) == ("대표", "031-123-4567")
+    assert org.registration_certificate.name.startswith("private/certificates/")
+    assert org.business_status == "unchecked"
+    path = f"/organizations/{org.pk}/certificate/"
+    download = signed_in(operator).get(path)
+    assert download.status_code == 200 and b"".join(download.streaming_content) == b"%PDF-1.4 certificate"
+    assert download["Content-Disposition"].startswith("attachment")
+    stranger = factories.member(buyer, "manager", email="other@shop.kr")
+    assert signed_in(stranger).get(path).status_code == 404
+    assert Client().get(path).status_code == 302  # to the log-in page
+    page = signed_in(operator).get("/operator/organizations/").content.decode()
+    assert "031-123-4567" in page and path in page
+
+
+def test_a_certificate_that_is_not_a_pdf_or_an_image_is_refused_and_nothing_is_created():
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    fake = SimpleUploadedFile(
+        "사업자등록증.pdf", b"<html>not a certificate</html>", content_type="application/pdf"
+    )
+    html = _web_signup(Client(), certificate=fake).content.decode()
+    assert 'id="id_certificate_error"' in html
+    assert not User.objects.exists() and not Organization.objects.exists()
+
+
+def test_only_a_business_in_operation_is_verified(operator, login):
+    org = factories.OrganizationFactory(kind="buyer", name="폐업한 가게", verification="pending")
+    client = signed_in(operator)
+    client.post(f"/operator/organizations/{org.pk}/verify/", {"business_status": "closed"})
+    org.refresh_from_db()
+    assert org.verification == "pending" and org.business_status == "unchecked"
+    client.post(f"/operator/organizations/{org.pk}/verify/", {"business_status": "active"})
+    org.refresh_from_db()
+    assert org.verification == "verified" and org.business_status == "active"

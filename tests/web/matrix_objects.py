@@ -81,6 +81,15 @@ def pending_org(world: World):
     return world.unverified_buyer
 
 
+def org_with_certificate(world: World):
+    """The unverified buyer, with the 사업자등록증 its manager uploaded at sign-up."""
+    from django.core.files.base import ContentFile
+
+    org = world.unverified_buyer
+    org.registration_certificate.save(f"{org.pk}-matrix.pdf", ContentFile(b"%PDF-1.4 matrix"), save=True)
+    return org
+
+
 def _dataset(world: World, title: str) -> Dataset:
     return factories.published_dataset(world.center, title=title)
 

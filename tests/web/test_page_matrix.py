@@ -888,6 +888,13 @@ MATRIX: list[Row] = [
         state=_organization_state,
     ),
     Row(
+        "organization-certificate",
+        "get",
+        mx.org_with_certificate,
+        lambda org: f"/organizations/{org.pk}/certificate/",
+        cells(({"unverified_buyer_member", "operator"}, 200)),
+    ),
+    Row(
         "operator-organization-reject",
         "post",
         mx.pending_org,
