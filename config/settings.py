@@ -442,3 +442,12 @@ OPERATOR_DETAILS = {
     "privacy_officer": env.str("PRIVACY_OFFICER", default="김보호"),
     "privacy_email": env.str("PRIVACY_EMAIL", default="privacy@jangteo.test"),
 }
+
+# --- Payments (transactions/payments.py): bank transfer always; Toss Payments when its secret
+# key is set (test keys `test_sk_…` take no real money).
+PAYMENT_BANK_ACCOUNT = env.str(
+    "PAYMENT_BANK_ACCOUNT", default="장터은행 301-0000-0000-00 (예금주: 장터 데모 운영사)"
+)
+TOSS_SECRET_KEY = env.str("TOSS_SECRET_KEY", default="")
+TOSS_API_URL = env.str("TOSS_API_URL", default="https://api.tosspayments.com/v1/payments/confirm")
+TOSS_TIMEOUT_SECONDS = env.int("TOSS_TIMEOUT_SECONDS", default=10)

@@ -52,6 +52,7 @@ urlpatterns = [
     path("licenses/<int:pk>/revoke/", tx_views.license_revoke, name="license-revoke"),
     path("invoices/", tx_views.invoice_list, name="invoices"),
     path("invoices/<int:pk>/", tx_views.invoice_detail, name="invoice-detail"),
+    path("invoices/<int:pk>/print/", tx_views.invoice_print, name="invoice-print"),
     path("notifications/", tx_views.notification_list, name="notifications"),
     path("notifications/read-all/", tx_views.notification_read_all, name="notifications-read-all"),
     path("notifications/<int:pk>/read/", tx_views.notification_read, name="notification-read"),

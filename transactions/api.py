@@ -420,7 +420,14 @@ class MessageInputSerializer(serializers.Serializer):
 
 
 class MarkPaidSerializer(serializers.Serializer):
-    reference = serializers.CharField(allow_blank=True, max_length=200)
+    reference = serializers.CharField(
+        allow_blank=True, max_length=200, help_text="bank transfer: its reference; toss: the payment key"
+    )
+    method = serializers.ChoiceField(
+        choices=["bank_transfer", "toss"],
+        required=False,
+        help_text="how it was paid (default: the invoice's method); toss only when the gateway is configured",
+    )
     idempotency_key = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -738,7 +745,11 @@ class InvoiceViewSet(viewsets.ReadOnlyModelViewSet):
         data = _valid(MarkPaidSerializer, request)
         key = data.get("idempotency_key") or request.headers.get("Idempotency-Key") or None
         invoice = services.invoice_mark_paid(
-            actor=request.user, invoice=self.get_object(), reference=data["reference"], idempotency_key=key
+            actor=request.user,
+            invoice=self.get_object(),
+            reference=data["reference"],
+            idempotency_key=key,
+            provider=data.get("method") or None,
         )
         return Response(InvoiceSerializer(selectors.invoice_for(request.user, invoice.pk)).data)
 

@@ -156,6 +156,7 @@ class MessageForm(WebForm):
 
 
 class MarkPaidForm(WebForm):
+    method = forms.ChoiceField(label=_("Paid by"), required=False)
     reference = forms.CharField(
         label=_("Payment reference"),
         max_length=200,
@@ -167,6 +168,9 @@ class MarkPaidForm(WebForm):
         super().__init__(*args, **kwargs)
         # A key per form shown: submitting the same form twice pays the invoice once.
         self.fields["idempotency_key"].initial = f"web-{uuid.uuid4().hex}"
+        from transactions.payments import providers
+
+        self.fields["method"].choices = [(code, p.name) for code, p in providers().items()]
 
 
 class RenewForm(WebForm):

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
@@ -773,6 +774,7 @@ def invoice_detail(request, pk):
                 invoice=invoice,
                 reference=form.cleaned_data["reference"],
                 idempotency_key=form.cleaned_data["idempotency_key"],
+                provider=form.cleaned_data.get("method") or None,
             )
         except (errors.NotFound, errors.PermissionDenied):
             raise
@@ -792,7 +794,21 @@ def invoice_detail(request, pk):
             "form": form,
             "can_mark_paid": invoice.state == Invoice.State.ISSUED
             and permissions.invoice_mark_paid(request.user, invoice),
+            "bank_account": settings.PAYMENT_BANK_ACCOUNT,
         },
+    )
+
+
+@login_required
+@web_errors
+def invoice_print(request, pk):
+    """The invoice as a document to print or save as PDF (the browser's own print), with the
+    seller, the buyer, the tax invoice data and where to pay."""
+    invoice = selectors.invoice_for(request.user, pk)
+    return render(
+        request,
+        "transactions/invoice_print.html",
+        {"invoice": invoice, "bank_account": settings.PAYMENT_BANK_ACCOUNT},
     )
 
 

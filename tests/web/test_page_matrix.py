@@ -697,6 +697,9 @@ MATRIX: list[Row] = [
     Row("invoices", "get", mx.scene, lambda s: "/invoices/", LIST_FOR_SIGNED_IN, sees=_invoice_markers),
     Row("invoice-detail", "get", mx.invoice_of, lambda inv: f"/invoices/{inv.pk}/", cells((PARTIES, 200))),
     Row(
+        "invoice-print", "get", mx.invoice_of, lambda inv: f"/invoices/{inv.pk}/print/", cells((PARTIES, 200))
+    ),
+    Row(
         "invoice-detail",
         "post",
         mx.invoice_of,

@@ -112,6 +112,7 @@ def invoice_mark_paid(
     invoice: Invoice,
     reference: str,
     idempotency_key: str | None = None,
+    provider: str | None = None,
 ) -> Invoice:
     """An operator records the payment of an issued invoice (for bank transfers: the transfer's
     reference); the license is issued in the same transaction. Marking a paid invoice paid
@@ -133,14 +134,20 @@ def invoice_mark_paid(
                 raise errors.InvalidState(_("This invoice is void; it cannot be paid."))
             if locked_request.state != State.AWAITING_PAYMENT:
                 raise errors.InvalidState(_("The request of this invoice is not awaiting payment."))
-            confirmation = provider_for(locked.provider).confirm(locked, reference=reference)
+            # how it was paid: the invoice's method, or another one on offer (a card payment
+            # confirmed with the gateway instead of a transfer)
+            method = provider or locked.provider
+            confirmation = provider_for(method).confirm(locked, reference=reference)
             before = _snapshot(locked)
+            locked.provider = method
             locked.state = Invoice.State.PAID
             locked.paid_at = confirmation.paid_at
             locked.paid_by = _user(actor)
             locked.paid_reference = confirmation.reference
             locked.idempotency_key = key
-            locked.save(update_fields=["state", "paid_at", "paid_by", "paid_reference", "idempotency_key"])
+            locked.save(
+                update_fields=["state", "paid_at", "paid_by", "paid_reference", "idempotency_key", "provider"]
+            )
             _invoice_audit(
                 locked,
                 locked_request,
