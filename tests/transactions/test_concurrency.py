@@ -49,10 +49,12 @@ def race(n: int, work) -> list:
 def test_two_concurrent_approvals_issue_exactly_one_license(world, round_):
     request = submit(world.buyer_analyst, world.offer())
     reviewers = [world.center_reviewer, world.center_manager]
+    # Both reviewers loaded the request while it waited for review (read before the race: a
+    # thread started after the other's commit would see it licensed, and rightly be refused).
+    seen = [AccessRequest.objects.get(pk=request.pk) for _ in reviewers]
 
     def approve(i):
-        fresh = AccessRequest.objects.get(pk=request.pk)
-        return services.access_request_approve(actor=reviewers[i], access_request=fresh).state
+        return services.access_request_approve(actor=reviewers[i], access_request=seen[i]).state
 
     results = race(2, approve)
     assert results == ["licensed", "licensed"], results
