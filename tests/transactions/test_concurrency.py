@@ -68,10 +68,10 @@ def test_concurrent_approvals_at_both_stages_issue_one_invoice(world):
         world.buyer_analyst, world.offer(approval=Offer.Approval.CENTER_OPERATOR, price_krw=5_000)
     )
     services.access_request_approve(actor=world.center_reviewer, access_request=request)
+    seen = [AccessRequest.objects.get(pk=request.pk) for _ in range(4)]  # loaded before the race
 
-    def approve(_i):
-        fresh = AccessRequest.objects.get(pk=request.pk)
-        return services.access_request_approve(actor=world.operator, access_request=fresh).state
+    def approve(i):
+        return services.access_request_approve(actor=world.operator, access_request=seen[i]).state
 
     assert race(4, approve) == ["awaiting_payment"] * 4
     assert Invoice.objects.filter(access_request=request).count() == 1
