@@ -16,6 +16,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser
 from rest_framework.permissions import SAFE_METHODS, AllowAny, IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from accounts.models import Organization
 from accounts.selectors import organizations_visible_to
@@ -662,3 +663,63 @@ class VersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             "missingValues": [""],
         }
         return Response(schema, content_type="application/json")
+
+
+# --- the operator's risk threshold for record-level offers ---------------------------------------
+
+
+class RiskThresholdSerializer(serializers.Serializer):
+    min_k = serializers.IntegerField(min_value=2, max_value=1000, required=False)
+    max_sample_uniqueness = serializers.FloatField(min_value=0, max_value=1, required=False)
+    max_unicity = serializers.FloatField(min_value=0, max_value=1, required=False)
+    max_linkage = serializers.FloatField(min_value=0, max_value=1, required=False)
+
+
+class RiskThresholdOfferSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    dataset = serializers.CharField()
+    violations = serializers.ListField(child=serializers.CharField())
+
+
+class RiskThresholdAnswerSerializer(RiskThresholdSerializer):
+    updated_at = serializers.DateTimeField(allow_null=True)
+    offers_over = RiskThresholdOfferSerializer(many=True, help_text="open record offers above it now")
+
+
+def _threshold_answer() -> dict:
+    from catalog import risk_reports
+    from catalog.models import RiskThresholdSetting
+
+    row = RiskThresholdSetting.objects.order_by("pk").first()
+    return {
+        **risk_reports.threshold().to_dict(),
+        "updated_at": row.updated_at if row else None,
+        "offers_over": [
+            {"id": offer.pk, "name": offer.name, "dataset": offer.dataset.slug, "violations": messages}
+            for offer, messages in risk_reports.offers_over()
+        ],
+    }
+
+
+class RiskThresholdView(APIView):
+    """The ceiling above which a record-level offer cannot be opened and its requests cannot be
+    approved (k-anonymity, sample uniqueness, trajectory unicity, cross-license linkage), with
+    the open offers above it now. Operators only; for everyone else it does not exist (404)."""
+
+    def _operator(self, request) -> None:
+        if not permissions.risk_threshold_update(request.user):
+            raise errors.NotFound(_("Not found."))
+
+    @extend_schema(responses=RiskThresholdAnswerSerializer)
+    def get(self, request):
+        self._operator(request)
+        return Response(RiskThresholdAnswerSerializer(_threshold_answer()).data)
+
+    @extend_schema(request=RiskThresholdSerializer, responses=RiskThresholdAnswerSerializer)
+    def patch(self, request):
+        self._operator(request)
+        data = RiskThresholdSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.risk_threshold_update(actor=request.user, **data.validated_data)
+        return Response(RiskThresholdAnswerSerializer(_threshold_answer()).data)

@@ -559,3 +559,24 @@ class PublishCoverageForm(WebForm):
                 start = start or str(dated.profile["min"])[:10]
                 end = end or str(dated.profile["max"])[:10]
         return {"regions": regions, "temporal_start": start, "temporal_end": end}
+
+
+class RiskThresholdForm(WebForm):
+    """The operator's ceiling for record-level offers (shares as percentages on the page)."""
+
+    min_k = forms.IntegerField(label=_("Minimum k-anonymity"), min_value=2, max_value=1000)
+    max_sample_uniqueness = forms.FloatField(
+        label=_("Maximum sample uniqueness (%)"), min_value=0, max_value=100
+    )
+    max_unicity = forms.FloatField(label=_("Maximum trajectory unicity (%)"), min_value=0, max_value=100)
+    max_linkage = forms.FloatField(label=_("Maximum cross-license linkage (%)"), min_value=0, max_value=100)
+
+    SHARES = ("max_sample_uniqueness", "max_unicity", "max_linkage")
+
+    @classmethod
+    def initial_from(cls, limit) -> dict:
+        return {"min_k": limit.min_k, **{k: round(getattr(limit, k) * 100, 3) for k in cls.SHARES}}
+
+    def service_arguments(self) -> dict:
+        data = self.cleaned_data
+        return {"min_k": data["min_k"], **{k: data[k] / 100 for k in self.SHARES}}

@@ -140,3 +140,18 @@ def table_rows(report: dict | None, limit: risk.RiskThreshold | None = None) -> 
             }
         )
     return rows
+
+
+def offers_over(limit: risk.RiskThreshold | None = None) -> list[tuple[Offer, list[str]]]:
+    """Open record-level offers whose stored report is above `limit` (default: the current
+    threshold), with the violations in words: what a change of the threshold would stop."""
+    limit = limit or threshold()
+    found = []
+    offers = Offer.objects.filter(kind=Offer.Kind.RECORDS, is_active=True).select_related("dataset__center")
+    for offer in offers.order_by("dataset__title", "pk"):
+        if not guards(offer.dataset):
+            continue
+        messages = violation_messages(offer.risk_report, limit)
+        if messages:
+            found.append((offer, messages))
+    return found

@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -1106,7 +1107,15 @@ def risk_threshold_update(*, actor, **values) -> RiskThresholdSetting:
             if key in values:
                 setattr(row, key, values[key])
         row.updated_by = None if is_system(actor) else actor
-        row.full_clean(exclude=["updated_by"])
+        problems: dict[str, list[str]] = {}
+        try:
+            row.full_clean(exclude=["updated_by"])
+        except ValidationError as exc:
+            problems = {k: [str(m) for m in v] for k, v in exc.message_dict.items()}
+        if not problems and not 2 <= row.min_k <= 1000:  # k of 1 would switch the rule off
+            problems["min_k"] = [_("The minimum k-anonymity must be between 2 and 1000.")]
+        if problems:
+            raise errors.ApplicationError(_("The threshold is not valid; see the fields."), errors=problems)
         row.save()
         audit_record(
             actor=actor,

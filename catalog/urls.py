@@ -14,5 +14,6 @@ urlpatterns = [
         api.VersionViewSet.as_view({"get": "tableschema"}),
         name="version-tableschema",
     ),
+    path("risk-threshold/", api.RiskThresholdView.as_view(), name="risk-threshold"),
     path("", include(router.urls)),
 ]

@@ -32,6 +32,7 @@ from catalog.forms import (
     FieldsForm,
     OfferForm,
     PublishCoverageForm,
+    RiskThresholdForm,
     UploadForm,
     offer_errors,
 )
@@ -691,4 +692,28 @@ def center_offer_edit(request, pk):
             "risk_rows": risk_reports.table_rows(offer.risk_report),
             "risk_violations": risk_reports.violation_messages(offer.risk_report),
         },
+    )
+
+
+@login_required
+def operator_risk_threshold(request):
+    """The operator sets the ceiling for record-level offers and sees which open offers are
+    above it (they can no longer be approved, nor opened again)."""
+    if not permissions.risk_threshold_update(request.user):
+        raise Http404
+    form = RiskThresholdForm(
+        request.POST or None, initial=RiskThresholdForm.initial_from(risk_reports.threshold())
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.risk_threshold_update(actor=request.user, **form.service_arguments())
+        except errors.ApplicationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, _("The risk threshold is saved."))
+            return redirect("operator-risk-threshold")
+    return render(
+        request,
+        "operator/risk_threshold.html",
+        {"form": form, "offers_over": risk_reports.offers_over()},
     )

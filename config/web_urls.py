@@ -108,4 +108,5 @@ urlpatterns = [
     path("operator/reviews/", tx_views.operator_reviews, name="operator-reviews"),
     path("operator/requests/", tx_views.operator_requests, name="operator-requests"),
     path("operator/leaks/", tx_views.operator_leaks, name="operator-leaks"),
+    path("operator/risk-threshold/", catalog_views.operator_risk_threshold, name="operator-risk-threshold"),
 ]

@@ -131,6 +131,15 @@ MATRIX = [
     ),
     ("me", "get", None, lambda o: "/api/v1/me/", None, codes(AUTHENTICATED)),
     ("organization-list", "get", None, lambda o: "/api/v1/organizations/", None, codes(AUTHENTICATED)),
+    ("risk-threshold", "get", None, lambda o: "/api/v1/risk-threshold/", None, codes({"operator"})),
+    (
+        "risk-threshold",
+        "patch",
+        None,
+        lambda o: "/api/v1/risk-threshold/",
+        {"min_k": 6},
+        codes({"operator"}),
+    ),
     (
         "organization-detail",
         "get",

@@ -38,7 +38,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from accounts import services as account_services
 from accounts.models import Invitation, Membership, Organization, User
-from catalog.models import Dataset, DatasetVersion, Field, Offer
+from catalog.models import Dataset, DatasetVersion, Field, Offer, RiskThresholdSetting
 from tests.transactions.factories import ACTORS, make_world
 from tests.web import matrix_objects as mx
 from transactions.models import AccessRequest, DownloadEvent, Extract, Invoice, License, RequestMessage
@@ -923,6 +923,16 @@ MATRIX: list[Row] = [
         sees=_operator_requests_markers,
     ),
     Row("operator-leaks", "get", None, lambda o: "/operator/leaks/", OPERATOR_PAGE),
+    Row("operator-risk-threshold", "get", None, lambda o: "/operator/risk-threshold/", OPERATOR_PAGE),
+    Row(
+        "operator-risk-threshold",
+        "post",
+        None,
+        lambda o: "/operator/risk-threshold/",
+        cells(({"operator"}, FORM)),  # k of 1 would switch the rule off: the form says so
+        body={"min_k": 1, "max_sample_uniqueness": 1, "max_unicity": 10, "max_linkage": 5},
+        state=lambda o: list(RiskThresholdSetting.objects.values_list("min_k", flat=True)),
+    ),
     Row(
         "operator-leaks",
         "post",
