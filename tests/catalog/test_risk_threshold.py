@@ -16,17 +16,18 @@ RECORDS = ["sigungu_code", "industry", "card_id", "amount", "approved_at"]
 
 
 @pytest.fixture
-def open_record_offer(center, operator, settings):
-    """A record offer opened under a lax threshold: above the real one (k = 1)."""
-    settings.RISK_THRESHOLD_DEFAULTS = {}
-    services.risk_threshold_update(
-        actor=operator, min_k=2, max_sample_uniqueness=1, max_unicity=1, max_linkage=1
-    )
-    RiskThresholdSetting.objects.update(min_k=1)  # as if it had been lax when the offer opened
+def open_record_offer(center, settings):
+    """A record offer opened while the platform had a lax threshold (k = 1 passes): above the
+    real one now."""
+    settings.RISK_THRESHOLD_DEFAULTS = {
+        "min_k": 1,
+        "max_sample_uniqueness": 1.0,
+        "max_unicity": 1.0,
+        "max_linkage": 1.0,
+    }
     dataset = factories.published_dataset(center, with_data=True, row_count=200)
-    curator = factories.member(center, "curator")
     offer = services.offer_create(
-        actor=curator,
+        actor=factories.member(center, "curator"),
         dataset=dataset,
         terms="연구 목적 외 이용 금지",
         name="건별 내역",
@@ -35,7 +36,7 @@ def open_record_offer(center, operator, settings):
         region_field="sigungu_code",
         date_field="approved_at",
     )
-    RiskThresholdSetting.objects.all().delete()
+    settings.RISK_THRESHOLD_DEFAULTS = {}  # the real defaults from here on
     return offer
 
 

@@ -103,7 +103,7 @@ def real_threshold(settings):
 
 @pytest.mark.django_db
 def test_an_offer_above_the_threshold_cannot_be_opened_nor_its_requests_approved(
-    world, login, real_threshold, django_capture_on_commit_callbacks
+    world, login, real_threshold, settings, django_capture_on_commit_callbacks
 ):
     from catalog import services as catalog_services
     from tests import factories
@@ -131,11 +131,16 @@ def test_an_offer_above_the_threshold_cannot_be_opened_nor_its_requests_approved
     assert offer["risk_passes"] is False and offer["risk_report"]["k_anonymity"] == 1
     opened = center.patch(f"/api/v1/offers/{offer['id']}/", {"is_active": True}, format="json")
     assert opened.status_code == 400 and "k-anonymity" in str(opened.json())
-    # Under a threshold it passes, a buyer requests it; the operator then tightens the
-    # threshold: the request can no longer be approved, with the measure named.
-    catalog_services.risk_threshold_update(
-        actor=world.operator, min_k=1, max_sample_uniqueness=1.0, max_unicity=1.0, max_linkage=1.0
-    )
+    # Under a lax threshold (k = 1 can no longer be set by anyone: it would switch the rule
+    # off; the embedded defaults stand in for a platform that had none) it passes and a buyer
+    # requests it; the operator then sets the threshold: the request can no longer be approved,
+    # with the measure named.
+    settings.RISK_THRESHOLD_DEFAULTS = {
+        "min_k": 1,
+        "max_sample_uniqueness": 1.0,
+        "max_unicity": 1.0,
+        "max_linkage": 1.0,
+    }
     assert (
         center.patch(f"/api/v1/offers/{offer['id']}/", {"is_active": True}, format="json").status_code == 200
     )
