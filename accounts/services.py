@@ -119,6 +119,52 @@ def _certificate_problem(upload) -> str:
     return ""
 
 
+def _signup_problems(
+    *,
+    email: str,
+    password: str,
+    name: str,
+    agreed: tuple,
+    applicant_phone: str,
+    certificate,
+    organization: dict,
+) -> dict:
+    """Every field error of a sign-up at once (none: {}), and under "__fields__" the organization's
+    validated fields (None when they are not valid)."""
+    field_errors: dict = {}
+    try:
+        validate_password(password, User(email=email, name=name))
+    except ValidationError as exc:
+        field_errors["password"] = list(exc.messages)
+    # 이용약관 and 개인정보 수집·이용: two separate, required agreements (the law wants the
+    # collection of personal data agreed to on its own).
+    accept_terms, accept_privacy = agreed
+    if accept_terms is not True:
+        field_errors["accept_terms"] = [_("Agree to the terms of service to sign up.")]
+    if accept_privacy is not True:
+        field_errors["accept_privacy"] = [
+            _("Agree to the collection and use of your personal data to sign up.")
+        ]
+    if certificate is not None and _certificate_problem(certificate):
+        field_errors["certificate"] = [_certificate_problem(certificate)]
+    if len(applicant_phone or "") > 30 or (applicant_phone and not PHONE.fullmatch(applicant_phone.strip())):
+        field_errors["applicant_phone"] = [_("Write a phone number such as 031-123-4567.")]
+    if organization.get("kind") == Organization.Kind.OPERATOR:
+        field_errors["organization"] = [_("Operator organizations cannot sign up.")]
+    org_fields = None
+    try:
+        org_fields = _validated_organization_fields(
+            kind=organization.get("kind", ""),
+            name=organization.get("name", ""),
+            name_en=organization.get("name_en", ""),
+            business_number=organization.get("business_number", ""),
+            buyer_category=organization.get("buyer_category", ""),
+        )
+    except errors.ApplicationError as exc:
+        field_errors.update({f"organization.{k}": v for k, v in exc.errors.items()})
+    return {**field_errors, "__fields__": org_fields}
+
+
 def user_signup(
     *,
     email: str,
@@ -139,37 +185,16 @@ def user_signup(
     reset the password. Invalid values are reported either way, and nothing is created then."""
     authorize(permissions.user_signup, None)
     email = (email or "").strip().lower()
-    field_errors: dict[str, list] = {}
-    try:
-        validate_password(password, User(email=email, name=name))
-    except ValidationError as exc:
-        field_errors["password"] = list(exc.messages)
-    # 이용약관 and 개인정보 수집·이용: two separate, required agreements (the law wants the
-    # collection of personal data agreed to on its own).
-    if accept_terms is not True:
-        field_errors["accept_terms"] = [_("Agree to the terms of service to sign up.")]
-    if accept_privacy is not True:
-        field_errors["accept_privacy"] = [
-            _("Agree to the collection and use of your personal data to sign up.")
-        ]
-    if certificate is not None:
-        problem = _certificate_problem(certificate)
-        if problem:
-            field_errors["certificate"] = [problem]
-    if len(applicant_phone or "") > 30 or (applicant_phone and not PHONE.fullmatch(applicant_phone.strip())):
-        field_errors["applicant_phone"] = [_("Write a phone number such as 031-123-4567.")]
-    if organization.get("kind") == Organization.Kind.OPERATOR:
-        field_errors["organization"] = [_("Operator organizations cannot sign up.")]
-    try:
-        org_fields = _validated_organization_fields(
-            kind=organization.get("kind", ""),
-            name=organization.get("name", ""),
-            name_en=organization.get("name_en", ""),
-            business_number=organization.get("business_number", ""),
-            buyer_category=organization.get("buyer_category", ""),
-        )
-    except errors.ApplicationError as exc:
-        field_errors.update({f"organization.{k}": v for k, v in exc.errors.items()})
+    field_errors = _signup_problems(
+        email=email,
+        password=password,
+        name=name,
+        agreed=(accept_terms, accept_privacy),
+        applicant_phone=applicant_phone,
+        certificate=certificate,
+        organization=organization,
+    )
+    org_fields = field_errors.pop("__fields__")
     if field_errors:
         raise errors.ApplicationError(
             _("Sign-up could not be completed; see the fields."), errors=field_errors
