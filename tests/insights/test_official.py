@@ -125,3 +125,22 @@ def test_an_unknown_center_or_a_missing_file_is_refused(db, tmp_path):
         run(table, "--layout", "issuance", "--center", "000-00-00000")
     with pytest.raises(CommandError, match="no such file"):
         run(tmp_path / "missing.csv", "--layout", "issuance", "--center", "000-00-00000")
+
+
+@needs_files
+def test_official_releases_join_the_dcat_feed_and_it_still_conforms(client, center):
+    """The official release is harvested like the others, and the feed keeps conforming."""
+    from tests.catalog.test_feeds import SHAPES_DIR, assert_conforms, harvest
+
+    run(ISSUANCE, "--layout", "issuance", "--center", center.business_number)
+    feed = client.get("/catalog.jsonld").json()
+    catalog = next(n for n in feed["@graph"] if n.get("@type") == "dcat:Catalog")
+    assert any(d.get("dct:identifier") == "insights/official-currency-use" for d in catalog["dcat:dataset"])
+    if not (SHAPES_DIR / "shapes.ttl").exists():
+        pytest.skip(f"DCAT-AP 3.0.1 shapes not found in {SHAPES_DIR}")
+    from rdflib import Graph
+
+    shapes = Graph()
+    shapes.parse(SHAPES_DIR / "shapes.ttl", format="turtle")
+    shapes.parse(SHAPES_DIR / "range.ttl", format="turtle")
+    assert_conforms(harvest(client), shapes)
