@@ -102,16 +102,12 @@ def _used_columns(policy: OfferPolicy, columns: dict[str, privacy.Column]) -> se
     return {n for n in names if n in columns}
 
 
-def _conflicts(
-    version: DatasetVersion, new: tuple[str, object], others: list[tuple[str, object]]
-) -> list[str]:
-    """Messages naming each of `others` that, with `new`, gives a suppressed cell back. Each
-    table is (label, release definition dict or OfferPolicy)."""
-    if not others or not version.parquet:
-        return []
+def _common_space(version: DatasetVersion, tables: list) -> tuple[list[OfferPolicy], list[str], list]:
+    """Each table as a policy over one derived file of `version`, with that file's SELECT list
+    and schema (the version's columns the policies use, then the releases' derived columns)."""
     columns = {f.name: privacy.Column(f.name, f.type, f.sensitivity) for f in version.fields.all()}
     policies, derived = [], {}
-    for _label, table in [new, *others]:
+    for table in tables:
         if isinstance(table, OfferPolicy):
             policies.append(table)
         else:
@@ -123,6 +119,17 @@ def _conflicts(
         f"{sql} AS {ident(name)}" for name, (sql, _c) in derived.items()
     ]
     schema = [columns[name] for name in raw] + [column for _sql, column in derived.values()]
+    return policies, select, schema
+
+
+def _conflicts(
+    version: DatasetVersion, new: tuple[str, object], others: list[tuple[str, object]]
+) -> list[str]:
+    """Messages naming each of `others` that, with `new`, gives a suppressed cell back. Each
+    table is (label, release definition dict or OfferPolicy)."""
+    if not others or not version.parquet:
+        return []
+    policies, select, schema = _common_space(version, [table for _label, table in [new, *others]])
     work = Path(settings.WORK_DIR) / f"crosscheck-{uuid.uuid4().hex}"
     work.mkdir(parents=True, exist_ok=True)
     con = connect()
