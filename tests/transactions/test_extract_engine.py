@@ -796,14 +796,17 @@ def test_bundle_deflates_text_fast_and_any_unzip_reads_it_back(tmp_path):
 
 
 @pytest.mark.parametrize("threads", [1, 2, 4])
-def test_parallel_deflate_is_one_standard_stream_with_the_same_bytes_whatever_the_threads(threads):
+def test_parallel_deflate_is_one_standard_stream_whatever_the_threads(threads):
+    """Blocks deflated on several threads join into one valid raw deflate stream that any
+    inflater reads back, in order. (Not the same bytes on every run: ISA-L's output for the same
+    input differed once in CI — its hash tables are not cleared between calls — so the bundle's
+    reproducible part is its data file and the checksum the manifest gives, not the zip's bytes.)"""
     data = b"".join(b"%d,\xec\xbb\xa4\xed\x94\xbc,%d\r\n" % (i % 97, i) for i in range(300_000))
-    reference = writers.ParallelDeflate(1, threads=1, block=1 << 16)
-    expected = reference.compress(data) + reference.flush()
     deflate = writers.ParallelDeflate(1, threads=threads, block=1 << 16)
     # fed in uneven pieces, as zipfile does
     out = b"".join(deflate.compress(data[i : i + 70_001]) for i in range(0, len(data), 70_001))
     out += deflate.flush()
-    assert out == expected
-    assert zlib.decompressobj(-15).decompress(out) == data
+    inflater = zlib.decompressobj(-15)
+    assert inflater.decompress(out) == data
+    assert inflater.eof and not inflater.unused_data  # one stream, ended by its last block
     assert len(out) < len(data) / 3

@@ -205,9 +205,11 @@ class ParallelDeflate:
     """A raw deflate compressor (the `compress`/`flush` of `zlib.compressobj(level, DEFLATED,
     -15)`) that deflates blocks of `block` input bytes on `threads` threads, the way pigz does:
     every block but the last ends with a sync flush (byte-aligned, not final), so the blocks
-    joined are one valid deflate stream. The block size is fixed, so the same input gives the
-    same bytes whatever the threads' timing. Both ISA-L and zlib release the GIL while they
-    compress; at most `2 * threads` blocks are in flight, so memory stays bounded."""
+    joined are one valid deflate stream, in input order whatever the threads' timing. (ISA-L's
+    bytes for the same input are not guaranteed equal run to run — seen once in CI — so what a
+    rebuild reproduces is the data file and its checksum, not the zip's bytes.) Both ISA-L and
+    zlib release the GIL while they compress; at most `2 * threads` blocks are in flight, so
+    memory stays bounded."""
 
     def __init__(self, level: int = 1, *, threads: int = 2, block: int = 8 << 20):
         self._zlib = fast_zlib or zlib
