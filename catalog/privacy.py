@@ -880,27 +880,30 @@ def linked_disclosures(
     contain the other's (what they share are margins, which secondary suppression already
     treats as public). Raises LinkedDisclosure when their periods do not nest (weeks against
     months would isolate days)."""
-    (new_policy, new_scope), (held_policy, held_scope) = new, held
+    new_policy, held_policy = new[0], held[0]
     if new_policy == held_policy:
         return 0
     columns = {c.name: c for c in schema}
-    tables = []
-    for policy in (new_policy, held_policy):
-        released = released_table(parquet=parquet, schema=schema, policy=policy, noise_seed=noise_seed)
-        run_setup(con, released.setup)
-        tables.append(released)
-    new_table, held_table = tables
     dated = [p for p in (new_policy, held_policy) if p.date_field and p.date_field in p.dimensions]
     if len(dated) == 2 and new_policy.date_field == held_policy.date_field:
         a, b = sorted((new_policy.date_granularity, held_policy.date_granularity), key=GRANULARITIES.index)
         if not _nests(a, b):
             raise LinkedDisclosure(f"{a} and {b} figures of one date column do not nest")
-    count = 0
-    for fine, coarse in (
-        ((new_policy, new_scope, new_table), (held_policy, held_scope, held_table)),
-        ((held_policy, held_scope, held_table), (new_policy, new_scope, new_table)),
-    ):
-        fine_dims, coarse_dims = set(fine[2].dimensions), set(coarse[2].dimensions)
-        if coarse_dims <= fine_dims and _nests(fine[0].date_granularity, coarse[0].date_granularity):
-            count += _rebuildable(con, columns, fine, coarse)
-    return count
+    # A table's dimensions are its policy's (released_table refuses any other), so which
+    # direction can rebuild cells is known before either table is built: most pairs share only
+    # margins and cost nothing.
+    policies = (new_policy, held_policy)
+    directions = [
+        (fine, coarse)
+        for fine, coarse in ((0, 1), (1, 0))
+        if set(policies[coarse].dimensions) <= set(policies[fine].dimensions)
+        and _nests(policies[fine].date_granularity, policies[coarse].date_granularity)
+    ]
+    if not directions:
+        return 0
+    sides = []
+    for policy, scope in (new, held):
+        released = released_table(parquet=parquet, schema=schema, policy=policy, noise_seed=noise_seed)
+        run_setup(con, released.setup)
+        sides.append((policy, scope, released))
+    return sum(_rebuildable(con, columns, sides[fine], sides[coarse]) for fine, coarse in directions)
