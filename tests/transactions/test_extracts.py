@@ -386,3 +386,49 @@ def test_the_trace_leak_command_names_the_license(world, offer, tmp_path, django
     with pytest.raises(CommandError, match="Upload the leaked file"):
         (tmp_path / "leak.pdf").write_bytes(b"%PDF")
         call_command("trace_leak", str(tmp_path / "leak.pdf"), "--dataset", offer.dataset.slug)
+
+
+def test_leak_tracing_by_rows_names_the_license_after_the_pseudonyms_are_dropped(
+    world, login, django_capture_on_commit_callbacks
+):
+    """Issue 14, item 7: a leaker drops the card pseudonyms and posts the rest of the file. An
+    offer with a per-license sample gives each license other rows, so the rows still name the
+    license, with a confidence measured against decoy keys; the other license is not named.
+    (The factory's rows repeat a lot, so a few of them would name nobody: tests/transactions/
+    test_leak_rows.py covers partial copies of distinctive rows.)"""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    dataset = factories.published_dataset(world.center, with_data=True, row_count=1500)
+    sampled = factories.OfferFactory(
+        dataset=dataset,
+        fields=RECORDS,
+        approval=Offer.Approval.AUTOMATIC,
+        region_field="sigungu_code",
+        date_field="approved_at",
+        treatments={"sample_percent": 50},
+    )
+    first = licensed(world, sampled, capture=django_capture_on_commit_callbacks)
+    second = licensed(world, sampled, actor=world.other_buyer, capture=django_capture_on_commit_callbacks)
+    assert first.extracts.get().status == second.extracts.get().status == "succeeded"
+    with default_storage.open(second.extracts.get().file) as f, zipfile.ZipFile(f) as z:
+        rows = list(csv.reader(io.StringIO(z.read("data.csv").decode("utf-8-sig"))))
+    keep = [i for i, name in enumerate(rows[0]) if name != "card_id"]
+    posted = io.StringIO()
+    csv.writer(posted).writerows([[r[i] for i in keep] for r in rows])
+    response = login(world.operator).post(
+        "/api/v1/leaks/trace/",
+        {"dataset": dataset.slug, "file": SimpleUploadedFile("posted.csv", posted.getvalue().encode())},
+        format="multipart",
+    )
+    assert response.status_code == 200, response.content
+    best, *rest = response.json()["candidates"]
+    whole = len(rows) - 1
+    assert (best["license"], best["matches"], best["rows_matched"], best["rows"]) == (
+        second.pk,
+        0,
+        whole,
+        whole,
+    )
+    assert best["identified"] and best["confidence"] >= 0.95 and best["false_match_rate"] == 0.0
+    (other,) = [c for c in rest if c["license"] == first.pk]
+    assert not other["identified"] and other["rows_matched"] < whole

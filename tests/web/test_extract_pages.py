@@ -269,6 +269,40 @@ def test_leak_page_says_when_no_license_matches(as_user, operator, offer, licens
     assert 'class="likely"' not in html
 
 
+def test_leak_page_traces_by_rows_when_the_pseudonyms_are_gone(
+    as_user, analyst, operator, center, django_capture_on_commit_callbacks
+):
+    """A file posted without its pseudonym column is still traced, by its rows, on an offer
+    with a per-license sample; the page gives rows held and the confidence, in both languages."""
+    dataset = factories.published_dataset(center, with_data=True, row_count=600, slug="sampled")
+    offer = factories.OfferFactory(
+        dataset=dataset, fields=RECORDS, approval="automatic", treatments={"sample_percent": 50}
+    )
+    mine = _license(analyst, offer, django_capture_on_commit_callbacks)
+    other_buyer = factories.OrganizationFactory(kind="buyer", name="다른 상점")
+    other = _license(
+        factories.member(other_buyer, "analyst", email="analyst@other.kr"),
+        offer,
+        django_capture_on_commit_callbacks,
+    )
+    with default_storage.open(other.extracts.get().file) as f, zipfile.ZipFile(f) as z:
+        lines = z.read("data.csv").decode("utf-8-sig").splitlines()
+    drop = lines[0].split(",").index("card_id")
+    posted = "\n".join(",".join(c for i, c in enumerate(line.split(",")) if i != drop) for line in lines)
+    for language, said, column in (
+        ("en", "Found by its rows with 95.0% confidence", "Rows held"),
+        ("ko", "행으로 찾았습니다. 신뢰도 95.0%", "일치한 행"),
+    ):
+        response = as_user(operator, language=language).post(
+            "/operator/leaks/",
+            {"dataset": dataset.slug, "file": SimpleUploadedFile("posted.csv", posted.encode())},
+        )
+        html = response.content.decode()
+        assert said in html and column in html, html[html.find('role="status"') :][:400]
+        assert f'id="candidate-{other.pk}" class="likely"' in html
+        assert html.index(f'id="candidate-{other.pk}"') < html.index(f'id="candidate-{mine.pk}"')
+
+
 # --- reads moved into selectors ------------------------------------------------------------------
 
 

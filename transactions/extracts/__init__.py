@@ -6,6 +6,7 @@ Knows nothing of Django; the delivery task keeps the job's state and calls these
 - `run_extract` → `ExtractResult`: the file, written atomically, with rows, bytes and sha256.
 - `datapackage`, `build_manifest`, `write_bundle`: the zip a buyer downloads.
 - `trace_leak`: which license's key made the pseudonyms in a leaked file.
+- `trace_rows`: which license's delivery holds a leaked file's rows (pseudonyms dropped or re-hashed).
 """
 
 from catalog.privacy import Column, PlanError
@@ -18,7 +19,7 @@ from transactions.extracts.engine import (
     build_recipe,
     run_extract,
 )
-from transactions.extracts.leaks import trace_leak
+from transactions.extracts.leaks import RowCandidate, trace_leak, trace_rows
 from transactions.extracts.writers import FORMATS, ExtractError, ExtractTooLarge
 
 __all__ = [
@@ -31,10 +32,12 @@ __all__ = [
     "OutputField",
     "PlanError",
     "Recipe",
+    "RowCandidate",
     "build_manifest",
     "build_recipe",
     "datapackage",
     "run_extract",
     "trace_leak",
+    "trace_rows",
     "write_bundle",
 ]

@@ -440,15 +440,63 @@ def extract_download(*, actor, token: str) -> Extract:
 
 # --- leak tracing ------------------------------------------------------------------------------
 
+
+def _trace_by_rows(*, dataset, leaked_file: Path, keys: dict) -> dict:
+    """trace_rows over every delivered extract of a record offer of `dataset` (one candidate
+    per license and version: the rows depend on both). Returns the best row per license."""
+    from transactions.extracts.leaks import RowCandidate, trace_rows
+
+    delivered = (
+        Extract.objects.filter(
+            license__dataset=dataset, status__in=[Extract.Status.SUCCEEDED, Extract.Status.EXPIRED]
+        )
+        .values_list("license_id", "version_id")
+        .distinct()
+    )
+    candidates = []
+    for license_id, version_id in sorted(set(delivered)):
+        license = License.objects.get(pk=license_id)
+        policy = OfferPolicy.from_snapshot(license.offer_snapshot)
+        if policy.is_aggregate or license_id not in keys:
+            continue  # every holder of an aggregate table gets the same cells
+        version = DatasetVersion.objects.get(pk=version_id)
+        if not version.parquet or not default_storage.exists(version.parquet):
+            continue
+        fields = list(version.fields.all())
+        schema = [privacy.Column(f.name, f.type, f.sensitivity) for f in fields]
+        parquet = catalog_selectors.version_files(version, policy=policy, scope=license.scope)
+
+        def deliver(key, parquet=parquet, schema=schema, policy=policy, scope=license.scope):
+            return privacy.plan(parquet=parquet, schema=schema, policy=policy, scope=scope, key=key)
+
+        candidates.append(
+            RowCandidate(
+                id=license_id,
+                deliver=deliver,
+                key=keys[license_id],
+                identifiers=frozenset(f.name for f in fields if f.sensitivity == "identifier"),
+                labels={f.name: f.title for f in fields if f.title},
+                keyed=policy.treatments.samples,
+            )
+        )
+    best: dict = {}
+    for row in trace_rows(leaked_file=leaked_file, candidates=candidates):
+        best.setdefault(row["id"], row)  # best first: the first row of a license is its best
+    return best
+
+
 LEAK_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".json", ".parquet", ".xlsx")
 
 
 def license_trace_leak(*, actor, dataset, leaked_file: Path, file_name: str = "") -> list[dict]:
     """Which license did a leaked file come from? Pseudonyms are keyed per license, so the
     file's 64-hex tokens are matched against every license of `dataset` (the identifiers of its
-    published version hashed under each license's key, in DuckDB). Returns candidates best
-    first: license id, organization, matches, share of the file's tokens. Operators only;
-    the search is audited."""
+    published version hashed under each license's key, in DuckDB). When no pseudonym matches
+    (dropped or re-hashed), the file's rows are matched against what each delivered extract of a
+    record offer held (transactions.extracts.leaks.trace_rows), with a confidence measured
+    against decoy keys. Returns candidates best first: license id, organization, pseudonym
+    matches and share, rows matched and share, and for the best by rows its confidence,
+    false-match rate and whether it is identified. Operators only; the search is audited."""
     from transactions.extracts.leaks import trace_leak
 
     authorize(permissions.license_trace_leak, actor)
@@ -462,42 +510,59 @@ def license_trace_leak(*, actor, dataset, leaked_file: Path, file_name: str = ""
     if version is None:
         raise errors.InvalidState(_("This dataset has no published version to compare with."))
     identifiers = list(version.fields.filter(sensitivity="identifier").values_list("name", flat=True))
-    if not identifiers:
-        raise errors.InvalidState(
-            _("This dataset has no identifier columns, so its files carry no pseudonyms.")
-        )
     licenses = list(License.objects.filter(dataset=dataset).select_related("organization"))
+    keys = keystore.license_keys([lic.pk for lic in licenses])
     work_dir = Path(settings.WORK_DIR) / f"leak-{uuid.uuid4().hex[:8]}"
     work_dir.mkdir(parents=True, exist_ok=True)
+    by_rows: dict = {}
     try:
         copy = work_dir / f"leaked{suffix}"
         shutil.copyfile(leaked_file, copy)
-        ranked = trace_leak(
-            leaked_file=copy,
-            source_parquet=catalog_selectors.version_files(version),
-            identifier_columns=identifiers,
-            candidates=list(keystore.license_keys([lic.pk for lic in licenses]).items()),
-        )
+        ranked = []
+        if identifiers:
+            ranked = trace_leak(
+                leaked_file=copy,
+                source_parquet=catalog_selectors.version_files(version),
+                identifier_columns=identifiers,
+                candidates=list(keys.items()),
+            )
+        if not any(row["matches"] for row in ranked):
+            by_rows = _trace_by_rows(dataset=dataset, leaked_file=copy, keys=keys)
     except ValueError as exc:
         raise errors.ApplicationError(_("The file could not be read: %(error)s") % {"error": exc}) from exc
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
-    by_id = {lic.pk: lic for lic in licenses}
-    results = [
-        {
-            "license": row["license_id"],
-            "organization": by_id[row["license_id"]].organization.name,
-            "matches": row["matches"],
-            "share": row.get("share"),
-            "column": row.get("column"),
-        }
-        for row in ranked
-    ]
+    pseudonyms = {row["license_id"]: row for row in ranked}
+    results = []
+    for lic in licenses:
+        p, r = pseudonyms.get(lic.pk, {}), by_rows.get(lic.pk, {})
+        results.append(
+            {
+                "license": lic.pk,
+                "organization": lic.organization.name,
+                "matches": p.get("matches", 0),
+                "share": p.get("share", 0.0),
+                "column": p.get("column"),
+                "rows": r.get("rows"),
+                "rows_matched": r.get("rows_matched"),
+                "row_share": r.get("row_share"),
+                "confidence": r.get("confidence"),
+                "false_match_rate": r.get("false_match_rate"),
+                "identified": bool(p.get("matches")) or bool(r.get("identified")),
+            }
+        )
+    results.sort(key=lambda c: (-c["matches"], -(c["rows_matched"] or 0), c["license"]))
+    if len(results) > 1 and results[1]["identified"]:  # two cannot both be the source
+        for row in results:
+            row["identified"] = False
     audit_record(
         actor=actor,
         verb="transactions.leak.traced",
         target=dataset,
         organization=dataset.center,
-        after={"file": file_name[:200], "top": results[0] if results and results[0]["matches"] else None},
+        after={
+            "file": file_name[:200],
+            "top": results[0] if results and (results[0]["matches"] or results[0]["rows_matched"]) else None,
+        },
     )
     return results

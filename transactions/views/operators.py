@@ -164,7 +164,12 @@ def operator_leaks(request):
             for rank, candidate in enumerate(candidates, start=1):
                 candidate["rank"] = rank
                 candidate["percent"] = round(100 * (candidate.get("share") or 0), 1)
-                candidate["likely"] = rank == 1 and candidate["matches"] > 0
+                if candidate["rows_matched"] is not None:
+                    candidate["row_percent"] = round(100 * candidate["row_share"], 1)
+                if candidate["confidence"] is not None:
+                    candidate["confidence_percent"] = round(100 * candidate["confidence"], 1)
+                    candidate["false_match_percent"] = round(100 * candidate["false_match_rate"], 1)
+                candidate["likely"] = rank == 1 and candidate["identified"]
     return render(
         request,
         "operator/leaks.html",
@@ -172,6 +177,8 @@ def operator_leaks(request):
             "form": form,
             "candidates": candidates,
             "dataset": dataset,
-            "any_match": bool(candidates) and candidates[0]["matches"] > 0,
+            "any_match": bool(candidates) and candidates[0]["identified"],
+            "by_rows": bool(candidates) and candidates[0]["rows_matched"] is not None,
+            "row_match": bool(candidates) and bool(candidates[0]["rows_matched"]),
         },
     )

@@ -1,7 +1,8 @@
 """`manage.py trace_leak <file> --dataset <slug> [--operator <e-mail>] [--json]`: which license
 did a leaked file come from? The same service as the operator's page and
 `POST /api/v1/leaks/trace/` (pseudonyms matched against every license's key, in DuckDB, candidates
-batched so memory stays bounded); the search is audited under the operator named, or the
+batched so memory stays bounded; without pseudonyms, the rows against each delivered extract,
+with a confidence measured on decoy keys); the search is audited under the operator named, or the
 platform."""
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from transactions.services.extracts import license_trace_leak
 
 
 class Command(BaseCommand):
-    help = "Rank the licenses of a dataset by how many pseudonyms of a leaked file their keys produce."
+    help = (
+        "Rank the licenses of a dataset by how many pseudonyms of a leaked file their keys produce,"
+        " or, when none does, by how many of its rows their extracts held."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="the leaked file: CSV, TSV, XLSX, JSON Lines or Parquet")
@@ -46,16 +50,20 @@ class Command(BaseCommand):
         if json:
             self.stdout.write(_dumps(ranked))
             return
-        matched = [row for row in ranked if row["matches"]]
+        matched = [row for row in ranked if row["matches"] or row["rows_matched"]]
         if not matched:
-            self.stdout.write(f"No license of {found.slug} produced a pseudonym of {path.name}.")
+            self.stdout.write(f"No license of {found.slug} produced a pseudonym or a row of {path.name}.")
             return
-        self.stdout.write(f"{'license':>8}  {'matches':>8}  {'share':>6}  column  organization")
+        heading = f"{'license':>8}  {'matches':>8}  {'share':>6}  {'rows':>13}  {'confidence':>10}"
+        self.stdout.write(f"{heading}  column  organization")
         for row in matched:
             share = f"{row['share']:.0%}" if row.get("share") is not None else "-"
+            rows = f"{row['rows_matched']}/{row['rows']}" if row["rows_matched"] is not None else "-"
+            confidence = f"{row['confidence']:.1%}" if row["confidence"] is not None else "-"
             column = row["column"] or "-"
             self.stdout.write(
-                f"{row['license']:>8}  {row['matches']:>8}  {share:>6}  {column}  {row['organization']}"
+                f"{row['license']:>8}  {row['matches']:>8}  {share:>6}  {rows:>13}  {confidence:>10}"
+                f"  {column}  {row['organization']}{'  (identified)' if row['identified'] else ''}"
             )
 
 
