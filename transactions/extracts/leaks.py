@@ -333,7 +333,8 @@ def trace_rows(
                     as_good += _contained(con, plan, best["_mapping"]) >= best["rows_matched"]
                 rate = as_good / runs if runs else 1.0
                 confidence = 1 - (as_good + 1) / (runs + 1)
-                runner_up = ranked[1]["rows_matched"] if len(ranked) > 1 else -1
+                # Another license (not this license's extract of another version) as good?
+                runner_up = max((r["rows_matched"] for r in ranked if r["id"] != best["id"]), default=-1)
                 best.update(
                     decoys=runs,
                     decoys_as_good=as_good,
