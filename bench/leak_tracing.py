@@ -11,6 +11,7 @@ Prints, per variant and leak size, the share of insider leaks identified (to the
 and the share of outsider leaks pinned on a license.
 
 Usage: python bench/leak_tracing.py [--rows 50000] [--trials 5] [--sizes 10,100,0] (0 = whole file)
+                                    [--variants demo,sample]
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--sizes", default="10,100,0")
+    parser.add_argument(
+        "--variants", default="demo,sample", help="demo (default treatments), sample (sample alone)"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     work = Path(tempfile.mkdtemp(prefix="leak-bench-"))
@@ -64,6 +68,8 @@ def main() -> None:
         "demo treatments": OfferPolicy.from_values(spec),
         "sample only": OfferPolicy.from_values({**spec, "treatments": {"sample_percent": 50}}),
     }
+    chosen = {"demo": "demo treatments", "sample": "sample only"}
+    variants = {chosen[v]: variants[chosen[v]] for v in args.variants.split(",")}
     rnd = random.Random(7)
     print(f"{args.rows:,} generated payments, {LICENSES} licenses, {args.trials} trials per cell")
     print(f"{'variant':<16} {'leak rows':>9} {'identified':>11} {'false match':>12} {'s/trace':>8}")
