@@ -113,14 +113,15 @@ def test_rows_name_the_license_when_the_pseudonyms_are_gone(source, tmp_path):
     assert all(r["rows_matched"] < 30 and not r["identified"] for r in ranked[1:])
 
 
-def test_headers_in_titles_or_none_at_all_and_xlsx(source, tmp_path):
+def test_headers_in_titles_or_none_at_all_xlsx_and_parquet(source, tmp_path):
     titled = _delivered(source, tmp_path, KEYS[2], labels=LABELS)
     by_title = _leak(titled, tmp_path, rows=25, seed=2, name="titled.csv")
     bare = _leak(
         _delivered(source, tmp_path, KEYS[2]), tmp_path, rows=25, seed=3, header=False, name="bare.csv"
     )
     xlsx = _delivered(source, tmp_path, KEYS[2], fmt="xlsx")  # the whole file, pseudonyms kept
-    for leaked in (by_title, bare, xlsx):
+    parquet = _delivered(source, tmp_path, KEYS[2], fmt="parquet")  # typed columns, not text
+    for leaked in (by_title, bare, xlsx, parquet):
         ranked = trace_rows(leaked_file=leaked, candidates=[_candidate(source, n) for n in KEYS])
         assert ranked[0]["id"] == 2 and ranked[0]["row_share"] == 1.0 and ranked[0]["identified"], leaked
         assert ranked[0]["confidence"] == pytest.approx(1 - 1 / 20) and ranked[0]["decoys_as_good"] == 0

@@ -203,7 +203,9 @@ def _norm(expr: str) -> str:
 
 
 def _unneutralised(expr: str) -> str:
-    """A leaked cell without the apostrophe the writers put before a formula-like text."""
+    """A leaked cell as text, without the apostrophe the writers put before a formula-like
+    text (Parquet and JSON cells keep their types, so they are cast first)."""
+    expr = f"CAST({expr} AS VARCHAR)"
     trigger = f"{expr} LIKE '''%' AND ascii(substr({expr}, 2)) IN (61, 43, 45, 64, 9, 13)"
     return f"CASE WHEN {trigger} THEN substr({expr}, 2) ELSE {expr} END"
 
