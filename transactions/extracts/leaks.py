@@ -10,6 +10,7 @@ ranks the candidates by how many pseudonyms match.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,36 @@ def _xlsx_to_csv(path: Path) -> Path:
     return out
 
 
+def _readable(leaked_file: Path) -> tuple[Path, str]:
+    """The file to read (an XLSX delivery as CSV beside it) and its DuckDB reader. Raises
+    ValueError for a corrupt workbook or a format no delivery has."""
+    leaked_file = Path(leaked_file)
+    if leaked_file.suffix.lower() == ".xlsx":
+        try:
+            leaked_file = _xlsx_to_csv(leaked_file)
+        except Exception as exc:  # a corrupt workbook: zipfile, XML or openpyxl errors
+            raise ValueError(f"cannot read {leaked_file.name}: {exc}") from exc
+    reader = _READERS.get(leaked_file.suffix.lower())
+    if reader is None:
+        raise ValueError(f"cannot read {leaked_file.name}: give a CSV, XLSX, JSON Lines or Parquet file")
+    return leaked_file, reader
+
+
+@contextmanager
+def _connection(con):
+    """`con`, or a connection of the project's DuckDB settings closed afterwards."""
+    if con is not None:
+        yield con
+        return
+    from marketplace.duckdb import connect
+
+    own = connect()
+    try:
+        yield own
+    finally:
+        own.close()
+
+
 def trace_leak(
     *,
     leaked_file: Path,
@@ -70,23 +101,10 @@ def trace_leak(
     `share` (matches over the distinct 64-hex tokens in the file). Raises ValueError for a
     file it cannot read or identifier columns the source does not have.
     """
-    leaked_file = Path(leaked_file)
-    if leaked_file.suffix.lower() == ".xlsx":
-        try:
-            leaked_file = _xlsx_to_csv(leaked_file)
-        except Exception as exc:  # a corrupt workbook: zipfile, XML or openpyxl errors
-            raise ValueError(f"cannot read {leaked_file.name}: {exc}") from exc
-    reader = _READERS.get(leaked_file.suffix.lower())
-    if reader is None:
-        raise ValueError(f"cannot read {leaked_file.name}: give a CSV, XLSX, JSON Lines or Parquet file")
+    leaked_file, reader = _readable(leaked_file)
     if not candidates:
         return []
-    own = con is None
-    if own:
-        from marketplace.duckdb import connect
-
-        con = connect()
-    try:
+    with _connection(con) as con:
         known = {
             row[0]
             for row in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [source_parquet]).fetchall()
@@ -137,9 +155,6 @@ def trace_leak(
         finally:
             con.execute("DROP TABLE IF EXISTS __leak_tokens")
             con.execute("DROP TABLE IF EXISTS __leak_raw")
-    finally:
-        if own:
-            con.close()
     best: dict[int, tuple[int, str, int]] = {}
     for candidate, column, matches, tokens in sorted(rows, key=lambda r: (r[0], -r[2], r[1])):
         best.setdefault(candidate, (matches, column, tokens))
@@ -285,22 +300,10 @@ def trace_rows(
     confidence. Raises ValueError for a file it cannot read."""
     import secrets
 
-    leaked_file = Path(leaked_file)
-    if leaked_file.suffix.lower() == ".xlsx":
-        try:
-            leaked_file = _xlsx_to_csv(leaked_file)
-        except Exception as exc:  # a corrupt workbook: zipfile, XML or openpyxl errors
-            raise ValueError(f"cannot read {leaked_file.name}: {exc}") from exc
-    if leaked_file.suffix.lower() not in _READERS:
-        raise ValueError(f"cannot read {leaked_file.name}: give a CSV, XLSX, JSON Lines or Parquet file")
+    leaked_file, _reader = _readable(leaked_file)
     if not candidates:
         return []
-    own = con is None
-    if own:
-        from marketplace.duckdb import connect
-
-        con = connect()
-    try:
+    with _connection(con) as con:
         plans = [(c, c.deliver(c.key)) for c in candidates]
         headers = {
             _header_key(x)
@@ -362,9 +365,6 @@ def trace_rows(
         finally:
             con.execute("DROP TABLE IF EXISTS __leak_rows")
             con.execute("DROP TABLE IF EXISTS __leak_t")
-    finally:
-        if own:
-            con.close()
     for row in ranked:
         row.pop("_candidate", None)
         row.pop("_mapping", None)

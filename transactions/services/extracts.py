@@ -441,9 +441,10 @@ def extract_download(*, actor, token: str) -> Extract:
 # --- leak tracing ------------------------------------------------------------------------------
 
 
-def _trace_by_rows(*, dataset, leaked_file: Path, keys: dict) -> dict:
+def _trace_by_rows(*, dataset, leaked_file: Path, keys: dict, licenses: dict) -> dict:
     """trace_rows over every delivered extract of a record offer of `dataset` (one candidate
-    per license and version: the rows depend on both). Returns the best row per license."""
+    per license and version: the rows depend on both); `licenses` are the dataset's, by id.
+    Returns the best row per license."""
     from transactions.extracts.leaks import RowCandidate, trace_rows
 
     delivered = (
@@ -455,7 +456,7 @@ def _trace_by_rows(*, dataset, leaked_file: Path, keys: dict) -> dict:
     )
     candidates = []
     for license_id, version_id in sorted(set(delivered)):
-        license = License.objects.get(pk=license_id)
+        license = licenses[license_id]
         policy = OfferPolicy.from_snapshot(license.offer_snapshot)
         if policy.is_aggregate or license_id not in keys:
             continue  # every holder of an aggregate table gets the same cells
@@ -527,7 +528,9 @@ def license_trace_leak(*, actor, dataset, leaked_file: Path, file_name: str = ""
                 candidates=list(keys.items()),
             )
         if not any(row["matches"] for row in ranked):
-            by_rows = _trace_by_rows(dataset=dataset, leaked_file=copy, keys=keys)
+            by_rows = _trace_by_rows(
+                dataset=dataset, leaked_file=copy, keys=keys, licenses={lic.pk: lic for lic in licenses}
+            )
     except ValueError as exc:
         raise errors.ApplicationError(_("The file could not be read: %(error)s") % {"error": exc}) from exc
     finally:
