@@ -243,10 +243,10 @@ def _scan(parquet: str | list[str]) -> str:
     return "read_parquet(?)"
 
 
-def _records_plan(parquet, columns, policy: OfferPolicy, scope, key) -> Plan:
+def _deliverable(columns, policy: OfferPolicy, scope, key) -> tuple[list, list, list]:
+    """The requested columns the offer can deliver: names, output types, text columns."""
     offered = [f for f in policy.fields if f in columns]
     requested = scope.get("fields") or offered
-    treat = policy.treatments
     names, types, text = [], [], []
     for name in dict.fromkeys(requested):
         if name not in offered:
@@ -267,11 +267,14 @@ def _records_plan(parquet, columns, policy: OfferPolicy, scope, key) -> Plan:
         names.append(name)
     if not names:
         raise PlanError("nothing in the scope can be delivered")
-    where, where_params = _filters(columns, policy, scope)
-    # Source order through DuckDB's virtual columns: the row's position in its file, and the
-    # file when the path is a glob over partitions. Should the data have a column of that name
-    # (which hides the virtual one), every output column orders the rows instead: identical
-    # rows are identical bytes, so the file is still the same every time.
+    return names, types, text
+
+
+def _source_order_keys(parquet, columns, names) -> dict:
+    """Source order through DuckDB's virtual columns: the row's position in its file, and the
+    file when the path is a glob over partitions. Should the data have a column of that name
+    (which hides the virtual one), every output column orders the rows instead ({}): identical
+    rows are identical bytes, so the file is still the same every time."""
     keys = {"__source_row": SOURCE_ROW_COLUMN}
     if isinstance(parquet, list | tuple):  # partition files: their place in the (sorted) list
         keys = {"__source_file": SOURCE_FILE_INDEX, **keys}
@@ -280,7 +283,15 @@ def _records_plan(parquet, columns, policy: OfferPolicy, scope, key) -> Plan:
     if {SOURCE_ROW_COLUMN, SOURCE_FILE_COLUMN, SOURCE_FILE_INDEX} & columns.keys() or keys.keys() & set(
         names
     ):
-        keys = {}
+        return {}
+    return keys
+
+
+def _records_plan(parquet, columns, policy: OfferPolicy, scope, key) -> Plan:
+    names, types, text = _deliverable(columns, policy, scope, key)
+    where, where_params = _filters(columns, policy, scope)
+    keys = _source_order_keys(parquet, columns, names)
+    treat = policy.treatments
     if treat.any:
         return _treated_records_plan(
             parquet, columns, policy, key, names, types, text, (where, where_params), keys
@@ -313,16 +324,11 @@ def _tuple_sql(names: list[str], prefix: str = "") -> str:
     return " || chr(30) || ".join(f"coalesce(CAST({prefix}{ident(n)} AS VARCHAR), chr(29))" for n in names)
 
 
-def _treated_records_plan(parquet, columns, policy, key, names, types, text, filters, keys) -> Plan:
-    """A records plan with `policy.treatments` applied (see catalog.treatments), as one statement
-    of chained CTEs; every value is a bound parameter, in the order the text uses them."""
+def _sampled_source(parquet, policy, key, names, filters, keys) -> tuple[str, list]:
+    """Step 1 of a treated plan: the source rows in scope (and in this license's sample), raw
+    values of what is needed, with the hidden row-order columns."""
     treat = policy.treatments
     where, where_params = filters
-    if treat.samples and not keys:
-        raise PlanError("sampling needs the source row order, hidden by a column of the data")
-    params: list = []
-    hidden = list(keys)
-    # 1. the source rows in scope (and in this license's sample): raw values of what is needed.
     raw = list(dict.fromkeys(names + ([policy.date_field] if treat.pseudonym_period else [])))
     condition = list(where)
     sample_params: list = []
@@ -338,96 +344,115 @@ def _treated_records_plan(parquet, columns, policy, key, names, types, text, fil
     src = f"SELECT {', '.join(source_select)} FROM read_parquet(?)"
     if condition:
         src += " WHERE " + " AND ".join(condition)
-    params += [parquet, *where_params, *sample_params]
-    # 2. coarsened time, rounded and top-coded amounts, pseudonyms (renewed per period).
-    treated, treated_params = [], []
+    return src, [parquet, *where_params, *sample_params]
+
+
+def _treated_column(name, col, policy, key) -> tuple[str, list]:
+    """Step 2 for one column: coarsened time, rounded and top-coded amounts, or a pseudonym
+    (renewed per period); the expression and its parameters."""
+    treat, expr = policy.treatments, ident(name)
+    if col.sensitivity == IDENTIFIER:
+        text_in = f"CAST({expr} AS VARCHAR)"
+        if treat.pseudonym_period:
+            text_in = (
+                f"{text_in} || chr(31) || coalesce(CAST(CAST(date_trunc(?, {ident(policy.date_field)})"
+                " AS DATE) AS VARCHAR), '')"
+            )
+        inner, outer = hmac_pads(key)
+        return f"{hmac_sql(text_in)} AS {expr}", [outer, inner] + (
+            [treat.pseudonym_period] if treat.pseudonym_period else []
+        )
+    if treat.time_unit and col.type in ("date", "datetime"):
+        unit_expr = f"date_trunc(?, {expr})"
+        if col.type == "datetime" and treat.time_unit != "hour":
+            unit_expr = f"CAST({unit_expr} AS DATE)"
+        return f"{unit_expr} AS {expr}", [treat.time_unit]
+    if name in treat.amount_fields and (treat.amount_round or treat.amount_top):
+        value, params = f"CAST({expr} AS DOUBLE)", []
+        if treat.amount_round:
+            value = f"round({value} / ?) * ?"
+            params += [treat.amount_round, treat.amount_round]
+        if treat.amount_top:
+            value = f"greatest(least({value}, ?), -?)"
+            params += [treat.amount_top, treat.amount_top]
+        cast = "BIGINT" if col.type == "integer" else "DOUBLE"
+        return f"CAST({value} AS {cast}) AS {expr}", params
+    return expr, []
+
+
+def _local_suppression(treat, names, qis, hidden, last, ctes, params) -> str:
+    """Step 3: values of `suppress_first`, then whole rows, until k-anonymous. Appends to
+    `ctes` and `params`; returns the name of the last CTE."""
+    by = ", ".join(ident(n) for n in qis)
+    first = [n for n in treat.suppress_first if n in qis]
+    relaxed = [
+        f"CASE WHEN __n < ? THEN NULL ELSE {ident(n)} END AS {ident(n)}" if n in first else ident(n)
+        for n in names
+    ]
+    ctes.append(f"__counted AS (SELECT *, count(*) OVER (PARTITION BY {by}) AS __n FROM {last})")
+    ctes.append(f"__relaxed AS (SELECT {', '.join(relaxed + hidden)} FROM __counted)")
+    params += [treat.suppress_k] * len(first)
+    ctes.append(
+        f"__kanon AS (SELECT {', '.join(ident(n) for n in names + hidden)} FROM"
+        f" (SELECT *, count(*) OVER (PARTITION BY {by}) AS __n FROM __relaxed) WHERE __n >= ?)"
+    )
+    params.append(treat.suppress_k)
+    return "__kanon"
+
+
+def _trajectory_suppression(treat, subject, names, hidden, last, ctes, params) -> str:
+    """Step 4: a pseudonym survives only if k subjects share its whole rows. Appends to `ctes`
+    and `params`; returns the name of the last CTE."""
+    others = [n for n in names if n != subject]
+    tup = _tuple_sql(others) if others else "''"
+    ctes.append(
+        f"__traj AS (SELECT {ident(subject)} AS __s, string_agg({tup}, chr(31) ORDER BY {tup}) AS __sig"
+        f" FROM {last} WHERE {ident(subject)} IS NOT NULL GROUP BY {ident(subject)})"
+    )
+    ctes.append(
+        "__kept AS (SELECT __s FROM __traj WHERE __sig IN"
+        " (SELECT __sig FROM __traj GROUP BY __sig HAVING count(*) >= ?))"
+    )
+    params.append(treat.trajectory_k)
+    out = [
+        f"CASE WHEN __kept.__s IS NULL THEN NULL ELSE {last}.{ident(n)} END AS {ident(n)}"
+        if n == subject
+        else f"{last}.{ident(n)}"
+        for n in names
+    ]
+    ctes.append(
+        f"__final AS (SELECT {', '.join(out + [f'{last}.{h}' for h in hidden])} FROM {last}"
+        f" LEFT JOIN __kept ON __kept.__s = {last}.{ident(subject)})"
+    )
+    return "__final"
+
+
+def _treated_records_plan(parquet, columns, policy, key, names, types, text, filters, keys) -> Plan:
+    """A records plan with `policy.treatments` applied (see catalog.treatments), as one statement
+    of chained CTEs; every value is a bound parameter, in the order the text uses them."""
+    treat = policy.treatments
+    if treat.samples and not keys:
+        raise PlanError("sampling needs the source row order, hidden by a column of the data")
+    hidden = list(keys)
+    src, params = _sampled_source(parquet, policy, key, names, filters, keys)
+    treated = []
     for name in names:
-        col, expr = columns[name], ident(name)
-        if col.sensitivity == IDENTIFIER:
-            text_in = f"CAST({expr} AS VARCHAR)"
-            if treat.pseudonym_period:
-                text_in = (
-                    f"{text_in} || chr(31) || coalesce(CAST(CAST(date_trunc(?, {ident(policy.date_field)})"
-                    " AS DATE) AS VARCHAR), '')"
-                )
-            inner, outer = hmac_pads(key)
-            treated.append(f"{hmac_sql(text_in)} AS {expr}")
-            treated_params += [outer, inner] + ([treat.pseudonym_period] if treat.pseudonym_period else [])
-        elif treat.time_unit and col.type in ("date", "datetime"):
-            unit_expr = f"date_trunc(?, {expr})"
-            if col.type == "datetime" and treat.time_unit != "hour":
-                unit_expr = f"CAST({unit_expr} AS DATE)"
-            treated.append(f"{unit_expr} AS {expr}")
-            treated_params.append(treat.time_unit)
-        elif name in treat.amount_fields and (treat.amount_round or treat.amount_top):
-            value = f"CAST({expr} AS DOUBLE)"
-            if treat.amount_round:
-                value = f"round({value} / ?) * ?"
-                treated_params += [treat.amount_round, treat.amount_round]
-            if treat.amount_top:
-                value = f"greatest(least({value}, ?), -?)"
-                treated_params += [treat.amount_top, treat.amount_top]
-            cast = "BIGINT" if col.type == "integer" else "DOUBLE"
-            treated.append(f"CAST({value} AS {cast}) AS {expr}")
-        else:
-            treated.append(expr)
+        expr, expr_params = _treated_column(name, columns[name], policy, key)
+        treated.append(expr)
+        params += expr_params
     ctes = [f"__src AS ({src})", f"__treated AS (SELECT {', '.join(treated + hidden)} FROM __src)"]
-    params += treated_params
     last = "__treated"
     qis = [n for n in names if columns[n].sensitivity != IDENTIFIER]
-    # 3. local suppression: values of `suppress_first`, then whole rows, until k-anonymous.
     if treat.suppress_k and qis:
-        by = ", ".join(ident(n) for n in qis)
-        first = [n for n in treat.suppress_first if n in qis]
-        relaxed = [
-            f"CASE WHEN __n < ? THEN NULL ELSE {ident(n)} END AS {ident(n)}" if n in first else ident(n)
-            for n in names
-        ]
-        ctes.append(f"__counted AS (SELECT *, count(*) OVER (PARTITION BY {by}) AS __n FROM {last})")
-        ctes.append(f"__relaxed AS (SELECT {', '.join(relaxed + hidden)} FROM __counted)")
-        params += [treat.suppress_k] * len(first)
-        ctes.append(
-            f"__kanon AS (SELECT {', '.join(ident(n) for n in names + hidden)} FROM"
-            f" (SELECT *, count(*) OVER (PARTITION BY {by}) AS __n FROM __relaxed) WHERE __n >= ?)"
-        )
-        params.append(treat.suppress_k)
-        last = "__kanon"
-    # 4. trajectory suppression: a pseudonym survives only if k subjects share its whole rows.
-    subject = policy.subject_field
-    if treat.trajectory_k and subject in names:
-        others = [n for n in names if n != subject]
-        tup = _tuple_sql(others) if others else "''"
-        ctes.append(
-            f"__traj AS (SELECT {ident(subject)} AS __s, string_agg({tup}, chr(31) ORDER BY {tup}) AS __sig"
-            f" FROM {last} WHERE {ident(subject)} IS NOT NULL GROUP BY {ident(subject)})"
-        )
-        ctes.append(
-            "__kept AS (SELECT __s FROM __traj WHERE __sig IN"
-            " (SELECT __sig FROM __traj GROUP BY __sig HAVING count(*) >= ?))"
-        )
-        params.append(treat.trajectory_k)
-        out = [
-            f"CASE WHEN __kept.__s IS NULL THEN NULL ELSE {last}.{ident(n)} END AS {ident(n)}"
-            if n == subject
-            else f"{last}.{ident(n)}"
-            for n in names
-        ]
-        ctes.append(
-            f"__final AS (SELECT {', '.join(out + [f'{last}.{h}' for h in hidden])} FROM {last}"
-            f" LEFT JOIN __kept ON __kept.__s = {last}.{ident(subject)})"
-        )
-        last = "__final"
+        last = _local_suppression(treat, names, qis, hidden, last, ctes, params)
+    if treat.trajectory_k and policy.subject_field in names:
+        last = _trajectory_suppression(treat, policy.subject_field, names, hidden, last, ctes, params)
     with_clause = "WITH " + ", ".join(ctes)
-    out_types = []
-    for name, type_ in zip(names, types, strict=True):
-        if (
-            treat.time_unit
-            and type_ == "datetime"
-            and treat.time_unit != "hour"
-            and columns[name].sensitivity != IDENTIFIER
-        ):
-            type_ = "date"
-        out_types.append(type_)
+    coarsened = treat.time_unit and treat.time_unit != "hour"
+    out_types = [
+        "date" if coarsened and t == "datetime" and columns[n].sensitivity != IDENTIFIER else t
+        for n, t in zip(names, types, strict=True)
+    ]
     return Plan(
         sql=f"{with_clause} SELECT {', '.join(ident(n) for n in names)} FROM {last}",
         params=params,
