@@ -48,6 +48,102 @@ def _schema(version: DatasetVersion) -> list[privacy.Column]:
     return [privacy.Column(f.name, f.type, f.sensitivity) for f in version.fields.all()]
 
 
+def _release_problems(*, dataset, slug, feature, definition, rules, official) -> dict[str, list[str]]:
+    """What stops a release from being published, by field: the view, the identifier, the
+    definition against the current version's fields, and (computed tables) what an open table
+    would give back that another suppresses."""
+    problems: dict[str, list[str]] = {}
+    if feature and feature not in Feature.values:
+        problems["feature"] = [_("Unknown view.")]
+    if feature and Release.objects.filter(feature=feature, status=Release.Status.PUBLISHED).exists():
+        problems["feature"] = [_("Another release is shown in this view; retire it first.")]
+    if Release.objects.filter(slug=slug).exists():
+        problems["slug"] = [_("A release with this identifier exists already.")]
+    schema = _schema(dataset.current_version)
+    if official:  # published figures, grouped as they are: no subject, no disclosure rules
+        found = engine.official_problems(schema=schema, definition=definition)
+    else:
+        found = engine.validate(schema=schema, definition={**definition, **rules})
+    if found:
+        problems["dimensions"] = found
+    if not problems and not official:
+        # everyone holds an open table: it must not give back what another suppresses
+        conflicts = crosscheck.release_conflicts(
+            dataset=dataset, version=dataset.current_version, definition={**definition, **rules}
+        )
+        if conflicts:
+            problems["dimensions"] = conflicts
+    return problems
+
+
+def _release_definition(dimensions, measures, subject_field, dominance_field, date_field) -> dict:
+    """A release's definition as stored: dimensions named (by their field by default), measures."""
+    return {
+        "dimensions": [
+            {
+                "name": d.get("name") or d.get("field"),
+                "field": d.get("field"),
+                "transform": d.get("transform") or "",
+            }
+            for d in dimensions
+        ],
+        "measures": [{"field": m.get("field"), "agg": m.get("agg")} for m in measures],
+        "subject_field": subject_field,
+        "dominance_field": dominance_field,
+        "date_field": date_field,
+    }
+
+
+def _release_create(*, actor, dataset, definition, **fields) -> Release:
+    """Create the release, audit it and queue its first build after commit."""
+    with transaction.atomic():
+        release = Release.objects.create(
+            dataset=dataset,
+            created_by=None if is_system(actor) else actor,
+            **fields,
+            **definition,
+        )
+        audit_record(
+            actor=actor,
+            verb="insights.release.published",
+            target=release,
+            organization=dataset.center,
+            after={
+                "slug": release.slug,
+                "dataset": dataset.slug,
+                **definition,
+                "k": fields["k"],
+                "dominance": str(fields["dominance"]),
+            },
+        )
+        release_id = release.pk
+
+        def queue():
+            from insights.tasks import build_release
+
+            build_release.delay(release_id)
+
+        transaction.on_commit(queue)
+    return release
+
+
+def _authorize_publish(actor, dataset, source) -> bool:
+    """Check who may publish a release of `dataset` from `source`; True for official figures."""
+    from catalog import permissions as catalog_permissions
+
+    authorize(permissions.release_publish, actor, dataset, can_view=catalog_permissions.dataset_view)
+    official = source == Release.Source.OFFICIAL
+    if official:
+        authorize(
+            permissions.release_publish_official, actor, dataset, can_view=catalog_permissions.dataset_view
+        )
+    elif source != Release.Source.COMPUTED:
+        raise errors.ApplicationError(_("Unknown source."), errors={"source": [_("Unknown source.")]})
+    if dataset.status != Dataset.Status.PUBLISHED or not dataset.current_version_id:
+        raise errors.InvalidState(_("Only a published dataset can have open statistics."))
+    return official
+
+
 def release_publish(
     *,
     actor,
@@ -72,111 +168,43 @@ def release_publish(
     """Publish an open statistics table of `dataset`'s current version. The definition is
     checked against that version's fields; the cells are computed by a worker after commit
     (and again on every later publication of the dataset)."""
-    from catalog import permissions as catalog_permissions
-
-    authorize(permissions.release_publish, actor, dataset, can_view=catalog_permissions.dataset_view)
-    official = source == Release.Source.OFFICIAL
-    if official:
-        authorize(
-            permissions.release_publish_official, actor, dataset, can_view=catalog_permissions.dataset_view
-        )
-    elif source != Release.Source.COMPUTED:
-        raise errors.ApplicationError(_("Unknown source."), errors={"source": [_("Unknown source.")]})
-    if dataset.status != Dataset.Status.PUBLISHED or not dataset.current_version_id:
-        raise errors.InvalidState(_("Only a published dataset can have open statistics."))
-    problems: dict[str, list[str]] = {}
+    official = _authorize_publish(actor, dataset, source)
     try:
         dominance = Decimal(str(dominance))
     except InvalidOperation:
+        dominance = None
+    definition = _release_definition(dimensions, measures, subject_field, dominance_field, date_field)
+    rules = {"k": int(k), "p_percent": int(p_percent), "dominance": str(dominance or Decimal("0.85"))}
+    problems = _release_problems(
+        dataset=dataset, slug=slug, feature=feature, definition=definition, rules=rules, official=official
+    )
+    if dominance is None:
         problems["dominance"] = [_("This value is not valid.")]
-        dominance = Decimal("0.85")
-    if feature and feature not in Feature.values:
-        problems["feature"] = [_("Unknown view.")]
-    if feature and Release.objects.filter(feature=feature, status=Release.Status.PUBLISHED).exists():
-        problems["feature"] = [_("Another release is shown in this view; retire it first.")]
-    if Release.objects.filter(slug=slug).exists():
-        problems["slug"] = [_("A release with this identifier exists already.")]
-    definition = {
-        "dimensions": [
-            {
-                "name": d.get("name") or d.get("field"),
-                "field": d.get("field"),
-                "transform": d.get("transform") or "",
-            }
-            for d in dimensions
-        ],
-        "measures": [{"field": m.get("field"), "agg": m.get("agg")} for m in measures],
-        "subject_field": subject_field,
-        "dominance_field": dominance_field,
-        "date_field": date_field,
-    }
-    rules = {"k": int(k), "p_percent": int(p_percent), "dominance": str(dominance)}
-    schema = _schema(dataset.current_version)
-    if official:  # published figures, grouped as they are: no subject, no disclosure rules
-        found = engine.official_problems(schema=schema, definition=definition)
-    else:
-        found = engine.validate(schema=schema, definition={**definition, **rules})
-    if found:
-        problems["dimensions"] = found
-    if not problems and not official:
-        # everyone holds an open table: it must not give back what another suppresses
-        conflicts = crosscheck.release_conflicts(
-            dataset=dataset, version=dataset.current_version, definition={**definition, **rules}
-        )
-        if conflicts:
-            problems["dimensions"] = conflicts
     if problems:
         raise errors.ApplicationError(_("The release cannot be published as it is."), errors=problems)
-    with transaction.atomic():
-        release = Release.objects.create(
-            slug=slug,
-            dataset=dataset,
-            feature=feature,
-            title=title,
-            title_en=title_en,
-            method=method,
-            method_en=method_en,
-            k=int(k),
-            p_percent=int(p_percent),
-            dominance=dominance,
-            source=source,
-            attribution=attribution,
-            created_by=None if is_system(actor) else actor,
-            **definition,
-        )
-        audit_record(
-            actor=actor,
-            verb="insights.release.published",
-            target=release,
-            organization=dataset.center,
-            after={
-                "slug": slug,
-                "dataset": dataset.slug,
-                **definition,
-                "k": int(k),
-                "dominance": str(dominance),
-            },
-        )
-        release_id = release.pk
-
-        def queue():
-            from insights.tasks import build_release
-
-            build_release.delay(release_id)
-
-        transaction.on_commit(queue)
+    release = _release_create(
+        actor=actor,
+        dataset=dataset,
+        definition=definition,
+        slug=slug,
+        feature=feature,
+        title=title,
+        title_en=title_en,
+        method=method,
+        method_en=method_en,
+        k=int(k),
+        p_percent=int(p_percent),
+        dominance=dominance,
+        source=source,
+        attribution=attribution,
+    )
     cache.changed()
     return release
 
 
-def release_refresh(*, actor, release: Release, version: DatasetVersion | None = None) -> Edition | None:
-    """Compute a new edition of `release` from `version` (default: the dataset's current
-    version) and make it current. A repeat for the version and definition of the current edition
-    returns it without work, as does a version that is no longer the dataset's current one
-    (a newer publication has its own refresh queued). A definition that no longer fits the data
-    (a renamed column) leaves the current edition in place and records a failed edition with
-    the reason."""
-    authorize(permissions.release_refresh, actor, release, can_view=permissions.release_view)
+def _edition_start(release: Release, version: DatasetVersion | None):
+    """Under the release's lock: (release, None, edition to return) when there is nothing to
+    build, else (release, version, the new edition in `building`)."""
     with transaction.atomic():
         release = (
             Release.objects.select_for_update(of=("self",))
@@ -189,10 +217,10 @@ def release_refresh(*, actor, release: Release, version: DatasetVersion | None =
             raise errors.InvalidState(_("This release is retired."))
         version = version or dataset.current_version
         if version is None or version.pk != dataset.current_version_id:
-            return release.current
+            return release, None, release.current
         current = release.current
         if current and current.source_version_id == version.pk and current.definition == definition:
-            return current
+            return release, None, current
         running = (
             release.editions.filter(
                 source_version=version,
@@ -203,7 +231,7 @@ def release_refresh(*, actor, release: Release, version: DatasetVersion | None =
             .first()
         )
         if running and running.definition == definition:
-            return running  # another delivery of the job is building it
+            return release, None, running  # another delivery of the job is building it
         number = (release.editions.aggregate(n=Max("number"))["n"] or 0) + 1
         edition = Edition.objects.create(
             release=release,
@@ -214,33 +242,41 @@ def release_refresh(*, actor, release: Release, version: DatasetVersion | None =
             if release.source == Release.Source.OFFICIAL
             else engine.ENGINE_NAME,
         )
-    try:
-        if release.source == Release.Source.OFFICIAL:
-            table = engine.official_cells(
-                parquet=str(local_path(version.parquet)), schema=_schema(version), definition=definition
-            )
-        else:
-            table = engine.release_cells(
-                parquet=str(local_path(version.parquet)),
-                schema=_schema(version),
-                definition=definition,
-                noise_seed=version.parquet_sha256 or f"version:{version.pk}",
-            )
-    except engine.EngineError as exc:
-        with transaction.atomic():
-            edition.status = Edition.Status.FAILED
-            edition.error = str(exc)
-            edition.built_at = timezone.now()
-            edition.save(update_fields=["status", "error", "built_at"])
-            audit_record(
-                actor=actor,
-                verb="insights.release.refresh_failed",
-                target=release,
-                organization=dataset.center,
-                after={"edition": number, "version": version.number, "error": str(exc)},
-            )
-        log.warning("release %s: edition %s failed: %s", release.slug, number, exc)
-        return edition
+    return release, version, edition
+
+
+def _edition_cells(release: Release, version: DatasetVersion, definition: dict):
+    """The release's table computed from `version` (raises engine.EngineError)."""
+    parquet = str(local_path(version.parquet))
+    if release.source == Release.Source.OFFICIAL:
+        return engine.official_cells(parquet=parquet, schema=_schema(version), definition=definition)
+    return engine.release_cells(
+        parquet=parquet,
+        schema=_schema(version),
+        definition=definition,
+        noise_seed=version.parquet_sha256 or f"version:{version.pk}",
+    )
+
+
+def _edition_failed(*, actor, release, version, edition, exc) -> Edition:
+    with transaction.atomic():
+        edition.status = Edition.Status.FAILED
+        edition.error = str(exc)
+        edition.built_at = timezone.now()
+        edition.save(update_fields=["status", "error", "built_at"])
+        audit_record(
+            actor=actor,
+            verb="insights.release.refresh_failed",
+            target=release,
+            organization=release.dataset.center,
+            after={"edition": edition.number, "version": version.number, "error": str(exc)},
+        )
+    log.warning("release %s: edition %s failed: %s", release.slug, edition.number, exc)
+    return edition
+
+
+def _edition_ready(*, actor, release, version, edition, table) -> Edition:
+    """Store the cells, make the edition current unless a newer one is, drop old cells."""
     with transaction.atomic():
         release = Release.objects.select_for_update(of=("self",)).select_related("current").get(pk=release.pk)
         Cell.objects.bulk_create(
@@ -287,6 +323,25 @@ def release_refresh(*, actor, release: Release, version: DatasetVersion | None =
                 "noisy": edition.noisy_count,
             },
         )
+    return edition
+
+
+def release_refresh(*, actor, release: Release, version: DatasetVersion | None = None) -> Edition | None:
+    """Compute a new edition of `release` from `version` (default: the dataset's current
+    version) and make it current. A repeat for the version and definition of the current edition
+    returns it without work, as does a version that is no longer the dataset's current one
+    (a newer publication has its own refresh queued). A definition that no longer fits the data
+    (a renamed column) leaves the current edition in place and records a failed edition with
+    the reason."""
+    authorize(permissions.release_refresh, actor, release, can_view=permissions.release_view)
+    release, version, edition = _edition_start(release, version)
+    if version is None:
+        return edition
+    try:
+        table = _edition_cells(release, version, edition.definition)
+    except engine.EngineError as exc:
+        return _edition_failed(actor=actor, release=release, version=version, edition=edition, exc=exc)
+    edition = _edition_ready(actor=actor, release=release, version=version, edition=edition, table=table)
     cache.changed()
     return edition
 
