@@ -237,6 +237,43 @@ METRICS = ("views", "requests", "approvals", "licenses", "downloads", "revenue_k
 OFFER_METRICS = METRICS[1:]
 
 
+def _offer_metric_sources(dataset_ids) -> list[tuple]:
+    """(metric, queryset, date field, offer key, value) for each per-offer metric."""
+    approved = RequestEvent.objects.filter(
+        access_request__offer__dataset_id__in=dataset_ids,
+        action=RequestEvent.Action.APPROVED,
+        to_state__in=[State.AWAITING_PAYMENT, State.LICENSED],
+    )
+    paid = Invoice.objects.filter(access_request__offer__dataset_id__in=dataset_ids, state=Invoice.State.PAID)
+    return [
+        (
+            "requests",
+            AccessRequest.objects.filter(offer__dataset_id__in=dataset_ids),
+            "created_at",
+            "offer_id",
+            None,
+        ),
+        ("approvals", approved, "created_at", "access_request__offer_id", None),
+        ("licenses", License.objects.filter(dataset_id__in=dataset_ids), "created_at", "offer_id", None),
+        (
+            "downloads",
+            DownloadEvent.objects.filter(license__dataset_id__in=dataset_ids),
+            "created_at",
+            "license__offer_id",
+            None,
+        ),
+        ("revenue_krw", paid, "paid_at", "access_request__offer_id", Sum("supply_krw")),
+    ]
+
+
+def _by_owner(table) -> dict[int, list[dict]]:
+    """{(owner, month): values} as {owner: [{month, **values}, ...]} in month order."""
+    grouped: dict[int, list[dict]] = {}
+    for (owner, month), values in sorted(table.items(), key=lambda item: item[0][1]):
+        grouped.setdefault(owner, []).append({"month": month, **values})
+    return grouped
+
+
 def provider_stats(datasets, *, since=None, until=None) -> list[dict]:
     """Per dataset and offer and month: views, requests, final approvals, licenses issued,
     downloads and revenue (supply amount of paid invoices). Six aggregate queries grouped by
@@ -247,74 +284,10 @@ def provider_stats(datasets, *, since=None, until=None) -> list[dict]:
     offer_dataset = {o.pk: o.dataset_id for o in offers}
 
     per_offer: dict[tuple[int, str], dict] = {}
-
-    def add(rows, metric, key):
-        for row in rows:
+    for metric, queryset, date_field, key, value in _offer_metric_sources(dataset_ids):
+        for row in _grouped(queryset, date_field, key, value=value, since=since, until=until):
             cell = per_offer.setdefault((row[key], _month(row["month"])), dict.fromkeys(OFFER_METRICS, 0))
             cell[metric] += row["value"] or 0
-
-    add(
-        _grouped(
-            AccessRequest.objects.filter(offer__dataset_id__in=dataset_ids),
-            "created_at",
-            "offer_id",
-            since=since,
-            until=until,
-        ),
-        "requests",
-        "offer_id",
-    )
-    add(
-        _grouped(
-            RequestEvent.objects.filter(
-                access_request__offer__dataset_id__in=dataset_ids,
-                action=RequestEvent.Action.APPROVED,
-                to_state__in=[State.AWAITING_PAYMENT, State.LICENSED],
-            ),
-            "created_at",
-            "access_request__offer_id",
-            since=since,
-            until=until,
-        ),
-        "approvals",
-        "access_request__offer_id",
-    )
-    add(
-        _grouped(
-            License.objects.filter(dataset_id__in=dataset_ids),
-            "created_at",
-            "offer_id",
-            since=since,
-            until=until,
-        ),
-        "licenses",
-        "offer_id",
-    )
-    add(
-        _grouped(
-            DownloadEvent.objects.filter(license__dataset_id__in=dataset_ids),
-            "created_at",
-            "license__offer_id",
-            since=since,
-            until=until,
-        ),
-        "downloads",
-        "license__offer_id",
-    )
-    add(
-        _grouped(
-            Invoice.objects.filter(
-                access_request__offer__dataset_id__in=dataset_ids, state=Invoice.State.PAID
-            ),
-            "paid_at",
-            "access_request__offer_id",
-            value=Sum("supply_krw"),
-            since=since,
-            until=until,
-        ),
-        "revenue_krw",
-        "access_request__offer_id",
-    )
     views = _grouped(
         DatasetView.objects.filter(dataset_id__in=dataset_ids),
         "viewed_at",
@@ -322,7 +295,6 @@ def provider_stats(datasets, *, since=None, until=None) -> list[dict]:
         since=since,
         until=until,
     )
-
     per_dataset: dict[tuple[int, str], dict] = {}
     for row in views:
         cell = per_dataset.setdefault((row["dataset_id"], _month(row["month"])), dict.fromkeys(METRICS, 0))
@@ -331,29 +303,19 @@ def provider_stats(datasets, *, since=None, until=None) -> list[dict]:
         cell = per_dataset.setdefault((offer_dataset[offer_id], month), dict.fromkeys(METRICS, 0))
         for metric in OFFER_METRICS:
             cell[metric] += values[metric]
-
-    def by_owner(table) -> dict[int, list[dict]]:
-        grouped: dict[int, list[dict]] = {}
-        for (owner, month), values in sorted(table.items(), key=lambda item: item[0][1]):
-            grouped.setdefault(owner, []).append({"month": month, **values})
-        return grouped
-
-    dataset_months, offer_months = by_owner(per_dataset), by_owner(per_offer)
-
-    result = []
-    for dataset in datasets:
-        result.append(
-            {
-                "dataset": {"id": dataset.pk, "slug": dataset.slug, "title": dataset.title},
-                "months": dataset_months.get(dataset.pk, []),
-                "offers": [
-                    {"id": offer.pk, "name": offer.name, "months": offer_months.get(offer.pk, [])}
-                    for offer in offers
-                    if offer.dataset_id == dataset.pk
-                ],
-            }
-        )
-    return result
+    dataset_months, offer_months = _by_owner(per_dataset), _by_owner(per_offer)
+    return [
+        {
+            "dataset": {"id": dataset.pk, "slug": dataset.slug, "title": dataset.title},
+            "months": dataset_months.get(dataset.pk, []),
+            "offers": [
+                {"id": offer.pk, "name": offer.name, "months": offer_months.get(offer.pk, [])}
+                for offer in offers
+                if offer.dataset_id == dataset.pk
+            ],
+        }
+        for dataset in datasets
+    ]
 
 
 # --- extracts -------------------------------------------------------------------------------
