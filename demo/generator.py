@@ -676,47 +676,11 @@ def _dong_tables() -> tuple[list[str], list[int], list[int]]:
     return flat, [sum(counts[:r]) for r in range(len(regions))], counts
 
 
-def _with_merchants(inner: str, plan: _MerchantPlan, seed: int, *, directory: bool = False) -> str:
-    """``inner`` (columns m = merchant index, r = its region) with the merchant's columns added:
-    merchant_id, industry (+ ind, its index), dong, mu (log of its typical amount) and, for the
-    directory, merchant_name, road_address, latitude, longitude."""
-    n = plan.count
-
-    def u(name: str) -> str:
-        return _uniform("m", seed, "merchant_" + name)
-
-    regions = load_regions()
-    flat, offsets, counts = _dong_tables()
-    count = f"{_list(counts)}[r + 1]"
+def _merchant_directory_sql(sql: str, regions) -> str:
+    """The merchant rows of `sql` with the directory's columns: merchant_name, road_address,
+    latitude and longitude."""
     lat_spread = _list([g.spread_km / 111.0 * 0.6 for g in regions])  # km -> degrees
     lon_spread = _list([g.spread_km / 88.0 * 0.6 for g in regions])
-    names = [i.name for i in INDUSTRIES]
-    extra = ""
-    if directory:
-        extra = ", " + ", ".join(
-            f"{u(name)} AS mu_{name}"
-            for name in ("name", "adjective", "word", "road", "gil", "number", "lat", "lon")
-        )
-    sql = f"""(
-        SELECT *, {_id_sql("M", f"(m * {plan.id_a} + {plan.id_b}) % {n}", n, 7)} AS merchant_id,
-            {_cdf_pick("mu_strat", [i.weight for i in INDUSTRIES])} AS ind,
-            {_enum_list(flat)}[{_list(offsets)}[r + 1]
-                + least(floor(mu_dong * mu_dong * {count})::BIGINT, {count} - 1) + 1]
-                AS dong
-        FROM (
-            SELECT *, (((m * {plan.industry_a} + {plan.industry_b}) % {n})::DOUBLE + {u("industry")}) / {n}
-                    AS mu_strat,
-                {u("dong")} AS mu_dong, {u("price")} AS mu_price{extra}
-            FROM {inner}
-        )
-    )"""
-    sql = f"""(
-        SELECT *, {_list(names, names)}[ind + 1] AS industry,
-            {_list([math.log(i.median) for i in INDUSTRIES])}[ind + 1] + 0.5 * (mu_price - 0.5) AS mu
-        FROM {sql}
-    )"""
-    if not directory:
-        return sql
     words = [list(i.words) for i in INDUSTRIES]
     width = max(len(w) for w in words)
     flat_words = [w[k % len(w)] for w in words for k in range(width)]
@@ -744,6 +708,46 @@ def _with_merchants(inner: str, plan: _MerchantPlan, seed: int, *, directory: bo
             FROM {sql}
         )
     )"""
+
+
+def _with_merchants(inner: str, plan: _MerchantPlan, seed: int, *, directory: bool = False) -> str:
+    """``inner`` (columns m = merchant index, r = its region) with the merchant's columns added:
+    merchant_id, industry (+ ind, its index), dong, mu (log of its typical amount) and, for the
+    directory, merchant_name, road_address, latitude, longitude."""
+    n = plan.count
+
+    def u(name: str) -> str:
+        return _uniform("m", seed, "merchant_" + name)
+
+    regions = load_regions()
+    flat, offsets, counts = _dong_tables()
+    count = f"{_list(counts)}[r + 1]"
+    names = [i.name for i in INDUSTRIES]
+    extra = ""
+    if directory:
+        extra = ", " + ", ".join(
+            f"{u(name)} AS mu_{name}"
+            for name in ("name", "adjective", "word", "road", "gil", "number", "lat", "lon")
+        )
+    sql = f"""(
+        SELECT *, {_id_sql("M", f"(m * {plan.id_a} + {plan.id_b}) % {n}", n, 7)} AS merchant_id,
+            {_cdf_pick("mu_strat", [i.weight for i in INDUSTRIES])} AS ind,
+            {_enum_list(flat)}[{_list(offsets)}[r + 1]
+                + least(floor(mu_dong * mu_dong * {count})::BIGINT, {count} - 1) + 1]
+                AS dong
+        FROM (
+            SELECT *, (((m * {plan.industry_a} + {plan.industry_b}) % {n})::DOUBLE + {u("industry")}) / {n}
+                    AS mu_strat,
+                {u("dong")} AS mu_dong, {u("price")} AS mu_price{extra}
+            FROM {inner}
+        )
+    )"""
+    sql = f"""(
+        SELECT *, {_list(names, names)}[ind + 1] AS industry,
+            {_list([math.log(i.median) for i in INDUSTRIES])}[ind + 1] + 0.5 * (mu_price - 0.5) AS mu
+        FROM {sql}
+    )"""
+    return _merchant_directory_sql(sql, regions) if directory else sql
 
 
 def _region_columns(r: str) -> str:
@@ -868,6 +872,44 @@ def _connection_setting(con, name: str):
     return con.execute("SELECT current_setting(?)", [name]).fetchone()[0]
 
 
+def _progress_settings(con) -> dict:
+    """Set what the COPY needs (rows in block order: the same file every run, whatever the
+    thread count; query_progress() reporting, nothing printed); returns the settings before."""
+    names = ("preserve_insertion_order", "enable_progress_bar", "enable_progress_bar_print")
+    saved = {name: _connection_setting(con, name) for name in names}
+    con.execute("SET preserve_insertion_order = true")
+    con.execute("SET enable_progress_bar = true")
+    con.execute("SET enable_progress_bar_print = false")
+    return saved
+
+
+def _copy_thread(con, sql: str, result: dict) -> None:
+    """Run the COPY; its row count or its error lands in `result` (re-raised by the caller)."""
+    try:
+        result["rows"] = con.execute(sql).fetchone()[0]
+    except BaseException as exc:  # re-raised in the caller's thread
+        result["error"] = exc
+
+
+def _poll_progress(con, worker: threading.Thread, progress: Progress) -> None:
+    """Report DuckDB's query progress as increasing integers below 100 until `worker` ends."""
+    last = 0
+    while worker.is_alive():
+        worker.join(_PROGRESS_POLL_SECONDS)
+        pct = int(con.query_progress()) if worker.is_alive() else -1
+        if last < pct < 100:
+            last = pct
+            progress(pct)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _run_copy(
     build_sql: Callable[[str], str], blocks_sql: str, out: Path, *, progress: Progress, con
 ) -> dict:
@@ -887,17 +929,12 @@ def _run_copy(
     own = con is None
     if own:
         con = jangteo_duckdb.connect()
-    names = ("preserve_insertion_order", "enable_progress_bar", "enable_progress_bar_print")
     saved: dict = {}
     result: dict = {}
     worker: threading.Thread | None = None
     try:
-        saved = {name: _connection_setting(con, name) for name in names}
+        saved = _progress_settings(con)
         progress(0)
-        # Rows in block order: the same file every run, whatever the thread count.
-        con.execute("SET preserve_insertion_order = true")
-        con.execute("SET enable_progress_bar = true")  # makes query_progress() report
-        con.execute("SET enable_progress_bar_print = false")
         con.execute(
             f"COPY ({blocks_sql}) TO {_q(str(helper))} (FORMAT parquet, ROW_GROUP_SIZE {_BLOCKS_PER_GROUP})"
         )
@@ -907,22 +944,11 @@ def _run_copy(
             f"COPY ({build_sql(source)}) TO {_q(str(tmp))} "
             "(FORMAT parquet, COMPRESSION zstd, USE_TMP_FILE false)"
         )
-
-        def run():
-            try:
-                result["rows"] = con.execute(sql).fetchone()[0]
-            except BaseException as exc:  # re-raised in the caller's thread
-                result["error"] = exc
-
-        last = 0
-        worker = threading.Thread(target=run, name="demo-data-copy", daemon=True)
+        worker = threading.Thread(
+            target=_copy_thread, args=(con, sql, result), name="demo-data-copy", daemon=True
+        )
         worker.start()
-        while worker.is_alive():
-            worker.join(_PROGRESS_POLL_SECONDS)
-            pct = int(con.query_progress()) if worker.is_alive() else -1
-            if last < pct < 100:
-                last = pct
-                progress(pct)
+        _poll_progress(con, worker, progress)
         worker = None
         if "error" in result:
             raise result["error"]
@@ -940,11 +966,7 @@ def _run_copy(
         else:
             for name, value in saved.items():
                 con.execute(f"SET {name} = {'true' if value else 'false'}")
-    digest = hashlib.sha256()
-    with out.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    summary = {"rows": int(result["rows"]), "bytes": out.stat().st_size, "sha256": digest.hexdigest()}
+    summary = {"rows": int(result["rows"]), "bytes": out.stat().st_size, "sha256": _sha256(out)}
     progress(100)
     return summary
 
@@ -985,28 +1007,9 @@ def generate_card_transactions(
     return _run_copy(build, blocks, out, progress=progress, con=con)
 
 
-def card_transactions_query(
-    *,
-    rows: int,
-    seed: int = 42,
-    start: date = date(2024, 1, 1),
-    months: int = 12,
-    merchants: int | None = None,
-    cards: int | None = None,
-) -> tuple[Callable[[str], str], str]:
-    """The SQL behind ``generate_card_transactions``: ``(build, blocks)``, where ``blocks`` is the
-    query for the row-block helper file and ``build(source)`` the SELECT over its rows (see
-    ``_run_copy``). For benchmarks that time the bare COPY."""
-    rows, months, seed = _count("rows", rows), _count("months", months, 1), int(seed)
-    merchants = default_merchants(rows) if merchants is None else _count("merchants", merchants)
-    cards = default_cards(rows) if cards is None else _count("cards", cards)
-    regions = load_regions()
-    if cards < len(regions):
-        raise ValueError(f"cards must be at least {len(regions)} (one per 시·군), got {cards}")
-    plan = _merchant_plan(merchants, seed)
-    pops = [g.population for g in regions]
-    card_sizes = _apportion(cards, pops)
-    card_starts = [sum(card_sizes[:r]) for r in range(len(regions))]
+def _card_time_blocks(rows: int, start: date, months: int) -> tuple[str, int]:
+    """The row-block query of the card payments (rows spread over days and hours by their
+    weights) and the length of one time slot in microseconds."""
     day_weights, day_kinds = _transaction_days(start, months)
     days = len(day_weights)
     parts = _subdivision(days * 24, 3_600_000_000)
@@ -1017,26 +1020,22 @@ def card_transactions_query(
         f"{_list(day_weights)}[s // {24 * parts} + 1]"
         f" * {_list(hour_weights)}[{_list(day_kinds)}[s // {24 * parts} + 1] * 24 + s // {parts} % 24 + 1]"
     )
-    blocks = _time_blocks_sql(rows, start, slot_us, days * 24 * parts, weight, total)
+    return _time_blocks_sql(rows, start, slot_us, days * 24 * parts, weight, total), slot_us
+
+
+def _card_pick_sql(source: str, *, seed, slot_us, pops, plan, card_sizes, card_starts) -> str:
+    """Each payment of `source`'s blocks with its time, region, merchant and card drawn."""
 
     def u(name: str) -> str:
         return _uniform("i", seed, "tx_" + name)
 
     merchant_a = _list([_zipf_a(size, _MERCHANT_ZIPF) for size in plan.sizes])
     card_a = _list([_zipf_a(size, _CARD_ZIPF) for size in card_sizes])
-    # Amounts are log-logistic (a log-normal look-alike that needs one uniform and one ln): the
-    # logistic scale sigma * sqrt(3) / pi matches the industry's log-normal sigma; capped at 50x.
-    spread = _list([i.sigma * math.sqrt(3) / math.pi for i in INDUSTRIES])
-    cap = math.log(50)
-
     merchant_rank = _zipf_rank("zm", f"{_list(plan.sizes)}[r + 1]", _MERCHANT_ZIPF)
     card_rank = _zipf_rank("zc", f"{_list(card_sizes)}[home + 1]", _CARD_ZIPF)
     home = f"CASE WHEN u_cr < {_CARD_HOME_SHARE!r} THEN r ELSE {_alias_pick('u_cr2', pops)} END"
-    units = _list([i.unit for i in INDUSTRIES])
-
-    def build(source: str) -> str:
-        # A row's time: its place inside its block, spread evenly over the block's slot; cut to seconds.
-        picked = f"""(
+    # A row's time: its place inside its block, spread evenly over the block's slot; cut to seconds.
+    return f"""(
             SELECT *, {_list(card_starts)}[home + 1] + {card_rank} AS c
             FROM (
                 SELECT *, {_list(plan.starts)}[r + 1] + {merchant_rank} AS m,
@@ -1063,6 +1062,47 @@ def card_transactions_query(
                 )
             )
         )"""
+
+
+def card_transactions_query(
+    *,
+    rows: int,
+    seed: int = 42,
+    start: date = date(2024, 1, 1),
+    months: int = 12,
+    merchants: int | None = None,
+    cards: int | None = None,
+) -> tuple[Callable[[str], str], str]:
+    """The SQL behind ``generate_card_transactions``: ``(build, blocks)``, where ``blocks`` is the
+    query for the row-block helper file and ``build(source)`` the SELECT over its rows (see
+    ``_run_copy``). For benchmarks that time the bare COPY."""
+    rows, months, seed = _count("rows", rows), _count("months", months, 1), int(seed)
+    merchants = default_merchants(rows) if merchants is None else _count("merchants", merchants)
+    cards = default_cards(rows) if cards is None else _count("cards", cards)
+    regions = load_regions()
+    if cards < len(regions):
+        raise ValueError(f"cards must be at least {len(regions)} (one per 시·군), got {cards}")
+    plan = _merchant_plan(merchants, seed)
+    pops = [g.population for g in regions]
+    card_sizes = _apportion(cards, pops)
+    card_starts = [sum(card_sizes[:r]) for r in range(len(regions))]
+    blocks, slot_us = _card_time_blocks(rows, start, months)
+    # Amounts are log-logistic (a log-normal look-alike that needs one uniform and one ln): the
+    # logistic scale sigma * sqrt(3) / pi matches the industry's log-normal sigma; capped at 50x.
+    spread = _list([i.sigma * math.sqrt(3) / math.pi for i in INDUSTRIES])
+    cap = math.log(50)
+    units = _list([i.unit for i in INDUSTRIES])
+
+    def build(source: str) -> str:
+        picked = _card_pick_sql(
+            source,
+            seed=seed,
+            slot_us=slot_us,
+            pops=pops,
+            plan=plan,
+            card_sizes=card_sizes,
+            card_starts=card_starts,
+        )
         entities = _with_cards(_with_merchants(picked, plan, seed), cards, seed)
         return f"""
             SELECT {_id_sql("T", "i", rows, 10)} AS transaction_id, approved_at, {_region_columns("r")},
@@ -1122,6 +1162,54 @@ def generate_companies(
     return _run_copy(build, _count_blocks_sql(plan.count), out, progress=progress, con=con)
 
 
+def _job_posting_sql(source: str, *, rows: int, seed: int, plan, window_end: date) -> str:
+    """The job postings drawn for `source`'s blocks (see generate_job_postings)."""
+    occupations = [o[0] for o in _OCCUPATIONS]
+    company_rank = _zipf_rank(_zipf_base("u_company", repr(_zipf_a(plan.count, 0.9))), str(plan.count), 0.9)
+    types = [t for t, _ in _EMPLOYMENT_TYPES]
+
+    def u(name: str) -> str:
+        return _uniform("i", seed, "job_" + name)
+
+    inner = f"""(
+        SELECT *, (k + {plan.count - plan.rank_b}) * {plan.rank_a_inverse} % {plan.count} AS c
+        FROM (
+            SELECT i, make_timestamp(t0)::DATE AS posted_on,
+                {company_rank} AS k,
+                {_alias_pick("u_occ", [o[2] for o in _OCCUPATIONS])} AS occ,
+                {_cdf_pick("u_type", [w for _, w in _EMPLOYMENT_TYPES])} AS etype,
+                u_w1, u_w2, u_dur, u_open
+            FROM (
+                SELECT i, t0, {u("company")} AS u_company, {u("occupation")} AS u_occ,
+                    {u("type")} AS u_type, {u("wage")} AS u_w1, {u("wage2")} AS u_w2,
+                    {u("duration")} AS u_dur, {u("open")} AS u_open
+                FROM {source}
+            )
+        )
+    )"""
+    posted = f"""(
+        SELECT *,
+            {_list([o[1] for o in _OCCUPATIONS])}[occ + 1]::DOUBLE * exp(0.2 * {_normal("u_w1", "u_w2")})
+                * (1.0 + 0.04 * ln(employees))
+                * CASE WHEN etype = 2 THEN {_PART_TIME_SHARE_OF_WAGE!r} ELSE 1.0 END AS wage,
+            (7 + least(83, floor(-ln(u_dur) * 18)))::INTEGER AS duration
+        FROM {_with_companies(inner, plan, seed)}
+    )"""
+    return f"""
+        SELECT {_id_sql("J", "i", rows, 9)} AS posting_id, business_number, company_name,
+            sigungu_code, sigungu_name,
+            {_list(occupations, sorted(occupations))}[occ + 1] AS occupation,
+            {_list(types, types)}[etype + 1] AS employment_type,
+            CASE WHEN etype = 2 THEN round(wage, -4)
+                 ELSE greatest({MINIMUM_MONTHLY_WAGE}, round(wage, -4)) END::BIGINT AS monthly_wage,
+            posted_on,
+            CASE WHEN u_open < {_POSTING_OPEN_ENDED_SHARE!r} THEN NULL
+                 WHEN posted_on + duration >= DATE '{window_end.isoformat()}' THEN NULL
+                 ELSE posted_on + duration END AS closed_on
+        FROM {posted}
+    """
+
+
 def generate_job_postings(
     out: Path,
     *,
@@ -1151,50 +1239,8 @@ def generate_job_postings(
         sum(day_weights) * parts,
     )
     window_end = _add_months(start, months)
-    occupations = [o[0] for o in _OCCUPATIONS]
-    company_rank = _zipf_rank(_zipf_base("u_company", repr(_zipf_a(plan.count, 0.9))), str(plan.count), 0.9)
-    types = [t for t, _ in _EMPLOYMENT_TYPES]
-
-    def u(name: str) -> str:
-        return _uniform("i", seed, "job_" + name)
 
     def build(source: str) -> str:
-        inner = f"""(
-            SELECT *, (k + {plan.count - plan.rank_b}) * {plan.rank_a_inverse} % {plan.count} AS c
-            FROM (
-                SELECT i, make_timestamp(t0)::DATE AS posted_on,
-                    {company_rank} AS k,
-                    {_alias_pick("u_occ", [o[2] for o in _OCCUPATIONS])} AS occ,
-                    {_cdf_pick("u_type", [w for _, w in _EMPLOYMENT_TYPES])} AS etype,
-                    u_w1, u_w2, u_dur, u_open
-                FROM (
-                    SELECT i, t0, {u("company")} AS u_company, {u("occupation")} AS u_occ,
-                        {u("type")} AS u_type, {u("wage")} AS u_w1, {u("wage2")} AS u_w2,
-                        {u("duration")} AS u_dur, {u("open")} AS u_open
-                    FROM {source}
-                )
-            )
-        )"""
-        posted = f"""(
-            SELECT *,
-                {_list([o[1] for o in _OCCUPATIONS])}[occ + 1]::DOUBLE * exp(0.2 * {_normal("u_w1", "u_w2")})
-                    * (1.0 + 0.04 * ln(employees))
-                    * CASE WHEN etype = 2 THEN {_PART_TIME_SHARE_OF_WAGE!r} ELSE 1.0 END AS wage,
-                (7 + least(83, floor(-ln(u_dur) * 18)))::INTEGER AS duration
-            FROM {_with_companies(inner, plan, seed)}
-        )"""
-        return f"""
-            SELECT {_id_sql("J", "i", rows, 9)} AS posting_id, business_number, company_name,
-                sigungu_code, sigungu_name,
-                {_list(occupations, sorted(occupations))}[occ + 1] AS occupation,
-                {_list(types, types)}[etype + 1] AS employment_type,
-                CASE WHEN etype = 2 THEN round(wage, -4)
-                     ELSE greatest({MINIMUM_MONTHLY_WAGE}, round(wage, -4)) END::BIGINT AS monthly_wage,
-                posted_on,
-                CASE WHEN u_open < {_POSTING_OPEN_ENDED_SHARE!r} THEN NULL
-                     WHEN posted_on + duration >= DATE '{window_end.isoformat()}' THEN NULL
-                     ELSE posted_on + duration END AS closed_on
-            FROM {posted}
-        """
+        return _job_posting_sql(source, rows=rows, seed=seed, plan=plan, window_end=window_end)
 
     return _run_copy(build, blocks, out, progress=progress, con=con)

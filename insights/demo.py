@@ -124,79 +124,78 @@ def method_note(
     )
 
 
+def _card_release(feature, title, title_en, dimensions) -> dict:
+    return {
+        "feature": feature,
+        "title": title,
+        "title_en": title_en,
+        "dimensions": dimensions,
+        "measures": AMOUNT,
+        "subject_field": "card_id",
+        "dominance_field": "merchant_id",
+        "date_field": "approved_at",
+        "note": method_note(
+            what="경기지역화폐 카드 결제 내역(가명처리)",
+            what_en="Gyeonggi local-currency card payments (pseudonymised)",
+            subjects="카드",
+            subjects_en="cards",
+            k=5,
+            dominance=0.85,
+        ),
+    }
+
+
+JOB_RELEASE = {
+    "feature": Feature.JOBS_REGION,
+    "title": "시·군별 구인 공고와 제시 임금",
+    "title_en": "Job postings and offered monthly wages by city or county",
+    "dimensions": [REGION],
+    "measures": [{"field": "monthly_wage", "agg": "avg"}],
+    "subject_field": "business_number",
+    "dominance_field": "business_number",
+    "date_field": "posted_on",
+    "note": method_note(
+        what="경기도 구인 공고",
+        what_en="Gyeonggi job postings",
+        subjects="기업",
+        subjects_en="companies",
+        k=5,
+        dominance=0.85,
+    ),
+}
+COMPANY_RELEASE = {
+    "feature": Feature.COMPANIES_INDUSTRY_SIZE,
+    "title": "산업·규모별 기업 수",
+    "title_en": "Companies by industry and size",
+    "dimensions": [
+        {"name": "section", "field": "ksic_code", "transform": "ksic_section"},
+        {"name": "size", "field": "employees", "transform": "company_size"},
+    ],
+    "measures": [],
+    "subject_field": "business_number",
+    "dominance_field": "",
+    "date_field": "",
+    "note": method_note(
+        what="경기도 기업 현황",
+        what_en="the Gyeonggi company registry",
+        subjects="기업",
+        subjects_en="companies",
+        k=5,
+        dominance=0.85,
+    ),
+}
+
+
 def seed_releases(
     *, cards: Dataset, jobs: Dataset | None = None, companies: Dataset | None = None, log=print
 ) -> int:
     """Publish the demo's releases (their cells are computed at once: the seed runs tasks
     eagerly) and import the boundaries when the shared file is present. Returns the count."""
-    count = 0
-    card_note = method_note(
-        what="경기지역화폐 카드 결제 내역(가명처리)",
-        what_en="Gyeonggi local-currency card payments (pseudonymised)",
-        subjects="카드",
-        subjects_en="cards",
-        k=5,
-        dominance=0.85,
-    )
-    for feature, title, title_en, dimensions in CARD_RELEASES:
-        count += _publish(
-            log=log,
-            dataset=cards,
-            feature=feature,
-            title=title,
-            title_en=title_en,
-            dimensions=dimensions,
-            measures=AMOUNT,
-            subject_field="card_id",
-            dominance_field="merchant_id",
-            date_field="approved_at",
-            note=card_note,
-        )
-    if jobs is not None:
-        count += _publish(
-            log=log,
-            dataset=jobs,
-            feature=Feature.JOBS_REGION,
-            title="시·군별 구인 공고와 제시 임금",
-            title_en="Job postings and offered monthly wages by city or county",
-            dimensions=[REGION],
-            measures=[{"field": "monthly_wage", "agg": "avg"}],
-            subject_field="business_number",
-            dominance_field="business_number",
-            date_field="posted_on",
-            note=method_note(
-                what="경기도 구인 공고",
-                what_en="Gyeonggi job postings",
-                subjects="기업",
-                subjects_en="companies",
-                k=5,
-                dominance=0.85,
-            ),
-        )
-    if companies is not None:
-        count += _publish(
-            log=log,
-            dataset=companies,
-            feature=Feature.COMPANIES_INDUSTRY_SIZE,
-            title="산업·규모별 기업 수",
-            title_en="Companies by industry and size",
-            dimensions=[
-                {"name": "section", "field": "ksic_code", "transform": "ksic_section"},
-                {"name": "size", "field": "employees", "transform": "company_size"},
-            ],
-            measures=[],
-            subject_field="business_number",
-            dominance_field="",
-            date_field="",
-            note=method_note(
-                what="경기도 기업 현황",
-                what_en="the Gyeonggi company registry",
-                subjects="기업",
-                subjects_en="companies",
-                k=5,
-                dominance=0.85,
-            ),
-        )
+    specs = [(cards, _card_release(*release)) for release in CARD_RELEASES]
+    specs += [
+        (dataset, spec) for dataset, spec in ((jobs, JOB_RELEASE), (companies, COMPANY_RELEASE)) if dataset
+    ]
+    count = sum(_publish(log=log, dataset=dataset, **spec) for dataset, spec in specs)
     if OFFICIAL_FILE.exists():
         from insights import official
 
