@@ -110,20 +110,13 @@ def seed_data(*, rows: int, seed: int, log=print) -> dict:
     return offers
 
 
-def seed_requests(*, offers: dict, log=print) -> None:
-    """Requests, invoices, licenses and extracts in every state, so every screen has something."""
-    users = _users()
-    analyst = users["analyst@buyer.jangteo.test"]
-    manager = users["manager@buyer.jangteo.test"]
-    lab = users["lab@buyer.jangteo.test"]
-    city = users["cityhall@buyer.jangteo.test"]
-    marketing = users["marketing@buyer.jangteo.test"]
-    curator = users["curator@center.jangteo.test"]
-    operator = users["operator@jangteo.test"]
+def _people() -> dict:
+    """The demo's users by their mailbox name (analyst@buyer... is "analyst")."""
+    return {email.split("@")[0]: user for email, user in _users().items()}
 
-    def fresh(request):
-        request.refresh_from_db()
-        return request
+
+def _submitter(offers: dict, analyst):
+    """submit(actor, offer key, fields=None, **scope): a request with the terms accepted."""
 
     def submit(actor, offer_key, fields=None, **scope):
         offer = offers[offer_key]
@@ -141,25 +134,20 @@ def seed_requests(*, offers: dict, log=print) -> None:
             },
         )
 
-    # licensed automatically, extract built (the café chain's free monthly aggregate)
-    free = submit(
-        analyst,
-        "monthly",
-        regions=["수원시", "성남시", "용인시"],
-        date_from="2024-01-01",
-        date_to="2024-06-30",
-    )
-    log(f"  request #{free.pk}: {AccessRequest.objects.get(pk=free.pk).get_state_display()}")
-    submit(lab, "companies")
-    submit(city, "jobs", regions=["수원시"])
-    # waiting for the center, then for the operator, then for payment, then paid
-    submit(manager, "dong")
-    at_operator = submit(lab, "records", regions=["41110"], date_from="2024-03-01", date_to="2024-09-30")
+    return submit
+
+
+def _seed_approvals(submit, p: dict) -> None:
+    """Requests waiting for the center, then for the operator, then for payment, then paid."""
+    curator, operator = p["curator"], p["operator"]
+    submit(p["manager"], "dong")
+    at_operator = submit(p["lab"], "records", regions=["41110"], date_from="2024-03-01", date_to="2024-09-30")
     tx.access_request_approve(actor=curator, access_request=at_operator, note="연구 목적 확인")
-    paying = submit(marketing, "records", regions=["41110", "41130"])
+    paying = submit(p["marketing"], "records", regions=["41110", "41130"])
     tx.access_request_approve(actor=curator, access_request=paying)
-    tx.access_request_approve(actor=operator, access_request=fresh(paying))
-    paid = submit(city, "records", regions=["41110"], date_from="2024-01-01", date_to="2024-03-31")
+    paying.refresh_from_db()
+    tx.access_request_approve(actor=operator, access_request=paying)
+    paid = submit(p["cityhall"], "records", regions=["41110"], date_from="2024-01-01", date_to="2024-03-31")
     tx.access_request_approve(
         actor=curator,
         access_request=paid,
@@ -171,17 +159,22 @@ def seed_requests(*, offers: dict, log=print) -> None:
         },
         note="필요한 열만 승인합니다",
     )
-    tx.access_request_approve(actor=operator, access_request=fresh(paid))
+    paid.refresh_from_db()
+    tx.access_request_approve(actor=operator, access_request=paid)
     paid.refresh_from_db()
     tx.invoice_mark_paid(
         actor=operator, invoice=paid.invoice, reference="KB 계좌이체 0001", idempotency_key="demo-1"
     )
-    # returned for changes, rejected, withdrawn, lapsed
-    returned = submit(analyst, "merchants")
+
+
+def _seed_closed(submit, offers: dict, p: dict) -> None:
+    """Requests returned for changes, rejected, withdrawn, lapsed; licenses expired and revoked."""
+    curator, lab, city = p["curator"], p["lab"], p["cityhall"]
+    returned = submit(p["analyst"], "merchants")
     tx.access_request_return(
         actor=curator, access_request=returned, message="이용 목적을 더 구체적으로 적어 주세요."
     )
-    rejected = submit(marketing, "dong")
+    rejected = submit(p["marketing"], "dong")
     tx.access_request_reject(
         actor=curator, access_request=rejected, reason="행정동 단위는 연구기관에만 제공합니다."
     )
@@ -189,11 +182,29 @@ def seed_requests(*, offers: dict, log=print) -> None:
     tx.access_request_withdraw(actor=lab, access_request=withdrawn)
     lapsed = submit(city, "merchants")
     tx.access_request_lapse(actor=SYSTEM, access_request=lapsed, now=timezone.now() + timedelta(days=60))
-    # licenses expired and revoked
     expired = License.objects.filter(offer=offers["companies"], organization__memberships__user=lab).first()
     tx.license_expire(actor=SYSTEM, license=expired, now=expired.valid_until + timedelta(seconds=1))
     revoked = License.objects.get(access_request=submit(city, "companies"))
-    tx.license_revoke(actor=operator, license=revoked, reason="이용 목적 외 사용이 확인되었습니다.")
+    tx.license_revoke(actor=p["operator"], license=revoked, reason="이용 목적 외 사용이 확인되었습니다.")
+
+
+def seed_requests(*, offers: dict, log=print) -> None:
+    """Requests, invoices, licenses and extracts in every state, so every screen has something."""
+    p = _people()
+    submit = _submitter(offers, p["analyst"])
+    # licensed automatically, extract built (the café chain's free monthly aggregate)
+    free = submit(
+        p["analyst"],
+        "monthly",
+        regions=["수원시", "성남시", "용인시"],
+        date_from="2024-01-01",
+        date_to="2024-06-30",
+    )
+    log(f"  request #{free.pk}: {AccessRequest.objects.get(pk=free.pk).get_state_display()}")
+    submit(p["lab"], "companies")
+    submit(p["cityhall"], "jobs", regions=["수원시"])
+    _seed_approvals(submit, p)
+    _seed_closed(submit, offers, p)
     log(f"  requests: {AccessRequest.objects.count()}, licenses: {License.objects.count()}")
 
 

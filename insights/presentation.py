@@ -747,6 +747,33 @@ def region_jobs(params: dict) -> Chart:
 # --- my business vs my area --------------------------------------------------------------------
 
 
+def _index_sentence(months, local_index, overall_index, *, industry: str, region: str) -> list[str]:
+    """The last month with both indexes, in words (none when there is no such month)."""
+    last = next(
+        (
+            i
+            for i in range(len(months) - 1, -1, -1)
+            if local_index[i] is not None and overall_index[i] is not None
+        ),
+        None,
+    )
+    if last is None:
+        return []
+    return [
+        _(
+            "In %(month)s, %(industry)s in %(region)s stood at %(index)s against its own monthly average "
+            "of 100, while %(industry)s across Gyeonggi stood at %(gg_index)s."
+        )
+        % {
+            "month": month_name(months[last]),
+            "industry": industry,
+            "region": region,
+            "index": number(local_index[last], 1),
+            "gg_index": number(overall_index[last], 1),
+        }
+    ]
+
+
 def compare_trend(params: dict) -> Chart:
     code, industry = params["region"], params["industry"]
     name = region_name(code)
@@ -771,28 +798,7 @@ def compare_trend(params: dict) -> Chart:
         title=title,
     )
     sentences = _monthly_sentences(months, local, where=f"{name} {industry}")
-    last = next(
-        (
-            i
-            for i in range(len(months) - 1, -1, -1)
-            if local_index[i] is not None and overall_index[i] is not None
-        ),
-        None,
-    )
-    if last is not None:
-        sentences.append(
-            _(
-                "In %(month)s, %(industry)s in %(region)s stood at %(index)s against its own monthly average "
-                "of 100, while %(industry)s across Gyeonggi stood at %(gg_index)s."
-            )
-            % {
-                "month": month_name(months[last]),
-                "industry": industry,
-                "region": name,
-                "index": number(local_index[last], 1),
-                "gg_index": number(overall_index[last], 1),
-            }
-        )
+    sentences += _index_sentence(months, local_index, overall_index, industry=industry, region=name)
     return Chart(
         "compare-trend",
         title,
@@ -831,6 +837,32 @@ def compare_ticket(params: dict) -> Chart:
     svg = base_charts.bar_chart(
         [(name, mine or 0), (_("Gyeonggi"), theirs or 0)], title=title, value_format=won_short
     )
+    sentences = _ticket_sentences(mine, theirs, industry=industry, region=name)
+    return Chart(
+        "compare-ticket",
+        title,
+        svg,
+        [_("Area"), _("Average payment (won)"), _("Payments"), _("Spending (won)")],
+        [_ticket_row(name, mine, local_rows), _ticket_row(_("Gyeonggi"), theirs, gg_rows)],
+        sentences,
+        _note(local_rows + gg_rows),
+        _slug(Feature.SPEND_REGION_INDUSTRY),
+        money_columns=(1, 3),
+    )
+
+
+def _ticket_row(area: str, ticket, rows) -> list:
+    return [
+        area,
+        ticket,
+        rows[0].get("records") if rows else None,
+        rows[0].get("sum_amount") if rows else None,
+    ]
+
+
+def _ticket_sentences(mine, theirs, *, industry: str, region: str) -> list[str]:
+    """The area's average payment against Gyeonggi's, or Gyeonggi's alone when the area's is
+    withheld."""
     sentences = []
     if mine is not None and theirs:
         diff = 100 * (mine - theirs) / theirs
@@ -849,7 +881,7 @@ def compare_ticket(params: dict) -> Chart:
             template
             % {
                 "industry": industry,
-                "region": name,
+                "region": region,
                 "ticket": won(mine),
                 "pct": percent(abs(diff)),
                 "gg_ticket": won(theirs),
@@ -861,32 +893,9 @@ def compare_ticket(params: dict) -> Chart:
                 "The figure for %(region)s is withheld to protect privacy; across "
                 "Gyeonggi an average %(industry)s payment was %(gg_ticket)s."
             )
-            % {"region": name, "industry": industry, "gg_ticket": won(theirs)}
+            % {"region": region, "industry": industry, "gg_ticket": won(theirs)}
         )
-    return Chart(
-        "compare-ticket",
-        title,
-        svg,
-        [_("Area"), _("Average payment (won)"), _("Payments"), _("Spending (won)")],
-        [
-            [
-                name,
-                mine,
-                local_rows[0].get("records") if local_rows else None,
-                local_rows[0].get("sum_amount") if local_rows else None,
-            ],
-            [
-                _("Gyeonggi"),
-                theirs,
-                gg_rows[0].get("records") if gg_rows else None,
-                gg_rows[0].get("sum_amount") if gg_rows else None,
-            ],
-        ],
-        sentences,
-        _note(local_rows + gg_rows),
-        _slug(Feature.SPEND_REGION_INDUSTRY),
-        money_columns=(1, 3),
-    )
+    return sentences
 
 
 def compare_weekdays(params: dict) -> Chart:
@@ -931,6 +940,43 @@ def _year_before(month: str) -> str:
     return f"{int(year) - 1:04d}-{mm}"
 
 
+def _change(now, then):
+    """Percent change from `then` to `now` (None when either is withheld or `then` is 0)."""
+    return 100 * (now - then) / then if now is not None and then else None
+
+
+def _year_table(by_month: dict, gg: dict) -> tuple[list, list]:
+    """Rows (month, spending, a year earlier, change, change in Gyeonggi) for every month with
+    a year before it, and the chart's (month label, change) bars."""
+    table, bars = [], []
+    for month in sorted(by_month):
+        before = by_month.get(_year_before(month))
+        if before is None:
+            continue
+        now_amount, then_amount = by_month[month].get("sum_amount"), before.get("sum_amount")
+        change = _change(now_amount, then_amount)
+        gg_change = _change(
+            gg.get(month, {}).get("sum_amount"), gg.get(_year_before(month), {}).get("sum_amount")
+        )
+        table.append([month, now_amount, then_amount, _round(change), _round(gg_change)])
+        bars.append((month_name(month), change))
+    return table, bars
+
+
+def _year_sentences(last: list, *, industry: str, region: str) -> list[str]:
+    if last[3] is None:
+        return []
+    template = (
+        _("In %(month)s, %(industry)s spending in %(region)s was %(pct)s%% higher than a year earlier.")
+        if last[3] >= 0
+        else _("In %(month)s, %(industry)s spending in %(region)s was %(pct)s%% lower than a year earlier.")
+    )
+    return [
+        template
+        % {"month": month_name(last[0]), "industry": industry, "region": region, "pct": percent(abs(last[3]))}
+    ]
+
+
 def compare_year(params: dict) -> Chart:
     code, industry = params["region"], params["industry"]
     name = region_name(code)
@@ -943,23 +989,7 @@ def compare_year(params: dict) -> Chart:
     if not rows:
         return _missing("compare-year", title)
     by_month = {r["month"]: r for r in rows}
-    table, bars = [], []
-    for month in sorted(by_month):
-        before = by_month.get(_year_before(month))
-        if before is None:
-            continue
-        now_amount = by_month[month].get("sum_amount")
-        then_amount = before.get("sum_amount")
-        change = (
-            100 * (now_amount - then_amount) / then_amount if now_amount is not None and then_amount else None
-        )
-        gg_now, gg_then = (
-            gg.get(month, {}).get("sum_amount"),
-            gg.get(_year_before(month), {}).get("sum_amount"),
-        )
-        gg_change = 100 * (gg_now - gg_then) / gg_then if gg_now is not None and gg_then else None
-        table.append([month, now_amount, then_amount, _round(change), _round(gg_change)])
-        bars.append((month_name(month), change))
+    table, bars = _year_table(by_month, gg)
     if not table:
         months = sorted(by_month)
         return Chart(
@@ -983,25 +1013,7 @@ def compare_year(params: dict) -> Chart:
         title=title,
         value_format=lambda v: f"{number(v, 1)}%",
     )
-    last = table[-1]
-    sentences = []
-    if last[3] is not None:
-        template = (
-            _("In %(month)s, %(industry)s spending in %(region)s was %(pct)s%% higher than a year earlier.")
-            if last[3] >= 0
-            else _(
-                "In %(month)s, %(industry)s spending in %(region)s was %(pct)s%% lower than a year earlier."
-            )
-        )
-        sentences.append(
-            template
-            % {
-                "month": month_name(last[0]),
-                "industry": industry,
-                "region": name,
-                "pct": percent(abs(last[3])),
-            }
-        )
+    sentences = _year_sentences(table[-1], industry=industry, region=name)
     return Chart(
         "compare-year",
         title,
