@@ -117,6 +117,40 @@ def _english() -> bool:
     return (get_language() or "ko").startswith("en")
 
 
+def _line_series(s: int, name: str, values, labels, x_of, y_of, value_format, left: int) -> list[str]:
+    """Series number `s`: its line (broken at None values), a dot with a tooltip per value and
+    its legend entry."""
+    color = SERIES_COLORS[s % len(SERIES_COLORS)]
+    dash = ' stroke-dasharray="6 4"' if s % 2 else ""
+    body, segments, current = [], [], []
+    for i, value in enumerate(values):
+        if value is None:
+            if current:
+                segments.append(current)
+            current = []
+            continue
+        current.append((x_of(i), y_of(value)))
+    if current:
+        segments.append(current)
+    for segment in segments:
+        points = " ".join(f"{x:.1f},{y:.1f}" for x, y in segment)
+        body.append(f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="2.5"{dash}/>')
+    for i, value in enumerate(values):
+        if value is None:
+            continue
+        body.append(
+            f'<circle cx="{x_of(i):.1f}" cy="{y_of(value):.1f}" r="4" fill="{color}">'
+            f"<title>{escape(name)}, {escape(str(labels[i]))}: {escape(value_format(value))}</title>"
+            "</circle>"
+        )
+    lx = left + s * 200
+    body.append(
+        f'<line x1="{lx}" x2="{lx + 24}" y1="12" y2="12" stroke="{color}" stroke-width="3"{dash}/>'
+        f'<text x="{lx + 30}" y="16" font-size="12" fill="#1b1f24">{escape(_short(name, 24))}</text>'
+    )
+    return body
+
+
 def line_chart(
     labels: Sequence[str],
     series: Sequence[tuple[str, Sequence[float | None]]],
@@ -154,36 +188,8 @@ def line_chart(
                 f'fill="{AXIS_COLOR}">{escape(_short(str(label)))}</text>'
             )
     for s, (name, values) in enumerate(series):
-        color = SERIES_COLORS[s % len(SERIES_COLORS)]
-        dash = ' stroke-dasharray="6 4"' if s % 2 else ""
-        segments, current = [], []
-        for i, value in enumerate(values):
-            if value is None:
-                if current:
-                    segments.append(current)
-                current = []
-                continue
-            current.append((x_of(i), top + plot_h - plot_h * value / top_value))
-        if current:
-            segments.append(current)
-        for segment in segments:
-            points = " ".join(f"{x:.1f},{y:.1f}" for x, y in segment)
-            body.append(
-                f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="2.5"{dash}/>'
-            )
-        for i, value in enumerate(values):
-            if value is None:
-                continue
-            y = top + plot_h - plot_h * value / top_value
-            body.append(
-                f'<circle cx="{x_of(i):.1f}" cy="{y:.1f}" r="4" fill="{color}">'
-                f"<title>{escape(name)}, {escape(str(labels[i]))}: {escape(value_format(value))}</title>"
-                "</circle>"
-            )
-        lx = left + s * 200
-        body.append(
-            f'<line x1="{lx}" x2="{lx + 24}" y1="12" y2="12" stroke="{color}" stroke-width="3"{dash}/>'
-            f'<text x="{lx + 30}" y="16" font-size="12" fill="#1b1f24">{escape(_short(name, 24))}</text>'
+        body += _line_series(
+            s, name, values, labels, x_of, lambda v: top + plot_h - plot_h * v / top_value, value_format, left
         )
     body.append(
         f'<line x1="{left}" x2="{WIDTH - right}" y1="{top + plot_h}" y2="{top + plot_h}" '

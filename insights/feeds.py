@@ -14,6 +14,29 @@ from insights import selectors
 KOGL_TYPE_1 = "https://www.kogl.or.kr/info/license.do#05-tab"
 
 
+def _release_distributions(graph, api: str, csv_url: str, licence) -> list[dict]:
+    """A release's JSON (the API answer) and CSV distributions."""
+    return [
+        {
+            "@id": f"{api}#json",
+            "@type": "dcat:Distribution",
+            "dcat:accessURL": {"@id": api},
+            "dct:license": licence,
+            "dcat:mediaType": graph.ref(feeds.IANA + "application/json", "dct:MediaType"),
+            "dct:format": graph.ref(feeds.EU + "file-type/JSON", "dct:MediaTypeOrExtent"),
+        },
+        {
+            "@id": f"{api}#csv",
+            "@type": "dcat:Distribution",
+            "dcat:accessURL": {"@id": csv_url},
+            "dcat:downloadURL": {"@id": csv_url},
+            "dct:license": licence,
+            "dcat:mediaType": graph.ref(feeds.IANA + "text/csv", "dct:MediaType"),
+            "dct:format": graph.ref(feeds.EU + "file-type/CSV", "dct:MediaTypeOrExtent"),
+        },
+    ]
+
+
 def dcat_release_datasets(graph) -> Iterator[dict]:
     """One dcat:Dataset per listed release: free, open, with a JSON and a CSV distribution."""
     licence = graph.ref(
@@ -58,25 +81,7 @@ def dcat_release_datasets(graph) -> Iterator[dict]:
             "dct:accessRights": graph.ref(feeds.EU + "access-right/PUBLIC", "dct:RightsStatement"),
             "dct:source": {"@id": feeds.dataset_page_url(release.dataset)},
             "dcat:version": str(edition.number),
-            "dcat:distribution": [
-                {
-                    "@id": f"{api}#json",
-                    "@type": "dcat:Distribution",
-                    "dcat:accessURL": {"@id": api},
-                    "dct:license": licence,
-                    "dcat:mediaType": graph.ref(feeds.IANA + "application/json", "dct:MediaType"),
-                    "dct:format": graph.ref(feeds.EU + "file-type/JSON", "dct:MediaTypeOrExtent"),
-                },
-                {
-                    "@id": f"{api}#csv",
-                    "@type": "dcat:Distribution",
-                    "dcat:accessURL": {"@id": csv_url},
-                    "dcat:downloadURL": {"@id": csv_url},
-                    "dct:license": licence,
-                    "dcat:mediaType": graph.ref(feeds.IANA + "text/csv", "dct:MediaType"),
-                    "dct:format": graph.ref(feeds.EU + "file-type/CSV", "dct:MediaTypeOrExtent"),
-                },
-            ],
+            "dcat:distribution": _release_distributions(graph, api, csv_url, licence),
         }
         if edition.period_start and edition.period_end:
             node["dct:temporal"] = {

@@ -147,6 +147,21 @@ def _area_centroid(ring: list[tuple[float, float]]) -> tuple[float, float, float
     return abs(area), cx / (6 * area), cy / (6 * area)
 
 
+def _feature_path(polys, xy) -> tuple[list[str], tuple[float, float, float]]:
+    """SVG path parts of a feature's simplified rings (those that keep a shape) and the
+    (area, x, y) of its biggest outer ring, where its label goes."""
+    parts, biggest = [], (0.0, 0.0, 0.0)
+    for poly in polys:
+        for ring_index, ring in enumerate(poly):
+            simple = _simplify([xy(p) for p in ring], SIMPLIFY_TOLERANCE)
+            if len(simple) < 4:
+                continue
+            parts.append("M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in simple[:-1]) + "Z")
+            if ring_index == 0:
+                biggest = max(biggest, _area_centroid(simple[:-1]))
+    return parts, biggest
+
+
 def project_features(geojson: dict) -> tuple[list[dict], str]:
     """The 시·군 features of `geojson` projected and simplified: [{"code", "name", "name_en",
     "path", "label_x", "label_y", "neighbours"}] and the SVG view box."""
@@ -179,16 +194,7 @@ def project_features(geojson: dict) -> tuple[list[dict], str]:
     }
     out = []
     for code, props, polys in features:
-        parts, biggest = [], (0.0, 0.0, 0.0)
-        for poly in polys:
-            for ring_index, ring in enumerate(poly):
-                simple = _simplify([xy(p) for p in ring], SIMPLIFY_TOLERANCE)
-                if len(simple) < 4:
-                    continue
-                parts.append("M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in simple[:-1]) + "Z")
-                if ring_index == 0:
-                    found = _area_centroid(simple[:-1])
-                    biggest = max(biggest, found)
+        parts, biggest = _feature_path(polys, xy)
         if not parts:
             continue
         region = known[code]
