@@ -84,6 +84,59 @@ def _connection(con):
         own.close()
 
 
+def _pseudonym_matches(con, leaked_file, reader, source_parquet, identifier_columns, candidates, batch):
+    """(candidate index, column, matches, tokens) for every candidate key that turns an
+    identifier of the source into a token of the file. The file's tokens and the source's
+    distinct identifiers are read once; then each batch of keys is hashed against them."""
+    raw = " UNION ALL ".join(
+        f"SELECT DISTINCT {literal(c)} AS column_name, CAST({ident(c)} AS VARCHAR) AS raw"  # noqa: S608
+        f" FROM read_parquet(?) WHERE {ident(c)} IS NOT NULL"
+        for c in identifier_columns
+    )
+    rows = []
+    try:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE __leak_tokens AS"  # noqa: S608
+            " SELECT DISTINCT lower(unnest(regexp_extract_all("
+            f"concat_ws(' ', *COLUMNS(*)), '[0-9A-Fa-f]{{64}}'))) AS pseudonym FROM {reader}",
+            [str(leaked_file)],
+        )
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE __leak_raw AS {raw}", [source_parquet] * len(identifier_columns)
+        )
+        (tokens,) = con.execute("SELECT count(*) FROM __leak_tokens").fetchone()
+        for start in range(0, len(candidates), max(1, int(batch))):
+            rows += con.execute(*_hash_batch(candidates, start, batch, tokens)).fetchall()
+    except duckdb.Error as exc:
+        raise ValueError(f"cannot read {leaked_file.name}: {exc}") from exc
+    finally:
+        con.execute("DROP TABLE IF EXISTS __leak_tokens")
+        con.execute("DROP TABLE IF EXISTS __leak_raw")
+    return rows
+
+
+def _hash_batch(candidates, start: int, batch: int, tokens: int) -> tuple[str, list]:
+    """The statement (and its parameters) counting, per key of one batch and per identifier
+    column, the source's identifiers whose pseudonym is a token of the file."""
+    keys, key_params = [], []
+    for i, (_license, key) in enumerate(candidates[start : start + batch], start):
+        inner, outer = privacy.hmac_pads(key)
+        keys.append(f"({i}, ?, ?)")
+        key_params += [outer, inner]
+    digest = privacy.hmac_sql("raw.raw", "keys.outer_pad", "keys.inner_pad")
+    # Column names are checked against the source schema and quoted; values are bound.
+    sql = (
+        f"WITH keys AS (SELECT * FROM (VALUES {', '.join(keys)})"  # noqa: S608
+        " AS k(candidate, outer_pad, inner_pad)),"
+        f" hashed AS (SELECT keys.candidate, raw.column_name, {digest} AS pseudonym"
+        " FROM __leak_raw AS raw CROSS JOIN keys)"
+        " SELECT hashed.candidate, hashed.column_name, count(*) AS matches,"
+        f" {int(tokens)} AS tokens"
+        " FROM hashed JOIN __leak_tokens USING (pseudonym) GROUP BY ALL"
+    )
+    return sql, key_params
+
+
 def trace_leak(
     *,
     leaked_file: Path,
@@ -112,49 +165,9 @@ def trace_leak(
         unknown = [c for c in identifier_columns if c not in known]
         if unknown or not identifier_columns:
             raise ValueError(f"not columns of the source data: {', '.join(unknown) or '(none given)'}")
-        raw = " UNION ALL ".join(
-            f"SELECT DISTINCT {literal(c)} AS column_name, CAST({ident(c)} AS VARCHAR) AS raw"  # noqa: S608
-            f" FROM read_parquet(?) WHERE {ident(c)} IS NOT NULL"
-            for c in identifier_columns
+        rows = _pseudonym_matches(
+            con, leaked_file, reader, source_parquet, identifier_columns, candidates, batch
         )
-        digest = privacy.hmac_sql("raw.raw", "keys.outer_pad", "keys.inner_pad")
-        rows = []
-        try:
-            # The file's tokens and the source's distinct identifiers are read once; then each
-            # batch of candidate keys is hashed against them.
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE __leak_tokens AS"  # noqa: S608
-                " SELECT DISTINCT lower(unnest(regexp_extract_all("
-                f"concat_ws(' ', *COLUMNS(*)), '[0-9A-Fa-f]{{64}}'))) AS pseudonym FROM {reader}",
-                [str(leaked_file)],
-            )
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE __leak_raw AS {raw}",
-                [source_parquet] * len(identifier_columns),
-            )
-            (tokens,) = con.execute("SELECT count(*) FROM __leak_tokens").fetchone()
-            for start in range(0, len(candidates), max(1, int(batch))):
-                keys, key_params = [], []
-                for i, (_license, key) in enumerate(candidates[start : start + batch], start):
-                    inner, outer = privacy.hmac_pads(key)
-                    keys.append(f"({i}, ?, ?)")
-                    key_params += [outer, inner]
-                # Column names are checked against the source schema and quoted; values are bound.
-                sql = (
-                    f"WITH keys AS (SELECT * FROM (VALUES {', '.join(keys)})"  # noqa: S608
-                    " AS k(candidate, outer_pad, inner_pad)),"
-                    f" hashed AS (SELECT keys.candidate, raw.column_name, {digest} AS pseudonym"
-                    " FROM __leak_raw AS raw CROSS JOIN keys)"
-                    " SELECT hashed.candidate, hashed.column_name, count(*) AS matches,"
-                    f" {int(tokens)} AS tokens"
-                    " FROM hashed JOIN __leak_tokens USING (pseudonym) GROUP BY ALL"
-                )
-                rows += con.execute(sql, key_params).fetchall()
-        except duckdb.Error as exc:
-            raise ValueError(f"cannot read {leaked_file.name}: {exc}") from exc
-        finally:
-            con.execute("DROP TABLE IF EXISTS __leak_tokens")
-            con.execute("DROP TABLE IF EXISTS __leak_raw")
     best: dict[int, tuple[int, str, int]] = {}
     for candidate, column, matches, tokens in sorted(rows, key=lambda r: (r[0], -r[2], r[1])):
         best.setdefault(candidate, (matches, column, tokens))
@@ -285,6 +298,63 @@ def _contained(con, plan: privacy.Plan, mapping: list[tuple[str, str]]) -> int:
     return int(matched)
 
 
+def _rank_by_rows(con, plans, header: list[str], rows: int) -> list[dict]:
+    """One result per (candidate, plan), best first, with the rows of the file it holds."""
+    ranked = []
+    for candidate, plan in plans:
+        mapping = _mapping(header, plan.columns, candidate)
+        matched = _contained(con, plan, mapping) if mapping and rows else 0
+        ranked.append(
+            {
+                "id": candidate.id,
+                "rows": rows,
+                "rows_matched": matched,
+                "row_share": matched / rows if rows else 0.0,
+                "columns": [d for _h, d in mapping],
+                "identified": False,
+                "confidence": None,
+                "false_match_rate": None,
+                "_candidate": candidate,
+                "_mapping": mapping,
+            }
+        )
+    ranked.sort(key=lambda r: (-r["rows_matched"], str(r["id"])))
+    return ranked
+
+
+def _weigh_against_decoys(con, ranked: list[dict], decoys: int | None) -> None:
+    """Give the best of `ranked` its decoys, false-match rate, confidence and verdict (see
+    trace_rows)."""
+    import secrets
+
+    best = ranked[0]
+    candidate = best["_candidate"]
+    tries = len({r["id"] for r in ranked})
+    planned = decoys if decoys is not None else min(DECOYS_PER_LICENSE * tries - 1, MAX_DECOYS)
+    as_good = runs = 0
+    for _ in range(planned if candidate.keyed else 0):
+        plan = candidate.deliver(secrets.token_bytes(32))
+        as_good += _contained(con, plan, best["_mapping"]) >= best["rows_matched"]
+        runs += 1
+        if tries * (as_good + 1) / (planned + 1) > 1 - IDENTIFIED_CONFIDENCE:
+            break  # cannot reach the confidence any more: innocent files are this alike
+    rate = as_good / runs if runs else 1.0
+    confidence = max(0.0, 1 - tries * (as_good + 1) / (runs + 1)) if runs else 0.0
+    # Another license (not this license's extract of another version) as good?
+    runner_up = max((r["rows_matched"] for r in ranked if r["id"] != best["id"]), default=-1)
+    best.update(
+        decoys=runs,
+        decoys_as_good=as_good,
+        false_match_rate=rate,
+        confidence=confidence,
+        identified=(
+            best["row_share"] >= IDENTIFIED_SHARE
+            and confidence >= IDENTIFIED_CONFIDENCE - 1e-9  # 1 - 6/120 is 0.95
+            and best["rows_matched"] > runner_up
+        ),
+    )
+
+
 def trace_rows(
     *, leaked_file: Path, candidates: list[RowCandidate], decoys: int | None = None, con=None
 ) -> list[dict]:
@@ -298,8 +368,6 @@ def trace_rows(
     bound corrected for picking the best of n; `decoys` defaults to 20·n − 1, at most 199) and
     `identified`: it holds ≥ 95% of the rows, more than any other candidate, at ≥ 95%
     confidence. Raises ValueError for a file it cannot read."""
-    import secrets
-
     leaked_file, _reader = _readable(leaked_file)
     if not candidates:
         return []
@@ -314,52 +382,9 @@ def trace_rows(
         }
         try:
             header, rows = _leaked_rows(con, leaked_file, headers)
-            ranked = []
-            for candidate, plan in plans:
-                mapping = _mapping(header, plan.columns, candidate)
-                matched = _contained(con, plan, mapping) if mapping and rows else 0
-                ranked.append(
-                    {
-                        "id": candidate.id,
-                        "rows": rows,
-                        "rows_matched": matched,
-                        "row_share": matched / rows if rows else 0.0,
-                        "columns": [d for _h, d in mapping],
-                        "identified": False,
-                        "confidence": None,
-                        "false_match_rate": None,
-                        "_candidate": candidate,
-                        "_mapping": mapping,
-                    }
-                )
-            ranked.sort(key=lambda r: (-r["rows_matched"], str(r["id"])))
-            best = ranked[0]
-            if best["rows_matched"]:
-                candidate = best["_candidate"]
-                tries = len({r["id"] for r in ranked})
-                planned = decoys if decoys is not None else min(DECOYS_PER_LICENSE * tries - 1, MAX_DECOYS)
-                as_good = runs = 0
-                for _ in range(planned if candidate.keyed else 0):
-                    plan = candidate.deliver(secrets.token_bytes(32))
-                    as_good += _contained(con, plan, best["_mapping"]) >= best["rows_matched"]
-                    runs += 1
-                    if tries * (as_good + 1) / (planned + 1) > 1 - IDENTIFIED_CONFIDENCE:
-                        break  # cannot reach the confidence any more: innocent files are this alike
-                rate = as_good / runs if runs else 1.0
-                confidence = max(0.0, 1 - tries * (as_good + 1) / (runs + 1)) if runs else 0.0
-                # Another license (not this license's extract of another version) as good?
-                runner_up = max((r["rows_matched"] for r in ranked if r["id"] != best["id"]), default=-1)
-                best.update(
-                    decoys=runs,
-                    decoys_as_good=as_good,
-                    false_match_rate=rate,
-                    confidence=confidence,
-                    identified=(
-                        best["row_share"] >= IDENTIFIED_SHARE
-                        and confidence >= IDENTIFIED_CONFIDENCE - 1e-9  # 1 - 6/120 is 0.95
-                        and best["rows_matched"] > runner_up
-                    ),
-                )
+            ranked = _rank_by_rows(con, plans, header, rows)
+            if ranked[0]["rows_matched"]:
+                _weigh_against_decoys(con, ranked, decoys)
         except duckdb.Error as exc:
             raise ValueError(f"cannot read {leaked_file.name}: {exc}") from exc
         finally:
