@@ -62,18 +62,9 @@ def _enqueue(extract_id: int) -> None:
     build_extract.delay(extract_id)
 
 
-def extract_request(
-    *,
-    actor,
-    license: License,
-    format: str | None = None,
-    version: DatasetVersion | None = None,
-    header: str | None = None,
-) -> Extract:
-    """Ask for the license's file in `format` built from `version` (default: the dataset's
-    published version). One extract per license, version and format: asking again returns it,
-    or queues it again when it failed or its file was purged."""
-    authorize(permissions.extract_request, actor, license, can_view=permissions.license_view)
+def _extract_choices(format: str | None, header: str | None) -> tuple[str, str]:
+    """The format and header row asked for (the defaults when not given), or a 400 naming the
+    choices."""
     format = format or settings.EXTRACT_DEFAULT_FORMAT
     if format not in Extract.Format.values:
         raise errors.ApplicationError(
@@ -86,6 +77,34 @@ def extract_request(
             _("Choose a header row: %(choices)s.") % {"choices": ", ".join(Extract.Header.values)},
             errors={"header": [_("Not a known header row.")]},
         )
+    return format, header
+
+
+def _requeue(extract: Extract) -> Extract:
+    """A failed or purged extract queued again from the start (under its job lock)."""
+    extract = Extract.job_lock(extract.pk)
+    extract.status, extract.progress, extract.error = Status.QUEUED, 0, ""
+    extract.queued_at, extract.started_at, extract.finished_at = timezone.now(), None, None
+    extract.attempts = 0
+    extract.save(
+        update_fields=["status", "progress", "error", "queued_at", "started_at", "finished_at", "attempts"]
+    )
+    return extract
+
+
+def extract_request(
+    *,
+    actor,
+    license: License,
+    format: str | None = None,
+    version: DatasetVersion | None = None,
+    header: str | None = None,
+) -> Extract:
+    """Ask for the license's file in `format` built from `version` (default: the dataset's
+    published version). One extract per license, version and format: asking again returns it,
+    or queues it again when it failed or its file was purged."""
+    authorize(permissions.extract_request, actor, license, can_view=permissions.license_view)
+    format, header = _extract_choices(format, header)
     with transaction.atomic():
         license = License.objects.select_for_update(of=("self",)).select_related("dataset").get(pk=license.pk)
         if not license_is_active_now(license):
@@ -103,21 +122,7 @@ def extract_request(
         if not created and extract.status not in (Status.FAILED, Status.EXPIRED):
             return extract
         if not created:
-            extract = Extract.job_lock(extract.pk)
-            extract.status, extract.progress, extract.error = Status.QUEUED, 0, ""
-            extract.queued_at, extract.started_at, extract.finished_at = timezone.now(), None, None
-            extract.attempts = 0
-            extract.save(
-                update_fields=[
-                    "status",
-                    "progress",
-                    "error",
-                    "queued_at",
-                    "started_at",
-                    "finished_at",
-                    "attempts",
-                ]
-            )
+            extract = _requeue(extract)
         _audit(
             extract,
             actor=actor,
@@ -486,6 +491,35 @@ def _trace_by_rows(*, dataset, leaked_file: Path, keys: dict, licenses: dict) ->
     return best
 
 
+def _leak_results(licenses, ranked: list[dict], by_rows: dict) -> list[dict]:
+    """One result per license, best first, from the pseudonym ranking and the row trace; no
+    license is identified when two could be."""
+    pseudonyms = {row["license_id"]: row for row in ranked}
+    results = []
+    for lic in licenses:
+        p, r = pseudonyms.get(lic.pk, {}), by_rows.get(lic.pk, {})
+        results.append(
+            {
+                "license": lic.pk,
+                "organization": lic.organization.name,
+                "matches": p.get("matches", 0),
+                "share": p.get("share", 0.0),
+                "column": p.get("column"),
+                "rows": r.get("rows"),
+                "rows_matched": r.get("rows_matched"),
+                "row_share": r.get("row_share"),
+                "confidence": r.get("confidence"),
+                "false_match_rate": r.get("false_match_rate"),
+                "identified": bool(p.get("matches")) or bool(r.get("identified")),
+            }
+        )
+    results.sort(key=lambda c: (-c["matches"], -(c["rows_matched"] or 0), c["license"]))
+    if len(results) > 1 and results[1]["identified"]:  # two cannot both be the source
+        for row in results:
+            row["identified"] = False
+    return results
+
+
 LEAK_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".json", ".parquet", ".xlsx")
 
 
@@ -535,29 +569,7 @@ def license_trace_leak(*, actor, dataset, leaked_file: Path, file_name: str = ""
         raise errors.ApplicationError(_("The file could not be read: %(error)s") % {"error": exc}) from exc
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
-    pseudonyms = {row["license_id"]: row for row in ranked}
-    results = []
-    for lic in licenses:
-        p, r = pseudonyms.get(lic.pk, {}), by_rows.get(lic.pk, {})
-        results.append(
-            {
-                "license": lic.pk,
-                "organization": lic.organization.name,
-                "matches": p.get("matches", 0),
-                "share": p.get("share", 0.0),
-                "column": p.get("column"),
-                "rows": r.get("rows"),
-                "rows_matched": r.get("rows_matched"),
-                "row_share": r.get("row_share"),
-                "confidence": r.get("confidence"),
-                "false_match_rate": r.get("false_match_rate"),
-                "identified": bool(p.get("matches")) or bool(r.get("identified")),
-            }
-        )
-    results.sort(key=lambda c: (-c["matches"], -(c["rows_matched"] or 0), c["license"]))
-    if len(results) > 1 and results[1]["identified"]:  # two cannot both be the source
-        for row in results:
-            row["identified"] = False
+    results = _leak_results(licenses, ranked, by_rows)
     audit_record(
         actor=actor,
         verb="transactions.leak.traced",
