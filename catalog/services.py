@@ -366,6 +366,36 @@ def _jsonable(values: dict) -> dict:
 # --- versions and ingestion -----------------------------------------------------------------
 
 
+def _upload_size(file, mode: str) -> int:
+    """The upload's size, once the mode is known and the size is within the limit."""
+    if mode not in UploadMode.values:
+        raise errors.ApplicationError(
+            _("mode is replace or append."), errors={"mode": [_("Choose replace or append.")]}
+        )
+    size = getattr(file, "size", None) or 0
+    if size > settings.UPLOAD_MAX_BYTES:
+        raise errors.TooLarge(
+            _("The file is %(size)s; the limit is %(limit)s.")
+            % {"size": _human(size), "limit": _human(settings.UPLOAD_MAX_BYTES)}
+        )
+    if size == 0:
+        raise errors.ApplicationError(_("The file is empty."), errors={"file": [_("The file is empty.")]})
+    return size
+
+
+def _next_number(locked: Dataset) -> tuple[int, list[DatasetVersion]]:
+    """The number of the dataset's next version and the failed versions it takes over (their
+    rows deleted, their stored files removed after commit)."""
+    kept = locked.versions.exclude(status=DatasetVersion.Status.FAILED)
+    number = (kept.aggregate(n=Max("number"))["n"] or 0) + 1
+    replaced = list(locked.versions.filter(status=DatasetVersion.Status.FAILED, number__gte=number))
+    for failed in replaced:
+        stored = failed.source.name
+        failed.delete()
+        transaction.on_commit(lambda name=stored: _remove_stored(name))
+    return number, replaced
+
+
 def version_upload(
     *,
     actor,
@@ -385,18 +415,7 @@ def version_upload(
     authorize(permissions.version_upload, actor, dataset, can_view=permissions.dataset_view)
     if dataset.status == Dataset.Status.RETIRED:
         raise errors.InvalidState(_("This dataset is retired; it takes no new versions."))
-    if mode not in UploadMode.values:
-        raise errors.ApplicationError(
-            _("mode is replace or append."), errors={"mode": [_("Choose replace or append.")]}
-        )
-    size = getattr(file, "size", None) or 0
-    if size > settings.UPLOAD_MAX_BYTES:
-        raise errors.TooLarge(
-            _("The file is %(size)s; the limit is %(limit)s.")
-            % {"size": _human(size), "limit": _human(settings.UPLOAD_MAX_BYTES)}
-        )
-    if size == 0:
-        raise errors.ApplicationError(_("The file is empty."), errors={"file": [_("The file is empty.")]})
+    size = _upload_size(file, mode)
     original = _display_filename(filename or getattr(file, "name", "") or "upload")
     with transaction.atomic():
         locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
@@ -404,13 +423,7 @@ def version_upload(
             _check_appendable(locked)
         # A failed upload does not use up its number: the next upload takes it over (the failure
         # stays in the audit log).
-        kept = locked.versions.exclude(status=DatasetVersion.Status.FAILED)
-        number = (kept.aggregate(n=Max("number"))["n"] or 0) + 1
-        replaced = list(locked.versions.filter(status=DatasetVersion.Status.FAILED, number__gte=number))
-        for failed in replaced:
-            stored = failed.source.name
-            failed.delete()
-            transaction.on_commit(lambda name=stored: _remove_stored(name))
+        number, replaced = _next_number(locked)
         version = DatasetVersion(
             dataset=locked,
             number=number,
@@ -574,6 +587,68 @@ def _ingest(version: DatasetVersion) -> _Ingested:
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
+def _appended(version: DatasetVersion, result, new_parts, profiles, con):
+    """For an append: the base version's partitions kept (less the periods replaced), the base
+    fields, and the profiles of the whole new table (merged, or read again when rows were
+    removed). Raises IngestionError when the append does not fit the base version."""
+    base = version.base_version
+    base_fields = {f.name: f for f in base.fields.all()}
+    _check_same_columns(base_fields, result.columns, base.number)
+    base_parts = list(base.parts.order_by("path"))
+    if not _same_scheme(base_parts, new_parts):
+        raise ingestion.IngestionError(
+            _(
+                "Version %(number)s is partitioned differently (the dataset's period or region "
+                "column changed since). Upload the whole table once with mode replace."
+            )
+            % {"number": base.number}
+        )
+    overlap = sorted({p.period for p in base_parts} & {p.period for p in new_parts})
+    if overlap and not version.replace_periods:
+        raise ingestion.IngestionError(
+            _(
+                "Version %(number)s already holds the periods %(periods)s. Send "
+                "replace_periods=true to replace them, or leave them out of the file."
+            )
+            % {"number": base.number, "periods": ", ".join(overlap[:12])}
+        )
+    kept = [p for p in base_parts if p.period not in overlap]
+    if overlap:
+        # Rows were removed: a profile cannot be subtracted, so read the whole new table.
+        files = [str(local_path(p.path)) for p in kept] + [str(p.path) for p in new_parts]
+        return kept, base_fields, ingestion.profile_files(files, result.columns, con=con)
+    merged = ingestion.merge_profiles(
+        {name: f.profile for name, f in base_fields.items()}, profiles, result.columns
+    )
+    return kept, base_fields, merged
+
+
+def _store_manifest(version: DatasetVersion, files: list[tuple[str, str]], work_dir: Path) -> tuple[str, str]:
+    """Write and store the version's manifest of (path, sha256) files; its digest and name."""
+    dataset = version.dataset
+    manifest_sha = partition.manifest_sha256(files)
+    manifest = work_dir / "manifest.json"
+    manifest.write_text(
+        json.dumps(
+            {
+                "dataset": dataset.slug,
+                "version": version.number,
+                "period_field": dataset.period_field,
+                "period_unit": dataset.period_unit,
+                "region_field": dataset.partition_region_field,
+                "sha256": manifest_sha,
+                "files": [{"path": name, "sha256": sha} for name, sha in files],
+            },
+            ensure_ascii=False,
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
+    return manifest_sha, store_file(
+        manifest, f"datasets/{dataset.pk}/versions/{version.number}/manifest.json"
+    )
+
+
 def _ingest_partitioned(version: DatasetVersion, result, source_sha: str, work_dir: Path, con, progress):
     """Write the upload as partition files; for an append, add them to the base version's
     files (dropping the periods it replaces) and merge the profiles; store the files and the
@@ -593,61 +668,14 @@ def _ingest_partitioned(version: DatasetVersion, result, source_sha: str, work_d
     base_fields: dict = {}
     profiles = ingestion.profile_parquet(result.parquet_path, result.columns, con=con)
     if version.mode == UploadMode.APPEND:
-        base = version.base_version
-        base_fields = {f.name: f for f in base.fields.all()}
-        _check_same_columns(base_fields, result.columns, base.number)
-        base_parts = list(base.parts.order_by("path"))
-        if not _same_scheme(base_parts, new_parts):
-            raise ingestion.IngestionError(
-                _(
-                    "Version %(number)s is partitioned differently (the dataset's period or region "
-                    "column changed since). Upload the whole table once with mode replace."
-                )
-                % {"number": base.number}
-            )
-        overlap = sorted({p.period for p in base_parts} & {p.period for p in new_parts})
-        if overlap and not version.replace_periods:
-            raise ingestion.IngestionError(
-                _(
-                    "Version %(number)s already holds the periods %(periods)s. Send "
-                    "replace_periods=true to replace them, or leave them out of the file."
-                )
-                % {"number": base.number, "periods": ", ".join(overlap[:12])}
-            )
-        kept = [p for p in base_parts if p.period not in overlap]
-        if overlap:
-            # Rows were removed: a profile cannot be subtracted, so read the whole new table.
-            files = [str(local_path(p.path)) for p in kept] + [str(p.path) for p in new_parts]
-            profiles = ingestion.profile_files(files, result.columns, con=con)
-        else:
-            profiles = ingestion.merge_profiles(
-                {name: f.profile for name, f in base_fields.items()}, profiles, result.columns
-            )
+        kept, base_fields, profiles = _appended(version, result, new_parts, profiles, con)
     progress(85)
     stored = []
     for part in new_parts:
         name = store_file(part.path, f"datasets/{dataset.pk}/parts/{part.relative}")
         stored.append(dataclasses.replace(part, relative=name))
     files = [(p.path, p.sha256) for p in kept] + [(p.relative, p.sha256) for p in stored]
-    manifest_sha = partition.manifest_sha256(files)
-    manifest = work_dir / "manifest.json"
-    manifest.write_text(
-        json.dumps(
-            {
-                "dataset": dataset.slug,
-                "version": version.number,
-                "period_field": dataset.period_field,
-                "period_unit": dataset.period_unit,
-                "region_field": dataset.partition_region_field,
-                "sha256": manifest_sha,
-                "files": [{"path": name, "sha256": sha} for name, sha in files],
-            },
-            ensure_ascii=False,
-            indent=1,
-        ),
-        encoding="utf-8",
-    )
-    manifest_name = store_file(manifest, f"datasets/{dataset.pk}/versions/{version.number}/manifest.json")
+    manifest_sha, manifest_name = _store_manifest(version, files, work_dir)
     return _Ingested(
         result,
         profiles,
@@ -819,6 +847,28 @@ def versions_requeue_stuck(*, actor, now=None) -> list[int]:
     return requeue
 
 
+def _field_change_errors(version: DatasetVersion, fields: dict, changes: list[dict]) -> dict[str, list[str]]:
+    """What is wrong with `changes`, by column name ("name" for unknown columns)."""
+    field_errors: dict[str, list[str]] = {}
+    for change in changes:
+        name = change.get("name")
+        field = fields.get(name)
+        if field is None:
+            field_errors.setdefault("name", []).append(_("No column named %(name)s.") % {"name": name})
+            continue
+        if "sensitivity" not in change:
+            continue
+        if change["sensitivity"] not in Sensitivity.values:
+            field_errors.setdefault(name, []).append(
+                _("Sensitivity is one of: %(choices)s.") % {"choices": ", ".join(Sensitivity.values)}
+            )
+        elif change["sensitivity"] != field.sensitivity and version.status == DatasetVersion.Status.PUBLISHED:
+            field_errors.setdefault(name, []).append(
+                _("This version is published; upload a new version to change sensitivities.")
+            )
+    return field_errors
+
+
 def version_fields_update(*, actor, version: DatasetVersion, changes: list[dict]) -> DatasetVersion:
     """Set sensitivities, titles and descriptions. A published version's sensitivities are
     frozen (licenses were granted on them); upload a new version to change them."""
@@ -832,25 +882,7 @@ def version_fields_update(*, actor, version: DatasetVersion, changes: list[dict]
         if version.status not in (DatasetVersion.Status.READY, DatasetVersion.Status.PUBLISHED):
             raise errors.InvalidState(_("Fields can be edited once ingestion has finished."))
         fields = {f.name: f for f in version.fields.all()}
-        field_errors: dict[str, list[str]] = {}
-        for change in changes:
-            name = change.get("name")
-            field = fields.get(name)
-            if field is None:
-                field_errors.setdefault("name", []).append(_("No column named %(name)s.") % {"name": name})
-                continue
-            if "sensitivity" in change:
-                if change["sensitivity"] not in Sensitivity.values:
-                    field_errors.setdefault(name, []).append(
-                        _("Sensitivity is one of: %(choices)s.") % {"choices": ", ".join(Sensitivity.values)}
-                    )
-                elif (
-                    change["sensitivity"] != field.sensitivity
-                    and version.status == DatasetVersion.Status.PUBLISHED
-                ):
-                    field_errors.setdefault(name, []).append(
-                        _("This version is published; upload a new version to change sensitivities.")
-                    )
+        field_errors = _field_change_errors(version, fields, changes)
         if field_errors:
             raise errors.ApplicationError(_("Some field changes are not valid."), errors=field_errors)
         before, after, touched = {}, {}, []
