@@ -50,6 +50,34 @@ class _Progress:
         return lambda fraction: self(start + (end - start) * fraction)
 
 
+def _text_to_parquet(con, src, kind, decompressed, transcoded, partial, report, max_uncompressed_bytes):
+    """A CSV (gzip'd or not) checked, transcoded to UTF-8 and written as Parquet at `partial`:
+    (encoding, dialect, row count, types)."""
+    text_path = src
+    text_start = 0
+    if kind == "csv.gz":
+        detect.gunzip(src, decompressed, limit=max_uncompressed_bytes, on_fraction=report.span(0, 30))
+        text_path, text_start = decompressed, 30
+    detect.check_text_sample(text_path)
+    csv_path, encoding = detect.to_utf8(text_path, transcoded, on_fraction=report.span(text_start, 50))
+    dialect = convert.sniff_dialect(con, csv_path)
+    names = convert.unique_names(convert.read_header(csv_path, dialect))
+    if len(names) > MAX_COLUMNS:
+        raise IngestionError(
+            _t(
+                "The header has %(n)s columns; the limit is %(limit)s. "
+                "Check the delimiter, or split the table."
+            ),
+            n=len(names),
+            limit=MAX_COLUMNS,
+        )
+    report(55)
+    row_count, types = convert.csv_to_parquet(
+        con, csv_path, partial, dialect=dialect, names=names, on_fraction=report.span(55, 95)
+    )
+    return encoding, dialect, row_count, types
+
+
 def ingest_file(
     src: Path,
     work_dir: Path,
@@ -86,31 +114,9 @@ def ingest_file(
             row_count, types = convert.parquet_to_parquet(con, src, partial)
             report(90)
         else:
-            text_path = src
-            text_start = 0
-            if kind == "csv.gz":
-                detect.gunzip(src, decompressed, limit=max_uncompressed_bytes, on_fraction=report.span(0, 30))
-                text_path, text_start = decompressed, 30
-            detect.check_text_sample(text_path)
-            csv_path, encoding = detect.to_utf8(
-                text_path, transcoded, on_fraction=report.span(text_start, 50)
+            encoding, dialect, row_count, types = _text_to_parquet(
+                con, src, kind, decompressed, transcoded, partial, report, max_uncompressed_bytes
             )
-            dialect = convert.sniff_dialect(con, csv_path)
-            names = convert.unique_names(convert.read_header(csv_path, dialect))
-            if len(names) > MAX_COLUMNS:
-                raise IngestionError(
-                    _t(
-                        "The header has %(n)s columns; the limit is %(limit)s. "
-                        "Check the delimiter, or split the table."
-                    ),
-                    n=len(names),
-                    limit=MAX_COLUMNS,
-                )
-            report(55)
-            row_count, types = convert.csv_to_parquet(
-                con, csv_path, partial, dialect=dialect, names=names,
-                on_fraction=report.span(55, 95),
-            )  # fmt: skip
         columns = convert.output_columns(con, partial, types)
         os.replace(partial, final)
     finally:

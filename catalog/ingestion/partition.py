@@ -65,19 +65,9 @@ def _key_names(columns: list[dict]) -> tuple[str, str]:
     return period, region
 
 
-def partition_parquet(
-    con: duckdb.DuckDBPyConnection,
-    src: Path,
-    out_dir: Path,
-    *,
-    columns: list[dict],
-    period_column: str,
-    unit: str = "month",
-    region_column: str | None = None,
-) -> list[PartFile]:
-    """Write ``src`` (one converted Parquet file) as partition files under ``out_dir``; return
-    them sorted by path. Raises IngestionError when the period or region column is missing or
-    the period column holds no dates."""
+def _check_partition_columns(columns: list[dict], period_column: str, unit: str, region_column) -> None:
+    """Raise IngestionError when the period or region column is missing or the period column
+    holds no dates (ValueError for an unknown unit)."""
     by_name = {c["name"]: c for c in columns}
     column = by_name.get(period_column)
     if column is None:
@@ -99,6 +89,22 @@ def partition_parquet(
         )
     if unit not in PERIOD_UNITS:
         raise ValueError(f"unknown period unit {unit!r}")
+
+
+def partition_parquet(
+    con: duckdb.DuckDBPyConnection,
+    src: Path,
+    out_dir: Path,
+    *,
+    columns: list[dict],
+    period_column: str,
+    unit: str = "month",
+    region_column: str | None = None,
+) -> list[PartFile]:
+    """Write ``src`` (one converted Parquet file) as partition files under ``out_dir``; return
+    them sorted by path. Raises IngestionError when the period or region column is missing or
+    the period column holds no dates."""
+    _check_partition_columns(columns, period_column, unit, region_column)
     period_key, region_key = _key_names(columns)
     period_sql = PERIOD_UNITS[unit].replace("{c}", ident(period_column))
     derived = [f"coalesce({period_sql}, '{MISSING}') AS {ident(period_key)}"]
