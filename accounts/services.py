@@ -165,6 +165,41 @@ def _signup_problems(
     return {**field_errors, "__fields__": org_fields}
 
 
+def _signup_create(*, email: str, password: str, name: str, org_fields: dict, certificate) -> None:
+    """Create the inactive user (with the versions consented to), the organization pending
+    verification with its certificate, the user's manager membership; audit both; e-mail the
+    confirmation link after commit."""
+    with transaction.atomic():
+        consent = {
+            "terms_version": settings.TERMS_VERSION,
+            "privacy_consent_version": settings.PRIVACY_POLICY_VERSION,
+            "consented_at": timezone.now(),
+        }
+        user = User.objects.create_user(email=email, password=password, name=name, is_active=False, **consent)
+        org = _organization_insert(fields=org_fields)
+        if certificate is not None:
+            certificate.seek(0)
+            org.registration_certificate.save(
+                f"{org.pk}-{uuid.uuid4().hex}{CERTIFICATE_TYPES[_sniff(certificate)]}", certificate, save=True
+            )
+        _membership_insert(user=user, organization=org, role=Role.MANAGER)
+        audit_record(
+            actor=user,
+            verb="accounts.user.signed_up",
+            target=user,
+            organization=org,
+            after={"terms": settings.TERMS_VERSION, "privacy_consent": settings.PRIVACY_POLICY_VERSION},
+        )
+        audit_record(
+            actor=user,
+            verb="accounts.organization.registered",
+            target=org,
+            organization=org,
+            after=_org_snapshot(org),
+        )
+        transaction.on_commit(lambda: notifications.signup_confirmation(user.pk))
+
+
 def user_signup(
     *,
     email: str,
@@ -204,42 +239,17 @@ def user_signup(
         existing_pk = existing.pk
         transaction.on_commit(lambda: notifications.signup_for_existing_account(existing_pk))
         return
-    with transaction.atomic():
-        consent = {
-            "terms_version": settings.TERMS_VERSION,
-            "privacy_consent_version": settings.PRIVACY_POLICY_VERSION,
-            "consented_at": timezone.now(),
-        }
-        user = User.objects.create_user(email=email, password=password, name=name, is_active=False, **consent)
-        org = _organization_insert(
-            fields={
-                **org_fields,
-                "applicant_position": (applicant_position or "").strip()[:100],
-                "applicant_phone": (applicant_phone or "").strip(),
-            }
-        )
-        if certificate is not None:
-            certificate.seek(0)
-            org.registration_certificate.save(
-                f"{org.pk}-{uuid.uuid4().hex}{CERTIFICATE_TYPES[_sniff(certificate)]}", certificate, save=True
-            )
-        role = Role.MANAGER
-        _membership_insert(user=user, organization=org, role=role)
-        audit_record(
-            actor=user,
-            verb="accounts.user.signed_up",
-            target=user,
-            organization=org,
-            after={"terms": settings.TERMS_VERSION, "privacy_consent": settings.PRIVACY_POLICY_VERSION},
-        )
-        audit_record(
-            actor=user,
-            verb="accounts.organization.registered",
-            target=org,
-            organization=org,
-            after=_org_snapshot(org),
-        )
-        transaction.on_commit(lambda: notifications.signup_confirmation(user.pk))
+    _signup_create(
+        email=email,
+        password=password,
+        name=name,
+        org_fields={
+            **org_fields,
+            "applicant_position": (applicant_position or "").strip()[:100],
+            "applicant_phone": (applicant_phone or "").strip(),
+        },
+        certificate=certificate,
+    )
 
 
 def user_signup_confirm(*, uidb64: str, token: str) -> User:
