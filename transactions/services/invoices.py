@@ -106,6 +106,42 @@ def invoice_issue(*, actor, access_request: AccessRequest, now: datetime.datetim
     return invoice
 
 
+def _record_payment(actor, locked: Invoice, locked_request, *, provider, reference: str, key) -> None:
+    """Under the locks: confirm the payment with its provider, mark the invoice paid, license
+    the request, tell the buyer and the center, issue the license."""
+    # how it was paid: the invoice's method, or another one on offer (a card payment
+    # confirmed with the gateway instead of a transfer)
+    method = provider or locked.provider
+    confirmation = provider_for(method).confirm(locked, reference=reference)
+    before = _snapshot(locked)
+    locked.provider = method
+    locked.state = Invoice.State.PAID
+    locked.paid_at = confirmation.paid_at
+    locked.paid_by = _user(actor)
+    locked.paid_reference = confirmation.reference
+    locked.idempotency_key = key
+    locked.save(
+        update_fields=["state", "paid_at", "paid_by", "paid_reference", "idempotency_key", "provider"]
+    )
+    _invoice_audit(
+        locked,
+        locked_request,
+        actor=actor,
+        verb="paid",
+        before=before,
+        after={**_snapshot(locked), "reference": locked.paid_reference, "provider": locked.provider},
+    )
+    _transition(locked_request, to_state=State.LICENSED, action=Action.PAID, actor=actor, note=locked.number)
+    notify(
+        verb="invoice_paid",
+        audiences=[BUYER, CENTER],
+        access_request=locked_request,
+        actor=actor,
+        params={"number": locked.number},
+    )
+    license_issue(actor=SYSTEM, access_request=locked_request)
+
+
 def invoice_mark_paid(
     *,
     actor,
@@ -134,39 +170,7 @@ def invoice_mark_paid(
                 raise errors.InvalidState(_("This invoice is void; it cannot be paid."))
             if locked_request.state != State.AWAITING_PAYMENT:
                 raise errors.InvalidState(_("The request of this invoice is not awaiting payment."))
-            # how it was paid: the invoice's method, or another one on offer (a card payment
-            # confirmed with the gateway instead of a transfer)
-            method = provider or locked.provider
-            confirmation = provider_for(method).confirm(locked, reference=reference)
-            before = _snapshot(locked)
-            locked.provider = method
-            locked.state = Invoice.State.PAID
-            locked.paid_at = confirmation.paid_at
-            locked.paid_by = _user(actor)
-            locked.paid_reference = confirmation.reference
-            locked.idempotency_key = key
-            locked.save(
-                update_fields=["state", "paid_at", "paid_by", "paid_reference", "idempotency_key", "provider"]
-            )
-            _invoice_audit(
-                locked,
-                locked_request,
-                actor=actor,
-                verb="paid",
-                before=before,
-                after={**_snapshot(locked), "reference": locked.paid_reference, "provider": locked.provider},
-            )
-            _transition(
-                locked_request, to_state=State.LICENSED, action=Action.PAID, actor=actor, note=locked.number
-            )
-            notify(
-                verb="invoice_paid",
-                audiences=[BUYER, CENTER],
-                access_request=locked_request,
-                actor=actor,
-                params={"number": locked.number},
-            )
-            license_issue(actor=SYSTEM, access_request=locked_request)
+            _record_payment(actor, locked, locked_request, provider=provider, reference=reference, key=key)
     except IntegrityError:  # the same key, used concurrently
         previous = Invoice.objects.filter(idempotency_key=key).first() if key else None
         if previous is None:

@@ -250,6 +250,44 @@ def _route(access_request: AccessRequest, *, resubmitted: bool = False) -> None:
 # --- services -------------------------------------------------------------------------------
 
 
+def _submitting_organization(actor, organization):
+    """The buyer organization the actor requests for, once they may (analyst or manager)."""
+    organization = _buyer_organization(actor, organization)
+    authorize(
+        permissions.access_request_submit,
+        actor,
+        organization,
+        message=_("You can only request data for an organization you belong to as an analyst or manager."),
+    )
+    return organization
+
+
+def _checked_submission(organization, offer, scope, purpose, purpose_category, accept_terms):
+    """Eligibility, the offer open to requests, the terms accepted, the purpose, the scope
+    against the offer and against what the organization already holds (the disclosure
+    ledger): (purpose, purpose category, clean scope), or the error."""
+    _check_eligible(organization, offer)
+    _check_requestable(offer)
+    if accept_terms is not True:
+        raise _terms_required()
+    purpose, purpose_category = _clean_purpose(purpose, purpose_category)
+    clean_scope = scope_validate(offer, scope or {})
+    ledger_check(organization=organization, offer=offer, scope=clean_scope)
+    return purpose, purpose_category, clean_scope
+
+
+def _request_insert(**fields) -> AccessRequest:
+    """Insert the request; a concurrent submit of the same organization and offer (the unique
+    open-request constraint) is the same 400 as a request already open."""
+    try:
+        with transaction.atomic():
+            return AccessRequest.objects.create(**fields)
+    except IntegrityError as exc:
+        organization, offer = fields["organization"], fields["offer"]
+        existing = selectors.open_access_request(organization_id=organization.pk, offer_id=offer.pk)
+        raise _open_request_error(organization, existing.pk if existing else "?") from exc
+
+
 def access_request_submit(
     *,
     actor,
@@ -267,46 +305,31 @@ def access_request_submit(
     against the offer and published schema, and the acceptance of the current terms; then
     sends the request to its first review stage, or approves it when the offer is automatic.
     The buyer gets a confirmation."""
-    organization = _buyer_organization(actor, organization)
-    authorize(
-        permissions.access_request_submit,
-        actor,
-        organization,
-        message=_("You can only request data for an organization you belong to as an analyst or manager."),
+    organization = _submitting_organization(actor, organization)
+    purpose, purpose_category, clean_scope = _checked_submission(
+        organization, offer, scope, purpose, purpose_category, accept_terms
     )
-    _check_eligible(organization, offer)
-    _check_requestable(offer)
-    if accept_terms is not True:
-        raise _terms_required()
-    purpose, purpose_category = _clean_purpose(purpose, purpose_category)
-    clean_scope = scope_validate(offer, scope or {})
-    ledger_check(organization=organization, offer=offer, scope=clean_scope)
     terms = offer.current_terms
     now = timezone.now()
     with transaction.atomic():
         _check_no_open_request(organization, offer)
         if renewal_of is None:
             _check_no_active_license(organization, offer)
-        try:
-            with transaction.atomic():
-                access_request = AccessRequest.objects.create(
-                    offer=offer,
-                    organization=organization,
-                    requester=actor,
-                    state=State.SUBMITTED,
-                    state_changed_at=now,
-                    scope=clean_scope,
-                    requested_scope=clean_scope,
-                    purpose=purpose,
-                    purpose_category=purpose_category,
-                    terms=terms,
-                    terms_sha256=terms.sha256,
-                    terms_accepted_at=now,
-                    renewal_of=renewal_of,
-                )
-        except IntegrityError as exc:  # a concurrent submit of the same organization and offer
-            existing = selectors.open_access_request(organization_id=organization.pk, offer_id=offer.pk)
-            raise _open_request_error(organization, existing.pk if existing else "?") from exc
+        access_request = _request_insert(
+            offer=offer,
+            organization=organization,
+            requester=actor,
+            state=State.SUBMITTED,
+            state_changed_at=now,
+            scope=clean_scope,
+            requested_scope=clean_scope,
+            purpose=purpose,
+            purpose_category=purpose_category,
+            terms=terms,
+            terms_sha256=terms.sha256,
+            terms_accepted_at=now,
+            renewal_of=renewal_of,
+        )
         _record_step(
             access_request,
             action=Action.SUBMITTED,
@@ -323,6 +346,26 @@ def access_request_submit(
         notify(verb="request_received", audiences=[BUYER], access_request=access_request, actor=actor)
         _route(access_request)
     return access_request
+
+
+def _editable_snapshot(access_request: AccessRequest) -> dict:
+    """What a buyer can edit on a returned request, for the audit log."""
+    return {
+        "scope": access_request.requested_scope,
+        "purpose": access_request.purpose,
+        "purpose_category": access_request.purpose_category,
+        "terms_version": access_request.terms.version,
+    }
+
+
+def _accept_current_terms(access_request: AccessRequest) -> list[str]:
+    """Record the offer's current terms as accepted now; the fields changed."""
+    terms = access_request.offer.current_terms
+    if terms is None:
+        raise errors.InvalidState(_("This offer has no license terms yet, so it cannot be requested."))
+    access_request.terms, access_request.terms_sha256 = terms, terms.sha256
+    access_request.terms_accepted_at = timezone.now()
+    return ["terms", "terms_sha256", "terms_accepted_at"]
 
 
 def access_request_update(
@@ -343,12 +386,7 @@ def access_request_update(
         locked = _locked_request(access_request.pk)
         if locked.state != State.CHANGES_REQUESTED:
             raise _state_error(locked, "update")
-        before = {
-            "scope": locked.requested_scope,
-            "purpose": locked.purpose,
-            "purpose_category": locked.purpose_category,
-            "terms_version": locked.terms.version,
-        }
+        before = _editable_snapshot(locked)
         changed = ["updated_at"]
         if scope is not None:
             merged = {
@@ -364,20 +402,9 @@ def access_request_update(
             )
             changed += ["purpose", "purpose_category"]
         if accept_terms:
-            terms = locked.offer.current_terms
-            if terms is None:
-                raise errors.InvalidState(
-                    _("This offer has no license terms yet, so it cannot be requested.")
-                )
-            locked.terms, locked.terms_sha256, locked.terms_accepted_at = terms, terms.sha256, timezone.now()
-            changed += ["terms", "terms_sha256", "terms_accepted_at"]
+            changed += _accept_current_terms(locked)
         locked.save(update_fields=changed)
-        after = {
-            "scope": locked.requested_scope,
-            "purpose": locked.purpose,
-            "purpose_category": locked.purpose_category,
-            "terms_version": locked.terms.version,
-        }
+        after = _editable_snapshot(locked)
         RequestEvent.objects.create(
             access_request=locked,
             action=Action.UPDATED,
