@@ -261,6 +261,38 @@ def _for_visitor(request, html: str) -> HttpResponse:
     return HttpResponse(html.replace(CSRF_SLOT, get_token(request)))
 
 
+def _viewer(request, slug: str, can_request: bool) -> tuple[str, dict]:
+    """The kind of viewer the article is cached for, and what a buyer holds of its offers.
+
+    Everyone outside the center sees the same article, but for the offers' call to action
+    (request access / log in): rendered once per kind of viewer and cached briefly. A buyer
+    who holds a license or an open request for an offer sees that instead of the plain request
+    button: the article is cached per what is held, not per person."""
+    viewer = "buyer" if can_request else "member" if request.user.is_authenticated else "anonymous"
+    holdings = (
+        reactions.ask(reactions.OFFER_HOLDINGS, {}, user=request.user, dataset_id=_dataset_id(slug))
+        if can_request
+        else {}
+    )
+    if holdings:
+        viewer = "buyer:" + hashlib.sha256(repr(sorted(holdings.items())).encode()).hexdigest()[:16]
+    return viewer, holdings
+
+
+def _page_dataset(request, slug: str, cached):
+    """The dataset of the page: a stand-in from the cached article for a visitor (answered
+    from the cache alone, see catalog/cache.py), else read as the viewer may see it (404)."""
+    if cached.value is not None and not request.user.is_authenticated:
+        return catalog_cache.stand_in(cached.value["dataset"])
+    visible = selectors.datasets_visible_to(request.user).order_by()
+    if cached.value is None:  # the article is made here: it needs the center and version
+        visible = visible.select_related("center", "current_version")
+    try:
+        return visible.get(slug=slug)
+    except Dataset.DoesNotExist:
+        raise Http404 from None
+
+
 def dataset_page(request, slug):
     # A visitor (not signed in) gets the whole page from the cache: the same for every visitor
     # but for the CSRF token of the language switch.
@@ -273,33 +305,12 @@ def dataset_page(request, slug):
             return _for_visitor(request, whole.value["html"])
     signed_in = request.user.is_authenticated
     can_request = bool(buyer_organization_ids(request.user))
-    # Everyone outside the center sees the same article, but for the offers' call to action
-    # (request access / log in): rendered once per kind of viewer and cached briefly. A
-    # visitor's request is answered from the cache alone (see catalog/cache.py).
-    viewer = "buyer" if can_request else "member" if signed_in else "anonymous"
-    # A buyer who holds a license or an open request for an offer sees that instead of the
-    # plain request button: the article is cached per what is held, not per person.
-    holdings = (
-        reactions.ask(reactions.OFFER_HOLDINGS, {}, user=request.user, dataset_id=_dataset_id(slug))
-        if can_request
-        else {}
-    )
-    if holdings:
-        viewer = "buyer:" + hashlib.sha256(repr(sorted(holdings.items())).encode()).hexdigest()[:16]
+    viewer, holdings = _viewer(request, slug, can_request)
     # (A visitor's article is in the whole page cached above; it is not kept on its own.)
     cached = (
         catalog_cache.lookup("page", get_language(), slug, viewer) if whole is None else catalog_cache.MISSING
     )
-    if cached.value is not None and not signed_in:
-        dataset = catalog_cache.stand_in(cached.value["dataset"])
-    else:
-        visible = selectors.datasets_visible_to(request.user).order_by()
-        if cached.value is None:  # the article is made here: it needs the center and version
-            visible = visible.select_related("center", "current_version")
-        try:
-            dataset = visible.get(slug=slug)
-        except Dataset.DoesNotExist:
-            raise Http404 from None
+    dataset = _page_dataset(request, slug, cached)
     services.dataset_record_view(actor=request.user, dataset=dataset)
     context = {
         "dataset": dataset,

@@ -48,6 +48,27 @@ from transactions.views._common import (
 )
 
 
+def _request_blocked(request, offer, organizations):
+    """The page saying what stands in the way, or None when the buyer can fill the form."""
+    # Say what stands in the way before the buyer fills the form: an organization not verified
+    # yet, or a license or an open request they already hold for this offer.
+    unverified = not any(organization_is_active(o) for o in organizations)
+    held = selectors.offer_holdings(user=request.user, dataset_id=offer.dataset_id).get(offer.pk, {})
+    if not unverified and not held:
+        return None
+    return render(
+        request,
+        "transactions/request_blocked.html",
+        {
+            "offer": offer,
+            "dataset": offer.dataset,
+            "organizations": organizations,
+            "held": held,
+            "price": _price(offer),
+        },
+    )
+
+
 @login_required
 @web_errors
 def request_new(request, slug, offer_id):
@@ -59,22 +80,9 @@ def request_new(request, slug, offer_id):
     )
     if not organizations:
         raise Http404
-    # Say what stands in the way before the buyer fills the form: an organization not verified
-    # yet, or a license or an open request they already hold for this offer.
-    unverified = not any(organization_is_active(o) for o in organizations)
-    held = selectors.offer_holdings(user=request.user, dataset_id=offer.dataset_id).get(offer.pk, {})
-    if unverified or held:
-        return render(
-            request,
-            "transactions/request_blocked.html",
-            {
-                "offer": offer,
-                "dataset": offer.dataset,
-                "organizations": organizations,
-                "held": held,
-                "price": _price(offer),
-            },
-        )
+    blocked = _request_blocked(request, offer, organizations)
+    if blocked is not None:
+        return blocked
     schema = _schema(offer)
     form = AccessRequestForm(
         request.POST or None,

@@ -59,6 +59,24 @@ def center_reviews(request):
     )
 
 
+def _narrowing_form(access_request, schema) -> NarrowingForm:
+    """The reviewer's form to narrow a request: its fields and regions, preset to its scope."""
+    offer = access_request.offer
+    region_field = schema.get(offer.region_field) if offer.region_field else None
+    current_regions = access_request.scope.get("regions") or []
+    return NarrowingForm(
+        offer=offer,
+        schema=schema,
+        initial=NarrowingForm.initial_from(access_request.scope),
+        field_choices=[
+            (n, field_label(schema[n]) if n in schema else n) for n in access_request.scope.get("fields", [])
+        ],
+        region_choices=[(v, label) for v, label in region_options(region_field) if v in current_regions]
+        if current_regions
+        else None,
+    )
+
+
 @login_required
 @web_errors
 def request_detail(request, pk):
@@ -83,25 +101,7 @@ def request_detail(request, pk):
             else:
                 messages.success(request, _("Your message is sent."))
                 return redirect(reverse("request-detail", args=[pk]) + "#thread")
-    narrowing = None
-    if can_review:
-        region_field = schema.get(offer.region_field) if offer.region_field else None
-        current_regions = access_request.scope.get("regions") or []
-        narrowing = NarrowingForm(
-            offer=offer,
-            schema=schema,
-            initial=NarrowingForm.initial_from(access_request.scope),
-            field_choices=[
-                (n, field_label(schema[n]) if n in schema else n)
-                for n in access_request.scope.get("fields", [])
-            ],
-            region_choices=[(v, label) for v, label in region_options(region_field) if v in current_regions]
-            if current_regions
-            else None,
-        )
-    thread = list(selectors.access_request_messages(access_request))
-    invoice = getattr(access_request, "invoice", None)
-    license = getattr(access_request, "license", None)
+    narrowing = _narrowing_form(access_request, schema) if can_review else None
     return render(
         request,
         "transactions/request_detail.html",
@@ -111,7 +111,7 @@ def request_detail(request, pk):
             "dataset": offer.dataset,
             "scope_rows": _scope_rows(offer, access_request.requested_scope, access_request.scope, schema),
             "events": list(access_request.events.all()),
-            "thread": thread,
+            "thread": list(selectors.access_request_messages(access_request)),
             "message_form": message_form,
             "is_buyer": is_buyer,
             "can_edit": is_buyer and access_request.state == State.CHANGES_REQUESTED,
@@ -124,8 +124,8 @@ def request_detail(request, pk):
             "price": _price(offer),
             "steps": _approval_steps(offer),
             "deadline": selectors.review_deadline(access_request),
-            "invoice": invoice,
-            "license": license,
+            "invoice": getattr(access_request, "invoice", None),
+            "license": getattr(access_request, "license", None),
             "purpose_category": access_request.get_purpose_category_display(),
             **_risk_context(user, access_request, is_buyer),
         },
