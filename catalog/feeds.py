@@ -197,12 +197,40 @@ def _table_schema_url(dataset: Dataset) -> str:
     return _url(f"/api/v1/versions/{dataset.current_version_id}/tableschema.json")
 
 
+def _themes(theme: str, graph: _Graph) -> list[dict]:
+    """The EU data themes of a dataset's theme, as SKOS concepts."""
+    return [
+        graph.ref(
+            iri,
+            "skos:Concept",
+            **{
+                "skos:prefLabel": _lang(*EU_THEMES[iri.rsplit("/", 1)[1]]),
+                "skos:inScheme": {"@id": EU + "data-theme"},
+            },
+        )
+        for iri in theme_iris(theme)
+    ]
+
+
+def _spatial(codes) -> list[dict]:
+    """The 시·군 a dataset covers, as dct:Location (unknown codes left out)."""
+    known = regions_by_code()
+    return [
+        {
+            "@type": "dct:Location",
+            "dct:identifier": code,
+            "skos:prefLabel": _lang(known[code].name, known[code].name_en),
+        }
+        for code in codes
+        if code in known
+    ]
+
+
 def dcat_dataset(dataset: Dataset, graph: _Graph, offers=None) -> dict:
     """One dataset as a DCAT-AP `dcat:Dataset`; its shared objects go into `graph`.
     `offers`: the offers it lists (default: the active ones)."""
     offers = [o for o in dataset.offers.all() if o.is_active] if offers is None else offers
     page = dataset_page_url(dataset)
-    known = regions_by_code()
     description = dataset.description or dataset.summary or dataset.title
     description_en = dataset.description_en or dataset.summary_en
     publisher = graph.ref(
@@ -217,17 +245,7 @@ def dcat_dataset(dataset: Dataset, graph: _Graph, offers=None) -> dict:
         "dct:title": _lang(dataset.title, dataset.title_en),
         "dct:description": _lang(description, description_en),
         "dcat:keyword": [{"@value": k, "@language": "ko"} for k in dataset.keywords if isinstance(k, str)],
-        "dcat:theme": [
-            graph.ref(
-                iri,
-                "skos:Concept",
-                **{
-                    "skos:prefLabel": _lang(*EU_THEMES[iri.rsplit("/", 1)[1]]),
-                    "skos:inScheme": {"@id": EU + "data-theme"},
-                },
-            )
-            for iri in theme_iris(dataset.theme)
-        ],
+        "dcat:theme": _themes(dataset.theme, graph),
         "dcat:landingPage": graph.ref(page, "foaf:Document"),
         "dct:publisher": publisher,
         "dct:creator": publisher,
@@ -236,15 +254,7 @@ def dcat_dataset(dataset: Dataset, graph: _Graph, offers=None) -> dict:
         "dct:accrualPeriodicity": graph.ref(
             EU + "frequency/" + FREQUENCIES.get(dataset.update_frequency, "IRREG"), "dct:Frequency"
         ),
-        "dct:spatial": [
-            {
-                "@type": "dct:Location",
-                "dct:identifier": code,
-                "skos:prefLabel": _lang(known[code].name, known[code].name_en),
-            }
-            for code in dataset.regions
-            if code in known
-        ],
+        "dct:spatial": _spatial(dataset.regions),
         "dct:modified": _datetime(dataset.updated_at),
     }
     if dataset.published_at:
