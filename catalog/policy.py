@@ -102,6 +102,30 @@ def _measures(value) -> tuple[Measure, ...] | None:
     return tuple(dict.fromkeys(out))
 
 
+def _parse_numbers(values: Mapping, kwargs: dict, invalid: list[str]) -> None:
+    """k, p_percent and dominance of `values` into `kwargs`; the keys that do not parse go to
+    `invalid` (empty values are left out: the defaults apply)."""
+    for key in ("k", "p_percent"):
+        value = values.get(key)
+        if value in (None, ""):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            invalid.append(key)
+            continue
+        try:
+            kwargs[key] = int(value)
+        except ValueError:
+            invalid.append(key)
+    if values.get("dominance") not in (None, ""):
+        try:
+            kwargs["dominance"] = Decimal(str(values["dominance"]))
+            if not kwargs["dominance"].is_finite():
+                raise InvalidOperation
+        except (InvalidOperation, ValueError):
+            kwargs.pop("dominance", None)
+            invalid.append("dominance")
+
+
 @dataclass(frozen=True)
 class OfferPolicy:
     """What an offer may release and under which disclosure rules (see the module docstring)."""
@@ -180,25 +204,7 @@ class OfferPolicy:
                     invalid.append(key)
         if "date_granularity" in kwargs and not kwargs["date_granularity"]:
             del kwargs["date_granularity"]
-        for key in ("k", "p_percent"):
-            value = values.get(key)
-            if value in (None, ""):
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | str):
-                invalid.append(key)
-                continue
-            try:
-                kwargs[key] = int(value)
-            except ValueError:
-                invalid.append(key)
-        if values.get("dominance") not in (None, ""):
-            try:
-                kwargs["dominance"] = Decimal(str(values["dominance"]))
-                if not kwargs["dominance"].is_finite():
-                    raise InvalidOperation
-            except (InvalidOperation, ValueError):
-                kwargs.pop("dominance", None)
-                invalid.append("dominance")
+        _parse_numbers(values, kwargs, invalid)
         for key in ("quasi_identifiers_allowed", "extremes_allowed"):
             if key in values and values[key] is not None:
                 kwargs[key] = bool(values[key])

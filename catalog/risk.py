@@ -198,6 +198,31 @@ def _unicity(con, p: int, max_subjects: int, seed: int) -> tuple[float | None, i
     return unique / drawn, drawn
 
 
+def _linkage_sql(tup: str, subject: str, truth: str | None) -> str:
+    """Counts of linkage (see linkage) over the temp tables __link_a, __link_b and their
+    per-subject signatures __link_a_s, __link_b_s."""
+    return f"""
+            WITH ra AS (SELECT {tup} AS t, any_value({ident(subject)}) AS s FROM __link_a
+                        GROUP BY t HAVING count(*) = 1),
+                 rb AS (SELECT {tup} AS t, any_value({ident(subject)}) AS s FROM __link_b
+                        GROUP BY t HAVING count(*) = 1),
+                 ta AS (SELECT sig, any_value(s) AS s FROM __link_a_s GROUP BY sig HAVING count(*) = 1),
+                 tb AS (SELECT sig, any_value(s) AS s FROM __link_b_s GROUP BY sig HAVING count(*) = 1),
+                 links AS (SELECT DISTINCT ra.s AS a, rb.s AS b FROM ra JOIN rb USING (t)
+                           UNION SELECT ta.s, tb.s FROM ta JOIN tb USING (sig)),
+                 one AS (SELECT a, any_value(b) AS b FROM links GROUP BY a HAVING count(*) = 1),
+                 pairs AS (SELECT one.a, one.b FROM one
+                           JOIN (SELECT b FROM links GROUP BY b HAVING count(*) = 1) USING (b)),
+                 judged AS (SELECT pairs.a, sa.real AS real,
+                                   {"sa.real = sb.real" if truth else "true"} AS correct
+                            FROM pairs JOIN __link_a_s sa ON sa.s = pairs.a
+                            JOIN __link_b_s sb ON sb.s = pairs.b)
+            SELECT (SELECT count(*) FROM __link_a_s), count(*) FILTER (WHERE correct),
+                   (SELECT count(DISTINCT real) FROM __link_a_s), count(DISTINCT real) FILTER (WHERE correct)
+            FROM judged
+            """  # noqa: S608 - column names quoted, no values formatted in
+
+
 def linkage(
     con,
     *,
@@ -225,28 +250,7 @@ def linkage(
             f" string_agg({tup}, chr(31) ORDER BY {tup}) AS sig FROM {name} GROUP BY {ident(subject)}"
         )
     try:
-        row = con.execute(
-            f"""
-            WITH ra AS (SELECT {tup} AS t, any_value({ident(subject)}) AS s FROM __link_a
-                        GROUP BY t HAVING count(*) = 1),
-                 rb AS (SELECT {tup} AS t, any_value({ident(subject)}) AS s FROM __link_b
-                        GROUP BY t HAVING count(*) = 1),
-                 ta AS (SELECT sig, any_value(s) AS s FROM __link_a_s GROUP BY sig HAVING count(*) = 1),
-                 tb AS (SELECT sig, any_value(s) AS s FROM __link_b_s GROUP BY sig HAVING count(*) = 1),
-                 links AS (SELECT DISTINCT ra.s AS a, rb.s AS b FROM ra JOIN rb USING (t)
-                           UNION SELECT ta.s, tb.s FROM ta JOIN tb USING (sig)),
-                 one AS (SELECT a, any_value(b) AS b FROM links GROUP BY a HAVING count(*) = 1),
-                 pairs AS (SELECT one.a, one.b FROM one
-                           JOIN (SELECT b FROM links GROUP BY b HAVING count(*) = 1) USING (b)),
-                 judged AS (SELECT pairs.a, sa.real AS real,
-                                   {"sa.real = sb.real" if truth else "true"} AS correct
-                            FROM pairs JOIN __link_a_s sa ON sa.s = pairs.a
-                            JOIN __link_b_s sb ON sb.s = pairs.b)
-            SELECT (SELECT count(*) FROM __link_a_s), count(*) FILTER (WHERE correct),
-                   (SELECT count(DISTINCT real) FROM __link_a_s), count(DISTINCT real) FILTER (WHERE correct)
-            FROM judged
-            """  # noqa: S608 - column names quoted, no values formatted in
-        ).fetchone()
+        row = con.execute(_linkage_sql(tup, subject, truth)).fetchone()
     finally:
         for name in ("__link_a", "__link_b", "__link_a_s", "__link_b_s"):
             con.execute(f"DROP TABLE IF EXISTS {name}")

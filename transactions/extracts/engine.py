@@ -148,6 +148,31 @@ class ExtractResult:
     path: Path
 
 
+def _output_columns(plan, labels: dict, format: str) -> tuple[list[str], list[str]]:
+    """The SELECT list over the plan's body and the output names: headers (titles or names),
+    amounts rounded to two decimals in aggregates, and text that could run as a formula
+    neutralised where the format needs it."""
+    neutralise = FORMATS[format].neutralise_formulas
+    xlsx = format == "xlsx"
+    select, names = [], []
+    headers = _headers(plan.columns, labels)
+    aggregate = bool(plan.setup)
+    types = list(plan.types) or ["string"] * len(plan.columns)
+    for name, header, type_ in zip(plan.columns, headers, types, strict=False):
+        expr, out = f"extract.{ident(name)}", header
+        if aggregate and type_ == "number" and name.startswith(ROUNDED_MEASURES):
+            # Sums and averages of amounts carry noise and float error: two decimals are
+            # what a reader uses (2406666.67, not 2406666.6666666665).
+            expr = f"round({expr}, 2)"
+        if neutralise:
+            out = writers.neutralise_text(header, xlsx=xlsx)
+            if name in plan.text_columns:
+                expr = writers.neutralise_sql(expr, xlsx=xlsx)
+        select.append(f"{expr} AS {ident(out)}")
+        names.append(out)
+    return select, names
+
+
 def build_recipe(
     *,
     parquet: str | list[str],
@@ -176,24 +201,7 @@ def build_recipe(
             f"An Excel sheet holds at most {writers.XLSX_MAX_COLUMNS:,} columns and this extract has "
             f"{len(plan.columns):,}; choose CSV or Parquet."
         )
-    neutralise = FORMATS[format].neutralise_formulas
-    xlsx = format == "xlsx"
-    select, names = [], []
-    headers = _headers(plan.columns, labels or {})
-    aggregate = bool(plan.setup)
-    types = list(plan.types) or ["string"] * len(plan.columns)
-    for name, header, type_ in zip(plan.columns, headers, types, strict=False):
-        expr, out = f"extract.{ident(name)}", header
-        if aggregate and type_ == "number" and name.startswith(ROUNDED_MEASURES):
-            # Sums and averages of amounts carry noise and float error: two decimals are
-            # what a reader uses (2406666.67, not 2406666.6666666665).
-            expr = f"round({expr}, 2)"
-        if neutralise:
-            out = writers.neutralise_text(header, xlsx=xlsx)
-            if name in plan.text_columns:
-                expr = writers.neutralise_sql(expr, xlsx=xlsx)
-        select.append(f"{expr} AS {ident(out)}")
-        names.append(out)
+    select, names = _output_columns(plan, labels or {}, format)
     if len(set(names)) != len(names):
         raise ExtractError("two output columns would have the same name")
     # Column names are schema-checked and quoted; every value is a bound parameter.
