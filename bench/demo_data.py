@@ -74,12 +74,67 @@ def case_raw(args, work: Path, out: Path) -> dict:
     return {"rows": rows}
 
 
-def case_pandas(args, work: Path, out: Path) -> dict:
-    """The same columns the straightforward way: numpy draws, pandas frame, pyarrow writer."""
+def _zipf(u, sizes, s):
+    import numpy as np
+
+    a = (sizes + 1.0) ** (1.0 - s) - 1.0
+    return np.minimum(
+        np.maximum(np.floor((1.0 + u * a) ** (1.0 / (1.0 - s))).astype(np.int64) - 1, 0), sizes - 1
+    )
+
+
+def _times(rng, n: int):
+    """n payment times over 2024, sorted, by the generator's day and hour weights."""
     from datetime import date
 
     import numpy as np
     import pandas as pd
+
+    from demo import generator as dd
+
+    day_weights, day_kinds = dd._transaction_days(date(2024, 1, 1), 12)
+    hours = np.array(dd._WEEKDAY_HOURS + dd._WEEKEND_HOURS).reshape(2, 24)
+    slot_w = (np.array(day_weights)[:, None] * hours[np.array(day_kinds)]).ravel()
+    slot = np.sort(rng.choice(len(slot_w), size=n, p=slot_w / slot_w.sum()))
+    start = pd.Timestamp(date(2024, 1, 1))
+    return start + pd.to_timedelta(slot * 3600 + (rng.random(n) * 3600).astype(np.int64), unit="s")
+
+
+def _frame(rng, n: int, approved, amount, d: dict, regions, flat):
+    """The payments as a pandas frame (text columns as categoricals); the channel is drawn here."""
+    import numpy as np
+    import pandas as pd
+
+    from demo import generator as dd
+
+    def category(codes, labels):
+        return pd.Categorical(np.asarray(labels, dtype=object)[codes])
+
+    frame = pd.DataFrame(
+        {
+            "transaction_id": "T" + pd.Series(10**10 + np.arange(1, n + 1)).astype(str),
+            "approved_at": approved,
+            "sigungu_code": category(d["r"], [g.code for g in regions]),
+            "sigungu_name": category(d["r"], [g.name for g in regions]),
+            "dong": category(d["dong"], flat),
+            "merchant_id": "M" + pd.Series(10**7 + d["m"] + 1).astype(str),
+            "industry": category(d["ind"], [i.name for i in dd.INDUSTRIES]),
+            "card_id": "C" + pd.Series(10**9 + d["c"] + 1).astype(str),
+            "amount": amount.astype(np.int64),
+            "age_band": category(d["age"], [a for a, _ in dd._AGE_BANDS]),
+            "sex": category(d["sex"], [s for s, _ in dd._SEXES]),
+            "channel": category(
+                rng.choice(3, size=n, p=[w for _, w in dd._CHANNELS]), [c for c, _ in dd._CHANNELS]
+            ),
+        }
+    )
+    return frame
+
+
+def case_pandas(args, work: Path, out: Path) -> dict:
+    """The same columns the straightforward way: numpy draws, pandas frame, pyarrow writer."""
+
+    import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -103,24 +158,13 @@ def case_pandas(args, work: Path, out: Path) -> dict:
     c_age = rng.choice(6, size=cards, p=[w for _, w in dd._AGE_BANDS])
     c_sex = rng.choice(2, size=cards, p=[w for _, w in dd._SEXES])
 
-    def zipf(u, sizes, s):
-        a = (sizes + 1.0) ** (1.0 - s) - 1.0
-        return np.minimum(
-            np.maximum(np.floor((1.0 + u * a) ** (1.0 / (1.0 - s))).astype(np.int64) - 1, 0), sizes - 1
-        )
-
     r = rng.choice(len(regions), size=n, p=pops / pops.sum())
-    m = m_starts[r] + zipf(rng.random(n), m_sizes[r], dd._MERCHANT_ZIPF)
+    m = m_starts[r] + _zipf(rng.random(n), m_sizes[r], dd._MERCHANT_ZIPF)
     home = np.where(
         rng.random(n) < dd._CARD_HOME_SHARE, r, rng.choice(len(regions), size=n, p=pops / pops.sum())
     )
-    c = c_starts[home] + zipf(rng.random(n), c_sizes[home], dd._CARD_ZIPF)
-    day_weights, day_kinds = dd._transaction_days(date(2024, 1, 1), 12)
-    hours = np.array(dd._WEEKDAY_HOURS + dd._WEEKEND_HOURS).reshape(2, 24)
-    slot_w = (np.array(day_weights)[:, None] * hours[np.array(day_kinds)]).ravel()
-    slot = np.sort(rng.choice(len(slot_w), size=n, p=slot_w / slot_w.sum()))
-    start = pd.Timestamp(date(2024, 1, 1))
-    approved = start + pd.to_timedelta(slot * 3600 + (rng.random(n) * 3600).astype(np.int64), unit="s")
+    c = c_starts[home] + _zipf(rng.random(n), c_sizes[home], dd._CARD_ZIPF)
+    approved = _times(rng, n)
     ind = m_industry[m]
     medians = np.array([i.median for i in dd.INDUSTRIES], dtype=float)
     sigmas = np.array([i.sigma for i in dd.INDUSTRIES])
@@ -130,27 +174,8 @@ def case_pandas(args, work: Path, out: Path) -> dict:
         * units[ind]
     )
 
-    def category(codes, labels):
-        return pd.Categorical(np.asarray(labels, dtype=object)[codes])
-
-    frame = pd.DataFrame(
-        {
-            "transaction_id": "T" + pd.Series(10**10 + np.arange(1, n + 1)).astype(str),
-            "approved_at": approved,
-            "sigungu_code": category(r, [g.code for g in regions]),
-            "sigungu_name": category(r, [g.name for g in regions]),
-            "dong": category(m_dong[m], flat),
-            "merchant_id": "M" + pd.Series(10**7 + m + 1).astype(str),
-            "industry": category(ind, [i.name for i in dd.INDUSTRIES]),
-            "card_id": "C" + pd.Series(10**9 + c + 1).astype(str),
-            "amount": amount.astype(np.int64),
-            "age_band": category(c_age[c], [a for a, _ in dd._AGE_BANDS]),
-            "sex": category(c_sex[c], [s for s, _ in dd._SEXES]),
-            "channel": category(
-                rng.choice(3, size=n, p=[w for _, w in dd._CHANNELS]), [c for c, _ in dd._CHANNELS]
-            ),
-        }
-    )
+    columns = {"r": r, "m": m, "c": c, "ind": ind, "dong": m_dong[m], "age": c_age[c], "sex": c_sex[c]}
+    frame = _frame(rng, n, approved, amount, columns, regions, flat)
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), out, compression="zstd")
     return {"rows": len(frame)}
 

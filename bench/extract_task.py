@@ -1,10 +1,14 @@
 """Extracts end to end through the task (queued → bundle stored) on generated demo card
-transactions, against a raw DuckDB `COPY` of the equivalent query in the same run.
+transactions, against a raw DuckDB `COPY` of the equivalent query in the same run. For records, "raw" is the
+privacy plan's own statement copied straight to a file: the task's overhead on the same query
+(record offers are delivered treated since issue 14; an untreated one cannot open).
 
     .venv/bin/python bench/extract_task.py [--rows 20000000]
 
 Cases (each in its own process, peak RSS from ru_maxrss):
-  records-csv      5 cities × 7 months, card id pseudonymized (HMAC-SHA-256), CSV for Excel
+  records-csv      the demo's record offer (its treatments: weekly time, rounded and top-coded
+                   amounts, k = 5 local and trajectory suppression, weekly pseudonyms, a 50%
+                   per-license sample), 5 columns of 5 cities × 7 months, CSV for Excel
   records-parquet  the same scope to Parquet
   monthly          city × industry × age band by month, k = 5 cards, merchant dominance 0.85
 The task does everything a worker does: re-checks the license, plans the query, writes the
@@ -26,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "var" / "bench" / "extract_task"
 CITIES = ["41110", "41130", "41460", "41280", "41590"]  # 수원 성남 용인 고양 화성
 SCOPE = {"regions": CITIES, "date_from": "2024-03-01", "date_to": "2024-09-30"}
-# Issue 18: through the task at ≥ 0.8× raw for records. The aggregate has no speed target: its
+# Issue 18: through the task at ≥ 0.8× raw for records (raw: the same treated plan, bare). The aggregate has no speed target: its
 # "raw" is the plan before issue 13's protection (secondary suppression, noise), so its ratio is
 # the cost of those rules.
 TARGETS = {"records-csv": 0.8, "records-parquet": 0.8, "monthly": None}
@@ -45,7 +49,8 @@ def source(rows: int) -> Path:
     return path
 
 
-def case_task(parquet: Path, which: str) -> dict:
+def _django() -> None:
+    """Django on a throwaway SQLite database under WORK, tasks not eager, migrated."""
     os.environ.update(
         DEBUG="1",
         JANGTEO_VAR_DIR=str(WORK / "var"),
@@ -58,21 +63,17 @@ def case_task(parquet: Path, which: str) -> dict:
     import django
 
     django.setup()
-    import duckdb
-    from django.conf import settings
     from django.core.management import call_command
 
+    call_command("migrate", verbosity=0)
+
+
+def _parties(stamp: str):
+    """A verified center, a verified buyer and its analyst."""
     from accounts import services as accounts
-    from catalog import services as catalog
-    from catalog.models import Dataset, DatasetVersion, Field
     from demo.organizations import demo_business_number
     from marketplace.actors import SYSTEM
-    from transactions import services as tx
-    from transactions.models import Extract
-    from transactions.tasks import build_extract
 
-    call_command("migrate", verbosity=0)
-    stamp = str(time.time_ns())[-6:]
     center = accounts.organization_create(
         actor=SYSTEM,
         kind="center",
@@ -90,6 +91,19 @@ def case_task(parquet: Path, which: str) -> dict:
     )
     analyst = accounts.User.objects.create_user(email=f"a{stamp}@bench.kr", password="x")
     accounts.membership_add(actor=SYSTEM, organization=buyer, email=analyst.email, role="analyst")
+    return center, analyst
+
+
+def _published_dataset(center, parquet: Path, stamp: str):
+    """A dataset whose published version is `parquet` itself (linked into storage, not
+    ingested), with the card payments' sensitivities."""
+    import duckdb
+    from django.conf import settings
+
+    from catalog import services as catalog
+    from catalog.models import Dataset, DatasetVersion, Field
+    from marketplace.actors import SYSTEM
+
     dataset = catalog.dataset_create(actor=SYSTEM, center=center, title=f"벤치 카드 결제 {stamp}")
     stored = Path(settings.MEDIA_ROOT) / f"bench/{parquet.name}"
     stored.parent.mkdir(parents=True, exist_ok=True)
@@ -108,14 +122,6 @@ def case_task(parquet: Path, which: str) -> dict:
         row_count=1,
     )
     types = {"VARCHAR": "string", "BIGINT": "integer", "TIMESTAMP": "datetime", "DOUBLE": "number"}
-    sensitivity = {
-        "card_id": "identifier",
-        "merchant_id": "identifier",
-        "transaction_id": "identifier",
-        "age_band": "quasi_identifier",
-        "sex": "quasi_identifier",
-        "dong": "quasi_identifier",
-    }
     described = duckdb.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(parquet)]).fetchall()
     Field.objects.bulk_create(
         [
@@ -124,13 +130,30 @@ def case_task(parquet: Path, which: str) -> dict:
                 position=i,
                 name=name,
                 type=types.get(kind, "string"),
-                sensitivity=sensitivity.get(name, "public"),
+                sensitivity=SENSITIVITY.get(name, "public"),
             )
             for i, (name, kind, *_rest) in enumerate(described)
         ]
     )
     catalog.version_publish(actor=SYSTEM, version=version)
-    dataset = Dataset.objects.get(pk=dataset.pk)
+    return Dataset.objects.get(pk=dataset.pk)
+
+
+SENSITIVITY = {
+    "card_id": "identifier",
+    "merchant_id": "identifier",
+    "transaction_id": "identifier",
+    "age_band": "quasi_identifier",
+    "sex": "quasi_identifier",
+    "dong": "quasi_identifier",
+}
+
+
+def _offer(dataset, which: str):
+    """The automatic offer of the case and the scope asked for."""
+    from catalog import services as catalog
+    from marketplace.actors import SYSTEM
+
     if which == "monthly":
         offer = catalog.offer_create(
             actor=SYSTEM,
@@ -147,25 +170,29 @@ def case_task(parquet: Path, which: str) -> dict:
             date_field="approved_at",
             approval="automatic",
         )
-        scope = {
-            "fields": ["sigungu_name", "industry", "age_band", "approved_at"],
-            "regions": [],
-            "date_from": None,
-            "date_to": None,
-        }
-    else:
-        offer = catalog.offer_create(
-            actor=SYSTEM,
-            dataset=dataset,
-            terms="약관",
-            name="건별",
-            kind="records",
-            fields=RECORD_FIELDS,
-            region_field="sigungu_code",
-            date_field="approved_at",
-            approval="automatic",
-        )
-        scope = {"fields": RECORD_FIELDS, **SCOPE}
+        fields = ["sigungu_name", "industry", "age_band", "approved_at"]
+        return offer, {"fields": fields, "regions": [], "date_from": None, "date_to": None}
+    offer = catalog.offer_create(actor=SYSTEM, dataset=dataset, terms="약관", **_record_offer())
+    return offer, {"fields": RECORD_FIELDS, **SCOPE}
+
+
+def _record_offer() -> dict:
+    """The demo's record offer, free and approved automatically."""
+    from demo import specs
+
+    return {**specs.CARD_PAYMENTS["offers"]["records"], "approval": "automatic", "price_krw": 0}
+
+
+def case_task(parquet: Path, which: str) -> dict:
+    """The extract task itself (a real request, license and extract) timed on `parquet`."""
+    _django()
+    from transactions import services as tx
+    from transactions.models import Extract
+    from transactions.tasks import build_extract
+
+    stamp = str(time.time_ns())[-6:]
+    center, analyst = _parties(stamp)
+    offer, scope = _offer(_published_dataset(center, parquet, stamp), which)
     request = tx.access_request_submit(
         actor=analyst,
         offer=offer,
@@ -174,9 +201,8 @@ def case_task(parquet: Path, which: str) -> dict:
         purpose_category="research",
         accept_terms=True,
     )
-    license = request.license
     fmt = "parquet" if which == "records-parquet" else "csv_bom"
-    extract = tx.extract_request(actor=analyst, license=license, format=fmt)
+    extract = tx.extract_request(actor=analyst, license=request.license, format=fmt)
     started = time.perf_counter()
     status = build_extract.apply(args=[extract.pk]).get()
     seconds = time.perf_counter() - started
@@ -189,12 +215,10 @@ def case_raw(parquet: Path, which: str) -> dict:
     """The same query written by hand, `COPY`ed straight to a file (no ordering, no formula
     neutralisation, no checksum, no zip, no storage)."""
     sys.path.insert(0, str(REPO))
-    from catalog.privacy import hmac_pads
     from marketplace.duckdb import connect
 
     con = connect(memory_limit="1GB", threads=2, temp_directory=WORK / "spill")
     out = WORK / f"raw-{which}.out"
-    inner, outer = hmac_pads(bytes(range(32)))
     if which == "monthly":
         sql = f"""COPY (WITH base AS (SELECT sigungu_name, industry, age_band,
                     date_trunc('month', approved_at) AS month, card_id, merchant_id, amount FROM read_parquet('{parquet}')),
@@ -209,15 +233,37 @@ def case_raw(parquet: Path, which: str) -> dict:
         params = []
     else:
         fmt = "parquet, COMPRESSION zstd" if which == "records-parquet" else "csv, HEADER"
-        cities = ", ".join(f"'{c}'" for c in CITIES)
-        sql = f"""COPY (SELECT approved_at, sigungu_code, industry,
-                    sha256(unhex(?) || unhex(sha256(unhex(?) || encode(card_id)))) AS card_id, amount
-                  FROM read_parquet('{parquet}') WHERE sigungu_code IN ({cities})
-                  AND approved_at >= DATE '2024-03-01' AND approved_at < DATE '2024-10-01') TO '{out}' (FORMAT {fmt})"""
-        params = [outer, inner]
+        plan = _record_plan(parquet)
+        sql, params = f"COPY ({plan.sql}) TO '{out}' (FORMAT {fmt})", plan.params
     started = time.perf_counter()
     con.execute(sql, params)
     return {"seconds": time.perf_counter() - started, "bytes": out.stat().st_size}
+
+
+def _record_plan(parquet: Path):
+    """The privacy plan the task runs for the record cases (under some license key)."""
+    import duckdb
+
+    os.environ.update(DEBUG="1", DJANGO_SETTINGS_MODULE="config.settings", LOG_LEVEL="WARNING")
+    os.environ.setdefault("JANGTEO_VAR_DIR", str(WORK / "var"))
+    import django
+
+    django.setup()
+    from catalog import privacy
+    from catalog.policy import OfferPolicy
+
+    types = {"VARCHAR": "string", "BIGINT": "integer", "TIMESTAMP": "datetime", "DOUBLE": "number"}
+    described = duckdb.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(parquet)]).fetchall()
+    schema = [
+        privacy.Column(n, types.get(t, "string"), SENSITIVITY.get(n, "public")) for n, t, *_ in described
+    ]
+    return privacy.plan(
+        parquet=str(parquet),
+        schema=schema,
+        policy=OfferPolicy.from_values(_record_offer()),
+        scope={"fields": RECORD_FIELDS, **SCOPE},
+        key=bytes(range(32)),
+    )
 
 
 def run(case: str, which: str, parquet: Path) -> dict:

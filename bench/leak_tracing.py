@@ -33,17 +33,72 @@ TYPES = {"TIMESTAMP": "datetime", "BIGINT": "integer", "DOUBLE": "number", "DATE
 LICENSES = 6
 
 
-def main() -> None:
+def _setup() -> None:
     import os
 
     # The engine reads no database; Django is set up only for settings and gettext.
     os.environ.update(DEBUG="1", DJANGO_SETTINGS_MODULE="config.settings", LOG_LEVEL="WARNING")
     os.environ.setdefault("JANGTEO_VAR_DIR", tempfile.mkdtemp(prefix="leak-bench-var-"))
     django.setup()
+
+
+def _source(work: Path, rows: int):
+    """Generated card payments and their schema with the demo's sensitivities."""
     from catalog import privacy
-    from catalog.policy import OfferPolicy
     from demo import generator, specs
-    from transactions.extracts import RowCandidate, build_recipe, run_extract, trace_rows
+
+    source = work / "cards.parquet"
+    generator.generate_card_transactions(source, rows=rows, seed=42)
+    sensitivities = specs.CARD_PAYMENTS["sensitivities"]
+    described = duckdb.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(source)]).fetchall()
+    schema = [
+        privacy.Column(n, TYPES.get(t, "string"), sensitivities.get(n, "public")) for n, t, *_ in described
+    ]
+    return source, schema
+
+
+def _variants(chosen: str) -> dict:
+    from catalog.policy import OfferPolicy
+    from demo import specs
+
+    spec = specs.CARD_PAYMENTS["offers"]["records"]
+    variants = {
+        "demo": ("demo treatments", OfferPolicy.from_values(spec)),
+        "sample": ("sample only", OfferPolicy.from_values({**spec, "treatments": {"sample_percent": 50}})),
+    }
+    return dict(variants[v] for v in chosen.split(","))
+
+
+def _poster(work: Path, source: Path, schema, identifiers, rnd: random.Random):
+    """posted(policy, key, rows, tag): the file a license of `key` got, cut to `rows` random rows
+    (all when 0) without its pseudonyms, as CSV: what a leaker would post."""
+    from transactions.extracts import build_recipe, run_extract
+
+    def posted(policy, key, rows, tag):
+        recipe = build_recipe(
+            parquet=str(source),
+            source_sha256="x",
+            schema=schema,
+            policy=policy,
+            scope={},
+            key=key,
+            format="parquet",
+        )
+        full = work / f"{tag}.parquet"
+        run_extract(recipe, out_path=full, work_dir=work / "run", key=key)
+        keep = ", ".join(f'"{c}"' for c in recipe.columns if c not in identifiers)
+        out = work / f"{tag}.csv"
+        sample = f" USING SAMPLE {rows} ROWS (reservoir, {rnd.randrange(10**6)})" if rows else ""
+        duckdb.execute(f"COPY (SELECT {keep} FROM read_parquet('{full}'){sample}) TO '{out}' (HEADER)")
+        return out
+
+    return posted
+
+
+def main() -> None:
+    _setup()
+    from catalog import privacy
+    from transactions.extracts import RowCandidate, trace_rows
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=50_000)
@@ -55,25 +110,13 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     work = Path(tempfile.mkdtemp(prefix="leak-bench-"))
-    source = work / "cards.parquet"
-    generator.generate_card_transactions(source, rows=args.rows, seed=42)
-    sensitivities = specs.CARD_PAYMENTS["sensitivities"]
-    described = duckdb.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(source)]).fetchall()
-    schema = [
-        privacy.Column(n, TYPES.get(t, "string"), sensitivities.get(n, "public")) for n, t, *_ in described
-    ]
+    source, schema = _source(work, args.rows)
     identifiers = frozenset(c.name for c in schema if c.sensitivity == "identifier")
-    spec = specs.CARD_PAYMENTS["offers"]["records"]
-    variants = {
-        "demo treatments": OfferPolicy.from_values(spec),
-        "sample only": OfferPolicy.from_values({**spec, "treatments": {"sample_percent": 50}}),
-    }
-    chosen = {"demo": "demo treatments", "sample": "sample only"}
-    variants = {chosen[v]: variants[chosen[v]] for v in args.variants.split(",")}
     rnd = random.Random(7)
+    posted = _poster(work, source, schema, identifiers, rnd)
     print(f"{args.rows:,} generated payments, {LICENSES} licenses, {args.trials} trials per cell")
     print(f"{'variant':<16} {'leak rows':>9} {'identified':>11} {'false match':>12} {'s/trace':>8}")
-    for name, policy in variants.items():
+    for name, policy in _variants(args.variants).items():
 
         def deliver(key, policy=policy):
             return privacy.plan(parquet=str(source), schema=schema, policy=policy, scope={}, key=key)
@@ -85,34 +128,16 @@ def main() -> None:
             )
             for i, k in enumerate(keys)
         ]
-
-        def posted(key, rows, tag, policy=policy):
-            recipe = build_recipe(
-                parquet=str(source),
-                source_sha256="x",
-                schema=schema,
-                policy=policy,
-                scope={},
-                key=key,
-                format="parquet",
-            )
-            full = work / f"{tag}.parquet"
-            run_extract(recipe, out_path=full, work_dir=work / "run", key=key)
-            keep = ", ".join(f'"{c}"' for c in recipe.columns if c not in identifiers)
-            out = work / f"{tag}.csv"
-            sample = f" USING SAMPLE {rows} ROWS (reservoir, {rnd.randrange(10**6)})" if rows else ""
-            duckdb.execute(f"COPY (SELECT {keep} FROM read_parquet('{full}'){sample}) TO '{out}' (HEADER)")
-            return out
-
         for size in sizes:
             hits = false = 0
             started = time.perf_counter()
             for trial in range(args.trials):
                 who = rnd.randrange(LICENSES)
-                ranked = trace_rows(leaked_file=posted(keys[who], size, f"in-{trial}"), candidates=candidates)
+                leaked = posted(policy, keys[who], size, f"in-{trial}")
+                ranked = trace_rows(leaked_file=leaked, candidates=candidates)
                 hits += ranked[0]["identified"] and ranked[0]["id"] == who
-                outsider = f"outsider {trial} {size}".encode()
-                ranked = trace_rows(leaked_file=posted(outsider, size, f"out-{trial}"), candidates=candidates)
+                leaked = posted(policy, f"outsider {trial} {size}".encode(), size, f"out-{trial}")
+                ranked = trace_rows(leaked_file=leaked, candidates=candidates)
                 false += any(r["identified"] for r in ranked)
             per = (time.perf_counter() - started) / (2 * args.trials)
             label = str(size) if size else "whole file"

@@ -95,14 +95,10 @@ def seed(target: int) -> int:
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connection, transaction
+    from django.db import connection
 
-    from accounts import services as accounts
     from accounts.models import Organization
-    from catalog.models import Dataset, DatasetRegion, DatasetVersion, Offer
-    from catalog.vocabularies import Theme, gyeonggi_regions
-    from demo.organizations import demo_business_number
-    from marketplace.actors import SYSTEM
+    from catalog.models import Dataset
 
     call_command("migrate", verbosity=0)
     from insights.models import Release
@@ -112,85 +108,113 @@ def seed(target: int) -> int:
         # its open statistics, seeded once into a fresh load database.
         call_command("seed_demo", rows=50_000, verbosity=0)
     have = Dataset.objects.count()
-    rng = random.Random(7)
     if have < target:
-        centers = []
-        for i in range(8):
-            number = demo_business_number(f"77700{i:04d}")
-            centers.append(
-                Organization.objects.filter(business_number=number).first()
-                or accounts.organization_create(
-                    actor=SYSTEM,
-                    kind="center",
-                    name=f"부하시험 센터 {i}",
-                    business_number=number,
-                    verified=True,
-                )
-            )
-        regions = [r.code for r in gyeonggi_regions()]
-        with transaction.atomic():
-            batch = []
-            for n in range(have, target):
-                place = rng.choice(["수원", "성남", "용인", "고양", "화성", "부천", "안산", "평택"])
-                topic = rng.choice(TOPICS)
-                title = f"{place} {topic} {n}"
-                center = rng.choice(centers)
-                batch.append(
-                    Dataset(
-                        center=center,
-                        slug=f"load-{n}",
-                        title=title,
-                        title_en=f"Load dataset {n}",
-                        summary=f"{title} 월별 통계",
-                        theme=rng.choice(Theme.values),
-                        keywords=[topic],
-                        regions=rng.sample(regions, 3),
-                        search_text=f"{title} 월별 통계 {center.name}".lower(),
-                    )
-                )
-            Dataset.objects.bulk_create(batch, batch_size=1000)
-            fresh = list(Dataset.objects.filter(slug__startswith="load-", current_version__isnull=True))
-            DatasetRegion.objects.bulk_create(
-                [DatasetRegion(dataset=d, code=c) for d in fresh for c in d.regions], batch_size=5000
-            )
-            Offer.objects.bulk_create(
-                [
-                    Offer(
-                        dataset=d,
-                        name="월별 집계",
-                        kind="aggregate",
-                        dimensions=["sigungu"],
-                        fields=["sigungu"],
-                        price_krw=rng.choice([0, 0, 50000, 300000]),
-                        approval=rng.choice(["automatic", "center"]),
-                    )
-                    for d in fresh
-                ],
-                batch_size=1000,
-            )
-            versions = DatasetVersion.objects.bulk_create(
-                [
-                    DatasetVersion(
-                        dataset=d,
-                        number=1,
-                        storage_token="load",
-                        source="load.bin",
-                        original_filename="load.csv",
-                        status="published",
-                        progress=100,
-                        parquet="load.parquet",
-                        row_count=rng.randint(1000, 10**7),
-                    )
-                    for d in fresh
-                ],
-                batch_size=1000,
-            )
-            for v in versions:
-                Dataset.objects.filter(pk=v.dataset_id).update(current_version=v, status="published")
+        _bulk_datasets(have, target, random.Random(7))
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")  # fresh planner statistics after the bulk load
     call_command("collectstatic", interactive=False, verbosity=0)
     return Dataset.objects.filter(status="published").count()
+
+
+def _load_centers() -> list:
+    """The eight centers of the load datasets (created once)."""
+    from accounts import services as accounts
+    from accounts.models import Organization
+    from demo.organizations import demo_business_number
+    from marketplace.actors import SYSTEM
+
+    centers = []
+    for i in range(8):
+        number = demo_business_number(f"77700{i:04d}")
+        centers.append(
+            Organization.objects.filter(business_number=number).first()
+            or accounts.organization_create(
+                actor=SYSTEM,
+                kind="center",
+                name=f"부하시험 센터 {i}",
+                business_number=number,
+                verified=True,
+            )
+        )
+    return centers
+
+
+def _offers_and_versions(fresh: list, rng: random.Random) -> list:
+    """An offer and a published version (no data file) for each of `fresh`; the versions."""
+    from catalog.models import DatasetVersion, Offer
+
+    Offer.objects.bulk_create(
+        [
+            Offer(
+                dataset=d,
+                name="월별 집계",
+                kind="aggregate",
+                dimensions=["sigungu"],
+                fields=["sigungu"],
+                price_krw=rng.choice([0, 0, 50000, 300000]),
+                approval=rng.choice(["automatic", "center"]),
+            )
+            for d in fresh
+        ],
+        batch_size=1000,
+    )
+    versions = DatasetVersion.objects.bulk_create(
+        [
+            DatasetVersion(
+                dataset=d,
+                number=1,
+                storage_token="load",
+                source="load.bin",
+                original_filename="load.csv",
+                status="published",
+                progress=100,
+                parquet="load.parquet",
+                row_count=rng.randint(1000, 10**7),
+            )
+            for d in fresh
+        ],
+        batch_size=1000,
+    )
+    return versions
+
+
+def _bulk_datasets(have: int, target: int, rng: random.Random) -> None:
+    """Datasets `have` .. `target` - 1, each with its regions, an offer and a published version."""
+    from django.db import transaction
+
+    from catalog.models import Dataset, DatasetRegion
+    from catalog.vocabularies import Theme, gyeonggi_regions
+
+    centers = _load_centers()
+    regions = [r.code for r in gyeonggi_regions()]
+    with transaction.atomic():
+        batch = []
+        for n in range(have, target):
+            place = rng.choice(["수원", "성남", "용인", "고양", "화성", "부천", "안산", "평택"])
+            topic = rng.choice(TOPICS)
+            title = f"{place} {topic} {n}"
+            center = rng.choice(centers)
+            batch.append(
+                Dataset(
+                    center=center,
+                    slug=f"load-{n}",
+                    title=title,
+                    title_en=f"Load dataset {n}",
+                    summary=f"{title} 월별 통계",
+                    theme=rng.choice(Theme.values),
+                    keywords=[topic],
+                    regions=rng.sample(regions, 3),
+                    search_text=f"{title} 월별 통계 {center.name}".lower(),
+                )
+            )
+        Dataset.objects.bulk_create(batch, batch_size=1000)
+        fresh = list(Dataset.objects.filter(slug__startswith="load-", current_version__isnull=True))
+        DatasetRegion.objects.bulk_create(
+            [DatasetRegion(dataset=d, code=c) for d in fresh for c in d.regions], batch_size=5000
+        )
+        versions = _offers_and_versions(fresh, rng)
+        for v in versions:
+            Dataset.objects.filter(pk=v.dataset_id).update(current_version=v, status="published")
 
 
 TOPICS = [
@@ -340,6 +364,59 @@ def report(title: str, stats: Stats, seconds: float) -> dict:
     return summary
 
 
+def _seed_in_subprocess(env: dict, datasets: int) -> str:
+    """Seed the load database in a child process with the service's environment; how many
+    datasets are published."""
+    seeded = subprocess.run(
+        [sys.executable, __file__, "--seed", str(datasets)],
+        cwd=REPO,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    if seeded.returncode:
+        sys.exit(f"seeding the load database failed:\n{seeded.stderr[-4000:]}")
+    return seeded.stdout.strip().splitlines()[-1]
+
+
+def _start_gunicorn(env: dict, workers: int, threads: int) -> subprocess.Popen:
+    """gunicorn on PORT, answering /healthz (SystemExit after 30 s without)."""
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            "-b",
+            f"127.0.0.1:{PORT}",
+            "-w",
+            str(workers),
+            "-k",
+            "gthread",
+            "--threads",
+            str(threads),
+            "--log-level",
+            "warning",
+        ],
+        cwd=REPO,
+        env=env,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=2)
+            c.request("GET", "/healthz")
+            if c.getresponse().status == 200:
+                return server
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            server.terminate()
+            raise SystemExit("gunicorn did not start")
+        time.sleep(0.3)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--datasets", type=int, default=10_000)
@@ -365,54 +442,13 @@ def main() -> None:
         import redis
 
         redis.Redis.from_url(args.cache_url).flushdb()  # a cold cache: every page is built once
-    seeded = subprocess.run(
-        [sys.executable, __file__, "--seed", str(args.datasets)],
-        cwd=REPO,
-        env=env,
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    if seeded.returncode:
-        sys.exit(f"seeding the load database failed:\n{seeded.stderr[-4000:]}")
-    published = seeded.stdout.strip().splitlines()[-1]
+    published = _seed_in_subprocess(env, args.datasets)
     print(
         f"load test: {published} published datasets, {args.clients} clients, {args.seconds:.0f} s per phase; "
         f"gunicorn {args.workers} workers × {args.threads} threads; cache {args.cache_url}"
     )
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi:application",
-            "-b",
-            f"127.0.0.1:{PORT}",
-            "-w",
-            str(args.workers),
-            "-k",
-            "gthread",
-            "--threads",
-            str(args.threads),
-            "--log-level",
-            "warning",
-        ],
-        cwd=REPO,
-        env=env,
-    )
+    server = _start_gunicorn(env, args.workers, args.threads)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=2)
-                c.request("GET", "/healthz")
-                if c.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("gunicorn did not start")
-            time.sleep(0.3)
         run_phase(args.clients, 3, args.datasets, trivial=False)  # warm up connections and caches
         browse = report(
             "catalog (search, browse, dataset API and page)",
