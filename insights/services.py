@@ -127,11 +127,11 @@ def _release_create(*, actor, dataset, definition, **fields) -> Release:
     return release
 
 
-def _authorize_publish(actor, dataset, source) -> bool:
-    """Check who may publish a release of `dataset` from `source`; True for official figures."""
+def _authorize_source(actor, dataset, source) -> bool:
+    """Check who may publish official figures of `dataset` and that `source` is known, and that
+    the dataset is published; True for official figures."""
     from catalog import permissions as catalog_permissions
 
-    authorize(permissions.release_publish, actor, dataset, can_view=catalog_permissions.dataset_view)
     official = source == Release.Source.OFFICIAL
     if official:
         authorize(
@@ -168,7 +168,10 @@ def release_publish(
     """Publish an open statistics table of `dataset`'s current version. The definition is
     checked against that version's fields; the cells are computed by a worker after commit
     (and again on every later publication of the dataset)."""
-    official = _authorize_publish(actor, dataset, source)
+    from catalog import permissions as catalog_permissions
+
+    authorize(permissions.release_publish, actor, dataset, can_view=catalog_permissions.dataset_view)
+    official = _authorize_source(actor, dataset, source)
     try:
         dominance = Decimal(str(dominance))
     except InvalidOperation:

@@ -82,3 +82,36 @@ def test_services_take_keyword_only_arguments(app):
         )
     ]
     assert positional == []
+
+
+# Issue 12: a function a newcomer can read in one screen. Tests and generated migrations are
+# exempt; everything else (apps, config, demo, bench) is held to it.
+MAX_FUNCTION_LINES = 60
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+
+def long_functions(root, limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root).parts
+        if parts[0] in {".venv", "tests", "var", "node_modules"} or "migrations" in parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > limit:
+                    found.append(f"{path.relative_to(root)}:{node.lineno} {node.name} ({lines} lines)")
+    return found
+
+
+def test_no_function_is_longer_than_sixty_lines():
+    assert long_functions(ROOT) == []
+
+
+def test_the_length_rule_finds_a_long_function(tmp_path):
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "long.py").write_text(f"def short():\n    return 1\n\n\ndef long():\n{body}\n")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_long.py").write_text(f"def test_long():\n{body}\n")
+    assert long_functions(tmp_path) == [f"app/long.py:5 long ({MAX_FUNCTION_LINES + 1} lines)"]

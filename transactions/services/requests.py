@@ -250,16 +250,8 @@ def _route(access_request: AccessRequest, *, resubmitted: bool = False) -> None:
 # --- services -------------------------------------------------------------------------------
 
 
-def _submitting_organization(actor, organization):
-    """The buyer organization the actor requests for, once they may (analyst or manager)."""
-    organization = _buyer_organization(actor, organization)
-    authorize(
-        permissions.access_request_submit,
-        actor,
-        organization,
-        message=_("You can only request data for an organization you belong to as an analyst or manager."),
-    )
-    return organization
+def _not_a_buyer_member() -> str:
+    return _("You can only request data for an organization you belong to as an analyst or manager.")
 
 
 def _checked_submission(organization, offer, scope, purpose, purpose_category, accept_terms):
@@ -276,14 +268,29 @@ def _checked_submission(organization, offer, scope, purpose, purpose_category, a
     return purpose, purpose_category, clean_scope
 
 
+def _submitted_audit(access_request: AccessRequest, renewal_of) -> dict:
+    terms = access_request.terms
+    return {
+        "scope": access_request.scope,
+        "purpose_category": access_request.purpose_category,
+        "terms_version": terms.version,
+        "terms_sha256": terms.sha256,
+        **({"renewal_of": renewal_of.pk} if renewal_of is not None else {}),
+    }
+
+
 def _request_insert(**fields) -> AccessRequest:
-    """Insert the request; a concurrent submit of the same organization and offer (the unique
-    open-request constraint) is the same 400 as a request already open."""
+    """Insert the request (inside the caller's transaction) unless the organization has one open
+    for the offer, or a license of it and this is no renewal; a concurrent submit of the same
+    organization and offer (the unique open-request constraint) is the same 400."""
+    organization, offer = fields["organization"], fields["offer"]
+    _check_no_open_request(organization, offer)
+    if fields["renewal_of"] is None:
+        _check_no_active_license(organization, offer)
     try:
         with transaction.atomic():
             return AccessRequest.objects.create(**fields)
     except IntegrityError as exc:
-        organization, offer = fields["organization"], fields["offer"]
         existing = selectors.open_access_request(organization_id=organization.pk, offer_id=offer.pk)
         raise _open_request_error(organization, existing.pk if existing else "?") from exc
 
@@ -305,16 +312,14 @@ def access_request_submit(
     against the offer and published schema, and the acceptance of the current terms; then
     sends the request to its first review stage, or approves it when the offer is automatic.
     The buyer gets a confirmation."""
-    organization = _submitting_organization(actor, organization)
+    organization = _buyer_organization(actor, organization)
+    authorize(permissions.access_request_submit, actor, organization, message=_not_a_buyer_member())
     purpose, purpose_category, clean_scope = _checked_submission(
         organization, offer, scope, purpose, purpose_category, accept_terms
     )
     terms = offer.current_terms
     now = timezone.now()
     with transaction.atomic():
-        _check_no_open_request(organization, offer)
-        if renewal_of is None:
-            _check_no_active_license(organization, offer)
         access_request = _request_insert(
             offer=offer,
             organization=organization,
@@ -335,13 +340,7 @@ def access_request_submit(
             action=Action.SUBMITTED,
             from_state="",
             actor=actor,
-            audit_after={
-                "scope": clean_scope,
-                "purpose_category": purpose_category,
-                "terms_version": terms.version,
-                "terms_sha256": terms.sha256,
-                **({"renewal_of": renewal_of.pk} if renewal_of is not None else {}),
-            },
+            audit_after=_submitted_audit(access_request, renewal_of),
         )
         notify(verb="request_received", audiences=[BUYER], access_request=access_request, actor=actor)
         _route(access_request)
