@@ -19,7 +19,7 @@ from accounts.api import MemberInputSerializer, SignupSerializer, TokenInputSeri
 from catalog.api import DatasetInputSerializer, OfferInputSerializer
 from tests import factories
 from tests.hostile.conftest import CORPUS, ENDPOINT_NAMES, MANIFEST, Snapshot, unchanged
-from transactions.api import RequestCreateSerializer
+from transactions.api.serializers import RequestCreateSerializer
 
 pytestmark = pytest.mark.django_db
 
