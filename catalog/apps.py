@@ -8,6 +8,7 @@ class CatalogConfig(AppConfig):
     verbose_name = _("Catalog")
 
     def ready(self):
+        from catalog import tasks  # noqa: F401 - registers the Celery tasks (services queue them by name)
         from catalog.models import Dataset
         from marketplace.guardian import remove_object_permissions
 

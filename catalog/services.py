@@ -482,9 +482,7 @@ def _remove_stored(name: str) -> None:
 
 
 def _enqueue_ingestion(version_id: int) -> None:
-    from catalog.tasks import ingest_version
-
-    ingest_version.delay(version_id)
+    jobs.enqueue("catalog.tasks.ingest_version", version_id)
 
 
 def _display_filename(name: str) -> str:

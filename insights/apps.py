@@ -8,7 +8,12 @@ class InsightsConfig(AppConfig):
 
     def ready(self):
         from catalog.feeds import register_dcat_datasets
-        from insights import crosscheck, feeds, hooks
+        from insights import (
+            crosscheck,
+            feeds,
+            hooks,
+            tasks,  # noqa: F401 - registers the Celery tasks (services queue them by name)
+        )
         from marketplace import reactions
 
         # Catalog knows nothing of insights: a published version reaches us through the registry.

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from marketplace.jobs import enqueue
+
 
 def version_published(*, version_id: int) -> None:
     """A dataset version was published (and committed): refresh the releases built on its
     dataset in a worker."""
-    from insights.tasks import refresh_releases_for_version
-
-    refresh_releases_for_version.delay(version_id)
+    enqueue("insights.tasks.refresh_releases_for_version", version_id)

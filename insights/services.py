@@ -22,6 +22,7 @@ from marketplace import errors
 from marketplace.actors import is_system
 from marketplace.audit import audit_record
 from marketplace.authz import authorize
+from marketplace.jobs import enqueue
 
 log = logging.getLogger(__name__)
 
@@ -117,13 +118,7 @@ def _release_create(*, actor, dataset, definition, **fields) -> Release:
             },
         )
         release_id = release.pk
-
-        def queue():
-            from insights.tasks import build_release
-
-            build_release.delay(release_id)
-
-        transaction.on_commit(queue)
+        transaction.on_commit(lambda: enqueue("insights.tasks.build_release", release_id))
     return release
 
 

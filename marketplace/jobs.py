@@ -254,3 +254,13 @@ def job_task(
         return task
 
     return decorate
+
+
+def enqueue(task_name: str, *args) -> None:
+    """Queue the Celery task registered as `task_name` with `args` (ids). Services and hooks
+    queue work by name, so they never import the tasks module that imports them; each app's
+    AppConfig.ready() imports its tasks, which registers them (a KeyError names a task that no
+    app registered)."""
+    from celery import current_app
+
+    current_app.tasks[task_name].delay(*args)

@@ -19,6 +19,7 @@ from django.db import transaction
 
 # The events, named here so that a subscriber and an announcer cannot disagree on a spelling.
 VERSION_PUBLISHED = "catalog.version.published"  # version_id
+LICENSE_ISSUED = "transactions.license.issued"  # license_id
 
 _subscribers: dict[str, list[Callable[..., object]]] = defaultdict(list)
 

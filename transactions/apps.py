@@ -11,10 +11,13 @@ class TransactionsConfig(AppConfig):
         from transactions import (
             checks,  # noqa: F401 - registers the key store's deployment checks
             hooks,
+            tasks,  # noqa: F401 - registers the Celery tasks (services queue them by name)
         )
 
         # A newly published version goes to the licenses that receive updates.
         reactions.subscribe(reactions.VERSION_PUBLISHED, hooks.version_published)
+        # A license issued gets its first file.
+        reactions.subscribe(reactions.LICENSE_ISSUED, hooks.license_issued)
         # The dataset page shows a buyer the licenses and open requests they already hold.
         from transactions.selectors import offer_holdings
 

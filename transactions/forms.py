@@ -12,6 +12,7 @@ from catalog.forms import DateInput
 from catalog.vocabularies import gyeonggi_regions, regions_by_code
 from marketplace.forms import WebForm
 from transactions.models import AccessRequest, Extract
+from transactions.payments import providers
 
 SCOPE_FIELD_MAP = {"fields": "columns"}  # service error keys → form fields
 
@@ -168,8 +169,6 @@ class MarkPaidForm(WebForm):
         super().__init__(*args, **kwargs)
         # A key per form shown: submitting the same form twice pays the invoice once.
         self.fields["idempotency_key"].initial = f"web-{uuid.uuid4().hex}"
-        from transactions.payments import providers
-
         self.fields["method"].choices = [(code, p.name) for code, p in providers().items()]
 
 

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Membership, Organization, User
 from marketplace.actors import is_system
+from marketplace.jobs import enqueue
 from transactions.models import AccessRequest, License, Notification
 from transactions.permissions import BUYER_ROLES, CENTER_REVIEWER_ROLES, CENTER_ROLES
 
@@ -219,6 +220,4 @@ def notify(
 
 
 def _queue_emails(notification_ids: list[int]) -> None:
-    from transactions.tasks import send_notification_emails
-
-    send_notification_emails.delay(notification_ids)
+    enqueue("transactions.tasks.send_notification_emails", notification_ids)

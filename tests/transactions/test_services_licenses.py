@@ -81,13 +81,15 @@ def test_the_licensee_group_holds_the_object_permission(world):
 
 
 def test_the_license_issued_hook_runs_after_commit(world, django_capture_on_commit_callbacks):
-    with mock.patch("transactions.hooks.license_issued") as hook:
+    """The service announces the issue; the hook subscribed in TransactionsConfig.ready() runs
+    after commit and asks for the license's first file."""
+    with mock.patch("transactions.hooks.extract_request") as first_file:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             license = licensed(world)
-        hook.assert_not_called()
+        first_file.assert_not_called()
         for callback in callbacks:
             callback()
-    hook.assert_called_once_with(license.pk)
+    first_file.assert_called_once_with(actor=SYSTEM, license=license)
 
 
 def test_licenses_are_issued_by_the_platform_only_and_once(world):

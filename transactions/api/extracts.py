@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from catalog.selectors import datasets_visible_to
 from marketplace import errors
+from marketplace.actors import SYSTEM
 from marketplace.parsers import SafeMultiPartParser
 from marketplace.serializers import ModelSerializer
 from transactions import permissions, selectors, services
@@ -145,7 +146,7 @@ class ExtractDownloadView(APIView):
 
     @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
     def get(self, request, token: str):
-        extract = services.extract_download(actor=_system(), token=token)
+        extract = services.extract_download(actor=SYSTEM, token=token)
         try:
             default_storage.path(extract.file)
         except NotImplementedError:
@@ -157,12 +158,6 @@ class ExtractDownloadView(APIView):
             filename=extract.file_name,
             content_type="application/zip",
         )
-
-
-def _system():
-    from marketplace.actors import SYSTEM
-
-    return SYSTEM
 
 
 class LeakTraceSerializer(serializers.Serializer):

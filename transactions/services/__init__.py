@@ -18,7 +18,6 @@ from transactions.services.licenses import (
     license_download_record,
     license_expire,
     license_issue,
-    license_renew,
     license_revoke,
     license_send_renewal_reminders,
 )
@@ -33,6 +32,7 @@ from transactions.services.requests import (
     access_request_submit,
     access_request_update,
     access_request_withdraw,
+    license_renew,
 )
 
 __all__ = [

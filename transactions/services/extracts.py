@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.models import User
 from catalog import privacy
 from catalog import selectors as catalog_selectors
 from catalog.models import DatasetVersion
@@ -34,10 +35,12 @@ from marketplace.authz import authorize
 from transactions import keystore, permissions
 from transactions.extracts import bundle as bundles
 from transactions.extracts import engine
+from transactions.extracts.leaks import RowCandidate, trace_leak, trace_rows
 from transactions.extracts.writers import ExtractError
-from transactions.models import Extract, License, license_is_active_now
+from transactions.models import Extract, License, license_is_active_now, license_is_usable
 from transactions.notifications import BUYER, notify
 from transactions.services.ledger import disclosure_release_record
+from transactions.services.licenses import _download_refusal, license_download_record
 
 log = logging.getLogger(__name__)
 Status = Extract.Status
@@ -57,9 +60,7 @@ def _audit(extract: Extract, *, actor, verb: str, after: dict | None = None, bef
 
 
 def _enqueue(extract_id: int) -> None:
-    from transactions.tasks import build_extract
-
-    build_extract.delay(extract_id)
+    jobs.enqueue("transactions.tasks.build_extract", extract_id)
 
 
 def _extract_choices(format: str | None, header: str | None) -> tuple[str, str]:
@@ -395,8 +396,6 @@ def extract_download_link(*, actor, extract: Extract) -> tuple[str, datetime.dat
 
 
 def _check_license_for_download(license: License) -> None:
-    from transactions.models import license_is_usable
-    from transactions.services.licenses import _download_refusal
 
     if not license_is_usable(license):
         raise errors.InvalidState(_download_refusal(license, timezone.now()))
@@ -425,8 +424,6 @@ def extract_download(*, actor, token: str) -> Extract:
         raise errors.NotFound(_("This download link is not valid."))
     if extract.status != Status.SUCCEEDED or not extract.file:
         raise errors.InvalidState(_("This file is no longer available; ask for it again."))
-    from accounts.models import User
-    from transactions.services.licenses import license_download_record
 
     # The link is bound to the person it was issued to: it works only while that person may
     # still ask for one (an active account, still a member of the licensee with a buyer role).
@@ -450,8 +447,6 @@ def _trace_by_rows(*, dataset, leaked_file: Path, keys: dict, licenses: dict) ->
     """trace_rows over every delivered extract of a record offer of `dataset` (one candidate
     per license and version: the rows depend on both); `licenses` are the dataset's, by id.
     Returns the best row per license."""
-    from transactions.extracts.leaks import RowCandidate, trace_rows
-
     delivered = (
         Extract.objects.filter(
             license__dataset=dataset, status__in=[Extract.Status.SUCCEEDED, Extract.Status.EXPIRED]
@@ -532,8 +527,6 @@ def license_trace_leak(*, actor, dataset, leaked_file: Path, file_name: str = ""
     against decoy keys. Returns candidates best first: license id, organization, pseudonym
     matches and share, rows matched and share, and for the best by rows its confidence,
     false-match rate and whether it is identified. Operators only; the search is audited."""
-    from transactions.extracts.leaks import trace_leak
-
     authorize(permissions.license_trace_leak, actor)
     suffix = Path(file_name or leaked_file.name).suffix.lower()
     if suffix not in LEAK_SUFFIXES:

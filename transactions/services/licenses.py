@@ -10,14 +10,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from guardian.shortcuts import assign_perm
 
-from catalog.models import Offer
 from catalog.selectors import offer_snapshot
-from marketplace import errors
+from marketplace import errors, reactions
 from marketplace.actors import SYSTEM
 from marketplace.audit import audit_record
 from marketplace.authz import authorize
 from marketplace.context import client_ip
-from transactions import hooks, keystore, permissions, selectors
+from transactions import keystore, permissions, selectors
 from transactions.models import AccessRequest, DownloadEvent, License, license_is_usable
 from transactions.notifications import BUYER, CENTER, notify
 from transactions.services._workflow import _locked_request, _user
@@ -102,8 +101,7 @@ def license_issue(*, actor, access_request: AccessRequest, now: datetime.datetim
             },
         )
         notify(verb="license_issued", audiences=[BUYER, CENTER], license=license, access_request=locked)
-        license_id = license.pk
-        transaction.on_commit(lambda: hooks.license_issued(license_id))
+        reactions.announce_on_commit(reactions.LICENSE_ISSUED, license_id=license.pk)
     return license
 
 
@@ -171,45 +169,6 @@ def license_expire(*, actor, license: License, now: datetime.datetime | None = N
         )
         notify(verb="license_expired", audiences=[BUYER], license=locked)
     return locked
-
-
-def license_renew(
-    *,
-    actor,
-    license: License,
-    accept_terms: bool = False,
-    purpose: str | None = None,
-    purpose_category: str | None = None,
-) -> AccessRequest:
-    """Ask for the license again: a new request for the same offer carrying the old scope (and
-    purpose, unless given), submitted through the normal path (eligibility, review, payment).
-    The old terms carry forward when they are still the offer's; new terms must be accepted."""
-    from transactions.services.requests import access_request_submit
-
-    authorize(permissions.license_renew, actor, license, can_view=permissions.license_view)
-    with transaction.atomic():
-        locked = _locked_license(license.pk)
-        if locked.state == State.REVOKED:
-            raise errors.InvalidState(_("A revoked license cannot be renewed; send a new request instead."))
-        previous = locked.access_request
-        offer = Offer.objects.select_related("dataset", "current_terms").get(pk=locked.offer_id)
-        if offer.current_terms_id != previous.terms_id and accept_terms is not True:
-            raise errors.ApplicationError(
-                _("The offer's license terms have changed since this license; accept the new terms."),
-                errors={"accept_terms": [_("The terms must be accepted.")]},
-            )
-        renewal = access_request_submit(
-            actor=actor,
-            offer=offer,
-            organization=locked.organization,
-            scope=locked.scope,
-            purpose=previous.purpose if purpose is None else purpose,
-            purpose_category=previous.purpose_category if purpose_category is None else purpose_category,
-            accept_terms=True,
-            renewal_of=locked,
-        )
-        _license_audit(locked, actor=actor, verb="renewal_requested", after={"request": renewal.pk})
-    return renewal
 
 
 def license_send_renewal_reminders(*, actor, now: datetime.datetime | None = None, days: int = 7) -> int:

@@ -42,7 +42,7 @@ from transactions.services._workflow import (
     _transition,
 )
 from transactions.services.invoices import _invoice_void_locked, invoice_issue
-from transactions.services.licenses import license_issue
+from transactions.services.licenses import _license_audit, _locked_license, license_issue
 
 State = AccessRequest.State
 Action = RequestEvent.Action
@@ -650,3 +650,40 @@ def access_request_message_post(*, actor, access_request: AccessRequest, body: s
             params={"author": str(getattr(actor, "name", "") or actor), "message": body[:500]},
         )
     return message
+
+
+def license_renew(
+    *,
+    actor,
+    license: License,
+    accept_terms: bool = False,
+    purpose: str | None = None,
+    purpose_category: str | None = None,
+) -> AccessRequest:
+    """Ask for the license again: a new request for the same offer carrying the old scope (and
+    purpose, unless given), submitted through the normal path (eligibility, review, payment).
+    The old terms carry forward when they are still the offer's; new terms must be accepted."""
+    authorize(permissions.license_renew, actor, license, can_view=permissions.license_view)
+    with transaction.atomic():
+        locked = _locked_license(license.pk)
+        if locked.state == License.State.REVOKED:
+            raise errors.InvalidState(_("A revoked license cannot be renewed; send a new request instead."))
+        previous = locked.access_request
+        offer = Offer.objects.select_related("dataset", "current_terms").get(pk=locked.offer_id)
+        if offer.current_terms_id != previous.terms_id and accept_terms is not True:
+            raise errors.ApplicationError(
+                _("The offer's license terms have changed since this license; accept the new terms."),
+                errors={"accept_terms": [_("The terms must be accepted.")]},
+            )
+        renewal = access_request_submit(
+            actor=actor,
+            offer=offer,
+            organization=locked.organization,
+            scope=locked.scope,
+            purpose=previous.purpose if purpose is None else purpose,
+            purpose_category=previous.purpose_category if purpose_category is None else purpose_category,
+            accept_terms=True,
+            renewal_of=locked,
+        )
+        _license_audit(locked, actor=actor, verb="renewal_requested", after={"request": renewal.pk})
+    return renewal
