@@ -31,7 +31,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.utils.translation import gettext as _
 
-from catalog.treatments import RecordTreatments
+from catalog.treatments import RecordTreatments, parse_ints
 
 PUBLIC = "public"
 QUASI_IDENTIFIER = "quasi_identifier"
@@ -105,17 +105,7 @@ def _measures(value) -> tuple[Measure, ...] | None:
 def _parse_numbers(values: Mapping, kwargs: dict, invalid: list[str]) -> None:
     """k, p_percent and dominance of `values` into `kwargs`; the keys that do not parse go to
     `invalid` (empty values are left out: the defaults apply)."""
-    for key in ("k", "p_percent"):
-        value = values.get(key)
-        if value in (None, ""):
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            invalid.append(key)
-            continue
-        try:
-            kwargs[key] = int(value)
-        except ValueError:
-            invalid.append(key)
+    parse_ints(values, ("k", "p_percent"), kwargs, invalid)
     if values.get("dominance") not in (None, ""):
         try:
             kwargs["dominance"] = Decimal(str(values["dominance"]))

@@ -35,6 +35,23 @@ PSEUDONYM_PERIODS = ("", "day", "week", "month")
 SUPPRESS_K_MIN, SUPPRESS_K_MAX = 2, 1000
 AMOUNT_MAX = 10**12
 
+
+def parse_ints(values: Mapping, keys, kwargs: dict, invalid: list[str]) -> None:
+    """The whole numbers of `values` under `keys` into `kwargs` (written as numbers or text;
+    empty ones left out); keys that are not whole numbers go to `invalid`."""
+    for key in keys:
+        value = values.get(key)
+        if value in (None, ""):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            invalid.append(key)
+            continue
+        try:
+            kwargs[key] = int(value)
+        except ValueError:
+            invalid.append(key)
+
+
 _INTS = ("amount_round", "amount_top", "suppress_k", "trajectory_k", "sample_percent")
 _TUPLES = ("amount_fields", "suppress_first")
 _CHOICES = {"time_unit": TIME_UNITS, "pseudonym_period": PSEUDONYM_PERIODS}
@@ -69,17 +86,7 @@ class RecordTreatments:
                 kwargs[key] = value.strip()
             else:
                 invalid.append(key)
-        for key in _INTS:
-            value = values.get(key)
-            if value in (None, ""):
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | str):
-                invalid.append(key)
-                continue
-            try:
-                kwargs[key] = int(value)
-            except ValueError:
-                invalid.append(key)
+        parse_ints(values, _INTS, kwargs, invalid)
         for key in _TUPLES:
             value = values.get(key)
             if value in (None, ""):
