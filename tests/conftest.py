@@ -102,6 +102,17 @@ def buyer(db):
     return factories.OrganizationFactory(kind="buyer", name="골목카페", buyer_category="sme")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_storage():
+    """Each test session starts with empty storage. A fresh test database numbers its rows from
+    1 again, so a file an earlier session left under `datasets/<id>/…` would pass for one of
+    this session's (a file run alone after the suite failed on exactly that)."""
+    media = Path(settings.MEDIA_ROOT)
+    if media.is_relative_to(Path(settings.VAR_DIR)):  # only the tests' own storage
+        shutil.rmtree(media, ignore_errors=True)
+    media.mkdir(parents=True, exist_ok=True)
+
+
 def _database_url() -> str:
     from django.db import connection
 
