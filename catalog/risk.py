@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from catalog.ingestion.sql import ident
+from catalog.privacy import multiset_signature_sql
 
 UNICITY_POINTS = (1, 2, 3)
 MAX_SUBJECTS = 20_000
@@ -247,7 +248,7 @@ def linkage(
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM ({sql})", params)  # noqa: S608
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {name}_s AS SELECT {ident(subject)} AS s, {real} AS real,"  # noqa: S608
-            f" string_agg({tup}, chr(31) ORDER BY {tup}) AS sig FROM {name} GROUP BY {ident(subject)}"
+            f" {multiset_signature_sql(tup)} AS sig FROM {name} GROUP BY {ident(subject)}"
         )
     try:
         row = con.execute(_linkage_sql(tup, subject, truth)).fetchone()

@@ -176,3 +176,22 @@ def test_filters_never_read_excluded_or_identifier_columns(small):
 def test_preview_limit(small):
     p = privacy.plan(parquet=small, schema=SCHEMA, policy=RECORDS, scope={}, key=KEY, limit=2)
     assert p.sql.endswith("LIMIT 2") and len(run(p)) == 2
+
+
+def test_a_trajectory_signature_is_its_rows_as_a_multiset():
+    """Trajectory suppression and the linkage measure group subjects by the multiset of their
+    rows: the same rows in any order give one signature; a row more, fewer or different, another
+    (the aggregate is a count and hash sums, which spill, not an ordered string_agg)."""
+    rows = [
+        ("a", "x"), ("a", "y"), ("a", "y"),  # a: x, y, y
+        ("b", "y"), ("b", "x"), ("b", "y"),  # b: the same, in another order
+        ("c", "x"), ("c", "y"),  # c: one y fewer
+        ("d", "x"), ("d", "y"), ("d", "z"),  # d: z instead of the second y
+        ("e", "xy"), ("e", ""), ("e", "y"),  # e: the same letters cut otherwise
+    ]  # fmt: skip
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (s VARCHAR, v VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?, ?)", rows)
+    sig = dict(con.execute(f"SELECT s, {privacy.multiset_signature_sql('v')} FROM t GROUP BY s").fetchall())
+    assert sig["a"] == sig["b"]
+    assert len({sig["a"], sig["c"], sig["d"], sig["e"]}) == 4
