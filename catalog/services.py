@@ -12,6 +12,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -1078,7 +1079,18 @@ def _assessed(policy: OfferPolicy, version: DatasetVersion, *, opening: bool) ->
     that it would give away (or that would give it away)."""
     if opening:
         _refuse_public_conflicts(policy, version)
-    report = risk_reports.report_for(policy, version)
+    try:
+        report = risk_reports.report_for(policy, version)
+    except duckdb.Error as exc:  # out of memory or disk on a very large version
+        log.warning("risk of an offer over version %s not measured: %s", version.pk, exc)
+        if opening:
+            message = _(
+                "The re-identification risk of this offer could not be measured on the data, so it "
+                "cannot be open for requests yet. Save it closed and measure it again later, or ask "
+                "an operator."
+            )
+            raise errors.ApplicationError(message, errors={"is_active": [message]}) from exc
+        report = None
     if report is None:
         return {"risk_report": None, "risk_computed_at": None, "risk_version": None, "risk_passes": None}
     stored = report.to_dict()

@@ -4,6 +4,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from catalog import services
+from catalog.models import Offer
 from tests import factories
 from tests.catalog.conftest import CARD_CSV
 
@@ -342,3 +343,30 @@ def test_made_up_query_parameters_do_not_fill_the_cache(api, published, monkeypa
     api.get("/api/v1/datasets/", {"q": "카드", "page": "1"})
     api.get(f"/datasets/{published.slug}/")
     assert {k.split(":")[1] for k in stored} >= {"list", "visitor-page"}
+
+
+@pytest.mark.django_db
+def test_an_offer_whose_risk_cannot_be_measured_is_refused_open_with_a_clear_error(
+    login, curator, ingested, monkeypatch
+):
+    """On a version too large for the worker's memory the risk report fails: the offer is not
+    opened blind, the center is told why (Korean and English) and nothing is saved."""
+    import duckdb
+
+    from catalog import risk
+
+    client = login(curator)
+    client.post(f"/api/v1/versions/{ingested.pk}/publish/")
+
+    def out_of_memory(*args, **kwargs):
+        raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block")
+
+    monkeypatch.setattr(risk, "assess_policy", out_of_memory)
+    offer = {**RECORDS_OFFER, "fields": RECORDS_OFFER["fields"][:-1], "quasi_identifiers_allowed": True}
+    url = f"/api/v1/datasets/{ingested.dataset.slug}/offers/"
+    refused = client.post(url, offer, format="json", HTTP_ACCEPT_LANGUAGE="en")
+    assert refused.status_code == 400
+    assert "could not be measured" in refused.json()["errors"]["is_active"][0]
+    korean = client.post(url, offer, format="json", HTTP_ACCEPT_LANGUAGE="ko")
+    assert korean.status_code == 400 and "위험" in korean.json()["errors"]["is_active"][0]
+    assert not Offer.objects.filter(dataset=ingested.dataset).exists()
