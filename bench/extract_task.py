@@ -97,7 +97,6 @@ def _parties(stamp: str):
 def _published_dataset(center, parquet: Path, stamp: str):
     """A dataset whose published version is `parquet` itself (linked into storage, not
     ingested), with the card payments' sensitivities."""
-    import duckdb
     from django.conf import settings
 
     from catalog import services as catalog
@@ -121,22 +120,23 @@ def _published_dataset(center, parquet: Path, stamp: str):
         parquet_sha256="bench",
         row_count=1,
     )
-    types = {"VARCHAR": "string", "BIGINT": "integer", "TIMESTAMP": "datetime", "DOUBLE": "number"}
-    described = duckdb.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(parquet)]).fetchall()
     Field.objects.bulk_create(
         [
-            Field(
-                version=version,
-                position=i,
-                name=name,
-                type=types.get(kind, "string"),
-                sensitivity=SENSITIVITY.get(name, "public"),
-            )
-            for i, (name, kind, *_rest) in enumerate(described)
+            Field(version=version, position=i, name=name, type=kind, sensitivity=sensitivity)
+            for i, (name, kind, sensitivity) in enumerate(_columns(parquet))
         ]
     )
     catalog.version_publish(actor=SYSTEM, version=version)
     return Dataset.objects.get(pk=dataset.pk)
+
+
+def _columns(parquet: Path) -> list[tuple[str, str, str]]:
+    """(name, type, sensitivity) of the generated payments' columns, as the catalog records them."""
+    import duckdb
+
+    types = {"VARCHAR": "string", "BIGINT": "integer", "TIMESTAMP": "datetime", "DOUBLE": "number"}
+    described = duckdb.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(parquet)]).fetchall()
+    return [(n, types.get(t, "string"), SENSITIVITY.get(n, "public")) for n, t, *_ in described]
 
 
 SENSITIVITY = {
@@ -242,8 +242,6 @@ def case_raw(parquet: Path, which: str) -> dict:
 
 def _record_plan(parquet: Path):
     """The privacy plan the task runs for the record cases (under some license key)."""
-    import duckdb
-
     os.environ.update(DEBUG="1", DJANGO_SETTINGS_MODULE="config.settings", LOG_LEVEL="WARNING")
     os.environ.setdefault("JANGTEO_VAR_DIR", str(WORK / "var"))
     import django
@@ -252,14 +250,9 @@ def _record_plan(parquet: Path):
     from catalog import privacy
     from catalog.policy import OfferPolicy
 
-    types = {"VARCHAR": "string", "BIGINT": "integer", "TIMESTAMP": "datetime", "DOUBLE": "number"}
-    described = duckdb.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(parquet)]).fetchall()
-    schema = [
-        privacy.Column(n, types.get(t, "string"), SENSITIVITY.get(n, "public")) for n, t, *_ in described
-    ]
     return privacy.plan(
         parquet=str(parquet),
-        schema=schema,
+        schema=[privacy.Column(*column) for column in _columns(parquet)],
         policy=OfferPolicy.from_values(_record_offer()),
         scope={"fields": RECORD_FIELDS, **SCOPE},
         key=bytes(range(32)),

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import django_filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import (
-    OpenApiParameter,
-    OpenApiResponse,
-    extend_schema,
-)
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
@@ -18,9 +14,7 @@ from marketplace.csv_export import csv_response
 from transactions import selectors, services
 from transactions.api._common import CSVRenderer, IdFilter, valid_input
 from transactions.api.serializers import InvoiceSerializer, MarkPaidSerializer, VoidSerializer
-from transactions.models import (
-    Invoice,
-)
+from transactions.models import Invoice
 
 
 class InvoiceFilter(django_filters.FilterSet):

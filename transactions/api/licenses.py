@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import django_filters
-from drf_spectacular.utils import (
-    extend_schema,
-)
+from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -20,9 +18,7 @@ from transactions.api.serializers import (
     RevokeSerializer,
     page_of,
 )
-from transactions.models import (
-    License,
-)
+from transactions.models import License
 
 
 class LicenseFilter(django_filters.FilterSet):

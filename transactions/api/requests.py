@@ -4,9 +4,7 @@ operator) approve, narrow, return or reject; both sides write in the thread."""
 from __future__ import annotations
 
 import django_filters
-from drf_spectacular.utils import (
-    extend_schema,
-)
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -25,12 +23,10 @@ from transactions.api.serializers import (
     ResubmitSerializer,
     ReturnSerializer,
     WithdrawSerializer,
-    _scope_from,
+    scope_from,
     page_of,
 )
-from transactions.models import (
-    AccessRequest,
-)
+from transactions.models import AccessRequest
 
 
 class AccessRequestFilter(django_filters.FilterSet):
@@ -71,7 +67,7 @@ class AccessRequestViewSet(
             actor=request.user,
             offer=offer,
             organization=data.get("organization"),
-            scope=_scope_from(data),
+            scope=scope_from(data),
             purpose=data["purpose"],
             purpose_category=data["purpose_category"],
             accept_terms=data["accept_terms"],
@@ -81,7 +77,7 @@ class AccessRequestViewSet(
     @extend_schema(request=RequestUpdateSerializer, responses=AccessRequestSerializer)
     def partial_update(self, request, *args, **kwargs):
         data = valid_input(RequestUpdateSerializer, request)
-        scope = _scope_from(data)
+        scope = scope_from(data)
         access_request = services.access_request_update(
             actor=request.user,
             access_request=self.get_object(),
@@ -99,7 +95,7 @@ class AccessRequestViewSet(
         access_request = services.access_request_approve(
             actor=request.user,
             access_request=self.get_object(),
-            narrowed_scope=_scope_from(data) or None,
+            narrowed_scope=scope_from(data) or None,
             note=data["note"],
         )
         return Response(self._fresh(access_request))

@@ -7,10 +7,7 @@ import datetime
 
 from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import (
-    extend_schema_field,
-    inline_serializer,
-)
+from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
 from accounts.api import OrganizationBriefSerializer
@@ -340,7 +337,7 @@ class AccessScopeInputSerializer(serializers.Serializer):
     date_to = serializers.DateField(required=False, allow_null=True)
 
 
-def _scope_from(validated: dict) -> dict:
+def scope_from(validated: dict) -> dict:
     return {key: validated[key] for key in SCOPE_KEYS if key in validated}
 
 
