@@ -23,8 +23,8 @@ from transactions.api.serializers import (
     ResubmitSerializer,
     ReturnSerializer,
     WithdrawSerializer,
-    scope_from,
     page_of,
+    scope_from,
 )
 from transactions.models import AccessRequest
 
