@@ -13,7 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser
+from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.permissions import SAFE_METHODS, AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,8 +22,18 @@ from accounts.models import Organization
 from accounts.selectors import organizations_visible_to
 from catalog import cache as catalog_cache
 from catalog import permissions, policy, selectors, services
-from catalog.models import Dataset, DatasetVersion, Field, Offer, PeriodUnit, Sensitivity, UploadMode
+from catalog.models import (
+    Dataset,
+    DatasetVersion,
+    Field,
+    Offer,
+    PeriodUnit,
+    Sensitivity,
+    UploadMode,
+    VersionSource,
+)
 from catalog.rendering import markdown_to_html
+from catalog.services import imports as import_services
 from catalog.vocabularies import Theme, UpdateFrequency, regions_by_code
 from marketplace import errors
 from marketplace.api import is_id
@@ -172,6 +182,14 @@ class VersionSerializer(ModelSerializer):
         ]
 
 
+class VersionSourceSerializer(ModelSerializer):
+    error = serializers.CharField(source="error_text", read_only=True)
+
+    class Meta:
+        model = VersionSource
+        fields = ["position", "uri", "bytes", "status", "progress", "error", "started_at", "finished_at"]
+
+
 class VersionBriefSerializer(ModelSerializer):
     class Meta:
         model = DatasetVersion
@@ -311,9 +329,23 @@ class FieldChangeSerializer(serializers.Serializer):
 
 
 class UploadSerializer(serializers.Serializer):
-    file = serializers.FileField(allow_empty_file=True)
+    """A version from one uploaded `file`, or from `source_uris` in the center's import prefix
+    (s3://…; a URI ending in "/" names every file under it)."""
+
+    file = serializers.FileField(allow_empty_file=True, required=False)
+    source_uris = serializers.ListField(
+        child=serializers.CharField(max_length=1100), required=False, max_length=1000
+    )
     mode = serializers.ChoiceField(choices=UploadMode.choices, required=False, default=UploadMode.REPLACE)
     replace_periods = serializers.BooleanField(required=False, default=False)
+
+    def validate(self, attrs):
+        if bool(attrs.get("file")) == bool(attrs.get("source_uris")):
+            message = _("Send either a file or source_uris, not both.")
+            if not attrs.get("file"):
+                message = _("Send a file, or source_uris naming files in your center's import prefix.")
+            raise serializers.ValidationError({"file": [message]})
+        return attrs
 
 
 @extend_schema_serializer(many=False)
@@ -481,14 +513,14 @@ class DatasetViewSet(
 
     @extend_schema(
         methods=["POST"],
-        request={"multipart/form-data": UploadSerializer},
+        request={"multipart/form-data": UploadSerializer, "application/json": UploadSerializer},
         responses={202: VersionBriefSerializer},
     )
     @extend_schema(methods=["GET"], responses=VersionBriefSerializer(many=True))
     @action(
         detail=True,
         methods=["get", "post"],
-        parser_classes=[SafeMultiPartParser, FormParser],
+        parser_classes=[SafeMultiPartParser, FormParser, JSONParser],
         pagination_class=None,
     )
     def versions(self, request, slug=None):
@@ -510,6 +542,15 @@ class DatasetViewSet(
             raise errors.PermissionDenied(_("Only the center's curators and managers upload versions."))
         data = UploadSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        if data.validated_data.get("source_uris"):
+            version = import_services.version_import(
+                actor=request.user,
+                dataset=dataset,
+                source_uris=data.validated_data["source_uris"],
+                mode=data.validated_data["mode"],
+                replace_periods=data.validated_data["replace_periods"],
+            )
+            return Response(VersionBriefSerializer(version).data, status=status.HTTP_202_ACCEPTED)
         upload = data.validated_data["file"]
         version = services.version_upload(
             actor=request.user,
@@ -631,6 +672,16 @@ class VersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
                 context={"full_profiles": True},
             ).data
         )
+
+    @extend_schema(responses=VersionSourceSerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def sources(self, request, pk=None):
+        """The files of a version imported from object storage, each with its own progress
+        (the center's staff only: the URIs are the center's storage layout)."""
+        version = self.get_object()
+        if not permissions.dataset_manage_view(request.user, version.dataset):
+            raise errors.NotFound(_("Not found."))
+        return Response(VersionSourceSerializer(version.sources.order_by("position"), many=True).data)
 
     @extend_schema(request=None, responses=VersionSerializer)
     @action(detail=True, methods=["post"])

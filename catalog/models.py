@@ -147,6 +147,19 @@ def version_upload_to(instance: DatasetVersion, filename: str) -> str:
     return f"datasets/{instance.dataset_id}/uploads/{instance.storage_token}.bin"
 
 
+def translated_error(error: str, detail: dict | None) -> str:
+    """A job's error in the reader's language, from its English template and values."""
+    from django.utils.translation import gettext
+
+    template = (detail or {}).get("template")
+    if not template:
+        return gettext(error) if error else ""
+    try:
+        return gettext(template) % (detail.get("params") or {})
+    except (KeyError, TypeError, ValueError):
+        return error
+
+
 class DatasetVersion(Job):
     """One uploaded release of a dataset; its ingestion is a job (`marketplace.jobs`)."""
 
@@ -246,19 +259,59 @@ class DatasetVersion(Job):
     @property
     def error_text(self) -> str:
         """The failure in the reader's language."""
-        from django.utils.translation import gettext
-
-        template = (self.error_detail or {}).get("template")
-        if not template:
-            return gettext(self.error) if self.error else ""
-        try:
-            return gettext(template) % (self.error_detail.get("params") or {})
-        except (KeyError, TypeError, ValueError):
-            return self.error
+        text = translated_error(self.error, self.error_detail)
+        # An imported file's error names the file (a join's error names it in its text).
+        file = (self.error_detail or {}).get("file")
+        return f"{file}: {text}" if file and file not in text else text
 
     @property
     def is_current(self) -> bool:
         return self.dataset.current_version_id == self.pk
+
+
+class VersionSource(Job):
+    """One file of a version imported from object storage (`source_uris`). Each is ingested by
+    its own task, in parallel; the last to finish queues the step that joins them into the
+    version (a chord counted in PostgreSQL: the broker keeps no results). `result` holds what
+    the join needs: the file's columns, rows, encoding, profile and partition files."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Ingesting")
+        DONE = "done", _("Ingested")
+        FAILED = "failed", _("Failed")
+
+    QUEUED, RUNNING, SUCCEEDED, FAILED = Status.QUEUED, Status.RUNNING, Status.DONE, Status.FAILED
+    SETTINGS_PREFIX = "INGEST"
+    GAVE_UP = _("Ingesting this file did not finish after %(n)s attempts.")
+
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="sources")
+    position = models.PositiveIntegerField(_("position"))
+    uri = models.CharField(_("source URI"), max_length=1100)
+    key = models.CharField(_("object key"), max_length=1024)
+    etag = models.CharField(_("ETag"), max_length=200)
+    bytes = models.BigIntegerField(_("size"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    result = models.JSONField(_("result"), default=dict, blank=True)
+    error_detail = models.JSONField(_("error detail"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("imported file")
+        verbose_name_plural = _("imported files")
+        ordering = ["version", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "position"], name="source_unique_position"),
+            models.CheckConstraint(
+                name="source_progress_0_100", condition=Q(progress__gte=0, progress__lte=100)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.uri
+
+    @property
+    def error_text(self) -> str:
+        return translated_error(self.error, self.error_detail)
 
 
 class DatasetPart(models.Model):

@@ -110,6 +110,22 @@ def version_ingest(actor, version: DatasetVersion) -> bool:
     return _may_edit(actor, version.dataset)
 
 
+def version_import(actor, dataset: Dataset) -> bool:
+    return _may_edit(actor, dataset)
+
+
+def version_source_ingest(actor, _source=None) -> bool:
+    return is_system(actor)
+
+
+def version_source_fail(actor, _source=None) -> bool:
+    return is_system(actor)
+
+
+def version_sources_join(actor, _version=None) -> bool:
+    return is_system(actor)
+
+
 def version_fields_update(actor, version: DatasetVersion) -> bool:
     return _may_edit(actor, version.dataset)
 

@@ -4,7 +4,8 @@ from celery import shared_task
 from django.utils.translation import gettext_lazy as _
 
 from catalog import services
-from catalog.models import DatasetVersion
+from catalog.models import DatasetVersion, VersionSource
+from catalog.services import imports
 from marketplace.actors import SYSTEM
 from marketplace.jobs import job_task
 
@@ -25,6 +26,40 @@ def _fail(version_id: int, message: str) -> None:
 def ingest_version(version_id: int) -> str:
     """Ingest one uploaded version (idempotent; see services.version_ingest)."""
     return services.version_ingest(actor=SYSTEM, version_id=version_id).status
+
+
+def _fail_source(source_id: int, message: str) -> None:
+    """A file that cannot be ingested for a reason outside it fails its version too."""
+    imports.version_source_fail(actor=SYSTEM, source_id=source_id, message=message)
+
+
+@job_task(
+    name="catalog.tasks.ingest_source",
+    model=VersionSource,
+    fail=_fail_source,
+    retries_exhausted=_("Ingesting an imported file failed after %(n)s attempts (%(error)s). Try again."),
+    internal_error=_(
+        "An internal error stopped ingestion; the platform team has been told. Try again later."
+    ),
+)
+def ingest_source(source_id: int) -> str:
+    """Ingest one file of an imported version; the last one queues join_sources."""
+    return imports.version_source_ingest(actor=SYSTEM, source_id=source_id).status
+
+
+@job_task(
+    name="catalog.tasks.join_sources",
+    model=DatasetVersion,
+    fail=_fail,
+    retries_exhausted=_("Ingestion failed after %(n)s attempts (%(error)s). Try uploading again."),
+    internal_error=_(
+        "An internal error stopped ingestion; the platform team has been told. Try again later."
+    ),
+    release=False,
+)
+def join_sources(version_id: int) -> str:
+    """Make an imported version's ingested files one version (the chord's last step)."""
+    return imports.version_sources_join(actor=SYSTEM, version_id=version_id).status
 
 
 @shared_task

@@ -229,6 +229,18 @@ Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 2**20
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=2 * 2**30)
 UPLOAD_MAX_UNCOMPRESSED_BYTES = env.int("UPLOAD_MAX_UNCOMPRESSED_BYTES", default=10 * 2**30)
+# Imports from the centers' own prefixes in object storage, s3://IMPORT_BUCKET/IMPORT_PREFIX/<center
+# id>/ (catalog/import_store.py); unset IMPORT_BUCKET turns imports off. Credentials: the
+# IMPORT_S3_* pair when set, else boto3's usual chain (AWS_* variables, instance role).
+IMPORT_BUCKET = env.str("IMPORT_BUCKET", default="")
+IMPORT_PREFIX = env.str("IMPORT_PREFIX", default="centers")
+IMPORT_S3_ENDPOINT_URL = env.str("IMPORT_S3_ENDPOINT_URL", default=env.str("AWS_S3_ENDPOINT_URL", default=""))
+IMPORT_S3_REGION = env.str("IMPORT_S3_REGION", default=env.str("AWS_S3_REGION_NAME", default=""))
+IMPORT_S3_ACCESS_KEY_ID = env.str("IMPORT_S3_ACCESS_KEY_ID", default="")
+IMPORT_S3_SECRET_ACCESS_KEY = env.str("IMPORT_S3_SECRET_ACCESS_KEY", default="")
+IMPORT_MAX_FILES = env.int("IMPORT_MAX_FILES", default=500)
+IMPORT_MAX_FILE_BYTES = env.int("IMPORT_MAX_FILE_BYTES", default=50 * 2**30)
+IMPORT_MAX_UNCOMPRESSED_BYTES = env.int("IMPORT_MAX_UNCOMPRESSED_BYTES", default=250 * 2**30)
 
 # --- DuckDB ---------------------------------------------------------------------------------
 DUCKDB_MEMORY_LIMIT = env.str("DUCKDB_MEMORY_LIMIT", default="1GB")

@@ -212,13 +212,15 @@ def job_task(
     internal_error: str,
     max_retries: int = 3,
     backoff: timedelta = timedelta(seconds=5),
+    release: bool = True,
 ):
     """The one Celery task shape for a job: `@job_task(...)` over `work(job_id) -> str`.
 
     Delivered at least once (acks_late, requeued when the worker is lost); transient errors
     are retried with exponential backoff up to `max_retries` times, the row given back to the
     queue in between; when retries run out, or on any other error, `fail(job_id, reason)`
-    ends the job with a readable reason instead of leaving it running."""
+    ends the job with a readable reason instead of leaving it running. `release` False keeps
+    the row running between retries (a step of a job whose row another task claimed)."""
 
     def decorate(work: Callable[[int], str]):
         @shared_task(
@@ -243,7 +245,8 @@ def job_task(
                     tries = {"n": self.request.retries + 1, "error": type(exc).__name__}
                     fail(job_id, retries_exhausted % tries)
                     return "failed"
-                job_release(model, job_id)
+                if release:
+                    job_release(model, job_id)
                 raise
             except Exception:
                 logger.exception("%s %s failed", name, job_id)

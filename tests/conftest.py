@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
 import subprocess
@@ -211,3 +213,63 @@ def celery_worker_process(celery_worker_session, transactional_db):
         yield celery_worker_session
     finally:
         app.conf.task_always_eager = previous
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """The S3 server the import tests talk to over HTTP: a moto server started here, in-process,
+    or the one CI started (S3_TEST_ENDPOINT_URL), which must answer."""
+    from urllib.parse import urlsplit
+
+    endpoint = urlsplit(settings.IMPORT_S3_ENDPOINT_URL)
+    if not settings.S3_TEST_SERVER_IN_PROCESS:
+        import socket
+
+        try:
+            socket.create_connection((endpoint.hostname, endpoint.port), timeout=3).close()
+        except OSError:
+            pytest.skip(f"no S3 server answers at {settings.IMPORT_S3_ENDPOINT_URL}")
+        yield settings.IMPORT_S3_ENDPOINT_URL
+        return
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
+    server = ThreadedMotoServer(ip_address=endpoint.hostname, port=endpoint.port, verbose=False)
+    server.start()
+    try:
+        yield settings.IMPORT_S3_ENDPOINT_URL
+    finally:
+        server.stop()
+
+
+class ImportBucket:
+    """The import bucket, emptied for the test; `put` stores a file under a center's prefix."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def uri(self, center, name: str) -> str:
+        from catalog import import_store
+
+        return import_store.center_uri(center.pk) + name
+
+    def put(self, center, name: str, data: bytes | str) -> str:
+        from catalog import import_store
+
+        body = data.encode() if isinstance(data, str) else data
+        key = import_store.center_prefix(center.pk) + name
+        self.client.put_object(Bucket=settings.IMPORT_BUCKET, Key=key, Body=body)
+        return self.uri(center, name)
+
+
+@pytest.fixture
+def import_bucket(s3_server):
+    from catalog import import_store
+
+    client = import_store.client()
+    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+        client.create_bucket(Bucket=settings.IMPORT_BUCKET)
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=settings.IMPORT_BUCKET):
+        for item in page.get("Contents", []):
+            client.delete_object(Bucket=settings.IMPORT_BUCKET, Key=item["Key"])
+    return ImportBucket(client)

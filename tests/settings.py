@@ -33,3 +33,20 @@ REST_FRAMEWORK = {
 # Relaxed for the suite: its small fixture files are never k-anonymous. The tests of the risk
 # threshold (tests/privacy/test_records_linkage.py) put the real defaults back.
 RISK_THRESHOLD_DEFAULTS = {"min_k": 1, "max_sample_uniqueness": 1.0, "max_unicity": 1.0, "max_linkage": 1.0}
+
+# Imports from object storage (catalog/import_store.py) are tested against a real S3 server over
+# HTTP: CI's standalone moto server (S3_TEST_ENDPOINT_URL, set by .ci/run), else a moto server
+# the suite starts in-process (tests/conftest.py) on a free port chosen here. The port goes into
+# the environment so that the Celery worker the tests start reads the same endpoint.
+S3_TEST_SERVER_IN_PROCESS = "S3_TEST_ENDPOINT_URL" not in os.environ
+if S3_TEST_SERVER_IN_PROCESS:
+    import socket
+
+    with socket.socket() as _probe:
+        _probe.bind(("127.0.0.1", 0))
+        os.environ["S3_TEST_ENDPOINT_URL"] = f"http://127.0.0.1:{_probe.getsockname()[1]}"
+IMPORT_BUCKET = "jangteo-imports"
+IMPORT_S3_ENDPOINT_URL = os.environ["S3_TEST_ENDPOINT_URL"]
+IMPORT_S3_REGION = "us-east-1"
+IMPORT_S3_ACCESS_KEY_ID = "testing"
+IMPORT_S3_SECRET_ACCESS_KEY = "testing"

@@ -327,8 +327,8 @@ MATRIX = [
         published,
         lambda d: f"/api/v1/datasets/{d.slug}/versions/",
         {},
-        codes(set(), AUTHENTICATED - EDITORS) | {a: 415 for a in EDITORS},
-    ),  # editors reach the multipart parser
+        codes(set(), AUTHENTICATED - EDITORS) | {a: 400 for a in EDITORS},
+    ),  # editors reach validation: neither a file nor source_uris
     ("dataset-preview", "get", published, lambda d: f"/api/v1/datasets/{d.slug}/preview/", None, codes(ALL)),
     ("dataset-offers", "get", published, lambda d: f"/api/v1/datasets/{d.slug}/offers/", None, codes(ALL)),
     (

@@ -40,6 +40,7 @@ from catalog.models import (
     RiskThresholdSetting,
     Sensitivity,
     UploadMode,
+    VersionSource,
 )
 from catalog.policy import OfferPolicy
 from catalog.storage import local_path, remove_stale_work_dirs, sha256_of, store_file
@@ -514,6 +515,8 @@ def version_ingest(*, actor, version_id: int) -> DatasetVersion:
     claim = jobs.job_claim(DatasetVersion, version_id, failed=_audit_failure)
     if not claim.claimed:
         return claim.job
+    if claim.job.sources.exists():  # imported from object storage: one task per file
+        return _dispatch_sources(claim.job)
     try:
         ingested = _ingest(claim.job)
     except ingestion.IngestionError as exc:
@@ -524,6 +527,23 @@ def version_ingest(*, actor, version_id: int) -> DatasetVersion:
             column=exc.column,
             detail={"template": exc.template, "params": exc.params},
         )
+    return _finish_ingestion(actor, version_id, ingested)
+
+
+def _dispatch_sources(version: DatasetVersion) -> DatasetVersion:
+    """Queue the ingestion of each imported file not yet ingested (all of them the first time;
+    the rest when a lost version is claimed again), or the join when none is left."""
+    pending = list(version.sources.exclude(status=VersionSource.Status.DONE).values_list("pk", flat=True))
+    if not pending:
+        jobs.enqueue("catalog.tasks.join_sources", version.pk)
+    for source_id in pending:
+        jobs.enqueue("catalog.tasks.ingest_source", source_id)
+    return version
+
+
+def _finish_ingestion(actor, version_id: int, ingested: _Ingested) -> DatasetVersion:
+    """Record what ingestion built on the version (ready) with its audit event; a version that
+    failed or was re-queued meanwhile is left as it is."""
     with transaction.atomic():
         done = jobs.job_finish(DatasetVersion, version_id, lambda v: _record_ingestion(v, ingested))
         if done.claimed:
