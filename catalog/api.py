@@ -34,6 +34,7 @@ from catalog.models import (
 )
 from catalog.rendering import markdown_to_html
 from catalog.services import imports as import_services
+from catalog.services import uploads as upload_services
 from catalog.vocabularies import Theme, UpdateFrequency, regions_by_code
 from marketplace import errors
 from marketplace.api import is_id
@@ -336,14 +337,19 @@ class UploadSerializer(serializers.Serializer):
     source_uris = serializers.ListField(
         child=serializers.CharField(max_length=1100), required=False, max_length=1000
     )
+    upload = serializers.UUIDField(required=False, help_text="A finished resumable (tus) upload's id")
     mode = serializers.ChoiceField(choices=UploadMode.choices, required=False, default=UploadMode.REPLACE)
     replace_periods = serializers.BooleanField(required=False, default=False)
 
     def validate(self, attrs):
-        if bool(attrs.get("file")) == bool(attrs.get("source_uris")):
-            message = _("Send either a file or source_uris, not both.")
-            if not attrs.get("file"):
-                message = _("Send a file, or source_uris naming files in your center's import prefix.")
+        given = [name for name in ("file", "source_uris", "upload") if attrs.get(name)]
+        if len(given) != 1:
+            message = _("Send one of a file, source_uris or a finished upload, not several.")
+            if not given:
+                message = _(
+                    "Send a file, source_uris naming files in your center's import prefix, or the id "
+                    "of a finished resumable upload."
+                )
             raise serializers.ValidationError({"file": [message]})
         return attrs
 
@@ -547,6 +553,15 @@ class DatasetViewSet(
                 actor=request.user,
                 dataset=dataset,
                 source_uris=data.validated_data["source_uris"],
+                mode=data.validated_data["mode"],
+                replace_periods=data.validated_data["replace_periods"],
+            )
+            return Response(VersionBriefSerializer(version).data, status=status.HTTP_202_ACCEPTED)
+        if data.validated_data.get("upload"):
+            version = upload_services.version_upload_resumed(
+                actor=request.user,
+                dataset=dataset,
+                upload_id=data.validated_data["upload"],
                 mode=data.validated_data["mode"],
                 replace_periods=data.validated_data["replace_periods"],
             )

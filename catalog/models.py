@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
+from pathlib import Path
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -312,6 +314,41 @@ class VersionSource(Job):
     @property
     def error_text(self) -> str:
         return translated_error(self.error, self.error_detail)
+
+
+class ResumableUpload(models.Model):
+    """A file arriving in pieces over the tus protocol (catalog/tus.py), for a version of one
+    dataset: beyond the single-request upload limit, and resumable after a dropped connection.
+    The bytes received so far are a file on the server's disk; its size is the upload's
+    offset. Once complete it becomes a version (`upload` on the versions endpoint); an upload
+    left untouched past `expires_at` is removed."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    length = models.BigIntegerField(_("size"))
+    filename = models.CharField(_("file name"), max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"), db_index=True)
+
+    class Meta:
+        verbose_name = _("resumable upload")
+        verbose_name_plural = _("resumable uploads")
+        constraints = [models.CheckConstraint(name="resumable_length_positive", condition=Q(length__gt=0))]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.length:,} B)"
+
+    @property
+    def path(self) -> Path:
+        return Path(settings.RESUMABLE_UPLOAD_DIR) / f"{self.pk}.part"
+
+    @property
+    def offset(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
 
 
 class DatasetPart(models.Model):

@@ -118,6 +118,30 @@ def version_source_ingest(actor, _source=None) -> bool:
     return is_system(actor)
 
 
+def upload_create(actor, dataset: Dataset) -> bool:
+    return _may_edit(actor, dataset)
+
+
+def _owns_upload(actor, upload) -> bool:
+    return getattr(actor, "pk", None) == upload.created_by_id and _may_edit(actor, upload.dataset)
+
+
+def upload_append(actor, upload) -> bool:
+    return _owns_upload(actor, upload)
+
+
+def upload_delete(actor, upload) -> bool:
+    return _owns_upload(actor, upload)
+
+
+def version_upload_resumed(actor, upload) -> bool:
+    return is_system(actor) or _owns_upload(actor, upload)
+
+
+def uploads_sweep_expired(actor, _target=None) -> bool:
+    return is_system(actor)
+
+
 def version_source_fail(actor, _source=None) -> bool:
     return is_system(actor)
 

@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from catalog import services
 from catalog.models import DatasetVersion, VersionSource
-from catalog.services import imports
+from catalog.services import imports, uploads
 from marketplace.actors import SYSTEM
 from marketplace.jobs import job_task
 
@@ -69,3 +69,9 @@ def sweep_stuck_versions() -> int:
     for version_id in ids:
         ingest_version.delay(version_id)
     return len(ids)
+
+
+@shared_task
+def sweep_expired_uploads() -> int:
+    """Remove resumable uploads left untouched past their expiry."""
+    return uploads.uploads_sweep_expired(actor=SYSTEM)

@@ -229,6 +229,13 @@ Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 2**20
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=2 * 2**30)
 UPLOAD_MAX_UNCOMPRESSED_BYTES = env.int("UPLOAD_MAX_UNCOMPRESSED_BYTES", default=10 * 2**30)
+# Uploads beyond UPLOAD_MAX_BYTES arrive in pieces over tus (catalog/tus.py), spooled on this
+# disk (keep it on MEDIA_ROOT's disk: a finished upload is then moved, not copied) and removed
+# once untouched for RESUMABLE_UPLOAD_EXPIRY_HOURS.
+RESUMABLE_UPLOAD_DIR = env.str("RESUMABLE_UPLOAD_DIR", default=str(VAR_DIR / "tmp" / "resumable"))
+RESUMABLE_UPLOAD_MAX_BYTES = env.int("RESUMABLE_UPLOAD_MAX_BYTES", default=100 * 2**30)
+RESUMABLE_UPLOAD_EXPIRY = timedelta(hours=env.int("RESUMABLE_UPLOAD_EXPIRY_HOURS", default=24))
+RESUMABLE_UPLOADS_PER_USER = env.int("RESUMABLE_UPLOADS_PER_USER", default=10)
 # Imports from the centers' own prefixes in object storage, s3://IMPORT_BUCKET/IMPORT_PREFIX/<center
 # id>/ (catalog/import_store.py); unset IMPORT_BUCKET turns imports off. Credentials: the
 # IMPORT_S3_* pair when set, else boto3's usual chain (AWS_* variables, instance role).
@@ -312,6 +319,10 @@ CELERY_BEAT_SCHEDULE = {
     "catalog-sweep-stuck-versions": {
         "task": "catalog.tasks.sweep_stuck_versions",
         "schedule": timedelta(minutes=5),
+    },
+    "catalog-sweep-expired-uploads": {
+        "task": "catalog.tasks.sweep_expired_uploads",
+        "schedule": timedelta(hours=1),
     },
     "transactions-expire-licenses": {
         "task": "transactions.tasks.expire_licenses",

@@ -62,6 +62,14 @@ def ready_version(world):
     return factories.ready_version(published(world))
 
 
+def open_upload(world):
+    from catalog.services import uploads
+
+    return uploads.upload_create(
+        actor=world.center_curator, dataset=published(world), length=10, filename="cards.csv"
+    )
+
+
 def pending_org(world):
     return world.unverified_buyer
 
@@ -379,6 +387,41 @@ MATRIX = [
         lambda v: f"/api/v1/versions/{v.pk}/publish/",
         {},
         codes(EDITORS, {"center_reviewer", "operator"}),
+    ),
+    (
+        "version-sources",
+        "get",
+        lambda w: published(w).current_version,
+        lambda v: f"/api/v1/versions/{v.pk}/sources/",
+        None,
+        codes(CENTER | {"operator"}, anonymous=404),
+    ),
+    # Resumable uploads (tus): signing in comes first; then every request without the protocol's
+    # header is refused before any upload is looked up, so no caller learns whether one exists.
+    # Who may open and send an upload: tests/catalog/test_resumable_uploads.py.
+    (
+        "uploads",
+        "post",
+        None,
+        lambda o: "/api/v1/uploads/",
+        {},
+        {a: 412 for a in AUTHENTICATED} | {"anonymous": 401},
+    ),
+    (
+        "upload-detail",
+        "patch",
+        open_upload,
+        lambda u: f"/api/v1/uploads/{u.pk}/",
+        {},
+        {a: 412 for a in AUTHENTICATED} | {"anonymous": 401},
+    ),
+    (
+        "upload-detail",
+        "delete",
+        open_upload,
+        lambda u: f"/api/v1/uploads/{u.pk}/",
+        None,
+        {a: 412 for a in AUTHENTICATED} | {"anonymous": 401},
     ),
     # --- insights: open statistics for everyone, published by the dataset's editors ---
     ("insight-list", "get", None, lambda o: "/api/v1/insights/", None, codes(ALL)),

@@ -368,17 +368,17 @@ def _jsonable(values: dict) -> dict:
 # --- versions and ingestion -----------------------------------------------------------------
 
 
-def _upload_size(file, mode: str) -> int:
+def _upload_size(file, mode: str, limit: int) -> int:
     """The upload's size, once the mode is known and the size is within the limit."""
     if mode not in UploadMode.values:
         raise errors.ApplicationError(
             _("mode is replace or append."), errors={"mode": [_("Choose replace or append.")]}
         )
     size = getattr(file, "size", None) or 0
-    if size > settings.UPLOAD_MAX_BYTES:
+    if size > limit:
         raise errors.TooLarge(
             _("The file is %(size)s; the limit is %(limit)s.")
-            % {"size": _human(size), "limit": _human(settings.UPLOAD_MAX_BYTES)}
+            % {"size": _human(size), "limit": _human(limit)}
         )
     if size == 0:
         raise errors.ApplicationError(_("The file is empty."), errors={"file": [_("The file is empty.")]})
@@ -406,9 +406,11 @@ def version_upload(
     filename: str | None = None,
     mode: str = UploadMode.REPLACE,
     replace_periods: bool = False,
+    max_bytes: int | None = None,
 ) -> DatasetVersion:
     """Store an uploaded file as a new version and queue its ingestion. The file streams to
-    storage in chunks; the stored name is ours, never the client's.
+    storage in chunks; the stored name is ours, never the client's. The file may be at most
+    `max_bytes` (UPLOAD_MAX_BYTES unless said: a resumable upload has its own limit).
 
     `mode` "replace" makes the file the whole table; "append" adds its periods to the published
     version's partition files (the dataset must be partitioned by a period column and have a
@@ -417,7 +419,7 @@ def version_upload(
     authorize(permissions.version_upload, actor, dataset, can_view=permissions.dataset_view)
     if dataset.status == Dataset.Status.RETIRED:
         raise errors.InvalidState(_("This dataset is retired; it takes no new versions."))
-    size = _upload_size(file, mode)
+    size = _upload_size(file, mode, max_bytes or settings.UPLOAD_MAX_BYTES)
     original = _display_filename(filename or getattr(file, "name", "") or "upload")
     with transaction.atomic():
         locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
