@@ -184,6 +184,25 @@ class UploadForm(WebForm):
     )
 
 
+class ImportForm(WebForm):
+    """A version from files already in the center's import prefix in object storage."""
+
+    source_uris = forms.CharField(
+        label=_("Files in object storage"),
+        help_text=_("One s3:// address per line; an address ending in “/” takes every file under it."),
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "autocomplete": "off"}),
+        max_length=200_000,
+    )
+    mode = UploadForm.base_fields["mode"]
+    replace_periods = UploadForm.base_fields["replace_periods"]
+
+    def clean_source_uris(self) -> list[str]:
+        uris = [line.strip() for line in self.cleaned_data["source_uris"].splitlines() if line.strip()]
+        if not uris:
+            raise forms.ValidationError(_("Name at least one file."))
+        return uris
+
+
 class FieldsForm(WebForm):
     """One form for every column of a version: sensitivity, title, description."""
 

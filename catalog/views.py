@@ -8,6 +8,7 @@ import hashlib
 import json
 
 import duckdb
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse
@@ -23,13 +24,14 @@ from django.views.decorators.http import require_POST
 from accounts.models import Organization
 from accounts.selectors import buyer_organization_ids, center_organization_ids, is_operator
 from catalog import cache as catalog_cache
-from catalog import feeds, permissions, risk_reports, selectors, services
+from catalog import feeds, import_store, permissions, risk_reports, selectors, services
 from catalog.forms import (
     PRICE_CHOICES,
     SORT_CHOICES,
     CatalogSearchForm,
     DatasetForm,
     FieldsForm,
+    ImportForm,
     OfferForm,
     PublishCoverageForm,
     RiskThresholdForm,
@@ -38,6 +40,7 @@ from catalog.forms import (
 )
 from catalog.models import Dataset, DatasetVersion, Offer, Sensitivity, UploadMode
 from catalog.rendering import markdown_to_html
+from catalog.services import imports as import_services
 from catalog.vocabularies import Theme, regions_by_code
 from marketplace import charts, errors, reactions
 from marketplace.money import vat_krw
@@ -501,12 +504,53 @@ def center_dataset_retire(request, slug):
     return redirect("center-dataset", dataset.slug)
 
 
+def _upload_page(request, dataset, form, import_form):
+    return render(
+        request,
+        "center/upload.html",
+        {
+            "dataset": dataset,
+            "form": form,
+            "import_form": import_form,
+            "import_prefix": import_store.center_uri(dataset.center_id) if import_store.configured() else "",
+            # Files above this go up in resumable pieces (catalog/tus.py) when JavaScript runs.
+            "resumable_from": min(settings.UPLOAD_MAX_BYTES, settings.RESUMABLE_WEB_FROM_BYTES),
+            "resumable_chunk": settings.RESUMABLE_WEB_CHUNK_BYTES,
+            "resumable_max": settings.RESUMABLE_UPLOAD_MAX_BYTES,
+        },
+    )
+
+
+def _import_version(request, dataset, form):
+    """The import form's version, or None with the refusal on the form."""
+    try:
+        return import_services.version_import(
+            actor=request.user,
+            dataset=dataset,
+            source_uris=form.cleaned_data["source_uris"],
+            mode=form.cleaned_data.get("mode") or UploadMode.REPLACE,
+            replace_periods=form.cleaned_data.get("replace_periods", False),
+        )
+    except errors.ApplicationError as exc:
+        form.add_error("source_uris", exc.message)
+        for problem in exc.errors.get("source_uris", []):
+            form.add_error("source_uris", str(problem))
+        return None
+
+
 @login_required
 @web_errors
 def center_version_upload(request, slug):
     dataset = _managed_dataset(request.user, slug)
-    form = UploadForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    importing = request.method == "POST" and "import-source_uris" in request.POST
+    form = UploadForm(None if importing else request.POST or None, request.FILES or None)
+    import_form = ImportForm(request.POST if importing else None, prefix="import")
+    if importing and import_form.is_valid():
+        version = _import_version(request, dataset, import_form)
+        if version is not None:
+            messages.success(request, _("The import has started: each file is ingested on its own."))
+            return redirect("center-version", version.pk)
+    elif request.method == "POST" and not importing and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
             version = services.version_upload(
@@ -524,7 +568,7 @@ def center_version_upload(request, slug):
         else:
             messages.success(request, _("The file is uploaded; ingestion has started."))
             return redirect("center-version", version.pk)
-    return render(request, "center/upload.html", {"dataset": dataset, "form": form})
+    return _upload_page(request, dataset, form, import_form)
 
 
 def _status_label(version) -> str:

@@ -236,6 +236,9 @@ RESUMABLE_UPLOAD_DIR = env.str("RESUMABLE_UPLOAD_DIR", default=str(VAR_DIR / "tm
 RESUMABLE_UPLOAD_MAX_BYTES = env.int("RESUMABLE_UPLOAD_MAX_BYTES", default=100 * 2**30)
 RESUMABLE_UPLOAD_EXPIRY = timedelta(hours=env.int("RESUMABLE_UPLOAD_EXPIRY_HOURS", default=24))
 RESUMABLE_UPLOADS_PER_USER = env.int("RESUMABLE_UPLOADS_PER_USER", default=10)
+# The upload page sends files above this size (or the single-request limit) in pieces.
+RESUMABLE_WEB_FROM_BYTES = env.int("RESUMABLE_WEB_FROM_BYTES", default=64 * 2**20)
+RESUMABLE_WEB_CHUNK_BYTES = env.int("RESUMABLE_WEB_CHUNK_BYTES", default=16 * 2**20)
 # Imports from the centers' own prefixes in object storage, s3://IMPORT_BUCKET/IMPORT_PREFIX/<center
 # id>/ (catalog/import_store.py); unset IMPORT_BUCKET turns imports off. Credentials: the
 # IMPORT_S3_* pair when set, else boto3's usual chain (AWS_* variables, instance role).

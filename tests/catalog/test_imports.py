@@ -273,3 +273,31 @@ def test_each_file_shows_its_progress_to_the_center_only(
     buyer_org = factories.OrganizationFactory(kind="buyer")
     analyst = factories.member(buyer_org, "analyst", email="analyst@buyer.kr")
     assert login(analyst).get(f"/api/v1/versions/{body['id']}/sources/").status_code == 404
+
+
+def test_the_upload_page_imports_from_object_storage_and_shows_what_is_wrong(
+    client, curator, center, partitioned, import_bucket, django_capture_on_commit_callbacks
+):
+    client.force_login(curator)
+    page = client.get(f"/center/datasets/{partitioned.slug}/upload/", HTTP_ACCEPT_LANGUAGE="en")
+    prefix = import_bucket.uri(center, "")
+    assert prefix in page.content.decode()  # the page says where the center's files go
+    outside = client.post(
+        f"/center/datasets/{partitioned.slug}/upload/",
+        {"import-source_uris": f"s3://other-bucket/x.csv\n{import_bucket.uri(center, 'missing.csv')}"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert outside.status_code == 200
+    text = outside.content.decode()
+    assert "other-bucket/x.csv" in text and "missing.csv" in text and not partitioned.versions.exists()
+    import_bucket.put(center, "cards/2024-01.csv", card_csv([1]))
+    import_bucket.put(center, "cards/2024-02.csv", card_csv([2], start=12))
+    with django_capture_on_commit_callbacks(execute=True):
+        started = client.post(
+            f"/center/datasets/{partitioned.slug}/upload/",
+            {"import-source_uris": import_bucket.uri(center, "cards/"), "import-mode": "replace"},
+        )
+    version = partitioned.versions.get()
+    assert started.status_code == 302 and started["Location"].endswith(f"/center/versions/{version.pk}/")
+    version.refresh_from_db()
+    assert version.status == DatasetVersion.Status.READY and version.row_count == 24
