@@ -587,13 +587,27 @@ def center_version_status(request, pk):
     """The version's ingestion state for the progress bar (polled by jangteo.js)."""
     version = _managed_version(request.user, pk)
     done = version.status not in (DatasetVersion.Status.UPLOADED, DatasetVersion.Status.INGESTING)
+    sources = list(version.sources.order_by("position"))
+    progress = version.progress
+    if sources and not done:  # an import: the files' progress, weighted by their sizes
+        total = sum(s.bytes for s in sources) or 1
+        progress = max(progress, int(0.9 * sum(s.bytes * s.progress for s in sources) / total))
     return JsonResponse(
         {
             "status": version.status,
-            "progress": 100 if done else version.progress,
+            "progress": 100 if done else progress,
             "done": done,
             "label": _status_label(version),
+            "items": [{"id": s.position, "progress": s.progress, "label": _source_label(s)} for s in sources],
         }
+    )
+
+
+def _source_label(source) -> str:
+    return (
+        f"{source.get_status_display()} · {source.error_text}"
+        if source.error
+        else source.get_status_display()
     )
 
 
@@ -648,6 +662,10 @@ def center_version(request, pk):
             and permissions.version_publish(request.user, version),
             "coverage_form": _coverage_form(dataset, version),
             "preview": _preview(version) if editable else None,
+            "sources": [
+                {"source": s, "name": s.key.rsplit("/", 1)[-1], "label": _source_label(s)}
+                for s in version.sources.order_by("position")
+            ],
         },
     )
 

@@ -14,7 +14,9 @@ from django.core.files.storage import default_storage
 
 from catalog import ingestion, selectors, services
 from catalog.models import DatasetVersion, VersionSource
+from catalog.services import imports
 from catalog.storage import local_path
+from marketplace.actors import SYSTEM
 from tests import factories
 from tests.catalog.test_services_partitions import card_csv, ingest, publish, table
 from tests.services import wait_until
@@ -301,3 +303,28 @@ def test_the_upload_page_imports_from_object_storage_and_shows_what_is_wrong(
     assert started.status_code == 302 and started["Location"].endswith(f"/center/versions/{version.pk}/")
     version.refresh_from_db()
     assert version.status == DatasetVersion.Status.READY and version.row_count == 24
+
+
+def test_the_version_page_lists_each_imported_file_with_its_progress(
+    client, curator, center, partitioned, import_bucket, django_capture_on_commit_callbacks
+):
+    import_bucket.put(center, "in/2024-01.csv", card_csv([1]))
+    import_bucket.put(center, "in/2024-02.csv", card_csv([2], start=12))
+    client.force_login(curator)
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        started = client.post(
+            f"/center/datasets/{partitioned.slug}/upload/",
+            {"import-source_uris": import_bucket.uri(center, "in/")},
+        )
+    version = partitioned.versions.get()
+    assert started.status_code == 302 and len(queued) == 1
+    # The version is being ingested; its first file is done, the second still queued.
+    DatasetVersion.objects.filter(pk=version.pk).update(status=DatasetVersion.Status.INGESTING)
+    first = version.sources.get(position=0)
+    with django_capture_on_commit_callbacks(execute=False):
+        imports.version_source_ingest(actor=SYSTEM, source_id=first.pk)
+    status = client.get(f"/center/versions/{version.pk}/status.json", HTTP_ACCEPT_LANGUAGE="en").json()
+    assert [(i["id"], i["progress"]) for i in status["items"]] == [(0, 100), (1, 0)]
+    assert 0 < status["progress"] < 100 and not status["done"]
+    page = client.get(f"/center/versions/{version.pk}/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert "가져온 파일 2개" in page and "2024-01.csv" in page and 'data-poll-item="1"' in page
