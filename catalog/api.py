@@ -548,33 +548,15 @@ class DatasetViewSet(
             raise errors.PermissionDenied(_("Only the center's curators and managers upload versions."))
         data = UploadSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        if data.validated_data.get("source_uris"):
-            version = import_services.version_import(
-                actor=request.user,
-                dataset=dataset,
-                source_uris=data.validated_data["source_uris"],
-                mode=data.validated_data["mode"],
-                replace_periods=data.validated_data["replace_periods"],
-            )
-            return Response(VersionBriefSerializer(version).data, status=status.HTTP_202_ACCEPTED)
-        if data.validated_data.get("upload"):
-            version = upload_services.version_upload_resumed(
-                actor=request.user,
-                dataset=dataset,
-                upload_id=data.validated_data["upload"],
-                mode=data.validated_data["mode"],
-                replace_periods=data.validated_data["replace_periods"],
-            )
-            return Response(VersionBriefSerializer(version).data, status=status.HTTP_202_ACCEPTED)
-        upload = data.validated_data["file"]
-        version = services.version_upload(
-            actor=request.user,
-            dataset=dataset,
-            file=upload,
-            filename=upload.name,
-            mode=data.validated_data["mode"],
-            replace_periods=data.validated_data["replace_periods"],
-        )
+        given = data.validated_data
+        options = {"actor": request.user, "dataset": dataset, "mode": given["mode"]}
+        options["replace_periods"] = given["replace_periods"]
+        if given.get("source_uris"):
+            version = import_services.version_import(source_uris=given["source_uris"], **options)
+        elif given.get("upload"):
+            version = upload_services.version_upload_resumed(upload_id=given["upload"], **options)
+        else:
+            version = services.version_upload(file=given["file"], filename=given["file"].name, **options)
         return Response(VersionBriefSerializer(version).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(

@@ -695,7 +695,13 @@ def _ingest_partitioned(version: DatasetVersion, result, source_sha: str, work_d
     for part in new_parts:
         name = store_file(part.path, f"datasets/{dataset.pk}/parts/{part.relative}")
         stored.append(dataclasses.replace(part, relative=name))
-    files = [(p.path, p.sha256) for p in kept] + [(p.relative, p.sha256) for p in stored]
+    return _partitioned_ingested(version, result, profiles, source_sha, work_dir, kept, stored, base_fields)
+
+
+def _partitioned_ingested(version, result, profiles, source_sha, work_dir, kept, new_parts, base_fields):
+    """What a partitioned version is made of: the files it keeps (`kept`, `DatasetPart` rows)
+    and its new ones (stored, `relative` their stored names), under a stored manifest."""
+    files = [(p.path, p.sha256) for p in kept] + [(p.relative, p.sha256) for p in new_parts]
     manifest_sha, manifest_name = _store_manifest(version, files, work_dir)
     return _Ingested(
         result,
@@ -704,9 +710,9 @@ def _ingest_partitioned(version: DatasetVersion, result, source_sha: str, work_d
         manifest_sha,
         manifest_name,
         parts=kept,
-        new_parts=stored,
-        row_count=sum(p.rows for p in kept) + sum(p.rows for p in stored),
-        parquet_bytes=sum(p.bytes for p in kept) + sum(p.bytes for p in stored),
+        new_parts=new_parts,
+        row_count=sum(p.rows for p in kept) + sum(p.rows for p in new_parts),
+        parquet_bytes=sum(p.bytes for p in kept) + sum(p.bytes for p in new_parts),
         base_fields=base_fields,
     )
 

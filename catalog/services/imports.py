@@ -28,8 +28,8 @@ from catalog.services import (
     _finish_ingestion,
     _Ingested,
     _next_number,
+    _partitioned_ingested,
     _remove_stored,
-    _store_manifest,
     _version_fail,
 )
 from catalog.storage import local_path, sha256_of, store_file
@@ -341,19 +341,8 @@ def _joined_parts(version, sources, result, profiles, source_sha, work_dir, con)
     kept, base_fields = [], {}
     if version.mode == UploadMode.APPEND:
         kept, base_fields, profiles = _appended(version, result, new_parts, profiles, con)
-    files = [(p.path, p.sha256) for p in kept] + [(p.relative, p.sha256) for p in new_parts]
-    manifest_sha, manifest_name = _store_manifest(version, files, work_dir)
-    return _Ingested(
-        result,
-        profiles,
-        source_sha,
-        manifest_sha,
-        manifest_name,
-        parts=kept,
-        new_parts=new_parts,
-        row_count=sum(p.rows for p in kept) + sum(p.rows for p in new_parts),
-        parquet_bytes=sum(p.bytes for p in kept) + sum(p.bytes for p in new_parts),
-        base_fields=base_fields,
+    return _partitioned_ingested(
+        version, result, profiles, source_sha, work_dir, kept, new_parts, base_fields
     )
 
 

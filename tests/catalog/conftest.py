@@ -56,3 +56,16 @@ def ingested(curator, dataset, django_capture_on_commit_callbacks):
         version = upload(curator, dataset, CARD_CSV, encoding="cp949")
     version.refresh_from_db()
     return version
+
+
+@pytest.fixture
+def partitioned(curator, center):
+    """A dataset partitioned by month (거래일자) and 시·군 (시군코드)."""
+    return services.dataset_create(
+        actor=curator,
+        center=center,
+        title="월별 카드 결제",
+        theme="local_currency",
+        period_field="거래일자",
+        partition_region_field="시군코드",
+    )

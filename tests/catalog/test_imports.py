@@ -12,7 +12,7 @@ import duckdb
 import pytest
 from django.core.files.storage import default_storage
 
-from catalog import ingestion, selectors, services
+from catalog import ingestion, selectors
 from catalog.models import DatasetVersion, VersionSource
 from catalog.services import imports
 from catalog.storage import local_path
@@ -22,18 +22,6 @@ from tests.catalog.test_services_partitions import card_csv, ingest, publish, ta
 from tests.services import wait_until
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def partitioned(curator, center):
-    return services.dataset_create(
-        actor=curator,
-        center=center,
-        title="월별 카드 결제",
-        theme="local_currency",
-        period_field="거래일자",
-        partition_region_field="시군코드",
-    )
 
 
 def post(client, dataset, uris, **fields):

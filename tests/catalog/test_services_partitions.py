@@ -48,18 +48,6 @@ def upload(actor, dataset, text: str, **kwargs) -> DatasetVersion:
     )
 
 
-@pytest.fixture
-def partitioned(curator, center):
-    return services.dataset_create(
-        actor=curator,
-        center=center,
-        title="월별 카드 결제",
-        theme="local_currency",
-        period_field="거래일자",
-        partition_region_field="시군코드",
-    )
-
-
 def ingest(curator, dataset, text, capture, **kwargs) -> DatasetVersion:
     with capture(execute=True):
         version = upload(curator, dataset, text, **kwargs)
