@@ -5,8 +5,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends gettext libpq5 
     && rm -rf /var/lib/apt/lists/* && useradd --system --create-home jangteo \
     && mkdir -p /var/lib/jangteo && chown jangteo /var/lib/jangteo
 WORKDIR /app
-COPY requirements.txt .
-RUN pip install -r requirements.txt
+COPY requirements.txt requirements-spark.txt ./
+RUN pip install -r requirements.txt -r requirements-spark.txt
 COPY . .
 RUN DEBUG=1 python manage.py collectstatic --noinput && DEBUG=1 python manage.py compilemessages --ignore=.venv
 USER jangteo

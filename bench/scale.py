@@ -156,12 +156,43 @@ def _manifest(name: str) -> list[tuple]:
     ]
 
 
-def case_extract(name: str, pruned: bool) -> dict:
+def _recipe(files: list[str], scope: dict, key: bytes, on_spark: bool):
+    """The records recipe the product builds for `scope` (CSV, HMAC pseudonyms), its scan on
+    Spark when `on_spark`."""
+    from catalog import privacy
+    from catalog.policy import OfferPolicy
+    from transactions.extracts import engine
+
+    policy = OfferPolicy.from_values(
+        {"kind": "records", "fields": FIELDS, "region_field": "sigungu_code", "date_field": "approved_on"}
+    )
+    schema = [
+        privacy.Column(
+            c["name"], c["type"], "identifier" if c["name"] in ("card_id", "merchant_id") else "public"
+        )
+        for c in COLUMNS
+    ]
+    if on_spark:  # catalog.spark reads SPARK_REMOTE from Django's settings
+        from django.conf import settings
+
+        if not settings.configured:
+            settings.configure(SPARK_REMOTE=os.environ["SPARK_REMOTE"])
+    return engine.build_recipe(
+        parquet=files,
+        source_sha256="bench",
+        schema=schema,
+        policy=policy,
+        scope=scope,
+        key=key,
+        format="csv",
+        spark_files=files if on_spark else None,
+    )
+
+
+def case_extract(name: str, pruned: bool, on_spark: bool = False) -> dict:
     from datetime import date
 
-    from catalog import privacy
     from catalog.ingestion.partition import prune
-    from catalog.policy import OfferPolicy
     from transactions.extracts import engine
 
     files = _manifest(name)
@@ -182,31 +213,14 @@ def case_extract(name: str, pruned: bool) -> dict:
         if pruned
         else files
     )
-    policy = OfferPolicy.from_values(
-        {"kind": "records", "fields": FIELDS, "region_field": "sigungu_code", "date_field": "approved_on"}
-    )
-    schema = [
-        privacy.Column(
-            c["name"], c["type"], "identifier" if c["name"] in ("card_id", "merchant_id") else "public"
-        )
-        for c in COLUMNS
-    ]
     key = b"bench-license-key-0123456789abcd"
-    recipe = engine.build_recipe(
-        parquet=[f[0] for f in chosen],
-        source_sha256="bench",
-        schema=schema,
-        policy=policy,
-        scope=scope,
-        key=key,
-        format="csv",
-    )
+    recipe = _recipe([f[0] for f in chosen], scope, key, on_spark)
     out = WORK / f"extract-{name}-{'pruned' if pruned else 'all'}.csv"
     result = engine.run_extract(recipe, out_path=out, work_dir=WORK, key=key, con=_connect())
     seconds = time.perf_counter() - started
     out.unlink()
     return {
-        "step": f"extract {name} ({'pruned' if pruned else 'every file'})",
+        "step": f"extract {name} ({'pruned' if pruned else 'every file'}){' on Spark' if on_spark else ''}",
         "files_read": len(chosen),
         "files_total": len(files),
         "bytes_read": sum(f[6] for f in chosen),
@@ -249,6 +263,18 @@ def run_case(args: list[str]) -> dict:
     return result
 
 
+def _spark_extracts() -> dict:
+    """The big table's extracts with their scan on Spark Connect (SPARK_REMOTE), or {}."""
+    if not os.environ.get("SPARK_REMOTE"):
+        print(json.dumps({"step": "extract on Spark", "skipped": "SPARK_REMOTE is not set"}))
+        return {}
+    run_case(["extract", "small", "pruned", "spark"])  # warm the server's code paths once
+    return {
+        "pruned": run_case(["extract", "big", "pruned", "spark"]),
+        "every": run_case(["extract", "big", "all", "spark"]),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -265,7 +291,7 @@ def main() -> None:
         if kind == "generate":
             result = case_generate(int(rest[0]), int(rest[1]), rest[2], int(rest[3]), int(rest[4]))
         elif kind == "extract":
-            result = case_extract(rest[0], rest[1] == "pruned")
+            result = case_extract(rest[0], rest[1] == "pruned", on_spark=rest[2:] == ["spark"])
         else:
             result = case_append(rest[0], int(rest[1]), int(rest[2]))
         result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -281,6 +307,7 @@ def main() -> None:
     on_small = run_case(["extract", "small", "pruned"])
     on_big = run_case(["extract", "big", "pruned"])
     every = run_case(["extract", "big", "all"])
+    spark = _spark_extracts()
     append = run_case(["append", "big", str(args.small // args.months), str(args.months)])
     summary = {
         "step": "summary",
@@ -301,6 +328,9 @@ def main() -> None:
         "existing_files_touched_by_append": append["existing_files_touched"],
         "small_bytes_per_row": small["bytes_per_row"],
     }
+    if spark:
+        summary["spark_over_duckdb_pruned"] = round(spark["pruned"]["seconds"] / on_big["seconds"], 2)
+        summary["spark_over_duckdb_every_file"] = round(spark["every"]["seconds"] / every["seconds"], 2)
     print(json.dumps(summary, ensure_ascii=False))
 
 

@@ -187,6 +187,10 @@ def download(file: ImportFile, target: Path, *, on_fraction: Callable[[float], N
         code = str(exc.response.get("Error", {}).get("Code", ""))
         if code in ("404", "NoSuchKey", "NotFound"):
             raise IngestionError(_t("%(name)s was removed from the import prefix."), name=file.name) from exc
+        if code in ("403", "AccessDenied", "Forbidden"):
+            raise IngestionError(
+                _t("The platform may no longer read %(name)s; check the bucket's policy."), name=file.name
+            ) from exc
         if code in ("412", "PreconditionFailed"):
             raise IngestionError(
                 _t("%(name)s was replaced after the import was requested; import it again."), name=file.name

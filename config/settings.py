@@ -239,6 +239,10 @@ RESUMABLE_UPLOADS_PER_USER = env.int("RESUMABLE_UPLOADS_PER_USER", default=10)
 # The upload page sends files above this size (or the single-request limit) in pieces.
 RESUMABLE_WEB_FROM_BYTES = env.int("RESUMABLE_WEB_FROM_BYTES", default=64 * 2**20)
 RESUMABLE_WEB_CHUNK_BYTES = env.int("RESUMABLE_WEB_CHUNK_BYTES", default=16 * 2**20)
+# Records extracts scanning at least SPARK_MIN_SCAN_BYTES run their scan on Spark through Spark
+# Connect (catalog/spark.py), when SPARK_REMOTE (sc://host:15002) is set and the offer compiles.
+SPARK_REMOTE = env.str("SPARK_REMOTE", default="")
+SPARK_MIN_SCAN_BYTES = env.int("SPARK_MIN_SCAN_BYTES", default=8 * 2**30)
 # Imports from the centers' own prefixes in object storage, s3://IMPORT_BUCKET/IMPORT_PREFIX/<center
 # id>/ (catalog/import_store.py); unset IMPORT_BUCKET turns imports off. Credentials: the
 # IMPORT_S3_* pair when set, else boto3's usual chain (AWS_* variables, instance role).

@@ -273,3 +273,71 @@ def import_bucket(s3_server):
         for item in page.get("Contents", []):
             client.delete_object(Bucket=settings.IMPORT_BUCKET, Key=item["Key"])
     return ImportBucket(client)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def spark_remote():
+    """A Spark Connect server for the Spark engine's tests: CI's (SPARK_TEST_REMOTE, started by
+    .ci/run), else one started here from the pyspark package in local[2] mode (it needs Java;
+    about 20 s to start)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    remote = os.environ.get("SPARK_TEST_REMOTE")
+    if remote:
+        where = urlsplit(remote.replace("sc://", "http://"))
+        try:
+            socket.create_connection((where.hostname, where.port), timeout=3).close()
+        except OSError:
+            pytest.skip(f"no Spark Connect server answers at {remote}")
+        yield remote
+        return
+    if not shutil.which("java"):
+        pytest.skip("Java is not installed (apt-get install openjdk-17-jre-headless)")
+    pyspark = pytest.importorskip("pyspark", reason="pyspark is not installed")
+    home = Path(pyspark.__file__).parent
+    port = _free_port()
+    log_path = Path(settings.VAR_DIR) / "logs" / f"spark-connect-{os.getpid()}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [
+                str(home / "bin" / "spark-submit"),
+                "--class",
+                "org.apache.spark.sql.connect.service.SparkConnectServer",
+                "--master",
+                "local[2]",
+                "--conf",
+                f"spark.connect.grpc.binding.port={port}",
+                "--conf",
+                "spark.driver.memory=1g",
+                "--conf",
+                "spark.ui.enabled=false",
+                "spark-internal",
+            ],
+            env={**os.environ, "SPARK_HOME": str(home)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 180
+    while b"Spark Connect server started" not in log_path.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"Spark Connect did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.5)
+    try:
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()

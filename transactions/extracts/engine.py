@@ -23,6 +23,7 @@ byte-stable like the text formats.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import threading
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import duckdb
 
-from catalog import privacy
+from catalog import privacy, spark
 from catalog.ingestion.sql import ident
 from transactions.extracts import writers
 from transactions.extracts.writers import FORMATS, ExtractError, ExtractTooLarge
@@ -107,12 +108,13 @@ class Recipe:
     setup: list[dict] = field(default_factory=list)
 
     def needs_key(self) -> bool:
-        return any(isinstance(p, dict) and KEY_PAD in p for p in self.params)
+        stage_args = [v for step in self.setup for v in (step.get("args") or {}).values()]
+        return any(isinstance(p, dict) and KEY_PAD in p for p in [*self.params, *stage_args])
 
     def bind(self, key: bytes | None) -> list:
         """The statement's parameters with the placeholders replaced by `key`'s HMAC pads.
         Raises ExtractError when the recipe needs a key and none is given."""
-        if not self.needs_key():
+        if not any(isinstance(p, dict) and KEY_PAD in p for p in self.params):
             return list(self.params)
         if not key:
             raise ExtractError("This recipe pseudonymizes identifiers and needs its license key.")
@@ -184,11 +186,14 @@ def build_recipe(
     format: str,
     noise_seed: str = "",
     labels: dict[str, str] | None = None,
+    spark_files: list[str] | None = None,
 ) -> Recipe:
     """The recipe for `scope` of `offer` over `parquet` in `format` (csv, csv_bom, parquet,
     jsonl, xlsx). Pure: reads no data. Raises privacy.PlanError for a scope that delivers
     nothing or is malformed, ExtractError for an unknown format, ExtractTooLarge when XLSX
-    cannot hold the columns."""
+    cannot hold the columns. With `spark_files` (the local paths of the files to scan) the
+    scan, filters and pseudonyms run on Spark (catalog.spark) and the rest as usual; raises
+    privacy.PlanError when the plan has no Spark form."""
     if format not in FORMATS:
         raise ExtractError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
     if format == "xlsx":
@@ -196,6 +201,8 @@ def build_recipe(
     plan = privacy.plan(
         parquet=parquet, schema=schema, policy=policy, scope=scope, key=key, noise_seed=noise_seed
     )
+    if spark_files is not None:
+        plan = _on_spark(plan, schema, policy, scope, spark_files)
     if format == "xlsx" and len(plan.columns) > writers.XLSX_MAX_COLUMNS:
         raise ExtractTooLarge(
             f"An Excel sheet holds at most {writers.XLSX_MAX_COLUMNS:,} columns and this extract has "
@@ -218,6 +225,36 @@ def build_recipe(
         types=list(plan.types),
         setup=list(plan.setup),
     )
+
+
+def _on_spark(plan, schema, policy, scope: dict, files: list[str]):
+    """The plan with its scan, filters and pseudonyms moved into a Spark stage: the body reads
+    the stage's view; its columns, types, text columns and order are the same."""
+    columns = {c.name: c for c in schema}
+    reason = spark.compilable(columns, policy, scope)
+    if reason:
+        raise privacy.PlanError(f"this extract cannot run on Spark: {reason}")
+    sql, args = spark.stage_sql(plan, columns, policy, scope)
+    step = {"engine": "spark", "sql": sql, "args": args, "files": list(files), "columns": list(plan.columns)}
+    body = f"SELECT * FROM {spark.STAGE_VIEW}"  # noqa: S608 - a constant name
+    return dataclasses.replace(plan, body=body, params=[], setup=[step])
+
+
+def _run_setup(con, steps: list[dict], key: bytes | None, job: Path) -> None:
+    """A recipe's setup: DuckDB statements, or a Spark stage (its pads bound from `key`)."""
+    for step in steps:
+        if step.get("engine") == "spark":
+            needed = any(isinstance(v, dict) and KEY_PAD in v for v in step["args"].values())
+            if needed and not key:
+                raise ExtractError("This recipe pseudonymizes identifiers and needs its license key.")
+            pads = dict(zip(("inner", "outer"), privacy.hmac_pads(key), strict=True)) if key else {}
+            args = {
+                name: pads[value[KEY_PAD]] if isinstance(value, dict) and KEY_PAD in value else value
+                for name, value in step["args"].items()
+            }
+            spark.run_stage(con, step, args, job)
+        else:
+            privacy.run_setup(con, [step])
 
 
 ROUNDED_MEASURES = ("avg_", "sum_")
@@ -368,7 +405,7 @@ def run_extract(
             execute = _executor(con, report)
             data = job / f"data{FORMATS[recipe.format].suffix}"
             try:
-                privacy.run_setup(con, recipe.setup)
+                _run_setup(con, recipe.setup, key, job)
                 rows = _write(execute, recipe, params, data, job, report)
             except PERMANENT_ERRORS as exc:
                 raise ExtractError(f"The data does not match this extract's recipe: {exc}") from exc

@@ -11,6 +11,7 @@ import datetime
 import hashlib
 import json
 import logging
+import os
 import shutil
 import uuid
 from pathlib import Path
@@ -23,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from catalog import privacy
+from catalog import privacy, spark
 from catalog import selectors as catalog_selectors
 from catalog.models import DatasetVersion
 from catalog.policy import OfferPolicy
@@ -144,9 +145,11 @@ def _recipe_for(extract: Extract) -> engine.Recipe:
     fields = list(version.fields.all())
     schema = [privacy.Column(f.name, f.type, f.sensitivity) for f in fields]
     policy = OfferPolicy.from_snapshot(license.offer_snapshot)
+    # Records: only the partition files the license's scope can touch (catalog.selectors).
+    files = catalog_selectors.version_files(version, policy=policy, scope=license.scope)
     return engine.build_recipe(
-        # Records: only the partition files the license's scope can touch (catalog.selectors).
-        parquet=catalog_selectors.version_files(version, policy=policy, scope=license.scope),
+        parquet=files,
+        spark_files=_spark_files(files, schema, policy, license.scope),
         source_sha256=version.parquet_sha256,
         schema=schema,
         policy=policy,
@@ -156,6 +159,19 @@ def _recipe_for(extract: Extract) -> engine.Recipe:
         noise_seed=version.parquet_sha256,
         labels=engine.header_labels(fields) if extract.header == Extract.Header.TITLES else None,
     )
+
+
+def _spark_files(files: str | list[str], schema, policy, scope: dict) -> list[str] | None:
+    """The files to scan on Spark, when Spark is configured, the scan is at least
+    SPARK_MIN_SCAN_BYTES and the extract has a Spark form; else None (DuckDB scans)."""
+    if not spark.enabled():
+        return None
+    listed = [files] if isinstance(files, str) else list(files)
+    if sum(os.path.getsize(f) for f in listed) < settings.SPARK_MIN_SCAN_BYTES:
+        return None
+    if spark.compilable({c.name: c for c in schema}, policy, scope):
+        return None
+    return listed
 
 
 def _recipe_sha256(recipe: engine.Recipe, license_id: int) -> str:
