@@ -39,6 +39,20 @@ def enabled() -> bool:
     return bool(settings.SPARK_REMOTE)
 
 
+def reachable(timeout: float = 3.0) -> bool:
+    """Whether the Spark Connect server answers on its port (checked before an extract is sent
+    there: one that does not is built on DuckDB instead of failing)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(settings.SPARK_REMOTE.replace("sc://", "http://", 1))
+    try:
+        socket.create_connection((where.hostname, where.port or 15002), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
 def _q(name: str) -> str:
     """A Spark SQL identifier (backquoted)."""
     return "`" + name.replace("`", "``") + "`"
@@ -139,6 +153,9 @@ def run_stage(con, step: dict, args: dict, job_dir: Path) -> None:
     try:
         _stage(session(), step, args, out)
     except Exception as exc:
+        if "UNAVAILABLE" in str(exc) and not reachable():
+            # The server went away: an OSError, so the task retries with backoff.
+            raise ConnectionError("The Spark Connect server does not answer.") from None
         # Spark prints its plans with the bound values, the HMAC pads among them: never let
         # key material reach an error message or a log.
         text = str(exc)

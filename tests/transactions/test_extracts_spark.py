@@ -5,6 +5,7 @@ the demo's card payments partitioned by month and 시·군. A real Spark Connect
 from __future__ import annotations
 
 import hashlib
+import socket
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,18 @@ def test_treated_offers_and_aggregates_stay_on_duckdb(cards, settings):
     assert "hash()" in engine.spark.compilable(columns, treated, {"fields": FIELDS})
     monthly = OfferPolicy.from_snapshot({**policy.to_snapshot(), "kind": "aggregate"})
     assert "aggregates" in engine.spark.compilable(columns, monthly, {"fields": FIELDS})
+
+
+def test_an_extract_runs_on_duckdb_when_spark_does_not_answer(
+    world, cards, settings, django_capture_on_commit_callbacks
+):
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        settings.SPARK_REMOTE = f"sc://127.0.0.1:{closed.getsockname()[1]}"
+    settings.SPARK_MIN_SCAN_BYTES = 0
+    _version, offer = cards
+    with django_capture_on_commit_callbacks(execute=True):
+        request = submit(world.buyer_analyst, offer, scope={"fields": FIELDS, "regions": ["41110"]})
+    (extract,) = License.objects.get(access_request=request).extracts.all()
+    assert extract.status == "succeeded", extract.error
+    assert extract.recipe["setup"] == [] and extract.row_count > 0

@@ -171,6 +171,9 @@ def _spark_files(files: str | list[str], schema, policy, scope: dict) -> list[st
         return None
     if spark.compilable({c.name: c for c in schema}, policy, scope):
         return None
+    if not spark.reachable():
+        log.warning("Spark Connect at %s does not answer; this extract runs on DuckDB", settings.SPARK_REMOTE)
+        return None
     return listed
 
 
