@@ -140,9 +140,19 @@ def _stage(spark, step: dict, args: dict, out: Path) -> None:
 
 
 def session():
+    """A Spark Connect session whose client gives up on a lost server within about a minute
+    (pyspark's default retries for ten minutes; the task's own retries take over instead)."""
     from pyspark.sql import SparkSession
+    from pyspark.sql.connect.client.retries import DefaultPolicy
 
-    return SparkSession.builder.remote(settings.SPARK_REMOTE).getOrCreate()
+    # A session of its own for each stage, on the server named now (getOrCreate would hand back
+    # a session on whichever server an earlier stage used).
+    spark = SparkSession.builder.remote(settings.SPARK_REMOTE).create()
+    retries = DefaultPolicy(
+        max_retries=settings.SPARK_CONNECT_RETRIES, initial_backoff=500, max_backoff=15_000
+    )
+    spark.client.set_retry_policies([retries])
+    return spark
 
 
 def run_stage(con, step: dict, args: dict, job_dir: Path) -> None:
@@ -150,10 +160,12 @@ def run_stage(con, step: dict, args: dict, job_dir: Path) -> None:
     STAGE_VIEW on `con`, rows in source order. `args` are the statement's bound values."""
     out = Path(job_dir) / "spark-stage"
     shutil.rmtree(out, ignore_errors=True)
+    spark = None
     try:
-        _stage(session(), step, args, out)
+        spark = session()
+        _stage(spark, step, args, out)
     except Exception as exc:
-        if "UNAVAILABLE" in str(exc) and not reachable():
+        if not reachable():
             # The server went away: an OSError, so the task retries with backoff.
             raise ConnectionError("The Spark Connect server does not answer.") from None
         # Spark prints its plans with the bound values, the HMAC pads among them: never let
@@ -162,6 +174,9 @@ def run_stage(con, step: dict, args: dict, job_dir: Path) -> None:
         for value in args.values():
             text = text.replace(str(value), "<bound>") if len(str(value)) >= 64 else text
         raise SparkStageError(f"{type(exc).__name__}: {text[:2000]}") from None
+    finally:
+        if spark is not None:
+            spark.stop()
     parts = sorted(str(p) for p in out.glob("part-*.parquet"))
     if parts:
         listed = "[" + ", ".join(literal(p) for p in parts) + "]"

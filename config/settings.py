@@ -243,6 +243,9 @@ RESUMABLE_WEB_CHUNK_BYTES = env.int("RESUMABLE_WEB_CHUNK_BYTES", default=16 * 2*
 # Connect (catalog/spark.py), when SPARK_REMOTE (sc://host:15002) is set and the offer compiles.
 SPARK_REMOTE = env.str("SPARK_REMOTE", default="")
 SPARK_MIN_SCAN_BYTES = env.int("SPARK_MIN_SCAN_BYTES", default=8 * 2**30)
+# How often the Spark Connect client retries a lost server before the task's own retries take
+# over (with backoff from 0.5 s to 15 s: five retries is about a minute).
+SPARK_CONNECT_RETRIES = env.int("SPARK_CONNECT_RETRIES", default=5)
 # Imports from the centers' own prefixes in object storage, s3://IMPORT_BUCKET/IMPORT_PREFIX/<center
 # id>/ (catalog/import_store.py); unset IMPORT_BUCKET turns imports off. Credentials: the
 # IMPORT_S3_* pair when set, else boto3's usual chain (AWS_* variables, instance role).

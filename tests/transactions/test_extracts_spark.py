@@ -185,3 +185,24 @@ def test_an_extract_runs_on_duckdb_when_spark_does_not_answer(
     (extract,) = License.objects.get(access_request=request).extracts.all()
     assert extract.status == "succeeded", extract.error
     assert extract.recipe["setup"] == [] and extract.row_count > 0
+
+
+def test_a_spark_server_lost_before_the_stage_is_a_retryable_error(cards, tmp_path, settings):
+    version, offer = cards
+    settings.SPARK_REMOTE = "sc://127.0.0.1:1"  # nobody listens there
+    settings.SPARK_CONNECT_RETRIES = 0  # the client gives up at once
+    files = selectors.version_files(version)
+    schema = [privacy.Column(f.name, f.type, f.sensitivity) for f in version.fields.all()]
+    recipe = engine.build_recipe(
+        parquet=files,
+        source_sha256=version.parquet_sha256,
+        schema=schema,
+        policy=offer.policy,
+        scope={"fields": FIELDS},
+        key=KEY,
+        format="csv",
+        spark_files=files,
+    )
+    with pytest.raises(ConnectionError):  # an OSError: the extract task retries it with backoff
+        engine.run_extract(recipe, out_path=tmp_path / "out.csv", work_dir=tmp_path, key=KEY)
+    assert not (tmp_path / "out.csv").exists()
