@@ -17,6 +17,7 @@ suppression) and aggregates stay on DuckDB: their sampling and cell-key noise us
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -155,28 +156,36 @@ def session():
     return spark
 
 
+def _failure(exc: Exception, args: dict) -> Exception:
+    """What to raise for a failed stage: a connection error (an OSError, which the task retries
+    with backoff) when the server went away, else SparkStageError with the message stripped of
+    the bound values long enough to be key material (Spark prints its plans with them)."""
+    if not reachable():
+        return ConnectionError("The Spark Connect server does not answer.")
+    text = str(exc)
+    for value in args.values():
+        if len(str(value)) >= 64:
+            text = text.replace(str(value), "<bound>")
+    return SparkStageError(f"{type(exc).__name__}: {text[:2000]}")
+
+
 def run_stage(con, step: dict, args: dict, job_dir: Path) -> None:
     """Run a Spark stage (`step`: its statement and files) and make its output the DuckDB view
     STAGE_VIEW on `con`, rows in source order. `args` are the statement's bound values."""
     out = Path(job_dir) / "spark-stage"
     shutil.rmtree(out, ignore_errors=True)
-    spark = None
+    spark, failure = None, None
     try:
         spark = session()
         _stage(spark, step, args, out)
     except Exception as exc:
-        if not reachable():
-            # The server went away: an OSError, so the task retries with backoff.
-            raise ConnectionError("The Spark Connect server does not answer.") from None
-        # Spark prints its plans with the bound values, the HMAC pads among them: never let
-        # key material reach an error message or a log.
-        text = str(exc)
-        for value in args.values():
-            text = text.replace(str(value), "<bound>") if len(str(value)) >= 64 else text
-        raise SparkStageError(f"{type(exc).__name__}: {text[:2000]}") from None
+        failure = _failure(exc, args)
     finally:
         if spark is not None:
-            spark.stop()
+            with contextlib.suppress(Exception):  # a server already gone cannot release it
+                spark.stop()
+    if failure is not None:
+        raise failure  # outside the handler: the original error, pads and all, is not chained
     parts = sorted(str(p) for p in out.glob("part-*.parquet"))
     if parts:
         listed = "[" + ", ".join(literal(p) for p in parts) + "]"

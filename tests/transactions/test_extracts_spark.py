@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.files import File
 
-from catalog import privacy, selectors
+from catalog import privacy, selectors, spark
 from catalog import services as catalog_services
 from catalog.models import DatasetVersion, Offer
 from catalog.policy import OfferPolicy
@@ -206,3 +206,30 @@ def test_a_spark_server_lost_before_the_stage_is_a_retryable_error(cards, tmp_pa
     with pytest.raises(ConnectionError):  # an OSError: the extract task retries it with backoff
         engine.run_extract(recipe, out_path=tmp_path / "out.csv", work_dir=tmp_path, key=KEY)
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_spark_error_carries_no_key_material(cards, tmp_path, spark_remote, settings):
+    settings.SPARK_REMOTE = spark_remote
+    version, offer = cards
+    files = selectors.version_files(version)
+    schema = [privacy.Column(f.name, f.type, f.sensitivity) for f in version.fields.all()]
+    recipe = engine.build_recipe(
+        parquet=files,
+        source_sha256=version.parquet_sha256,
+        schema=schema,
+        policy=offer.policy,
+        scope={"fields": FIELDS},
+        key=KEY,
+        format="csv",
+        spark_files=files,
+    )
+    # A statement Spark refuses after binding the pads (it prints its plan, values and all).
+    recipe.setup[0]["sql"] = recipe.setup[0]["sql"].replace(
+        "FROM source", "FROM source WHERE no_such_column > 0"
+    )
+    with pytest.raises(spark.SparkStageError) as failure:
+        engine.run_extract(recipe, out_path=tmp_path / "out.csv", work_dir=tmp_path, key=KEY)
+    inner, outer = privacy.hmac_pads(KEY)
+    message = str(failure.value)
+    assert "no_such_column" in message and inner not in message and outer not in message
+    assert failure.value.__context__ is None and failure.value.__cause__ is None
