@@ -177,7 +177,19 @@ def _limit_problems(files: list[ImportFile]) -> list[str]:
 
 def download(file: ImportFile, target: Path, *, on_fraction: Callable[[float], None] | None = None) -> None:
     """Stream the file to `target`, exactly the object that was resolved (its ETag). Raises
-    IngestionError when it was removed or replaced since."""
+    IngestionError when it was removed or replaced since, and ConnectionError (an OSError,
+    which the ingestion task retries with backoff) when storage cannot be reached once boto's
+    own retries are spent."""
+    from botocore.exceptions import ConnectionError as StorageUnreachable
+    from botocore.exceptions import HTTPClientError, ResponseStreamingError
+
+    try:
+        _download(file, target, on_fraction)
+    except (StorageUnreachable, HTTPClientError, ResponseStreamingError) as exc:
+        raise ConnectionError(f"Object storage did not answer while reading {file.name}: {exc}") from exc
+
+
+def _download(file: ImportFile, target: Path, on_fraction: Callable[[float], None] | None) -> None:
     from botocore.exceptions import ClientError
 
     s3 = client()

@@ -6,6 +6,7 @@ real worker in test_an_import_runs_through_a_real_worker)."""
 from __future__ import annotations
 
 import gzip
+import socket
 from pathlib import Path
 
 import duckdb
@@ -316,3 +317,16 @@ def test_the_version_page_lists_each_imported_file_with_its_progress(
     assert 0 < status["progress"] < 100 and not status["done"]
     page = client.get(f"/center/versions/{version.pk}/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
     assert "가져온 파일 2개" in page and "2024-01.csv" in page and 'data-poll-item="1"' in page
+
+
+def test_storage_out_of_reach_while_a_file_is_read_is_a_retryable_error(
+    curator, center, partitioned, import_bucket, settings, tmp_path
+):
+    from catalog import import_store
+
+    (file,) = import_store.resolve(center.pk, [import_bucket.put(center, "a.csv", card_csv([1]))])
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        settings.IMPORT_S3_ENDPOINT_URL = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    with pytest.raises(ConnectionError):  # an OSError: the ingestion task retries it with backoff
+        import_store.download(file, tmp_path / "a.csv")
