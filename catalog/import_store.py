@@ -39,6 +39,12 @@ class ImportFile:
         return posixpath.basename(self.key)
 
 
+class StorageUnavailable(errors.ApplicationError):
+    """Object storage did not answer (HTTP 503)."""
+
+    status_code = 503
+
+
 def configured() -> bool:
     return bool(settings.IMPORT_BUCKET)
 
@@ -136,15 +142,23 @@ def resolve(center_id: int, uris: list[str]) -> list[ImportFile]:
             _("This platform has no import storage set up; upload the file instead."),
             errors={"source_uris": [_("Imports from object storage are not configured.")]},
         )
+    from botocore.exceptions import ConnectionError as StorageUnreachable
+    from botocore.exceptions import HTTPClientError
+
     prefix = center_prefix(center_id)
     s3 = client()
     files: list[ImportFile] = []
     problems: list[str] = []
-    for uri in uris:
-        found, reason = _resolve_one(s3, uri, prefix)
-        if reason:
-            problems.append(f"{uri}: {reason}")
-        files.extend(found)
+    try:
+        for uri in uris:
+            found, reason = _resolve_one(s3, uri, prefix)
+            if reason:
+                problems.append(f"{uri}: {reason}")
+            files.extend(found)
+    except (StorageUnreachable, HTTPClientError) as exc:
+        raise StorageUnavailable(
+            _("The import storage does not answer; nothing was recorded. Try again in a few minutes.")
+        ) from exc
     problems += _limit_problems(files)
     if problems:
         raise errors.ApplicationError(

@@ -330,3 +330,14 @@ def test_storage_out_of_reach_while_a_file_is_read_is_a_retryable_error(
         settings.IMPORT_S3_ENDPOINT_URL = f"http://127.0.0.1:{closed.getsockname()[1]}"
     with pytest.raises(ConnectionError):  # an OSError: the ingestion task retries it with backoff
         import_store.download(file, tmp_path / "a.csv")
+
+
+def test_storage_out_of_reach_when_the_import_is_asked_is_a_503_and_records_nothing(
+    login, curator, center, partitioned, settings
+):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        settings.IMPORT_S3_ENDPOINT_URL = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    response = post(login(curator), partitioned, [f"s3://{settings.IMPORT_BUCKET}/centers/{center.pk}/a.csv"])
+    assert response.status_code == 503 and "Try again" in response.json()["detail"]
+    assert not partitioned.versions.exists()
