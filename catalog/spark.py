@@ -24,7 +24,7 @@ from pathlib import Path
 from django.conf import settings
 
 from catalog import privacy
-from catalog.ingestion.sql import ident, literal
+from catalog.ingestion.sql import literal
 from catalog.policy import OfferPolicy
 
 STAGE_VIEW = "spark_stage"
@@ -187,13 +187,8 @@ def run_stage(con, step: dict, args: dict, job_dir: Path) -> None:
     if failure is not None:
         raise failure  # outside the handler: the original error, pads and all, is not chained
     parts = sorted(str(p) for p in out.glob("part-*.parquet"))
-    if parts:
-        listed = "[" + ", ".join(literal(p) for p in parts) + "]"
-        # The stage's own file names, quoted as literals (a view takes no parameters).
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {STAGE_VIEW} AS SELECT * FROM read_parquet({listed})")  # noqa: S608
-    else:  # nothing in scope: an empty stage with the plan's columns
-        con.execute(
-            f"CREATE OR REPLACE TEMP VIEW {STAGE_VIEW} AS SELECT "
-            + ", ".join(f"CAST(NULL AS VARCHAR) AS {ident(c)}" for c in step["columns"])
-            + ", CAST(NULL AS VARCHAR) AS __source_file, CAST(NULL AS BIGINT) AS __source_row WHERE false"
-        )
+    if not parts:  # Spark writes one typed file even for no rows (an empty scope is tested)
+        raise SparkStageError("Spark wrote no stage file.")
+    listed = "[" + ", ".join(literal(p) for p in parts) + "]"
+    # The stage's own file names, quoted as literals (a view takes no parameters).
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {STAGE_VIEW} AS SELECT * FROM read_parquet({listed})")  # noqa: S608

@@ -235,7 +235,7 @@ def _on_spark(plan, schema, policy, scope: dict, files: list[str]):
     if reason:
         raise privacy.PlanError(f"this extract cannot run on Spark: {reason}")
     sql, args = spark.stage_sql(plan, columns, policy, scope)
-    step = {"engine": "spark", "sql": sql, "args": args, "files": list(files), "columns": list(plan.columns)}
+    step = {"engine": "spark", "sql": sql, "args": args, "files": list(files)}
     body = f"SELECT * FROM {spark.STAGE_VIEW}"  # noqa: S608 - a constant name
     return dataclasses.replace(plan, body=body, params=[], setup=[step])
 
