@@ -312,6 +312,11 @@ class VersionSource(Job):
         return self.uri
 
     @property
+    def name(self) -> str:
+        """The file's name, without its folders."""
+        return self.key.rsplit("/", 1)[-1]
+
+    @property
     def error_text(self) -> str:
         return translated_error(self.error, self.error_detail)
 

@@ -663,7 +663,7 @@ def center_version(request, pk):
             "coverage_form": _coverage_form(dataset, version),
             "preview": _preview(version) if editable else None,
             "sources": [
-                {"source": s, "name": s.key.rsplit("/", 1)[-1], "label": _source_label(s)}
+                {"source": s, "name": s.name, "label": _source_label(s)}
                 for s in version.sources.order_by("position")
             ],
         },

@@ -14,7 +14,7 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from tests import factories
-from tests.services import broker_is_redis, redis_reachable
+from tests.services import answers, broker_is_redis, free_port, redis_reachable
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
@@ -223,11 +223,7 @@ def s3_server():
 
     endpoint = urlsplit(settings.IMPORT_S3_ENDPOINT_URL)
     if not settings.S3_TEST_SERVER_IN_PROCESS:
-        import socket
-
-        try:
-            socket.create_connection((endpoint.hostname, endpoint.port), timeout=3).close()
-        except OSError:
+        if not answers(endpoint.hostname, endpoint.port):
             pytest.skip(f"no S3 server answers at {settings.IMPORT_S3_ENDPOINT_URL}")
         yield settings.IMPORT_S3_ENDPOINT_URL
         return
@@ -275,28 +271,17 @@ def import_bucket(s3_server):
     return ImportBucket(client)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def spark_remote():
     """A Spark Connect server for the Spark engine's tests: CI's (SPARK_TEST_REMOTE, started by
     .ci/run), else one started here from the pyspark package in local[2] mode (it needs Java;
     about 20 s to start)."""
-    import socket
     from urllib.parse import urlsplit
 
     remote = os.environ.get("SPARK_TEST_REMOTE")
     if remote:
         where = urlsplit(remote.replace("sc://", "http://"))
-        try:
-            socket.create_connection((where.hostname, where.port), timeout=3).close()
-        except OSError:
+        if not answers(where.hostname, where.port):
             pytest.skip(f"no Spark Connect server answers at {remote}")
         yield remote
         return
@@ -304,7 +289,7 @@ def spark_remote():
         pytest.skip("Java is not installed (apt-get install openjdk-17-jre-headless)")
     pyspark = pytest.importorskip("pyspark", reason="pyspark is not installed")
     home = Path(pyspark.__file__).parent
-    port = _free_port()
+    port = free_port()
     log_path = Path(settings.VAR_DIR) / "logs" / f"spark-connect-{os.getpid()}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:

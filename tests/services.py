@@ -34,3 +34,23 @@ def wait_until(predicate, *, timeout: float = 30.0, interval: float = 0.1):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
         time.sleep(interval)
+
+
+def free_port() -> int:
+    """A local TCP port nobody listens on now (for a server to take, or to stand for one gone)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def answers(host: str, port: int, timeout: float = 3.0) -> bool:
+    """Whether something accepts connections on host:port."""
+    import socket
+
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True

@@ -40,11 +40,9 @@ RISK_THRESHOLD_DEFAULTS = {"min_k": 1, "max_sample_uniqueness": 1.0, "max_unicit
 # the environment so that the Celery worker the tests start reads the same endpoint.
 S3_TEST_SERVER_IN_PROCESS = "S3_TEST_ENDPOINT_URL" not in os.environ
 if S3_TEST_SERVER_IN_PROCESS:
-    import socket
+    from tests.services import free_port
 
-    with socket.socket() as _probe:
-        _probe.bind(("127.0.0.1", 0))
-        os.environ["S3_TEST_ENDPOINT_URL"] = f"http://127.0.0.1:{_probe.getsockname()[1]}"
+    os.environ["S3_TEST_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
 IMPORT_BUCKET = "jangteo-imports"
 IMPORT_S3_ENDPOINT_URL = os.environ["S3_TEST_ENDPOINT_URL"]
 IMPORT_S3_REGION = "us-east-1"

@@ -368,12 +368,38 @@ def _jsonable(values: dict) -> dict:
 # --- versions and ingestion -----------------------------------------------------------------
 
 
-def _upload_size(file, mode: str, limit: int) -> int:
-    """The upload's size, once the mode is known and the size is within the limit."""
+def _check_takes_version(dataset: Dataset, mode: str) -> None:
+    """The dataset takes a new version (it is not retired) in a mode that exists."""
+    if dataset.status == Dataset.Status.RETIRED:
+        raise errors.InvalidState(_("This dataset is retired; it takes no new versions."))
     if mode not in UploadMode.values:
         raise errors.ApplicationError(
             _("mode is replace or append."), errors={"mode": [_("Choose replace or append.")]}
         )
+
+
+def _new_version(locked: Dataset, actor, mode: str, replace_periods: bool, **fields):
+    """An unsaved version of the locked dataset with the next number, once an append is known
+    to fit; and the failed versions it takes over. A failed upload does not use up its number:
+    the next version takes it over (the failure stays in the audit log)."""
+    if mode == UploadMode.APPEND:
+        _check_appendable(locked)
+    number, replaced = _next_number(locked)
+    version = DatasetVersion(
+        dataset=locked,
+        number=number,
+        storage_token=uuid.uuid4().hex,
+        created_by=None if is_system(actor) else actor,
+        mode=mode,
+        replace_periods=bool(replace_periods) and mode == UploadMode.APPEND,
+        base_version=locked.current_version if mode == UploadMode.APPEND else None,
+        **fields,
+    )
+    return version, replaced
+
+
+def _upload_size(file, limit: int) -> int:
+    """The upload's size, once it is within the limit."""
     size = getattr(file, "size", None) or 0
     if size > limit:
         raise errors.TooLarge(
@@ -417,27 +443,13 @@ def version_upload(
     partitioned published version). A period the published version already holds is refused at
     ingestion unless `replace_periods`, which drops that period's old files instead."""
     authorize(permissions.version_upload, actor, dataset, can_view=permissions.dataset_view)
-    if dataset.status == Dataset.Status.RETIRED:
-        raise errors.InvalidState(_("This dataset is retired; it takes no new versions."))
-    size = _upload_size(file, mode, max_bytes or settings.UPLOAD_MAX_BYTES)
+    _check_takes_version(dataset, mode)
+    size = _upload_size(file, max_bytes or settings.UPLOAD_MAX_BYTES)
     original = _display_filename(filename or getattr(file, "name", "") or "upload")
     with transaction.atomic():
         locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
-        if mode == UploadMode.APPEND:
-            _check_appendable(locked)
-        # A failed upload does not use up its number: the next upload takes it over (the failure
-        # stays in the audit log).
-        number, replaced = _next_number(locked)
-        version = DatasetVersion(
-            dataset=locked,
-            number=number,
-            storage_token=uuid.uuid4().hex,
-            original_filename=original,
-            source_bytes=size,
-            created_by=None if is_system(actor) else actor,
-            mode=mode,
-            replace_periods=bool(replace_periods) and mode == UploadMode.APPEND,
-            base_version=locked.current_version if mode == UploadMode.APPEND else None,
+        version, replaced = _new_version(
+            locked, actor, mode, replace_periods, original_filename=original, source_bytes=size
         )
         version.source.save("upload.bin", file, save=False)
         version.save()
@@ -447,7 +459,7 @@ def version_upload(
             target=version,
             organization=dataset.center,
             after={
-                "number": number,
+                "number": version.number,
                 "filename": original,
                 "bytes": size,
                 "mode": mode,

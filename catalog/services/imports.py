@@ -24,17 +24,17 @@ from catalog.ingestion.sql import insertion_order_preserved, literal
 from catalog.models import Dataset, DatasetVersion, UploadMode, VersionSource
 from catalog.services import (
     _appended,
-    _check_appendable,
+    _check_takes_version,
+    _enqueue_ingestion,
     _finish_ingestion,
     _Ingested,
-    _next_number,
+    _new_version,
     _partitioned_ingested,
     _remove_stored,
     _version_fail,
 )
 from catalog.storage import local_path, sha256_of, store_file
 from marketplace import errors, jobs
-from marketplace.actors import is_system
 from marketplace.audit import audit_record
 from marketplace.authz import authorize
 from marketplace.duckdb import connect
@@ -59,12 +59,7 @@ def version_import(
     files ingested are exactly those seen then (a file replaced since fails the version).
     `mode` and `replace_periods` as for an upload."""
     authorize(permissions.version_import, actor, dataset, can_view=permissions.dataset_view)
-    if dataset.status == Dataset.Status.RETIRED:
-        raise errors.InvalidState(_("This dataset is retired; it takes no new versions."))
-    if mode not in UploadMode.values:
-        raise errors.ApplicationError(
-            _("mode is replace or append."), errors={"mode": [_("Choose replace or append.")]}
-        )
+    _check_takes_version(dataset, mode)
     if not source_uris:
         raise errors.ApplicationError(
             _("Name at least one file."), errors={"source_uris": [_("Name at least one file.")]}
@@ -72,20 +67,15 @@ def version_import(
     files = import_store.resolve(dataset.center_id, source_uris)
     with transaction.atomic():
         locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
-        if mode == UploadMode.APPEND:
-            _check_appendable(locked)
-        number, replaced = _next_number(locked)
-        version = DatasetVersion.objects.create(
-            dataset=locked,
-            number=number,
-            storage_token=uuid.uuid4().hex,
+        version, replaced = _new_version(
+            locked,
+            actor,
+            mode,
+            replace_periods,
             original_filename=_display_name(files),
             source_bytes=sum(f.bytes for f in files),
-            created_by=None if is_system(actor) else actor,
-            mode=mode,
-            replace_periods=bool(replace_periods) and mode == UploadMode.APPEND,
-            base_version=locked.current_version if mode == UploadMode.APPEND else None,
         )
+        version.save()
         VersionSource.objects.bulk_create(
             VersionSource(version=version, position=i, uri=f.uri, key=f.key, etag=f.etag, bytes=f.bytes)
             for i, f in enumerate(files)
@@ -96,7 +86,7 @@ def version_import(
             target=version,
             organization=dataset.center,
             after={
-                "number": number,
+                "number": version.number,
                 "files": len(files),
                 "uris": [f.uri for f in files[:20]],
                 "bytes": version.source_bytes,
@@ -104,7 +94,7 @@ def version_import(
                 **({"replaces_failed": [v.number for v in replaced]} if replaced else {}),
             },
         )
-        transaction.on_commit(lambda: jobs.enqueue("catalog.tasks.ingest_version", version.pk))
+        transaction.on_commit(lambda: _enqueue_ingestion(version.pk))
     return version
 
 
@@ -216,12 +206,11 @@ def _source_done(source: VersionSource, result: dict) -> VersionSource:
 
 def _source_failed(source: VersionSource, exc: ingestion.IngestionError) -> VersionSource:
     """A bad file fails its version, naming the file; the files already stored are removed."""
-    name = import_store.ImportFile(source.uri, source.key, source.bytes, source.etag).name
-    detail = {"template": exc.template, "params": exc.params, "file": name}
+    detail = {"template": exc.template, "params": exc.params, "file": source.name}
     with transaction.atomic():
         failed = jobs.job_fail(VersionSource, source.pk, exc.message)
         VersionSource.objects.filter(pk=source.pk).update(error_detail=detail)
-        _fail_for_source(source.version_id, f"{name}: {exc.message}", exc, detail)
+        _fail_for_source(source.version_id, f"{source.name}: {exc.message}", exc, detail)
     return failed.job
 
 
@@ -293,8 +282,8 @@ def _check_same_columns(sources: list[VersionSource]) -> None:
                     "with the same types (it differs at %(columns)s). Make the files alike, or import "
                     "them as separate versions."
                 ),
-                file=source.key.rsplit("/", 1)[-1],
-                first=first.key.rsplit("/", 1)[-1],
+                file=source.name,
+                first=first.name,
                 columns=", ".join(differ) or "-",
             )
 

@@ -6,7 +6,6 @@ real worker in test_an_import_runs_through_a_real_worker)."""
 from __future__ import annotations
 
 import gzip
-import socket
 from pathlib import Path
 
 import duckdb
@@ -20,7 +19,7 @@ from catalog.storage import local_path
 from marketplace.actors import SYSTEM
 from tests import factories
 from tests.catalog.test_services_partitions import card_csv, ingest, publish, table
-from tests.services import wait_until
+from tests.services import free_port, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -325,9 +324,7 @@ def test_storage_out_of_reach_while_a_file_is_read_is_a_retryable_error(
     from catalog import import_store
 
     (file,) = import_store.resolve(center.pk, [import_bucket.put(center, "a.csv", card_csv([1]))])
-    with socket.socket() as closed:  # a port nobody listens on
-        closed.bind(("127.0.0.1", 0))
-        settings.IMPORT_S3_ENDPOINT_URL = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    settings.IMPORT_S3_ENDPOINT_URL = f"http://127.0.0.1:{free_port()}"  # a port nobody listens on
     with pytest.raises(ConnectionError):  # an OSError: the ingestion task retries it with backoff
         import_store.download(file, tmp_path / "a.csv")
 
@@ -335,9 +332,7 @@ def test_storage_out_of_reach_while_a_file_is_read_is_a_retryable_error(
 def test_storage_out_of_reach_when_the_import_is_asked_is_a_503_and_records_nothing(
     login, curator, center, partitioned, settings
 ):
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        settings.IMPORT_S3_ENDPOINT_URL = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    settings.IMPORT_S3_ENDPOINT_URL = f"http://127.0.0.1:{free_port()}"  # a port nobody listens on
     response = post(login(curator), partitioned, [f"s3://{settings.IMPORT_BUCKET}/centers/{center.pk}/a.csv"])
     assert response.status_code == 503 and "Try again" in response.json()["detail"]
     assert not partitioned.versions.exists()

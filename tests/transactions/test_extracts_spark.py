@@ -5,7 +5,6 @@ the demo's card payments partitioned by month and 시·군. A real Spark Connect
 from __future__ import annotations
 
 import hashlib
-import socket
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from catalog.models import DatasetVersion, Offer
 from catalog.policy import OfferPolicy
 from demo import generator as demo_data
 from tests import factories
+from tests.services import free_port
 from tests.transactions.factories import submit
 from transactions.extracts import engine
 from transactions.models import License
@@ -76,20 +76,24 @@ def cards(world, tmp_path, django_capture_on_commit_callbacks):
     return version, offer
 
 
-def built(version, offer, scope: dict, fmt: str, work: Path, spark_files=None) -> tuple[bytes, int]:
+def recipe_for(version, offer, scope: dict, fmt: str = "csv", *, on_spark: bool = True) -> engine.Recipe:
+    """The license recipe for `scope` under KEY, its scan on Spark when `on_spark`."""
     schema = [privacy.Column(f.name, f.type, f.sensitivity) for f in version.fields.all()]
-    policy = offer.policy
-    files = selectors.version_files(version, policy=policy, scope=scope)
-    recipe = engine.build_recipe(
+    files = selectors.version_files(version, policy=offer.policy, scope=scope)
+    return engine.build_recipe(
         parquet=files,
         source_sha256=version.parquet_sha256,
         schema=schema,
-        policy=policy,
+        policy=offer.policy,
         scope=scope,
         key=KEY,
         format=fmt,
-        spark_files=files if spark_files else None,
+        spark_files=files if on_spark else None,
     )
+
+
+def built(version, offer, scope: dict, fmt: str, work: Path, spark_files=None) -> tuple[bytes, int]:
+    recipe = recipe_for(version, offer, scope, fmt, on_spark=bool(spark_files))
     if spark_files:
         assert recipe.setup[0]["engine"] == "spark" and "sha2(" in recipe.setup[0]["sql"]
         assert KEY.hex() not in str(recipe.to_dict())  # the recipe holds no key material
@@ -182,9 +186,7 @@ def test_treated_offers_and_aggregates_stay_on_duckdb(cards, settings):
 def test_an_extract_runs_on_duckdb_when_spark_does_not_answer(
     world, cards, settings, django_capture_on_commit_callbacks
 ):
-    with socket.socket() as closed:  # a port nobody listens on
-        closed.bind(("127.0.0.1", 0))
-        settings.SPARK_REMOTE = f"sc://127.0.0.1:{closed.getsockname()[1]}"
+    settings.SPARK_REMOTE = f"sc://127.0.0.1:{free_port()}"  # a port nobody listens on
     settings.SPARK_MIN_SCAN_BYTES = 0
     _version, offer = cards
     with django_capture_on_commit_callbacks(execute=True):
@@ -198,18 +200,7 @@ def test_a_spark_server_lost_before_the_stage_is_a_retryable_error(cards, tmp_pa
     version, offer = cards
     settings.SPARK_REMOTE = "sc://127.0.0.1:1"  # nobody listens there
     settings.SPARK_CONNECT_RETRIES = 0  # the client gives up at once
-    files = selectors.version_files(version)
-    schema = [privacy.Column(f.name, f.type, f.sensitivity) for f in version.fields.all()]
-    recipe = engine.build_recipe(
-        parquet=files,
-        source_sha256=version.parquet_sha256,
-        schema=schema,
-        policy=offer.policy,
-        scope={"fields": FIELDS},
-        key=KEY,
-        format="csv",
-        spark_files=files,
-    )
+    recipe = recipe_for(version, offer, {"fields": FIELDS})
     with pytest.raises(ConnectionError):  # an OSError: the extract task retries it with backoff
         engine.run_extract(recipe, out_path=tmp_path / "out.csv", work_dir=tmp_path, key=KEY)
     assert not (tmp_path / "out.csv").exists()
@@ -218,18 +209,7 @@ def test_a_spark_server_lost_before_the_stage_is_a_retryable_error(cards, tmp_pa
 def test_a_spark_error_carries_no_key_material(cards, tmp_path, spark_remote, settings):
     settings.SPARK_REMOTE = spark_remote
     version, offer = cards
-    files = selectors.version_files(version)
-    schema = [privacy.Column(f.name, f.type, f.sensitivity) for f in version.fields.all()]
-    recipe = engine.build_recipe(
-        parquet=files,
-        source_sha256=version.parquet_sha256,
-        schema=schema,
-        policy=offer.policy,
-        scope={"fields": FIELDS},
-        key=KEY,
-        format="csv",
-        spark_files=files,
-    )
+    recipe = recipe_for(version, offer, {"fields": FIELDS})
     # A statement Spark refuses after binding the pads (it prints its plan, values and all).
     recipe.setup[0]["sql"] = recipe.setup[0]["sql"].replace(
         "FROM source", "FROM source WHERE no_such_column > 0"

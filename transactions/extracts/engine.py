@@ -81,6 +81,22 @@ class OutputField:
 KEY_PAD = "key_pad"
 
 
+def _is_pad(value) -> bool:
+    return isinstance(value, dict) and KEY_PAD in value
+
+
+def _bind_pads(values: list, key: bytes | None) -> list:
+    """`values` with each pad placeholder replaced by `key`'s HMAC pad. Raises ExtractError
+    when a placeholder is there and no key is given."""
+    if not any(_is_pad(v) for v in values):
+        return list(values)
+    if not key:
+        raise ExtractError("This recipe pseudonymizes identifiers and needs its license key.")
+    inner, outer = privacy.hmac_pads(key)
+    pads = {"inner": inner, "outer": outer}
+    return [pads[v[KEY_PAD]] if _is_pad(v) else v for v in values]
+
+
 def _placeholders(params: list, key: bytes | None) -> list:
     """`params` with the HMAC pads of `key` replaced by `{"key_pad": "inner"|"outer"}`."""
     if not key:
@@ -109,18 +125,12 @@ class Recipe:
 
     def needs_key(self) -> bool:
         stage_args = [v for step in self.setup for v in (step.get("args") or {}).values()]
-        return any(isinstance(p, dict) and KEY_PAD in p for p in [*self.params, *stage_args])
+        return any(_is_pad(p) for p in [*self.params, *stage_args])
 
     def bind(self, key: bytes | None) -> list:
         """The statement's parameters with the placeholders replaced by `key`'s HMAC pads.
         Raises ExtractError when the recipe needs a key and none is given."""
-        if not any(isinstance(p, dict) and KEY_PAD in p for p in self.params):
-            return list(self.params)
-        if not key:
-            raise ExtractError("This recipe pseudonymizes identifiers and needs its license key.")
-        inner, outer = privacy.hmac_pads(key)
-        pads = {"inner": inner, "outer": outer}
-        return [pads[p[KEY_PAD]] if isinstance(p, dict) and KEY_PAD in p else p for p in self.params]
+        return _bind_pads(self.params, key)
 
     def output_fields(self) -> list[OutputField]:
         return [OutputField(n, t) for n, t in zip(self.columns, self.types or ["string"] * len(self.columns))]
@@ -244,14 +254,8 @@ def _run_setup(con, steps: list[dict], key: bytes | None, job: Path) -> None:
     """A recipe's setup: DuckDB statements, or a Spark stage (its pads bound from `key`)."""
     for step in steps:
         if step.get("engine") == "spark":
-            needed = any(isinstance(v, dict) and KEY_PAD in v for v in step["args"].values())
-            if needed and not key:
-                raise ExtractError("This recipe pseudonymizes identifiers and needs its license key.")
-            pads = dict(zip(("inner", "outer"), privacy.hmac_pads(key), strict=True)) if key else {}
-            args = {
-                name: pads[value[KEY_PAD]] if isinstance(value, dict) and KEY_PAD in value else value
-                for name, value in step["args"].items()
-            }
+            names, values = list(step["args"]), list(step["args"].values())
+            args = dict(zip(names, _bind_pads(values, key), strict=True))
             spark.run_stage(con, step, args, job)
         else:
             privacy.run_setup(con, [step])
