@@ -24,6 +24,7 @@ from catalog.models import Dataset, DatasetVersion, ResumableUpload, UploadMode
 from catalog.services import _display_filename, _human, version_upload
 from marketplace import errors
 from marketplace.actors import is_system
+from marketplace.audit import audit_record
 from marketplace.authz import authorize
 
 CHUNK = 1 << 20
@@ -90,8 +91,19 @@ def upload_create(*, actor, dataset: Dataset, length: int, filename: str) -> Res
             filename=_display_filename(filename or "upload"),
             expires_at=timezone.now() + settings.RESUMABLE_UPLOAD_EXPIRY,
         )
+        _audit(actor, "created", upload, after={"filename": upload.filename, "bytes": length})
     upload.path.touch()
     return upload
+
+
+def _audit(actor, action: str, upload: ResumableUpload, after: dict | None = None) -> None:
+    audit_record(
+        actor=actor,
+        verb=f"catalog.upload.{action}",
+        target=upload,
+        organization=upload.dataset.center,
+        after={"dataset": upload.dataset.slug, **(after or {})},
+    )
 
 
 def _checksum(header: str | None):
@@ -136,6 +148,8 @@ def upload_append(*, actor, upload: ResumableUpload, offset: int, stream, checks
     ResumableUpload.objects.filter(pk=upload.pk).update(
         expires_at=timezone.now() + settings.RESUMABLE_UPLOAD_EXPIRY
     )
+    if received and at + received == upload.length:  # the last piece: recorded once
+        _audit(actor, "completed", upload, after={"bytes": upload.length})
     return at + received
 
 
@@ -159,17 +173,27 @@ def _copy(stream, spool, room: int, digest) -> int:
 def upload_delete(*, actor, upload: ResumableUpload) -> None:
     """Cancel an upload: its bytes are removed."""
     authorize(permissions.upload_delete, actor, upload)
-    upload.path.unlink(missing_ok=True)
-    upload.delete()
+    spool = upload.path  # named by the primary key, which delete() clears
+    with transaction.atomic():
+        _audit(actor, "cancelled", upload, after={"received": upload.offset})
+        upload.delete()
+    spool.unlink(missing_ok=True)
 
 
 def uploads_sweep_expired(*, actor, now=None) -> int:
     """Remove uploads untouched past their expiry (the bytes and the row); returns how many."""
     authorize(permissions.uploads_sweep_expired, actor)
-    expired = list(ResumableUpload.objects.filter(expires_at__lte=now or timezone.now()))
+    expired = list(
+        ResumableUpload.objects.filter(expires_at__lte=now or timezone.now()).select_related(
+            "dataset__center"
+        )
+    )
     for upload in expired:
-        upload.path.unlink(missing_ok=True)
-        upload.delete()
+        spool = upload.path
+        with transaction.atomic():
+            _audit(actor, "expired", upload, after={"received": upload.offset})
+            upload.delete()
+        spool.unlink(missing_ok=True)
     return len(expired)
 
 

@@ -18,6 +18,7 @@ from accounts.services import api_token_create
 from catalog.models import DatasetVersion, ResumableUpload
 from catalog.services import uploads
 from marketplace.actors import SYSTEM
+from marketplace.models import AuditEvent
 from tests import factories
 from tests.catalog.test_services_partitions import card_csv
 
@@ -133,7 +134,11 @@ def test_the_protocol_refuses_what_would_corrupt_the_file_and_keeps_what_arrived
     good_sum = base64.b64encode(hashlib.sha256(data[100:]).digest()).decode()
     done = send(client, location, data[100:], 100, HTTP_UPLOAD_CHECKSUM=f"sha256 {good_sum}")
     assert done.status_code == 204 and int(done["Upload-Offset"]) == len(data)
+    assert send(client, location, b"", len(data)).status_code == 204  # nothing more to send
     assert not dataset.versions.exists()
+    # Opened and completed (once) are in the center's audit log; the pieces between are not.
+    verbs = list(AuditEvent.objects.filter(verb__startswith="catalog.upload.").values_list("verb", flat=True))
+    assert sorted(verbs) == ["catalog.upload.completed", "catalog.upload.created"]
 
 
 @pytest.mark.django_db
@@ -178,3 +183,8 @@ def test_limits_cancel_and_expiry(login, curator, dataset, settings):
     ResumableUpload.objects.filter(pk=left.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
     assert uploads.uploads_sweep_expired(actor=SYSTEM) == 1
     assert not ResumableUpload.objects.exists() and not left.path.exists()
+    ended = AuditEvent.objects.filter(verb__in=["catalog.upload.cancelled", "catalog.upload.expired"])
+    assert sorted(ended.values_list("verb", "after__received")) == [
+        ("catalog.upload.cancelled", 5),
+        ("catalog.upload.expired", 0),
+    ]

@@ -4,9 +4,13 @@ the demo's card payments partitioned by month and 시·군. A real Spark Connect
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
+import zipfile
 from pathlib import Path
 
+import duckdb
 import pytest
 from django.core.files import File
 
@@ -126,8 +130,6 @@ def test_spark_and_duckdb_build_the_same_file(cards, scope, fmt, tmp_path, spark
         card = text[1].split(",")[FIELDS.index("card_id")]
         assert len(card) == 64 and card == privacy.pseudonym(KEY, card_of(version, text[1]))
     elif fmt == "parquet":
-        import duckdb
-
         described = "DESCRIBE SELECT * FROM read_parquet(?)"
         a_types = duckdb.execute(described, [str(write(tmp_path / "a.parquet", on_duckdb))]).fetchall()
         b_types = duckdb.execute(described, [str(write(tmp_path / "b.parquet", on_spark))]).fetchall()
@@ -145,8 +147,6 @@ def write(path: Path, data: bytes) -> Path:
 
 def card_of(version, line: str) -> str:
     """The source card_id of an output line, found by its transaction's pseudonym."""
-    import duckdb
-
     transaction = line.split(",")[0].lstrip("\ufeff")
     files = selectors.version_files(version)
     for tid, card in duckdb.execute(
@@ -157,19 +157,36 @@ def card_of(version, line: str) -> str:
     raise AssertionError("no source row")
 
 
-def test_a_license_extract_runs_on_spark_above_the_threshold(
-    world, cards, spark_remote, settings, django_capture_on_commit_callbacks
+def test_a_license_extract_on_spark_holds_its_scope_and_no_raw_identifier(
+    world, cards, spark_remote, settings, login, django_capture_on_commit_callbacks
 ):
+    """As the buyer would try it: download the file through the API and look for any row
+    outside the licensed 시·군 and month, a row of the scope missing, or a card number in clear."""
     settings.SPARK_REMOTE = spark_remote
     settings.SPARK_MIN_SCAN_BYTES = 0  # every scan is "large"
-    _version, offer = cards
+    version, offer = cards
     scope = {"fields": FIELDS, "regions": ["41110"], "date_from": "2024-02-01", "date_to": "2024-02-29"}
     with django_capture_on_commit_callbacks(execute=True):
         request = submit(world.buyer_analyst, offer, scope=scope)
     (extract,) = License.objects.get(access_request=request).extracts.all()
     assert extract.status == "succeeded", extract.error
     assert extract.recipe["setup"][0]["engine"] == "spark"
-    assert extract.row_count > 0
+    client = login(world.buyer_analyst)
+    url = client.post(f"/api/v1/extracts/{extract.pk}/download-link/").json()["url"]
+    body = b"".join(client.get(url.removeprefix("http://testserver")).streaming_content)
+    with zipfile.ZipFile(io.BytesIO(body)) as z:
+        name = next(n for n in z.namelist() if n.startswith("data."))
+        rows = list(csv.DictReader(io.StringIO(z.read(name).decode("utf-8-sig"))))
+    source = duckdb.execute(
+        "SELECT card_id, count(*) FILTER (WHERE sigungu_code = '41110' AND approved_at >= DATE '2024-02-01'"
+        " AND approved_at < DATE '2024-03-01') OVER () FROM read_parquet(?, hive_partitioning = false)",
+        [selectors.version_files(version)],
+    ).fetchall()
+    assert len(rows) == extract.row_count == source[0][1] > 0  # every row of the scope, no other
+    assert {r["sigungu_code"] for r in rows} == {"41110"}
+    assert {r["approved_at"][:7] for r in rows} == {"2024-02"}
+    clear = {card for card, _n in source}
+    assert all(len(r["card_id"]) == 64 and r["card_id"] not in clear for r in rows)
 
 
 def test_treated_offers_and_aggregates_stay_on_duckdb(cards, settings):
