@@ -68,8 +68,12 @@ def environment(database_url: str, cache_url: str | None) -> dict:
         "JANGTEO_VAR_DIR": str(REPO / "var" / "load"),
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "LOG_LEVEL": "WARNING",
-        # Every simulated client comes from 127.0.0.1: the per-address API limits would throttle
-        # the whole run, so they are lifted for it (the run measures throughput, not the limits).
+        # As deployed behind one reverse proxy (README, Deployment): each client has its own
+        # address in X-Forwarded-For, so the rate limits are counted per client as for people.
+        "NUM_PROXIES": "1",
+        # The clients ask without pause, faster than a person would (5 or more requests a second
+        # each): the limits are lifted for the run, which measures throughput; they are still
+        # counted on every request, as in production.
         "THROTTLE_ANON": "1000000/min",
         "THROTTLE_USER": "1000000/min",
         "THROTTLE_PREVIEW": "1000000/min",
@@ -107,9 +111,11 @@ def seed(target: int) -> int:
         # The insight pages need released cells: the demo economy (50,000 card payments) and
         # its open statistics, seeded once into a fresh load database.
         call_command("seed_demo", rows=50_000, verbosity=0)
-    have = Dataset.objects.count()
-    if have < target:
-        _bulk_datasets(have, target, random.Random(7))
+    # load-0 … load-{target - 1}, whatever else (the demo's datasets) the database holds
+    have = set(Dataset.objects.filter(slug__startswith="load-").values_list("slug", flat=True))
+    missing = [n for n in range(target) if f"load-{n}" not in have]
+    if missing:
+        _bulk_datasets(missing, random.Random(7))
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")  # fresh planner statistics after the bulk load
     call_command("collectstatic", interactive=False, verbosity=0)
@@ -178,8 +184,9 @@ def _offers_and_versions(fresh: list, rng: random.Random) -> list:
     return versions
 
 
-def _bulk_datasets(have: int, target: int, rng: random.Random) -> None:
-    """Datasets `have` .. `target` - 1, each with its regions, an offer and a published version."""
+def _bulk_datasets(numbers: list[int], rng: random.Random) -> None:
+    """Datasets load-<n> for each of `numbers`, each with its regions, an offer and a published
+    version."""
     from django.db import transaction
 
     from catalog.models import Dataset, DatasetRegion
@@ -189,7 +196,7 @@ def _bulk_datasets(have: int, target: int, rng: random.Random) -> None:
     regions = [r.code for r in gyeonggi_regions()]
     with transaction.atomic():
         batch = []
-        for n in range(have, target):
+        for n in numbers:
             place = rng.choice(["수원", "성남", "용인", "고양", "화성", "부천", "안산", "평택"])
             topic = rng.choice(TOPICS)
             title = f"{place} {topic} {n}"
@@ -290,12 +297,13 @@ def pick_request(rng: random.Random, datasets: int, seen: list[str]) -> tuple[st
 def client(stop: float, stats: Stats, seed: int, datasets: int, trivial: bool) -> None:
     rng = random.Random(seed)
     conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+    headers = {"Accept-Language": "ko", "X-Forwarded-For": f"10.77.{seed // 256}.{seed % 256}"}
     seen: list[str] = []  # slugs on the result page this client last received
     while time.monotonic() < stop:
         kind, path = ("trivial", "/healthz") if trivial else pick_request(rng, datasets, seen)
         started = time.perf_counter()
         try:
-            conn.request("GET", path, headers={"Accept-Language": "ko"})
+            conn.request("GET", path, headers=headers)
             response = conn.getresponse()
             body = response.read()
             ok = response.status == 200

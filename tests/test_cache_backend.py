@@ -17,10 +17,18 @@ def test_redis_cache_reuses_one_client_and_works(settings):
         assert cache.get_many(["a", "missing"]) == {"a": {"지역": "수원시"}}
         assert cache.add("n", 1) and not cache.add("n", 5)
         assert cache.incr("n") == 2 and cache.get("n") == 2
+        assert cache.incr("n", 5) == 7
+        with pytest.raises(ValueError):
+            cache.incr("missing")  # as Django's: no key is made without its timeout
+        assert cache.get("missing") is None
+        cache.set("t", 1, 30)
+        cache.incr("t")
+        ttl = cache._cache.get_client().ttl(cache.make_and_validate_key("t"))
+        assert 0 < ttl <= 30  # the increment keeps the timeout
         client = cache._cache.get_client()
         assert cache._cache.get_client() is client and cache._cache.get_client(write=True) is client
     finally:
-        cache.delete_many(["a", "n"])
+        cache.delete_many(["a", "n", "t"])
 
 
 def test_a_redis_cache_url_selects_this_backend(tmp_path):

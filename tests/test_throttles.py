@@ -92,3 +92,67 @@ def test_feeds_have_their_own_budget(rates, center):
     assert english_client().get(schema, REMOTE_ADDR="198.51.100.2").status_code == 200
     assert english_client().get(schema).status_code == 429  # the same feed budget for this address
     assert web.get("/datasets/").status_code == 200
+
+
+class _Clock:
+    """The throttles' clock, set by the test (seconds)."""
+
+    def __init__(self, monkeypatch, start: float):
+        self.now = start
+        for throttle in (AnonThrottle, UserThrottle, ScopedThrottle):
+            monkeypatch.setattr(throttle, "timer", lambda _self: self.now)
+
+
+def test_requests_of_the_last_minute_count_across_the_minute_boundary(rates, center, monkeypatch):
+    """A caller cannot double its budget by spending it at a minute's end and again at the next
+    minute's start: the previous minute still weighs in for the part that lies within the last
+    60 seconds, and Retry-After says when the next request fits."""
+    clock = _Clock(monkeypatch, start=6_000_050.0)  # 50 s into a minute
+    rates(anon="4/min")
+    api = english_client()
+    assert [api.get("/api/v1/datasets/").status_code for _ in range(4)] == [200] * 4
+    clock.now += 20  # 10 s into the next minute: 4 × 50/60 of the last one still counts
+    refused = api.get("/api/v1/datasets/")
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == "5"  # 4 × (1 - 15/60) = 3 requests: room for one more
+    clock.now += 5
+    assert api.get("/api/v1/datasets/").status_code == 200
+    assert api.get("/api/v1/datasets/").status_code == 429
+    clock.now += 120  # two quiet minutes: the whole budget again
+    assert [api.get("/api/v1/datasets/").status_code for _ in range(5)] == [200] * 4 + [429]
+
+
+def test_a_full_window_waits_for_the_next_one(rates, center, monkeypatch):
+    clock = _Clock(monkeypatch, start=6_000_000.0)  # a minute's start
+    rates(anon="3/min")
+    api = english_client()
+    assert [api.get("/api/v1/datasets/").status_code for _ in range(4)] == [200, 200, 200, 429]
+    clock.now += 30
+    refused = api.get("/api/v1/datasets/")
+    # 30 s to the next minute, then 3 × (1 - t/60) + 1 <= 3 from t = 20 s into it
+    assert refused.status_code == 429 and refused["Retry-After"] == "50"
+    clock.now += 49
+    assert api.get("/api/v1/datasets/").status_code == 429
+    clock.now += 1
+    assert api.get("/api/v1/datasets/").status_code == 200
+
+
+def test_what_is_kept_per_caller_does_not_grow_with_its_requests(rates, center, monkeypatch):
+    """Two counters per caller, whatever the rate: DRF's throttle kept every request's time."""
+    from django.core.cache import cache
+
+    clock = _Clock(monkeypatch, start=6_000_010.0)
+    rates(anon="1000/min")
+    api = english_client()
+    for _ in range(40):
+        assert api.get("/api/v1/datasets/").status_code == 200
+    throttle = AnonThrottle()
+    key = throttle.cache_format % {"scope": "anon", "ident": "127.0.0.1"}
+    assert cache.get(f"{key}:{int(clock.now // 60)}") == 40
+    assert cache.get(key) is None  # no list of times beside it
+
+
+def test_the_user_budget_is_for_signed_in_callers(rates, center):
+    rates(anon="5/min", user="2/min")
+    api = english_client()
+    assert [api.get("/api/v1/datasets/").status_code for _ in range(6)] == [200] * 5 + [429]
