@@ -51,7 +51,7 @@ class _SlidingWindow(SimpleRateThrottle):
         if self._estimate(self.elapsed) + 1 > self.num_requests:
             return self.throttle_failure()
         # Kept for two windows: the next window still reads this one as its previous.
-        if not self.current or not self.cache.add(current, 1, 2 * self.duration):
+        if self.current or not self.cache.add(current, 1, 2 * self.duration):
             try:
                 self.cache.incr(current)
             except ValueError:  # expired between the read and the increment
