@@ -37,7 +37,7 @@ from catalog.services import imports as import_services
 from catalog.services import uploads as upload_services
 from catalog.vocabularies import Theme, UpdateFrequency, regions_by_code
 from marketplace import errors
-from marketplace.api import is_id
+from marketplace.api import cached_answer, is_id, rendered_json
 from marketplace.parsers import SafeMultiPartParser
 from marketplace.serializers import ModelSerializer
 
@@ -458,34 +458,35 @@ class DatasetViewSet(
         cached = None
         # (Only for the parameters this list knows: made-up ones would only fill the cache.)
         if not request.user.is_authenticated and set(request.query_params) <= LIST_PARAMETERS:
-            cached = catalog_cache.lookup("list", get_language(), request.META.get("QUERY_STRING", ""))
+            cached = catalog_cache.lookup("list-json", get_language(), request.META.get("QUERY_STRING", ""))
             if cached.value is not None:
-                return Response(cached.value)
+                return cached_answer(request, cached.value)
         qs = selectors.dataset_search(request.user, params)
         page = self.paginate_queryset(qs)
         response = self.get_paginated_response(DatasetListSerializer(page, many=True).data)
         response.data["facets"] = selectors.dataset_facets(qs)
         if cached is not None:
-            catalog_cache.store(cached, response.data)
+            catalog_cache.store(cached, rendered_json(response.data))
         return response
 
     def retrieve(self, request, *args, **kwargs):
         # Everyone outside the center sees the same representation: it is cached briefly. A
         # visitor's request is answered from the cache alone (see catalog/cache.py).
-        cached = catalog_cache.lookup("detail", get_language(), kwargs.get(self.lookup_field))
+        # ("-json": entries hold rendered bytes; the kind's name keeps older entries unread.)
+        cached = catalog_cache.lookup("detail-json", get_language(), kwargs.get(self.lookup_field))
         if cached.value is not None and not request.user.is_authenticated:
             dataset = catalog_cache.stand_in(cached.value["dataset"])
             services.dataset_record_view(actor=request.user, dataset=dataset)
-            return Response(cached.value["data"])
+            return cached_answer(request, cached.value["json"])
         self.reading_detail = cached.value is None  # then the representation is made here
         dataset = self.get_object()
         services.dataset_record_view(actor=request.user, dataset=dataset)
         if permissions.dataset_manage_view(request.user, dataset):
             return Response(dataset_detail(dataset, full_profiles=True, loaded=self.reading_detail))
         if cached.value is not None:
-            return Response(cached.value["data"])
+            return cached_answer(request, cached.value["json"])
         data = dataset_detail(dataset, full_profiles=False, loaded=True)
-        catalog_cache.store(cached, {"dataset": catalog_cache.facts(dataset), "data": data})
+        catalog_cache.store(cached, {"dataset": catalog_cache.facts(dataset), "json": rendered_json(data)})
         return Response(data)
 
     @extend_schema(request=DatasetInputSerializer, responses={201: DatasetDetailSerializer})

@@ -16,7 +16,7 @@ from catalog import selectors as catalog_selectors
 from insights import cache, selectors, services
 from insights.models import Feature, Release
 from marketplace import errors
-from marketplace.api import Pagination
+from marketplace.api import Pagination, cached_answer, rendered_json
 
 
 class ReleaseDimensionSerializer(serializers.Serializer):
@@ -142,7 +142,11 @@ class ReleaseViewSet(viewsets.ViewSet):
             page = paginator.paginate_queryset(selectors.releases_listed(), request, view=self)
             return paginator.get_paginated_response([release_data(r) for r in page]).data
 
-        return Response(cache.cached("api-list", (request.get_full_path(),), compute))
+        # (Kept as the JSON sent; "-json" keeps entries of the older form unread.)
+        return cached_answer(
+            request,
+            cache.cached("api-list-json", (request.get_full_path(),), lambda: rendered_json(compute())),
+        )
 
     @extend_schema(
         responses=ReleaseDetailSerializer,
@@ -167,7 +171,10 @@ class ReleaseViewSet(viewsets.ViewSet):
         if request.user.is_authenticated:  # a center's members also see its retired releases
             return Response(compute())
         # Everyone else sees the same answer: kept until a release changes (404s are not kept).
-        return Response(cache.cached("api-detail", (slug, sorted(filters.items())), compute))
+        parts = (slug, sorted(filters.items()))
+        return cached_answer(
+            request, cache.cached("api-detail-json", parts, lambda: rendered_json(compute()))
+        )
 
     @extend_schema(request=ReleaseInputSerializer, responses={201: ReleaseSerializer})
     def create(self, request):

@@ -5,12 +5,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.urls import Resolver404
 from django.utils.translation import gettext as _
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -25,6 +26,23 @@ def is_id(value) -> bool:
     (`str.isdigit` also accepts "²", which `int()` refuses) and within the integer range."""
     value = str(value)
     return value.isascii() and value.isdigit() and int(value) <= MAX_ID
+
+
+def rendered_json(data) -> bytes:
+    """`data` as the API's JSON renderer writes it: kept in the cache as it will be sent."""
+    return JSONRenderer().render(data)
+
+
+def cached_answer(request, body: bytes):
+    """An answer kept as `rendered_json` bytes: sent as they are to a JSON client (no
+    unpickling of data and no encoding again); the browsable API, or JSON asked for with an
+    indent, gets the data rendered as usual."""
+    media_type = request.accepted_media_type or ""
+    if request.accepted_renderer.format == "json" and "indent" not in media_type:
+        return HttpResponse(body, content_type="application/json")
+    import json
+
+    return Response(json.loads(body))
 
 
 class Pagination(PageNumberPagination):

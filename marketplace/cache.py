@@ -34,8 +34,38 @@ class RedisCacheClient(django_redis.RedisCacheClient):
             raise ValueError(f"Key '{key}' not found.")
         return value
 
+    # A rate limit's sliding window (marketplace.throttling): read this window's and the
+    # previous window's counts, and count the request if the estimate leaves room for it.
+    _COUNT_IN_WINDOW = """
+        local current = tonumber(redis.call('get', KEYS[1]) or '0')
+        local previous = tonumber(redis.call('get', KEYS[2]) or '0')
+        if previous * tonumber(ARGV[1]) + current + 1 > tonumber(ARGV[2]) then
+            return {current, previous, 0}
+        end
+        if redis.call('incr', KEYS[1]) == 1 then redis.call('expire', KEYS[1], ARGV[3]) end
+        return {current, previous, 1}
+    """
+
+    def count_in_window(self, current, previous, *, weight, limit, timeout):
+        found = self.get_client(current, write=True).eval(
+            self._COUNT_IN_WINDOW, 2, current, previous, repr(float(weight)), limit, int(timeout)
+        )
+        return int(found[0]), int(found[1]), bool(found[2])
+
 
 class RedisCache(django_redis.RedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = RedisCacheClient
+
+    def count_in_window(self, current: str, previous: str, *, weight: float, limit: int, timeout: int):
+        """(current count, previous count, counted): the request is counted in `current` when
+        previous × weight + current + 1 ≤ limit; `current` lives `timeout` seconds from its
+        first request. One round trip, atomic."""
+        return self._cache.count_in_window(
+            self.make_and_validate_key(current),
+            self.make_and_validate_key(previous),
+            weight=weight,
+            limit=limit,
+            timeout=timeout,
+        )

@@ -46,21 +46,24 @@ class _SlidingWindow(SimpleRateThrottle):
         window = int(self.now // self.duration)
         self.elapsed = self.now - window * self.duration
         current, previous = f"{self.key}:{window}", f"{self.key}:{window - 1}"
+        weight = 1 - self.elapsed / self.duration  # of the previous window's count
+        # Kept for two windows: the next window still reads this one as its previous.
+        counted = getattr(self.cache, "count_in_window", None)
+        if counted is not None:  # Redis: the whole decision in one round trip
+            self.current, self.previous, allowed = counted(
+                current, previous, weight=weight, limit=self.num_requests, timeout=2 * self.duration
+            )
+            return allowed or self.throttle_failure()
         counts = self.cache.get_many([current, previous])
         self.current, self.previous = counts.get(current, 0), counts.get(previous, 0)
-        if self._estimate(self.elapsed) + 1 > self.num_requests:
+        if self.previous * weight + self.current + 1 > self.num_requests:
             return self.throttle_failure()
-        # Kept for two windows: the next window still reads this one as its previous.
         if self.current or not self.cache.add(current, 1, 2 * self.duration):
             try:
                 self.cache.incr(current)
             except ValueError:  # expired between the read and the increment
                 self.cache.add(current, 1, 2 * self.duration)
         return True
-
-    def _estimate(self, elapsed: float) -> float:
-        """Requests in the `duration` seconds before this moment, `elapsed` into the window."""
-        return self.previous * (1 - elapsed / self.duration) + self.current
 
     def wait(self):
         """Seconds until one more request fits (None for a limit of 0): within this window

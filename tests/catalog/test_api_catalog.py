@@ -338,11 +338,11 @@ def test_made_up_query_parameters_do_not_fill_the_cache(api, published, monkeypa
     )
     assert api.get("/api/v1/datasets/", {"q": "카드", "junk": "1"}).status_code == 200
     assert api.get(f"/datasets/{published.slug}/", {"utm": "x"}).status_code == 200
-    by_query = [k for k in stored if k.startswith(("catalog:list:", "catalog:visitor-page:"))]
+    by_query = [k for k in stored if k.startswith(("catalog:list-json:", "catalog:visitor-page:"))]
     assert by_query == []  # (the page's article, keyed by the dataset alone, may be kept)
     api.get("/api/v1/datasets/", {"q": "카드", "page": "1"})
     api.get(f"/datasets/{published.slug}/")
-    assert {k.split(":")[1] for k in stored} >= {"list", "visitor-page"}
+    assert {k.split(":")[1] for k in stored} >= {"list-json", "visitor-page"}
 
 
 @pytest.mark.django_db
@@ -370,3 +370,19 @@ def test_an_offer_whose_risk_cannot_be_measured_is_refused_open_with_a_clear_err
     korean = client.post(url, offer, format="json", HTTP_ACCEPT_LANGUAGE="ko")
     assert korean.status_code == 400 and "위험" in korean.json()["errors"]["is_active"][0]
     assert not Offer.objects.filter(dataset=ingested.dataset).exists()
+
+
+@pytest.mark.django_db
+def test_cached_answers_are_the_fresh_answers_byte_for_byte(api, published):
+    """Cached list and dataset answers are kept as the JSON sent: a visitor gets exactly what
+    the first visitor got (body and headers), and the browsable API still renders its page."""
+    for url in ["/api/v1/datasets/?q=%EC%B9%B4%EB%93%9C", f"/api/v1/datasets/{published.slug}/"]:
+        fresh, cached = api.get(url), api.get(url)
+        assert fresh.status_code == cached.status_code == 200
+        assert cached.content == fresh.content and json.loads(cached.content)
+        assert {k: v for k, v in cached.headers.items()} == {k: v for k, v in fresh.headers.items()}
+        assert cached["Content-Type"] == "application/json"
+        browsable = api.get(url, HTTP_ACCEPT="text/html")
+        assert browsable["Content-Type"].startswith("text/html") and published.title in browsable.text
+        indented = api.get(url, HTTP_ACCEPT="application/json; indent=2")
+        assert json.loads(indented.content) == json.loads(fresh.content) and b"\n  " in indented.content

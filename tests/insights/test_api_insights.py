@@ -112,3 +112,12 @@ def test_releases_appear_in_the_dcat_feed_and_it_still_conforms(client, release)
     shapes.parse(SHAPES_DIR / "shapes.ttl", format="turtle")
     shapes.parse(SHAPES_DIR / "range.ttl", format="turtle")
     assert_conforms(harvest(client), shapes)
+
+
+def test_a_cached_answer_is_the_fresh_answer_byte_for_byte(api, release):
+    for url in ["/api/v1/insights/", "/api/v1/insights/spend-region-month/?sigungu_code=41110"]:
+        fresh, cached = api.get(url), api.get(url)
+        assert fresh.status_code == cached.status_code == 200
+        assert cached.content == fresh.content and cached["Content-Type"] == "application/json"
+        assert dict(cached.headers) == dict(fresh.headers)
+        assert api.get(url, HTTP_ACCEPT="text/html")["Content-Type"].startswith("text/html")
