@@ -43,6 +43,7 @@ from catalog.rendering import markdown_to_html
 from catalog.services import imports as import_services
 from catalog.vocabularies import Theme, regions_by_code
 from marketplace import charts, errors, reactions
+from marketplace.korean import resolved, resolved_for_cache
 from marketplace.money import vat_krw
 from marketplace.throttling import throttle_web
 from marketplace.views import apply_errors, paginate, web_errors
@@ -110,7 +111,7 @@ def catalog_page(request):
     whole = catalog_cache.lookup("visitor-list", get_language(), request.META.get("QUERY_STRING", ""))
     if whole.value is None:
         context = {**_catalog_context(request, form, params), "csrf_token": CSRF_SLOT}
-        html = render_to_string("catalog/catalog.html", context, request=request)
+        html = resolved_for_cache(render_to_string("catalog/catalog.html", context, request=request))
         catalog_cache.store(whole, html)
         return _for_visitor(request, html)
     return _for_visitor(request, whole.value)
@@ -260,8 +261,9 @@ def _whole_page_cacheable(request) -> bool:
 
 
 def _for_visitor(request, html: str) -> HttpResponse:
-    """A page rendered with CSRF_SLOT, given this visitor's own CSRF token."""
-    return HttpResponse(html.replace(CSRF_SLOT, get_token(request)))
+    """A page rendered with CSRF_SLOT (and its particles resolved), given this visitor's own
+    CSRF token."""
+    return resolved(HttpResponse(html.replace(CSRF_SLOT, get_token(request))))
 
 
 def _viewer(request, slug: str, can_request: bool) -> tuple[str, dict]:
@@ -341,6 +343,7 @@ def dataset_page(request, slug):
     if whole is None:
         return render(request, "catalog/dataset_detail.html", page)
     html = render_to_string("catalog/dataset_detail.html", {**page, "csrf_token": CSRF_SLOT}, request=request)
+    html = resolved_for_cache(html)
     catalog_cache.store(whole, {"dataset": catalog_cache.facts(dataset), "html": html})
     return _for_visitor(request, html)
 

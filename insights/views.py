@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from catalog.views import CSRF_SLOT
 from catalog.vocabularies import gyeonggi_regions, regions_by_code
 from insights import cache, presentation, regions, selectors
+from marketplace.korean import resolved, resolved_for_cache
 from marketplace.views import web_errors
 from transactions.extracts.writers import neutralise_text
 
@@ -71,9 +72,11 @@ def _page(request, template: str, context, *key) -> HttpResponse:
     html = cache.cached(
         "visitor-page",
         (template, key, get_language()),
-        lambda: render_to_string(template, {**context(), "csrf_token": CSRF_SLOT}, request=request),
+        lambda: resolved_for_cache(
+            render_to_string(template, {**context(), "csrf_token": CSRF_SLOT}, request=request)
+        ),
     )
-    return HttpResponse(html.replace(CSRF_SLOT, get_token(request)))
+    return resolved(HttpResponse(html.replace(CSRF_SLOT, get_token(request))))
 
 
 def insights_home(request):

@@ -79,8 +79,23 @@ def with_particles(text: str) -> str:
     return "".join(parts)
 
 
+def resolved_for_cache(text: str) -> str:
+    """A page about to be kept in a cache, with its particles already resolved when it is in
+    Korean: every visitor it is sent to then skips the middleware's work (see `resolved`)."""
+    from django.utils.translation import get_language
+
+    return with_particles(text) if (get_language() or "").startswith("ko") else text
+
+
+def resolved(response):
+    """Mark `response` as made from `resolved_for_cache` text: ParticleMiddleware leaves it."""
+    response.particles_resolved = True
+    return response
+
+
 class ParticleMiddleware:
-    """Resolves particles in Korean HTML and JSON answers (not streamed files)."""
+    """Resolves particles in Korean HTML and JSON answers (not streamed files, not answers
+    marked `resolved`)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -89,6 +104,7 @@ class ParticleMiddleware:
         response = self.get_response(request)
         if (
             getattr(response, "streaming", False)
+            or getattr(response, "particles_resolved", False)
             or not (response.get("Content-Language") or "").startswith("ko")
             or not (response.get("Content-Type") or "").startswith(_TYPES)
         ):

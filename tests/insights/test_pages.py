@@ -155,3 +155,25 @@ def test_visitors_share_a_cached_insight_page_with_their_own_csrf_token(
     with django_capture_on_commit_callbacks(execute=True):
         services.release_retire(actor=SYSTEM, release=Release.objects.get(slug="spend-region-industry"))
     assert "spend-region-industry" not in Client().get(path).content.decode()
+
+
+def test_a_cached_korean_page_keeps_its_particles_resolved(releases, monkeypatch):
+    """Korean particles are fitted once, when the visitors' page is made; later visitors get the
+    fitted page from the cache without the work being done again."""
+    from marketplace import korean
+
+    calls = []
+    real = korean.with_particles
+    monkeypatch.setattr(korean, "with_particles", lambda text: calls.append(text) or real(text))
+    path = "/insights/"
+    first = Client(HTTP_ACCEPT_LANGUAGE="ko").get(path).content.decode()
+    assert any(real(text) != text for text in calls)  # the page had particles, fitted when made
+    calls.clear()
+    second = Client(HTTP_ACCEPT_LANGUAGE="ko").get(path).content.decode()
+    assert calls == []  # not again for the next visitor
+    both_forms = re.compile(
+        r"을\(를\)|를\(을\)|이\(가\)|가\(이\)|은\(는\)|는\(은\)|과\(와\)|와\(과\)|\(으\)로"
+    )
+    unfitted = [m.group(0) for m in both_forms.finditer(first + second)]
+    assert unfitted == [] and real(first) == first
+    assert re.sub(r'value="[^"]+"', "", first) == re.sub(r'value="[^"]+"', "", second)
