@@ -3,7 +3,8 @@ with override_settings, and the same limits for plain Django views (`throttle_we
 
 The limits are counted in a sliding window of two fixed windows (the current window's count plus
 the previous one's, weighted by how much of it still lies within the last `duration` seconds):
-two small integers per caller in the cache and two round trips per request. DRF's own throttle
+two small integers per caller in the cache, and one round trip per request on Redis (a script
+that reads, decides and counts; two calls on other caches). DRF's own throttle
 keeps a list of every request's time in the window and reads and writes the whole list on each
 request: at 1,200 requests a minute that is 1,200 floats pickled twice per request."""
 
@@ -71,6 +72,8 @@ class _SlidingWindow(SimpleRateThrottle):
         window's count becomes the previous one."""
         n, d = self.num_requests, self.duration
         if self.current + 1 <= n:  # previous * (1 - (elapsed + t) / d) + current + 1 <= n
+            if not self.previous:  # the rate changed since the refusal: no advice
+                return None
             return max(1.0, d * (1 - (n - 1 - self.current) / self.previous) - self.elapsed)
         if not self.current:
             return None
