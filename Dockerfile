@@ -11,4 +11,7 @@ COPY . .
 RUN DEBUG=1 python manage.py collectstatic --noinput && DEBUG=1 python manage.py compilemessages --ignore=.venv
 USER jangteo
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# The configuration `make load` measures (bench/load.py): 3 processes × 8 threads; tune it with
+# GUNICORN_CMD_ARGS (e.g. "--workers 5") without rebuilding.
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", \
+     "--worker-class", "gthread", "--threads", "8", "--access-logfile", "-"]
