@@ -149,44 +149,58 @@ def celery_worker_session(django_db_setup, django_db_blocker):
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"worker-{os.getpid()}-{time.time_ns()}.log"
     _purge_broker(app, settings)
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--loglevel=INFO",
-                "--concurrency=1",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "-n",
-                f"test-{os.getpid()}@%h",
-            ],
-            cwd=REPO,
-            env=worker_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    while b" ready." not in log_path.read_bytes():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"the Celery worker did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
-        time.sleep(0.2)
+    proc = _started(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--loglevel=INFO",
+            "--concurrency=1",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"test-{os.getpid()}@%h",
+        ],
+        log_path,
+        ready=b" ready.",
+        seconds=60,
+        what="the Celery worker",
+        cwd=REPO,
+        env=worker_env,
+    )
     proc.log_path = log_path
     try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
+        _stopped(proc, seconds=20)
+
+
+def _started(command: list[str], log_path: Path, *, ready: bytes, seconds: float, what: str, **popen):
+    """A server process started with its output in `log_path`, once the log shows `ready`; the
+    test fails with the log's end if it exits or is not ready within `seconds`."""
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, **popen)
+    deadline = time.monotonic() + seconds
+    while ready not in log_path.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            proc.wait()
+            pytest.fail(f"{what} did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.2)
+    return proc
+
+
+def _stopped(proc: subprocess.Popen, *, seconds: float) -> None:
+    """Terminate `proc`; kill it if it has not exited within `seconds`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _purge_broker(app, settings) -> None:
@@ -292,37 +306,28 @@ def spark_remote():
     port = free_port()
     log_path = Path(settings.VAR_DIR) / "logs" / f"spark-connect-{os.getpid()}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [
-                str(home / "bin" / "spark-submit"),
-                "--class",
-                "org.apache.spark.sql.connect.service.SparkConnectServer",
-                "--master",
-                "local[2]",
-                "--conf",
-                f"spark.connect.grpc.binding.port={port}",
-                "--conf",
-                "spark.driver.memory=1g",
-                "--conf",
-                "spark.ui.enabled=false",
-                "spark-internal",
-            ],
-            env={**os.environ, "SPARK_HOME": str(home)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 180
-    while b"Spark Connect server started" not in log_path.read_bytes():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"Spark Connect did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
-        time.sleep(0.5)
+    proc = _started(
+        [
+            str(home / "bin" / "spark-submit"),
+            "--class",
+            "org.apache.spark.sql.connect.service.SparkConnectServer",
+            "--master",
+            "local[2]",
+            "--conf",
+            f"spark.connect.grpc.binding.port={port}",
+            "--conf",
+            "spark.driver.memory=1g",
+            "--conf",
+            "spark.ui.enabled=false",
+            "spark-internal",
+        ],
+        log_path,
+        ready=b"Spark Connect server started",
+        seconds=180,
+        what="Spark Connect",
+        env={**os.environ, "SPARK_HOME": str(home)},
+    )
     try:
         yield f"sc://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stopped(proc, seconds=30)
