@@ -20,10 +20,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
-# What an entry holds, in which form: a deployment that changes it bumps FORMAT, so that entries
-# an older deployment left in the shared cache are never read (2: pages kept with their Korean
-# particles resolved, marketplace.korean.resolved_for_cache).
-FORMAT = 2
+from marketplace.cache import ENTRY_FORMAT
+
 GENERATION_KEY = "catalog:generation"
 
 
@@ -39,7 +37,7 @@ MISSING = Lookup("", 0)  # a lookup not made: nothing cached, and nothing to be 
 
 def lookup(kind: str, *parts) -> Lookup:
     """The cached `kind` entry for `parts` (e.g. "list", language, query string)."""
-    key = f"catalog:{kind}:" + hashlib.sha256(repr((FORMAT, parts)).encode()).hexdigest()[:40]
+    key = f"catalog:{kind}:" + hashlib.sha256(repr((ENTRY_FORMAT, parts)).encode()).hexdigest()[:40]
     if not settings.CATALOG_CACHE_SECONDS:
         return Lookup(key, 0)
     found = cache.get_many([GENERATION_KEY, key])

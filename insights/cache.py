@@ -12,10 +12,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
-# What an entry holds, in which form: a deployment that changes it bumps FORMAT, so that entries
-# an older deployment left in the shared cache are never read (2: pages kept with their Korean
-# particles resolved, marketplace.korean.resolved_for_cache).
-FORMAT = 2
+from marketplace.cache import ENTRY_FORMAT
+
 GENERATION_KEY = "insights:generation"
 MISS = object()
 
@@ -25,7 +23,7 @@ def _seconds() -> int:
 
 
 def _key(kind: str, parts) -> str:
-    return f"insights:{kind}:" + hashlib.sha256(repr((FORMAT, parts)).encode()).hexdigest()[:40]
+    return f"insights:{kind}:" + hashlib.sha256(repr((ENTRY_FORMAT, parts)).encode()).hexdigest()[:40]
 
 
 def cached(kind: str, parts, compute):

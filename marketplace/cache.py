@@ -5,6 +5,12 @@ from __future__ import annotations
 
 from django.core.cache.backends import redis as django_redis
 
+# What the entries of the apps' caches (catalog.cache, insights.cache) hold, in which form, as
+# part of every key: a deployment that changes it bumps this, so that entries an older deployment
+# left in the shared cache are never read (2: pages kept with their Korean particles resolved,
+# marketplace.korean.resolved_for_cache).
+ENTRY_FORMAT = 2
+
 
 class RedisCacheClient(django_redis.RedisCacheClient):
     """Django's client makes a new redis.Redis for each cache call (it builds a table of some
