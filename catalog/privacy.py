@@ -27,6 +27,7 @@ public) holds a single suppressed cell, and deterministic cell-key noise on rele
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -83,7 +84,9 @@ class Plan:
     order nor, when a filter is pushed into the Parquet scan, the file's order. `types` gives
     each output column's catalog type (string, integer, number, boolean, date, datetime);
     `text_columns` are the output columns holding free text, the ones a spreadsheet could read
-    as a formula.
+    as a formula. `file_order`: the body scans the source straight through (no join, window or
+    grouping), so its rows come in the files' order as DuckDB reads them and a one-file plan
+    needs no sort (transactions.extracts.engine).
     """
 
     sql: str
@@ -94,10 +97,70 @@ class Plan:
     body: str = ""
     order_by: list[str] = field(default_factory=list)
     setup: list[dict] = field(default_factory=list)
+    file_order: bool = False
 
 
 class PlanError(ValueError):
     """The scope names something the offer or schema does not allow."""
+
+
+# --- dialects ------------------------------------------------------------------------------------
+
+_MARKER = re.compile("\x00([0-9]+)\x00")
+
+
+class Dialect:
+    """How a records plan is spelled for one engine: DuckDB's SQL here, Spark SQL's in
+    catalog.spark. Values are bound with `bind`, which returns a marker; `positional` turns the
+    markers into DuckDB's "?" in the order the text holds them, so an expression may bind its
+    values in any order (a pseudonym binds its pads around the period it takes)."""
+
+    text = "VARCHAR"
+
+    def __init__(self) -> None:
+        self.values: list = []
+
+    def q(self, name: str) -> str:
+        return ident(name)
+
+    def bind(self, value) -> str:
+        self.values.append(value)
+        return f"\x00{len(self.values) - 1}\x00"
+
+    def hmac(self, text_sql: str, key: bytes) -> str:
+        """HMAC-SHA-256 of the text `text_sql` under `key` (see hmac_sql), the pads bound."""
+        inner, outer = hmac_pads(key)
+        return hmac_sql(text_sql, self.bind(outer), self.bind(inner))
+
+    def hex_number(self, hex_sql: str) -> str:
+        """The number the first 8 hex digits of `hex_sql` spell."""
+        return f"CAST(('0x' || substr({hex_sql}, 1, 8)) AS BIGINT)"
+
+    def signature(self, tup: str) -> str:
+        return multiset_signature_sql(tup)
+
+    def truncated(self, unit: str, expr: str, *, to_date: bool) -> str:
+        """`expr` cut to the `unit` (hour, day, week from Monday, month): a date when `to_date`,
+        else a timestamp without time zone."""
+        cut = f"date_trunc({self.bind(unit)}, {expr})"
+        return f"CAST({cut} AS DATE)" if to_date else cut
+
+    def scan(self, parquet: str | list[str]) -> str:
+        return _scan(parquet).replace("?", self.bind(parquet), 1)
+
+    def source(self, virtual: str) -> str:
+        """The scan's source-order column `virtual` (SOURCE_ROW_COLUMN, SOURCE_FILE_INDEX…)."""
+        return virtual
+
+    def positional(self, texts: list[str]) -> tuple[list[str], list]:
+        """`texts` with "?" for each marker, and the bound values in the order they appear."""
+        values: list = []
+
+        def placeholder(match: re.Match) -> str:
+            values.append(self.values[int(match.group(1))])
+            return "?"
+
+        return [_MARKER.sub(placeholder, text) for text in texts], values
 
 
 def run_setup(con, steps: list[dict], max_rounds: int = 100) -> None:
@@ -194,24 +257,31 @@ def _day(value, key: str) -> date | None:
         raise PlanError(f"{key} is not a date (YYYY-MM-DD): {value!r}") from exc
 
 
-def _region_filter(columns, policy: OfferPolicy, scope: dict, target: str | None = None) -> tuple[list, list]:
+def _region_condition(
+    columns, policy: OfferPolicy, scope: dict, d: Dialect, target: str | None = None
+) -> list[str]:
     regions = scope.get("regions") or []
     if not regions:
-        return [], []
+        return []
     region_field = _readable(columns, policy.region_field, "region field", identifier_ok=False)
     if not region_field:
         raise PlanError("the offer has no region filter")
     if not isinstance(regions, list | tuple) or any(isinstance(r, dict | list) for r in regions):
         raise PlanError("regions must be a list of values")
-    target = target or ident(region_field)
+    target = target or d.q(region_field)
     if columns[region_field].type != "string":
-        target = f"CAST({target} AS VARCHAR)"
-    return [f"{target} IN ({', '.join('?' for _ in regions)})"], [str(r) for r in regions]
+        target = f"CAST({target} AS {d.text})"
+    return [f"{target} IN ({', '.join(d.bind(str(r)) for r in regions)})"]
 
 
-def _filters(columns: dict[str, Column], policy: OfferPolicy, scope: dict) -> tuple[list[str], list]:
-    """WHERE conditions of a records plan and their parameters (inclusive dates)."""
-    where, params = _region_filter(columns, policy, scope)
+def _region_filter(columns, policy: OfferPolicy, scope: dict, target: str | None = None) -> tuple[list, list]:
+    d = Dialect()
+    return d.positional(_region_condition(columns, policy, scope, d, target))
+
+
+def _conditions(columns: dict[str, Column], policy: OfferPolicy, scope: dict, d: Dialect) -> list[str]:
+    """WHERE conditions of a records plan (inclusive dates), values bound through `d`."""
+    where = _region_condition(columns, policy, scope, d)
     date_from, date_to = _day(scope.get("date_from"), "date_from"), _day(scope.get("date_to"), "date_to")
     if date_from or date_to:
         date_field = _readable(columns, policy.date_field, "date field", identifier_ok=False)
@@ -220,12 +290,11 @@ def _filters(columns: dict[str, Column], policy: OfferPolicy, scope: dict) -> tu
         if date_from and date_to and date_from > date_to:
             raise PlanError("the date window is empty")
         if date_from:
-            where.append(f"{ident(date_field)} >= CAST(? AS DATE)")
-            params.append(date_from.isoformat())
+            where.append(f"{d.q(date_field)} >= CAST({d.bind(date_from.isoformat())} AS DATE)")
         if date_to:  # inclusive end date: everything before the next day
-            where.append(f"{ident(date_field)} < CAST(? AS DATE)")
-            params.append((date_to + timedelta(days=1)).isoformat())
-    return where, params
+            next_day = (date_to + timedelta(days=1)).isoformat()
+            where.append(f"{d.q(date_field)} < CAST({d.bind(next_day)} AS DATE)")
+    return where
 
 
 def _many_files(parquet: str | list[str]) -> bool:
@@ -287,35 +356,60 @@ def _source_order_keys(parquet, columns, names) -> dict:
     return keys
 
 
+@dataclass
+class RecordsSql:
+    """A records plan's statements in one engine's dialect, values still as `Dialect` markers:
+    `sql` the output columns, `body` those and the hidden order keys (see Plan)."""
+
+    sql: str
+    body: str
+    columns: list[str]
+    types: list[str]
+    text_columns: list[str]
+    order_by: list[str]
+    file_order: bool = False
+
+
 def _records_plan(parquet, columns, policy: OfferPolicy, scope, key) -> Plan:
-    names, types, text = _deliverable(columns, policy, scope, key)
-    where, where_params = _filters(columns, policy, scope)
-    keys = _source_order_keys(parquet, columns, names)
-    treat = policy.treatments
-    if treat.any:
-        return _treated_records_plan(
-            parquet, columns, policy, key, names, types, text, (where, where_params), keys
-        )
-    select, params = [], []
-    for name in names:
-        if columns[name].sensitivity == IDENTIFIER:
-            inner, outer = hmac_pads(key)
-            select.append(f"{hmac_sql(ident(name))} AS {ident(name)}")
-            params.extend([outer, inner])
-        else:
-            select.append(ident(name))
-    condition = (" WHERE " + " AND ".join(where)) if where else ""
-    order_by = list(keys) or list(names)
-    hidden = [f"{virtual} AS {alias}" for alias, virtual in keys.items()]
-    params.append(parquet)
+    d = Dialect()
+    records = records_sql(parquet, columns, policy, scope, key, d)
+    (sql,), params = d.positional([records.sql])
+    (body,), _same = d.positional([records.body])  # the statement plus hidden columns
     return Plan(
-        sql=f"SELECT {', '.join(select)} FROM {_scan(parquet)}{condition}",
-        params=params + where_params,
+        sql=sql,
+        params=params,
+        columns=records.columns,
+        types=records.types,
+        text_columns=records.text_columns,
+        body=body,
+        order_by=records.order_by,
+        file_order=records.file_order,
+    )
+
+
+def records_sql(parquet, columns, policy: OfferPolicy, scope, key, d: Dialect) -> RecordsSql:
+    """A records plan (treated or not) spelled in `d`: DuckDB's `Dialect`, or Spark SQL's
+    (catalog.spark), whose source is the scan of the same files."""
+    names, types, text = _deliverable(columns, policy, scope, key)
+    where = _conditions(columns, policy, scope, d)
+    keys = _source_order_keys(parquet, columns, names)
+    if policy.treatments.any:
+        return _treated_records_sql(parquet, columns, policy, key, (names, types, text), where, keys, d)
+    select = [
+        f"{d.hmac(d.q(name), key)} AS {d.q(name)}" if columns[name].sensitivity == IDENTIFIER else d.q(name)
+        for name in names
+    ]
+    condition = (" WHERE " + " AND ".join(where)) if where else ""
+    hidden = [f"{d.source(virtual)} AS {alias}" for alias, virtual in keys.items()]
+    scan = d.scan(parquet)
+    return RecordsSql(
+        sql=f"SELECT {', '.join(select)} FROM {scan}{condition}",
+        body=f"SELECT {', '.join(select + hidden)} FROM {scan}{condition}",
         columns=names,
         types=types,
         text_columns=text,
-        body=f"SELECT {', '.join(select + hidden)} FROM {_scan(parquet)}{condition}",
-        order_by=order_by,
+        order_by=list(keys) or list(names),
+        file_order=True,
     )
 
 
@@ -330,148 +424,137 @@ def multiset_signature_sql(tup: str) -> str:
     )
 
 
-def _tuple_sql(names: list[str], prefix: str = "") -> str:
+def _tuple_sql(names: list[str], d: Dialect) -> str:
     """One text value for a row's `names` (NULL kept apart from every value)."""
-    return " || chr(30) || ".join(f"coalesce(CAST({prefix}{ident(n)} AS VARCHAR), chr(29))" for n in names)
+    return " || chr(30) || ".join(f"coalesce(CAST({d.q(n)} AS {d.text}), chr(29))" for n in names)
 
 
-def _sampled_source(parquet, policy, key, names, filters, keys) -> tuple[str, list]:
+def _sampled_source(parquet, policy, key, names, where, keys, d: Dialect) -> str:
     """Step 1 of a treated plan: the source rows in scope (and in this license's sample), raw
     values of what is needed, with the hidden row-order columns."""
     treat = policy.treatments
-    where, where_params = filters
     raw = list(dict.fromkeys(names + ([policy.date_field] if treat.pseudonym_period else [])))
     condition = list(where)
-    sample_params: list = []
     if treat.samples:
         if not key:
             raise PlanError("a per-license sample needs the license key")
-        inner, outer = hmac_pads(key)
-        row_id = " || chr(31) || ".join(f"CAST({v} AS VARCHAR)" for v in reversed(keys.values()))
-        draw = hmac_sql("'sample' || chr(31) || " + row_id)
-        condition.append(f"CAST(('0x' || substr({draw}, 1, 8)) AS BIGINT) % 10000 < ?")
-        sample_params = [outer, inner, treat.sample_percent * 100]
-    source_select = [ident(n) for n in raw] + [f"{virtual} AS {alias}" for alias, virtual in keys.items()]
-    src = f"SELECT {', '.join(source_select)} FROM read_parquet(?)"
+        row_id = " || chr(31) || ".join(f"CAST({d.source(v)} AS {d.text})" for v in reversed(keys.values()))
+        draw = d.hmac("'sample' || chr(31) || " + row_id, key)
+        condition.append(f"{d.hex_number(draw)} % 10000 < {d.bind(treat.sample_percent * 100)}")
+    source_select = [d.q(n) for n in raw] + [
+        f"{d.source(virtual)} AS {alias}" for alias, virtual in keys.items()
+    ]
+    src = f"SELECT {', '.join(source_select)} FROM {d.scan(parquet)}"
     if condition:
         src += " WHERE " + " AND ".join(condition)
-    return src, [parquet, *where_params, *sample_params]
+    return src
 
 
-def _treated_column(name, col, policy, key) -> tuple[str, list]:
+def _treated_column(name, col, policy, key, d: Dialect) -> str:
     """Step 2 for one column: coarsened time, rounded and top-coded amounts, or a pseudonym
-    (renewed per period); the expression and its parameters."""
-    treat, expr = policy.treatments, ident(name)
+    (renewed per period)."""
+    treat, expr = policy.treatments, d.q(name)
     if col.sensitivity == IDENTIFIER:
-        text_in = f"CAST({expr} AS VARCHAR)"
+        text_in = f"CAST({expr} AS {d.text})"
         if treat.pseudonym_period:
-            text_in = (
-                f"{text_in} || chr(31) || coalesce(CAST(CAST(date_trunc(?, {ident(policy.date_field)})"
-                " AS DATE) AS VARCHAR), '')"
-            )
-        inner, outer = hmac_pads(key)
-        return f"{hmac_sql(text_in)} AS {expr}", [outer, inner] + (
-            [treat.pseudonym_period] if treat.pseudonym_period else []
-        )
+            period = d.truncated(treat.pseudonym_period, d.q(policy.date_field), to_date=True)
+            text_in = f"{text_in} || chr(31) || coalesce(CAST({period} AS {d.text}), '')"
+        return f"{d.hmac(text_in, key)} AS {expr}"
     if treat.time_unit and col.type in ("date", "datetime"):
-        unit_expr = f"date_trunc(?, {expr})"
-        if col.type == "datetime" and treat.time_unit != "hour":
-            unit_expr = f"CAST({unit_expr} AS DATE)"
-        return f"{unit_expr} AS {expr}", [treat.time_unit]
+        # A date stays a date (DuckDB's date_trunc gives a timestamp); a datetime becomes one
+        # unless cut to the hour.
+        to_date = col.type == "date" or treat.time_unit != "hour"
+        return f"{d.truncated(treat.time_unit, expr, to_date=to_date)} AS {expr}"
     if name in treat.amount_fields and (treat.amount_round or treat.amount_top):
-        value, params = f"CAST({expr} AS DOUBLE)", []
+        value = f"CAST({expr} AS DOUBLE)"
         if treat.amount_round:
-            value = f"round({value} / ?) * ?"
-            params += [treat.amount_round, treat.amount_round]
+            value = f"round({value} / {d.bind(treat.amount_round)}) * {d.bind(treat.amount_round)}"
         if treat.amount_top:
-            value = f"greatest(least({value}, ?), -?)"
-            params += [treat.amount_top, treat.amount_top]
+            value = f"greatest(least({value}, {d.bind(treat.amount_top)}), -{d.bind(treat.amount_top)})"
         cast = "BIGINT" if col.type == "integer" else "DOUBLE"
-        return f"CAST({value} AS {cast}) AS {expr}", params
-    return expr, []
+        return f"CAST({value} AS {cast}) AS {expr}"
+    return expr
 
 
-def _local_suppression(treat, names, qis, hidden, last, ctes, params) -> str:
+def _local_suppression(treat, names, qis, hidden, last, ctes, d: Dialect) -> str:
     """Step 3: values of `suppress_first`, then whole rows, until k-anonymous. Appends to
-    `ctes` and `params`; returns the name of the last CTE."""
-    by = ", ".join(ident(n) for n in qis)
+    `ctes`; returns the name of the last CTE."""
+    by = ", ".join(d.q(n) for n in qis)
     first = [n for n in treat.suppress_first if n in qis]
     relaxed = [
-        f"CASE WHEN __n < ? THEN NULL ELSE {ident(n)} END AS {ident(n)}" if n in first else ident(n)
+        f"CASE WHEN __n < {d.bind(treat.suppress_k)} THEN NULL ELSE {d.q(n)} END AS {d.q(n)}"
+        if n in first
+        else d.q(n)
         for n in names
     ]
     ctes.append(f"__counted AS (SELECT *, count(*) OVER (PARTITION BY {by}) AS __n FROM {last})")
     ctes.append(f"__relaxed AS (SELECT {', '.join(relaxed + hidden)} FROM __counted)")
-    params += [treat.suppress_k] * len(first)
     ctes.append(
-        f"__kanon AS (SELECT {', '.join(ident(n) for n in names + hidden)} FROM"
-        f" (SELECT *, count(*) OVER (PARTITION BY {by}) AS __n FROM __relaxed) WHERE __n >= ?)"
+        f"__kanon AS (SELECT {', '.join([d.q(n) for n in names + hidden])} FROM"
+        f" (SELECT *, count(*) OVER (PARTITION BY {by}) AS __n FROM __relaxed)"
+        f" WHERE __n >= {d.bind(treat.suppress_k)})"
     )
-    params.append(treat.suppress_k)
     return "__kanon"
 
 
-def _trajectory_suppression(treat, subject, names, hidden, last, ctes, params) -> str:
-    """Step 4: a pseudonym survives only if k subjects share its whole rows. Appends to `ctes`
-    and `params`; returns the name of the last CTE."""
+def _trajectory_suppression(treat, subject, names, hidden, last, ctes, d: Dialect) -> str:
+    """Step 4: a pseudonym survives only if k subjects share its whole rows. Appends to
+    `ctes`; returns the name of the last CTE."""
     others = [n for n in names if n != subject]
-    tup = _tuple_sql(others) if others else "''"
+    tup = _tuple_sql(others, d) if others else "''"
+    s = d.q(subject)
     ctes.append(
-        f"__traj AS (SELECT {ident(subject)} AS __s, {multiset_signature_sql(tup)} AS __sig"
-        f" FROM {last} WHERE {ident(subject)} IS NOT NULL GROUP BY {ident(subject)})"
+        f"__traj AS (SELECT {s} AS __s, {d.signature(tup)} AS __sig FROM {last}"
+        f" WHERE {s} IS NOT NULL GROUP BY {s})"
     )
     ctes.append(
         "__kept AS (SELECT __s FROM __traj WHERE __sig IN"
-        " (SELECT __sig FROM __traj GROUP BY __sig HAVING count(*) >= ?))"
+        f" (SELECT __sig FROM __traj GROUP BY __sig HAVING count(*) >= {d.bind(treat.trajectory_k)}))"
     )
-    params.append(treat.trajectory_k)
     out = [
-        f"CASE WHEN __kept.__s IS NULL THEN NULL ELSE {last}.{ident(n)} END AS {ident(n)}"
+        f"CASE WHEN __kept.__s IS NULL THEN NULL ELSE {last}.{d.q(n)} END AS {d.q(n)}"
         if n == subject
-        else f"{last}.{ident(n)}"
+        else f"{last}.{d.q(n)}"
         for n in names
     ]
     ctes.append(
         f"__final AS (SELECT {', '.join(out + [f'{last}.{h}' for h in hidden])} FROM {last}"
-        f" LEFT JOIN __kept ON __kept.__s = {last}.{ident(subject)})"
+        f" LEFT JOIN __kept ON __kept.__s = {last}.{s})"
     )
     return "__final"
 
 
-def _treated_records_plan(parquet, columns, policy, key, names, types, text, filters, keys) -> Plan:
+def _treated_records_sql(parquet, columns, policy, key, deliverable, where, keys, d: Dialect) -> RecordsSql:
     """A records plan with `policy.treatments` applied (see catalog.treatments), as one statement
-    of chained CTEs; every value is a bound parameter, in the order the text uses them."""
+    of chained CTEs; every value is bound."""
+    names, types, text = deliverable
     treat = policy.treatments
     if treat.samples and not keys:
         raise PlanError("sampling needs the source row order, hidden by a column of the data")
     hidden = list(keys)
-    src, params = _sampled_source(parquet, policy, key, names, filters, keys)
-    treated = []
-    for name in names:
-        expr, expr_params = _treated_column(name, columns[name], policy, key)
-        treated.append(expr)
-        params += expr_params
+    src = _sampled_source(parquet, policy, key, names, where, keys, d)
+    treated = [_treated_column(name, columns[name], policy, key, d) for name in names]
     ctes = [f"__src AS ({src})", f"__treated AS (SELECT {', '.join(treated + hidden)} FROM __src)"]
     last = "__treated"
     qis = [n for n in names if columns[n].sensitivity != IDENTIFIER]
     if treat.suppress_k and qis:
-        last = _local_suppression(treat, names, qis, hidden, last, ctes, params)
+        last = _local_suppression(treat, names, qis, hidden, last, ctes, d)
     if treat.trajectory_k and policy.subject_field in names:
-        last = _trajectory_suppression(treat, policy.subject_field, names, hidden, last, ctes, params)
+        last = _trajectory_suppression(treat, policy.subject_field, names, hidden, last, ctes, d)
     with_clause = "WITH " + ", ".join(ctes)
     coarsened = treat.time_unit and treat.time_unit != "hour"
     out_types = [
         "date" if coarsened and t == "datetime" and columns[n].sensitivity != IDENTIFIER else t
         for n, t in zip(names, types, strict=True)
     ]
-    return Plan(
-        sql=f"{with_clause} SELECT {', '.join(ident(n) for n in names)} FROM {last}",
-        params=params,
+    return RecordsSql(
+        sql=f"{with_clause} SELECT {', '.join(d.q(n) for n in names)} FROM {last}",
+        body=f"{with_clause} SELECT {', '.join([d.q(n) for n in names + hidden])} FROM {last}",
         columns=names,
         types=out_types,
         text_columns=text,
-        body=f"{with_clause} SELECT {', '.join(ident(n) for n in names + hidden)} FROM {last}",
         order_by=hidden or list(names),
+        file_order=last == "__treated",  # no suppression step: projections and filters only
     )
 
 

@@ -810,3 +810,72 @@ def test_parallel_deflate_is_one_standard_stream_whatever_the_threads(threads):
     assert inflater.decompress(out) == data
     assert inflater.eof and not inflater.unused_data  # one stream, ended by its last block
     assert len(out) < len(data) / 3
+
+
+def test_a_suppressed_extract_of_one_file_keeps_source_order(many_row_groups, tmp_path):
+    """Local suppression counts rows per group with window functions, which regroup the rows:
+    the file is still in source order (sorted, as a rebuild needs the same bytes)."""
+    offer = {**RECORDS, "quasi_identifiers_allowed": True, "treatments": {"suppress_k": 20}}
+    r = recipe(many_row_groups, offer=offer, scope={"fields": ["region", "day"]}, format="csv")
+    assert "ORDER BY" in r.sql
+    result = run_extract(r, key=KEY, out_path=tmp_path / "o.csv", work_dir=tmp_path / "work")
+    expected = duckdb.execute(
+        "SELECT region, CAST(day AS VARCHAR) FROM (SELECT region, day, file_row_number AS n,"
+        " count(*) OVER (PARTITION BY region, day) AS c FROM read_parquet(?)) WHERE c >= 20 ORDER BY n",
+        [many_row_groups],
+    ).fetchall()
+    rows = [tuple(row) for row in read_back(result.path, "csv")[1]]
+    assert 0 < len(expected) < 400_000 and rows == expected
+
+
+def test_a_coarsened_extract_reads_its_file_straight_through(many_row_groups, tmp_path):
+    """Treatments that only rewrite values need no sort; a date cut to the week stays a date."""
+    treatments = {"time_unit": "week", "amount_fields": ["amount"], "amount_round": 10}
+    offer = {**RECORDS, "treatments": treatments}
+    r = recipe(many_row_groups, offer=offer, scope={"fields": ["region", "day", "amount"]}, format="csv")
+    assert "ORDER BY" not in r.sql
+    result = run_extract(r, key=KEY, out_path=tmp_path / "o.csv", work_dir=tmp_path / "work")
+    rows = read_back(result.path, "csv")[1]
+    amounts = [int(row[2]) for row in rows]
+    assert len(rows) == 400_000 and amounts == sorted(amounts) and all(a % 10 == 0 for a in amounts)
+    assert {date.fromisoformat(row[1]).weekday() for row in rows} == {0}  # Mondays, no time of day
+
+
+def test_a_treated_extract_of_partition_files_reads_the_data_not_the_directory_names(tmp_path):
+    """Partition files live under `period=…/region=…/`: a column of the data named `period`
+    or `region` is delivered with its own values, treated or not."""
+    files = []
+    for month, region in (("2024-01", "41110"), ("2024-02", "41130")):
+        path = tmp_path / f"period={month}" / f"region={region}" / "part-0.parquet"
+        path.parent.mkdir(parents=True)
+        duckdb.execute(
+            f"COPY (SELECT 'north' AS period, 'seoul' AS region, DATE '{month}-15' AS day) TO '{path}'"
+        )
+        files.append(str(path))
+    schema = [
+        Column("period", "string", "public"),
+        Column("region", "string", "public"),
+        Column("day", "date", "public"),
+    ]
+    for treatments in ({}, {"time_unit": "week"}):
+        policy = OfferPolicy.from_values(
+            {
+                "kind": "records",
+                "fields": ["period", "region", "day"],
+                "date_field": "day",
+                "treatments": treatments,
+            }
+        )
+        r = build_recipe(
+            parquet=files,
+            source_sha256="0" * 64,
+            schema=schema,
+            policy=policy,
+            scope={},
+            key=KEY,
+            format="csv",
+        )
+        result = run_extract(r, key=KEY, out_path=tmp_path / "o.csv", work_dir=tmp_path / "work")
+        assert [tuple(row[:2]) for row in read_back(result.path, "csv")[1]] == [("north", "seoul")] * 2, (
+            treatments
+        )

@@ -39,7 +39,8 @@ from transactions.extracts.writers import FORMATS, ExtractError, ExtractTooLarge
 
 RECIPE_VERSION = 2  # 2: one-file record extracts rely on the scan's order, not an ORDER BY
 # The order keys `catalog.privacy` gives a one-file records plan: the rows' order in the file,
-# which the run keeps without sorting (see the module docstring).
+# which the run keeps without sorting when the plan reads the file straight through
+# (Plan.file_order; a treated plan's window functions regroup the rows).
 FILE_ORDER = ["__source_row"]
 # Formats whose bytes depend on the rows' order only. DuckDB's Parquet writer cuts row groups
 # from the batches it is handed, and a filtered scan's batches differ from run to run (20 M
@@ -223,7 +224,7 @@ def build_recipe(
         raise ExtractError("two output columns would have the same name")
     # Column names are schema-checked and quoted; every value is a bound parameter.
     sql = f"SELECT {', '.join(select)} FROM ({plan.body}) AS extract"  # noqa: S608
-    if plan.order_by and not (plan.order_by == FILE_ORDER and format in UNSORTED_FORMATS):
+    if plan.order_by and not (plan.file_order and plan.order_by == FILE_ORDER and format in UNSORTED_FORMATS):
         sql += " ORDER BY " + ", ".join(f"extract.{ident(c)}" for c in plan.order_by)
     return Recipe(
         sql=sql,
