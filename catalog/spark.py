@@ -1,18 +1,21 @@
 """Records extracts on Apache Spark through Spark Connect (`SPARK_REMOTE=sc://…`), for scans
 too large for one DuckDB worker (issue 16).
 
-Spark does the part that grows with the data: reading the partition files the scope touches,
-the bound filters (date window, regions), the per-license HMAC pseudonyms (RFC 2104 in its
-ipad/opad form over `sha2`, the same value DuckDB's `privacy.hmac_sql` gives) and the
-projection, sorted in source order (file, then row). It writes that stage as Parquet into the
-extract's private directory; DuckDB then reads the stage and applies everything else exactly as
-for a DuckDB plan (output names, formula escaping, the writers, checksum, bundle), so the two
-engines' files hold the same rows and values (tests/transactions/test_extracts_spark.py).
+Spark runs the records plan itself, compiled from the same builder as DuckDB's
+(`privacy.records_sql` with `SparkDialect`): reading the partition files the scope touches, the
+bound filters (date window, regions), the per-license sample, the treatments (times cut, amounts
+rounded and top-coded, pseudonyms renewed per period, local and trajectory suppression) and the
+per-license HMAC pseudonyms (RFC 2104 in its ipad/opad form over `sha2`, the same value DuckDB's
+`privacy.hmac_sql` gives), sorted in source order (file, then row). It writes that stage as
+Parquet into the extract's private directory; DuckDB then reads the stage and applies everything
+else exactly as for a DuckDB plan (output names, formula escaping, the writers, checksum,
+bundle), so the two engines' files hold the same rows and values
+(tests/transactions/test_extracts_spark.py).
 
-What compiles: records offers without treatments whose identifier columns are text or
-integers (their text form is the same in both engines). Treated offers (sampling, coarsening,
-suppression) and aggregates stay on DuckDB: their sampling and cell-key noise use DuckDB's
-`hash()`, which Spark has no equal of (`compilable` says why not).
+What compiles: records offers, treated or not, whose identifier columns are text or integers
+(their text form is the same in both engines). Aggregates stay on DuckDB: their cell-key noise
+is drawn from DuckDB's `hash()`, which Spark has no equal of; moving them needs an
+engine-neutral keyed hash, a new noise recipe and its version (`compilable` says why not).
 """
 
 from __future__ import annotations
@@ -63,8 +66,6 @@ def compilable(columns: dict[str, privacy.Column], policy: OfferPolicy, scope: d
     """Why this extract cannot run on Spark, or None when it can."""
     if policy.kind != "records":
         return "aggregates are protected over the whole table with DuckDB's hash-based noise"
-    if policy.treatments.any:
-        return "treated records (sampling, coarsening, suppression) use DuckDB's hash()"
     names = scope.get("fields") or policy.fields
     for name in names:
         column = columns.get(name)
@@ -75,68 +76,107 @@ def compilable(columns: dict[str, privacy.Column], policy: OfferPolicy, scope: d
     return None
 
 
-def _hmac(column_sql: str) -> str:
-    """`privacy.hmac_sql` in Spark SQL, the pads bound as :outer and :inner (hex)."""
-    text = f"encode(CAST({column_sql} AS STRING), 'UTF-8')"
-    return f"sha2(concat(unhex(:outer), unhex(sha2(concat(unhex(:inner), {text}), 256))), 256)"
+class SparkDialect(privacy.Dialect):
+    """Records plans (catalog.privacy.records_sql) in Spark SQL over the view `source`: the
+    scan of the plan's files with `__source_file` (the file's place in the list) and
+    `__source_row` (the row's place in its file), DuckDB's file_index and file_row_number.
+
+    What a delivered value is made of is spelled to give DuckDB's exact value: the HMAC
+    (RFC 2104 in its ipad/opad form over `sha2`), a sample's draw (an HMAC of the row's place),
+    times cut with `date_trunc`, amounts rounded half away from zero. The trajectory
+    signature only tells equal trajectories from different ones, so its hash may differ (64-bit
+    xxhash64 sums, as decimals: Spark's ANSI mode refuses an overflowing sum)."""
+
+    text = "STRING"
+
+    def q(self, name: str) -> str:
+        return _q(name)
+
+    def hmac(self, text_sql: str, key: bytes) -> str:
+        outer, inner = self.bind({"key_pad": "outer"}), self.bind({"key_pad": "inner"})
+        text = f"encode(CAST({text_sql} AS STRING), 'UTF-8')"
+        return f"sha2(concat(unhex({outer}), unhex(sha2(concat(unhex({inner}), {text}), 256))), 256)"
+
+    def hex_number(self, hex_sql: str) -> str:
+        return f"CAST(conv(substr({hex_sql}, 1, 8), 16, 10) AS BIGINT)"
+
+    def signature(self, tup: str) -> str:
+        def total(text: str) -> str:
+            return f"CAST(sum(CAST(xxhash64({text}) AS DECIMAL(20, 0))) AS STRING)"
+
+        return f"CAST(count(*) AS STRING) || ':' || {total(tup)} || ':' || {total(tup + ' || chr(28)')}"
+
+    def truncated(self, unit: str, expr: str, *, to_date: bool) -> str:
+        cut = f"date_trunc({self.bind(unit)}, {expr})"
+        return f"CAST({cut} AS DATE)" if to_date else f"CAST({cut} AS TIMESTAMP_NTZ)"
+
+    def scan(self, parquet) -> str:
+        return "source"
+
+    def source(self, virtual: str) -> str:
+        return _SOURCE_COLUMNS[virtual]
+
+    def named(self, text: str) -> tuple[str, dict]:
+        """`text` with a named parameter `:pN` for each marker, and their values."""
+        args: dict = {}
+
+        def parameter(match) -> str:
+            name = f"p{match.group(1)}"
+            args[name] = self.values[int(match.group(1))]
+            return f":{name}"
+
+        return privacy._MARKER.sub(parameter, text), args
 
 
-def _filters(columns, policy: OfferPolicy, scope: dict) -> tuple[list[str], dict]:
-    """The records plan's WHERE in Spark SQL with named parameters (privacy._filters' rules)."""
-    where, args = [], {}
-    regions = scope.get("regions") or []
-    if regions:
-        region = policy.region_field
-        target = _q(region) if columns[region].type == "string" else f"CAST({_q(region)} AS STRING)"
-        names = [f"r{i}" for i in range(len(regions))]
-        where.append(f"{target} IN ({', '.join(':' + n for n in names)})")
-        args.update({n: str(r) for n, r in zip(names, regions, strict=True)})
-    date_from = privacy._day(scope.get("date_from"), "date_from")
-    date_to = privacy._day(scope.get("date_to"), "date_to")
-    if date_from:
-        where.append(f"{_q(policy.date_field)} >= CAST(:date_from AS DATE)")
-        args["date_from"] = date_from.isoformat()
-    if date_to:
-        where.append(f"{_q(policy.date_field)} < date_add(CAST(:date_to AS DATE), 1)")
-        args["date_to"] = date_to.isoformat()
-    return where, args
+_SOURCE_COLUMNS = {privacy.SOURCE_FILE_INDEX: "__source_file", privacy.SOURCE_ROW_COLUMN: "__source_row"}
 
 
-def stage_sql(plan: privacy.Plan, columns, policy: OfferPolicy, scope: dict) -> tuple[str, dict]:
-    """The Spark statement over the view `source` giving the plan's columns (identifiers
-    pseudonymized) and the hidden order columns, and its arguments (the pads as placeholders
-    `{"key_pad": …}`, bound when it runs)."""
-    select = []
-    for name in plan.columns:
-        if columns[name].sensitivity == privacy.IDENTIFIER:
-            select.append(f"{_hmac(_q(name))} AS {_q(name)}")
-        else:
-            select.append(_q(name))
-    select += ["__source_file", "__source_row"]
-    where, args = _filters(columns, policy, scope)
-    sql = f"SELECT {', '.join(select)} FROM source"  # noqa: S608 - names quoted, values bound
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    if any(columns[n].sensitivity == privacy.IDENTIFIER for n in plan.columns):
-        args.update({"outer": {"key_pad": "outer"}, "inner": {"key_pad": "inner"}})
-    return sql, args
+def stage_sql(parquet, columns, policy: OfferPolicy, scope: dict, key: bytes) -> tuple[str, dict, list[str]]:
+    """The Spark statement over the view `source` giving the records plan of `parquet` (the
+    value DuckDB's plan was made for: one path or the list of partition files), its arguments
+    (the pads as placeholders `{"key_pad": …}`, bound when it runs) and the order its rows go in."""
+    dialect = SparkDialect()
+    records = privacy.records_sql(parquet, columns, policy, scope, key, dialect)
+    sql, args = dialect.named(records.body)
+    return sql, args, records.order_by
 
 
 class SparkStageError(Exception):
     """The Spark stage failed (the message holds no key material)."""
 
 
-def _stage(spark, step: dict, args: dict, out: Path) -> None:
-    # Explicit files, no partition discovery: `period=…/` directories are not columns (as
-    # DuckDB reads them with hive_partitioning = false). The source order (the file, the row in
-    # it) comes from the scan's metadata, named as the DuckDB plan names its hidden columns.
+_SCHEME = "^file:/+"  # `file:/a`, `file:///a`: Spark spells one file both ways
+
+
+def _source(spark, files: list[str]):
+    """The files' rows with `__source_file` (the file's place in `files`) and `__source_row`.
+
+    Explicit files, no partition discovery: `period=…/` directories are not columns (as DuckDB
+    reads them with hive_partitioning = false). Spark names each file by a URI of its own
+    spelling (`a%20b` for `a b`); the files' places are joined on those names as the scan lists
+    them, the scheme's slashes aside."""
+    import re
+    from urllib.parse import unquote
+
+    from pyspark.sql import functions as F
+
     reader = spark.read.option("recursiveFileLookup", "true")
-    source = reader.parquet(*[f"file://{f}" for f in step["files"]]).select(
-        "*", "_metadata.file_path", "_metadata.row_index"
+    frame = reader.parquet(*[f"file://{f}" for f in files])
+    spelled = {unquote(re.sub(_SCHEME, "/", uri)): re.sub(_SCHEME, "/", uri) for uri in frame.inputFiles()}
+    missing = [f for f in files if f not in spelled]
+    if missing:
+        raise SparkStageError(f"Spark does not list {len(missing)} of the files, e.g. {missing[0]}")
+    places = spark.createDataFrame(
+        [(spelled[f], i) for i, f in enumerate(files)], "__uri string, __source_file bigint"
     )
-    source = source.withColumnsRenamed({"file_path": "__source_file", "row_index": "__source_row"})
-    source.createOrReplaceTempView("source")
-    staged = spark.sql(step["sql"], args=args).orderBy("__source_file", "__source_row")
+    uri = F.regexp_replace(F.col("_metadata.file_path"), _SCHEME, "/")
+    rows = frame.select("*", uri.alias("__uri"), F.col("_metadata.row_index").alias("__source_row"))
+    return rows.join(F.broadcast(places), "__uri").drop("__uri")
+
+
+def _stage(spark, step: dict, args: dict, out: Path) -> None:
+    _source(spark, step["files"]).createOrReplaceTempView("source")
+    staged = spark.sql(step["sql"], args=args).orderBy(*step["order_by"])
     staged.write.mode("overwrite").parquet(f"file://{out}")
 
 
@@ -153,6 +193,7 @@ def session():
         max_retries=settings.SPARK_CONNECT_RETRIES, initial_backoff=500, max_backoff=15_000
     )
     spark.client.set_retry_policies([retries])
+    spark.conf.set("spark.sql.session.timeZone", "UTC")  # times cut as DuckDB cuts them
     return spark
 
 

@@ -1,6 +1,8 @@
-"""Records extracts on Spark through Spark Connect (issue 16): the same recipe, its scan, bound
-filters and HMAC pseudonyms run on Spark, give the same file as on DuckDB, byte for byte, over
-the demo's card payments partitioned by month and 시·군. A real Spark Connect server (local[2])."""
+"""Records extracts on Spark through Spark Connect (issue 16): the same records plan, its scan,
+bound filters, treatments (sample, cut times, rounded amounts, pseudonyms per period, local and
+trajectory suppression) and HMAC pseudonyms run on Spark, give the same file as on DuckDB, byte
+for byte, over the demo's card payments partitioned by month and 시·군. A real Spark Connect
+server (local[2])."""
 
 from __future__ import annotations
 
@@ -80,15 +82,19 @@ def cards(world, tmp_path, django_capture_on_commit_callbacks):
     return version, offer
 
 
-def recipe_for(version, offer, scope: dict, fmt: str = "csv", *, on_spark: bool = True) -> engine.Recipe:
-    """The license recipe for `scope` under KEY, its scan on Spark when `on_spark`."""
+def recipe_for(
+    version, offer, scope: dict, fmt: str = "csv", *, on_spark: bool = True, policy=None
+) -> engine.Recipe:
+    """The license recipe for `scope` under KEY (`policy`: the offer's unless given), its scan on
+    Spark when `on_spark`."""
     schema = [privacy.Column(f.name, f.type, f.sensitivity) for f in version.fields.all()]
-    files = selectors.version_files(version, policy=offer.policy, scope=scope)
+    policy = policy or offer.policy
+    files = selectors.version_files(version, policy=policy, scope=scope)
     return engine.build_recipe(
         parquet=files,
         source_sha256=version.parquet_sha256,
         schema=schema,
-        policy=offer.policy,
+        policy=policy,
         scope=scope,
         key=KEY,
         format=fmt,
@@ -96,8 +102,10 @@ def recipe_for(version, offer, scope: dict, fmt: str = "csv", *, on_spark: bool 
     )
 
 
-def built(version, offer, scope: dict, fmt: str, work: Path, spark_files=None) -> tuple[bytes, int]:
-    recipe = recipe_for(version, offer, scope, fmt, on_spark=bool(spark_files))
+def built(
+    version, offer, scope: dict, fmt: str, work: Path, spark_files=None, policy=None
+) -> tuple[bytes, int]:
+    recipe = recipe_for(version, offer, scope, fmt, on_spark=bool(spark_files), policy=policy)
     if spark_files:
         assert recipe.setup[0]["engine"] == "spark" and "sha2(" in recipe.setup[0]["sql"]
         assert KEY.hex() not in str(recipe.to_dict())  # the recipe holds no key material
@@ -157,16 +165,10 @@ def card_of(version, line: str) -> str:
     raise AssertionError("no source row")
 
 
-def test_a_license_extract_on_spark_holds_its_scope_and_no_raw_identifier(
-    world, cards, spark_remote, settings, login, django_capture_on_commit_callbacks
-):
-    """As the buyer would try it: download the file through the API and look for any row
-    outside the licensed 시·군 and month, a row of the scope missing, or a card number in clear."""
-    settings.SPARK_REMOTE = spark_remote
-    settings.SPARK_MIN_SCAN_BYTES = 0  # every scan is "large"
-    version, offer = cards
-    scope = {"fields": FIELDS, "regions": ["41110"], "date_from": "2024-02-01", "date_to": "2024-02-29"}
-    with django_capture_on_commit_callbacks(execute=True):
+def delivered_on_spark(world, offer, scope: dict, login, capture) -> tuple:
+    """The buyer's license for `scope`, its extract (built on Spark) and the rows of the file
+    the buyer downloads through the API."""
+    with capture(execute=True):
         request = submit(world.buyer_analyst, offer, scope=scope)
     (extract,) = License.objects.get(access_request=request).extracts.all()
     assert extract.status == "succeeded", extract.error
@@ -176,7 +178,19 @@ def test_a_license_extract_on_spark_holds_its_scope_and_no_raw_identifier(
     body = b"".join(client.get(url.removeprefix("http://testserver")).streaming_content)
     with zipfile.ZipFile(io.BytesIO(body)) as z:
         name = next(n for n in z.namelist() if n.startswith("data."))
-        rows = list(csv.DictReader(io.StringIO(z.read(name).decode("utf-8-sig"))))
+        return extract, list(csv.DictReader(io.StringIO(z.read(name).decode("utf-8-sig"))))
+
+
+def test_a_license_extract_on_spark_holds_its_scope_and_no_raw_identifier(
+    world, cards, spark_remote, settings, login, django_capture_on_commit_callbacks
+):
+    """As the buyer would try it: download the file through the API and look for any row
+    outside the licensed 시·군 and month, a row of the scope missing, or a card number in clear."""
+    settings.SPARK_REMOTE = spark_remote
+    settings.SPARK_MIN_SCAN_BYTES = 0  # every scan is "large"
+    version, offer = cards
+    scope = {"fields": FIELDS, "regions": ["41110"], "date_from": "2024-02-01", "date_to": "2024-02-29"}
+    extract, rows = delivered_on_spark(world, offer, scope, login, django_capture_on_commit_callbacks)
     source = duckdb.execute(
         "SELECT card_id, count(*) FILTER (WHERE sigungu_code = '41110' AND approved_at >= DATE '2024-02-01'"
         " AND approved_at < DATE '2024-03-01') OVER () FROM read_parquet(?, hive_partitioning = false)",
@@ -189,13 +203,105 @@ def test_a_license_extract_on_spark_holds_its_scope_and_no_raw_identifier(
     assert all(len(r["card_id"]) == 64 and r["card_id"] not in clear for r in rows)
 
 
-def test_treated_offers_and_aggregates_stay_on_duckdb(cards, settings):
+def test_a_treated_license_extract_on_spark_is_k_anonymous_and_sampled(
+    world, cards, spark_remote, settings, login, django_capture_on_commit_callbacks
+):
+    """As the buyer would try it on a treated offer whose extract ran on Spark: count each
+    combination of the delivered attributes in the file (none below k), look for a card number
+    in clear, and check that the file is a sample of the scope, not all of it."""
+    settings.SPARK_REMOTE = spark_remote
+    settings.SPARK_MIN_SCAN_BYTES = 0
+    version, offer = cards
+    offer.treatments = {"sample_percent": 50, "suppress_k": 5}
+    offer.save()
+    fields = ["card_id", "sigungu_code", "age_band", "sex"]
+    scope = {"fields": fields, "regions": ["41110", "41130"]}
+    _extract, rows = delivered_on_spark(world, offer, scope, login, django_capture_on_commit_callbacks)
+    groups = {}
+    for r in rows:
+        key = (r["sigungu_code"], r["age_band"], r["sex"])
+        groups[key] = groups.get(key, 0) + 1
+    assert rows and min(groups.values()) >= 5  # k-anonymous over what the file holds
+    in_scope, clear = duckdb.execute(
+        "SELECT count(*) FILTER (WHERE sigungu_code IN ('41110', '41130')), list(DISTINCT card_id)"
+        " FROM read_parquet(?, hive_partitioning = false)",
+        [selectors.version_files(version)],
+    ).fetchone()
+    assert len(rows) < 0.6 * in_scope  # a half sample, less what suppression removed
+    assert {r["sigungu_code"] for r in rows} <= {"41110", "41130"}
+    assert not {r["card_id"] for r in rows} & set(clear)
+
+
+TWO_CITIES = {"regions": ["41110", "41130"], "date_from": "2024-03-01", "date_to": "2024-08-31"}
+
+
+@pytest.mark.parametrize(
+    ("treatments", "scope"),
+    [
+        ({"sample_percent": 30}, {"fields": FIELDS}),
+        ({"sample_percent": 50, "time_unit": "week"}, {"fields": FIELDS, **TWO_CITIES}),
+        (
+            {"time_unit": "hour", "amount_fields": ["amount"], "amount_round": 1000, "amount_top": 50000},
+            {"fields": FIELDS},
+        ),
+        ({"pseudonym_period": "month"}, {"fields": FIELDS, **TWO_CITIES}),
+        (
+            {"suppress_k": 5, "suppress_first": ["age_band"]},
+            {"fields": ["card_id", "sigungu_code", "age_band", "sex"]},
+        ),
+        ({"trajectory_k": 2}, {"fields": ["card_id", "sigungu_code", "sex"]}),
+        (
+            {
+                "sample_percent": 60,
+                "time_unit": "day",
+                "pseudonym_period": "week",
+                "suppress_k": 3,
+                "suppress_first": ["sex"],
+                "trajectory_k": 2,
+            },
+            {"fields": ["card_id", "approved_at", "sigungu_code", "age_band", "sex"], **TWO_CITIES},
+        ),
+    ],
+    ids=[
+        "sample",
+        "sample-week",
+        "hour-amounts",
+        "pseudonyms-per-month",
+        "k-anonymity",
+        "trajectories",
+        "all",
+    ],
+)
+def test_treated_offers_give_the_same_file_on_spark_and_duckdb(
+    cards, treatments, scope, tmp_path, spark_remote, settings
+):
+    """Every treatment compiled for Spark gives DuckDB's file byte for byte: the same sample of
+    rows (an HMAC of each row's place), the same cut times and rounded amounts, the same
+    pseudonyms per period, the same cells and trajectories suppressed."""
+    settings.SPARK_REMOTE = spark_remote
+    version, offer = cards
+    policy = OfferPolicy.from_snapshot(
+        {**offer.policy.to_snapshot(), "subject_field": "card_id", "treatments": treatments}
+    )
+    on_duckdb, rows = built(version, offer, scope, "csv_bom", tmp_path, policy=policy)
+    on_spark, spark_rows = built(version, offer, scope, "csv_bom", tmp_path, spark_files=True, policy=policy)
+    assert spark_rows == rows > 0
+    assert on_spark == on_duckdb  # every row, value, pseudonym, suppressed cell and the order
+    untreated, all_rows = built(version, offer, scope, "csv_bom", tmp_path / "plain")
+    _header, *lines = on_spark.decode("utf-8-sig").splitlines()
+    if "sample_percent" in treatments:  # a sample, not every row
+        assert rows < all_rows * (treatments["sample_percent"] + 15) / 100
+    if "suppress_k" in treatments or "trajectory_k" in treatments:  # something was withheld
+        assert on_spark != untreated and any("" in line.split(",") for line in lines)
+
+
+def test_aggregates_stay_on_duckdb(cards, settings):
     version, offer = cards
     columns = {f.name: privacy.Column(f.name, f.type, f.sensitivity) for f in version.fields.all()}
     policy = offer.policy
     assert engine.spark.compilable(columns, policy, {"fields": FIELDS}) is None
     treated = OfferPolicy.from_snapshot({**policy.to_snapshot(), "treatments": {"sample_percent": 50}})
-    assert "hash()" in engine.spark.compilable(columns, treated, {"fields": FIELDS})
+    assert engine.spark.compilable(columns, treated, {"fields": FIELDS}) is None
     monthly = OfferPolicy.from_snapshot({**policy.to_snapshot(), "kind": "aggregate"})
     assert "aggregates" in engine.spark.compilable(columns, monthly, {"fields": FIELDS})
 

@@ -213,7 +213,7 @@ def build_recipe(
         parquet=parquet, schema=schema, policy=policy, scope=scope, key=key, noise_seed=noise_seed
     )
     if spark_files is not None:
-        plan = _on_spark(plan, schema, policy, scope, spark_files)
+        plan = _on_spark(plan, parquet, schema, policy, scope, key, spark_files)
     if format == "xlsx" and len(plan.columns) > writers.XLSX_MAX_COLUMNS:
         raise ExtractTooLarge(
             f"An Excel sheet holds at most {writers.XLSX_MAX_COLUMNS:,} columns and this extract has "
@@ -238,15 +238,15 @@ def build_recipe(
     )
 
 
-def _on_spark(plan, schema, policy, scope: dict, files: list[str]):
-    """The plan with its scan, filters and pseudonyms moved into a Spark stage: the body reads
-    the stage's view; its columns, types, text columns and order are the same."""
+def _on_spark(plan, parquet, schema, policy, scope: dict, key: bytes, files: list[str]):
+    """The plan with its records statement moved into a Spark stage over `files`: the body
+    reads the stage's view; its columns, types, text columns and order are the same."""
     columns = {c.name: c for c in schema}
     reason = spark.compilable(columns, policy, scope)
     if reason:
         raise privacy.PlanError(f"this extract cannot run on Spark: {reason}")
-    sql, args = spark.stage_sql(plan, columns, policy, scope)
-    step = {"engine": "spark", "sql": sql, "args": args, "files": list(files)}
+    sql, args, order_by = spark.stage_sql(parquet, columns, policy, scope, key)
+    step = {"engine": "spark", "sql": sql, "args": args, "files": list(files), "order_by": order_by}
     body = f"SELECT * FROM {spark.STAGE_VIEW}"  # noqa: S608 - a constant name
     return dataclasses.replace(plan, body=body, params=[], setup=[step])
 
