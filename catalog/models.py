@@ -192,6 +192,12 @@ class DatasetVersion(Job):
     parquet = models.CharField(_("Parquet location"), max_length=300, blank=True)
     parquet_bytes = models.BigIntegerField(_("Parquet size"), default=0)
     parquet_sha256 = models.CharField(_("Parquet SHA-256"), max_length=64, blank=True)
+    # The cell-key noise's seed (catalog.privacy): carried from the dataset's current version to
+    # every new one, so that a cell whose subjects did not change keeps its noise in every version
+    # (a buyer who receives each month's rebuilt table cannot average the noise away). A new
+    # dataset draws a secret one; versions from before it was carried keep their own
+    # (their Parquet SHA-256), so nothing already released changes. Never shown.
+    noise_seed = models.CharField(max_length=64, blank=True, editable=False)
     row_count = models.BigIntegerField(_("rows"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.UPLOADED)
     attempts = models.PositiveSmallIntegerField(_("ingestion attempts"), default=0)
@@ -269,6 +275,12 @@ class DatasetVersion(Job):
     @property
     def is_current(self) -> bool:
         return self.dataset.current_version_id == self.pk
+
+    @property
+    def cell_key_seed(self) -> str:
+        """The seed every route protecting this version's aggregates uses (`noise_seed`; a
+        version made outside the services has none and uses its content's hash or its id)."""
+        return self.noise_seed or self.parquet_sha256 or f"version:{self.pk}"
 
 
 class VersionSource(Job):

@@ -323,7 +323,7 @@ def version_preview(
             scope={},
             key=_preview_key(version.dataset),
             limit=limit,
-            noise_seed=version.parquet_sha256,
+            noise_seed=version.cell_key_seed,
         )
     except privacy.PlanError:
         return {"columns": [], "rows": []}

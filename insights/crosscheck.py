@@ -146,7 +146,7 @@ def _conflicts(
                     con,
                     parquet=path,
                     schema=schema,
-                    noise_seed=version.parquet_sha256,
+                    noise_seed=version.cell_key_seed,
                     new=(policies[0], {}),
                     held=(policy, {}),
                 )

@@ -252,7 +252,7 @@ def _edition_cells(release: Release, version: DatasetVersion, definition: dict):
         parquet=parquet,
         schema=_schema(version),
         definition=definition,
-        noise_seed=version.parquet_sha256 or f"version:{version.pk}",
+        noise_seed=version.cell_key_seed,
     )
 
 

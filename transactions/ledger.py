@@ -72,7 +72,7 @@ def ledger_check(
                     con,
                     parquet=catalog_selectors.version_files(version),
                     schema=schema,
-                    noise_seed=version.parquet_sha256,
+                    noise_seed=version.cell_key_seed,
                     new=(policy, scope),
                     held=(held_policy, held_scope),
                 )

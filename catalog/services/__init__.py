@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import secrets
 import shutil
 import uuid
 from datetime import date
@@ -393,9 +394,21 @@ def _new_version(locked: Dataset, actor, mode: str, replace_periods: bool, **fie
         mode=mode,
         replace_periods=bool(replace_periods) and mode == UploadMode.APPEND,
         base_version=locked.current_version if mode == UploadMode.APPEND else None,
+        noise_seed=_noise_seed(locked),
         **fields,
     )
     return version, replaced
+
+
+def _noise_seed(dataset: Dataset) -> str:
+    """The cell-key noise's seed for the dataset's next version: its current version's (else
+    its latest version's), so unchanged cells keep their noise from version to version; a new
+    dataset draws a secret one (DatasetVersion.noise_seed)."""
+    current = dataset.current_version
+    if current is not None and current.noise_seed:
+        return current.noise_seed
+    latest = dataset.versions.exclude(noise_seed="").order_by("-number").first()
+    return latest.noise_seed if latest else secrets.token_hex(32)
 
 
 def _upload_size(file, limit: int) -> int:

@@ -156,7 +156,7 @@ def _recipe_for(extract: Extract) -> engine.Recipe:
         scope=license.scope,
         key=keystore.license_key(license.pk),
         format=extract.format,
-        noise_seed=version.parquet_sha256,
+        noise_seed=version.cell_key_seed,
         labels=engine.header_labels(fields) if extract.header == Extract.Header.TITLES else None,
     )
 
