@@ -195,8 +195,9 @@ class DatasetVersion(Job):
     # The cell-key noise's seed (catalog.privacy): carried from the dataset's current version to
     # every new one, so that a cell whose subjects did not change keeps its noise in every version
     # (a buyer who receives each month's rebuilt table cannot average the noise away). A new
-    # dataset draws a secret one; versions from before it was carried keep their own
-    # (their Parquet SHA-256), so nothing already released changes. Never shown.
+    # dataset draws a secret keyed one (privacy.KEYED_NOISE: record keys any engine computes);
+    # versions from before it was carried keep their own (their Parquet SHA-256), so nothing
+    # already released changes. Never shown.
     noise_seed = models.CharField(max_length=64, blank=True, editable=False)
     row_count = models.BigIntegerField(_("rows"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.UPLOADED)

@@ -569,6 +569,10 @@ def _treated_records_sql(parquet, columns, policy, key, deliverable, where, keys
 COUNT_NOISE = ((0.05, -2), (0.25, -1), (0.75, 0), (0.95, 1), (1.0, 2))
 NOISE_SHARE = 0.2
 _UNIT = 1_000_000  # resolution of the uniform draws taken from a cell key
+# A seed starting with this draws record keys with HMAC-SHA-256 (`record_key`), which any engine
+# computes alike, so a protected table's cell keys can be summed up on Spark. Other seeds (every
+# version released before it) keep DuckDB's hash(), so their released noise never changes.
+KEYED_NOISE = "keyed:"
 
 
 @dataclass(frozen=True)
@@ -675,21 +679,43 @@ def _base_step(parquet: str | list[str], shape: _Shape, noise_seed: str, base: s
         select.append(f"{f'CAST({q(m.field)} AS {EXACT_DECIMAL})' if exact else q(m.field)} AS __m{j}")
     if shape.subject:
         subject = f"CASE WHEN {q(shape.subject)} IS NULL THEN NULL ELSE hash({q(shape.subject)}) END"
+        subject_text = f"CAST({q(shape.subject)} AS VARCHAR)"
     elif isinstance(parquet, list | tuple):  # no subject column: every record is its own subject
         subject = f"hash({SOURCE_FILE_INDEX}, {SOURCE_ROW_COLUMN})"  # row numbers restart per file
+        subject_text = (
+            f"CAST({SOURCE_ROW_COLUMN} AS VARCHAR) || chr(31) || CAST({SOURCE_FILE_INDEX} AS VARCHAR)"
+        )
     else:
         subject = f"hash({SOURCE_ROW_COLUMN})"
+        subject_text = f"CAST({SOURCE_ROW_COLUMN} AS VARCHAR)"
     select.append(f"{subject} AS __s")
-    select.append(
-        # hash(a, b) only combines two hashes (the seed would cancel out of an XOR over an even
-        # number of subjects): the record key hashes the subject's hash XOR the seed instead.
-        f"CASE WHEN {subject} IS NULL THEN NULL ELSE hash(xor({subject}, CAST(? AS UBIGINT))) END AS __rk"
-    )
+    if noise_seed.startswith(KEYED_NOISE):
+        # The record key any engine computes alike: the first 64 bits of HMAC-SHA-256 of the
+        # subject's text under the seed (NULL stays NULL).
+        inner, outer = hmac_pads(hashlib.sha256(noise_seed.encode()).digest())
+        select.append(f"CAST(('0x' || substr({hmac_sql(subject_text)}, 1, 16)) AS UBIGINT) AS __rk")
+        params = [outer, inner]
+    else:
+        select.append(
+            # hash(a, b) only combines two hashes (the seed would cancel out of an XOR over an
+            # even number of subjects): the record key hashes the subject's hash XOR the seed.
+            f"CASE WHEN {subject} IS NULL THEN NULL ELSE hash(xor({subject}, CAST(? AS UBIGINT))) END AS __rk"
+        )
+        params = [_seed_number(noise_seed)]
     select.append(f"hash({q(shape.contributor)}) AS __c" if shape.contributor else f"{subject} AS __c")
     return {
         "sql": f"CREATE OR REPLACE TEMP TABLE {base} AS SELECT {', '.join(select)} FROM {_scan(parquet)}",
-        "params": [_seed_number(noise_seed), parquet],
+        "params": [*params, parquet],
     }
+
+
+def record_key(noise_seed: str, subject_text: str) -> int:
+    """The record key of a subject under a keyed seed (KEYED_NOISE), as the plan computes it:
+    what any engine holding the seed gets for the subject's text."""
+    import hmac
+
+    key = hashlib.sha256(noise_seed.encode()).digest()
+    return int(hmac.new(key, subject_text.encode(), hashlib.sha256).hexdigest()[:16], 16)
 
 
 def _cells_step(shape: _Shape, policy: OfferPolicy, base: str, cells: str) -> dict:

@@ -403,12 +403,13 @@ def _new_version(locked: Dataset, actor, mode: str, replace_periods: bool, **fie
 def _noise_seed(dataset: Dataset) -> str:
     """The cell-key noise's seed for the dataset's next version: its current version's (else
     its latest version's), so unchanged cells keep their noise from version to version; a new
-    dataset draws a secret one (DatasetVersion.noise_seed)."""
+    dataset draws a secret one, keyed (privacy.KEYED_NOISE), 64 characters in all
+    (DatasetVersion.noise_seed)."""
     current = dataset.current_version
     if current is not None and current.noise_seed:
         return current.noise_seed
     latest = dataset.versions.exclude(noise_seed="").order_by("-number").first()
-    return latest.noise_seed if latest else secrets.token_hex(32)
+    return latest.noise_seed if latest else privacy.KEYED_NOISE + secrets.token_hex(29)
 
 
 def _upload_size(file, limit: int) -> int:
