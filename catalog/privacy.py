@@ -127,8 +127,9 @@ class Dialect:
         self.values.append(value)
         return f"\x00{len(self.values) - 1}\x00"
 
-    def hmac(self, text_sql: str, key: bytes) -> str:
-        """HMAC-SHA-256 of the text `text_sql` under `key` (see hmac_sql), the pads bound."""
+    def hmac(self, text_sql: str, key: bytes, *, license_key: bool = True) -> str:
+        """HMAC-SHA-256 of the text `text_sql` under `key` (see hmac_sql), the pads bound (an
+        engine may bind a license key's pads later, from the license: `license_key`)."""
         inner, outer = hmac_pads(key)
         return hmac_sql(text_sql, self.bind(outer), self.bind(inner))
 
@@ -147,6 +148,22 @@ class Dialect:
 
     def scan(self, parquet: str | list[str]) -> str:
         return _scan(parquet).replace("?", self.bind(parquet), 1)
+
+    def hash(self, *columns: str) -> str:
+        """A 64-bit hash of `columns`, to tell values apart (not the same in every engine)."""
+        return f"hash({', '.join(columns)})"
+
+    def record_key(self, hex_sql: str) -> str:
+        """The unsigned 64-bit number the first 16 hex digits of `hex_sql` spell."""
+        return f"CAST(('0x' || substr({hex_sql}, 1, 16)) AS UBIGINT)"
+
+    def cell_key(self, record_key: str) -> str:
+        """The XOR of a cell's distinct record keys, as an unsigned 64-bit number."""
+        return f"bit_xor(DISTINCT {record_key})"
+
+    def top_two(self, column: str) -> str:
+        """The two largest values of `column`, largest first, as a list."""
+        return f"max({column}, 2)"
 
     def source(self, virtual: str) -> str:
         """The scan's source-order column `virtual` (SOURCE_ROW_COLUMN, SOURCE_FILE_INDEX…)."""
@@ -664,10 +681,12 @@ def _sensitive(top: str, total: str, policy: OfferPolicy) -> str:
     )
 
 
-def _base_step(parquet: str | list[str], shape: _Shape, noise_seed: str, base: str) -> dict:
+def base_select(parquet: str | list[str], shape: _Shape, noise_seed: str, d: Dialect) -> str:
     """One row per record: dimension values (dates truncated to the period), measures (sums as
-    exact decimals), hashed subject, its record key, and hashed contributor."""
-    q = ident
+    exact decimals), hashed subject (`__s`), its record key (`__rk`) and hashed contributor
+    (`__c`), in DuckDB's SQL or Spark's (`d`; the hashes only tell values apart, so each engine
+    uses its own; the record key is the same in both only under a keyed seed)."""
+    q = d.q
     select = []
     for i, name in enumerate(shape.dims):
         if name in shape.date_dims:
@@ -677,36 +696,37 @@ def _base_step(parquet: str | list[str], shape: _Shape, noise_seed: str, base: s
     for j, m in enumerate(shape.measures):
         exact = m.agg in ("sum", "avg") and shape.types[m.field] == "number"
         select.append(f"{f'CAST({q(m.field)} AS {EXACT_DECIMAL})' if exact else q(m.field)} AS __m{j}")
+    row, file = d.source(SOURCE_ROW_COLUMN), d.source(SOURCE_FILE_INDEX)
     if shape.subject:
-        subject = f"CASE WHEN {q(shape.subject)} IS NULL THEN NULL ELSE hash({q(shape.subject)}) END"
-        subject_text = f"CAST({q(shape.subject)} AS VARCHAR)"
+        subject = f"CASE WHEN {q(shape.subject)} IS NULL THEN NULL ELSE {d.hash(q(shape.subject))} END"
+        subject_text = f"CAST({q(shape.subject)} AS {d.text})"
     elif isinstance(parquet, list | tuple):  # no subject column: every record is its own subject
-        subject = f"hash({SOURCE_FILE_INDEX}, {SOURCE_ROW_COLUMN})"  # row numbers restart per file
-        subject_text = (
-            f"CAST({SOURCE_ROW_COLUMN} AS VARCHAR) || chr(31) || CAST({SOURCE_FILE_INDEX} AS VARCHAR)"
-        )
+        subject = d.hash(file, row)  # row numbers restart per file
+        subject_text = f"CAST({row} AS {d.text}) || chr(31) || CAST({file} AS {d.text})"
     else:
-        subject = f"hash({SOURCE_ROW_COLUMN})"
-        subject_text = f"CAST({SOURCE_ROW_COLUMN} AS VARCHAR)"
+        subject = d.hash(row)
+        subject_text = f"CAST({row} AS {d.text})"
     select.append(f"{subject} AS __s")
     if noise_seed.startswith(KEYED_NOISE):
         # The record key any engine computes alike: the first 64 bits of HMAC-SHA-256 of the
         # subject's text under the seed (NULL stays NULL).
-        inner, outer = hmac_pads(hashlib.sha256(noise_seed.encode()).digest())
-        select.append(f"CAST(('0x' || substr({hmac_sql(subject_text)}, 1, 16)) AS UBIGINT) AS __rk")
-        params = [outer, inner]
+        key = hashlib.sha256(noise_seed.encode()).digest()
+        select.append(f"{d.record_key(d.hmac(subject_text, key, license_key=False))} AS __rk")
     else:
         select.append(
             # hash(a, b) only combines two hashes (the seed would cancel out of an XOR over an
             # even number of subjects): the record key hashes the subject's hash XOR the seed.
-            f"CASE WHEN {subject} IS NULL THEN NULL ELSE hash(xor({subject}, CAST(? AS UBIGINT))) END AS __rk"
+            f"CASE WHEN {subject} IS NULL THEN NULL ELSE"
+            f" hash(xor({subject}, CAST({d.bind(_seed_number(noise_seed))} AS UBIGINT))) END AS __rk"
         )
-        params = [_seed_number(noise_seed)]
-    select.append(f"hash({q(shape.contributor)}) AS __c" if shape.contributor else f"{subject} AS __c")
-    return {
-        "sql": f"CREATE OR REPLACE TEMP TABLE {base} AS SELECT {', '.join(select)} FROM {_scan(parquet)}",
-        "params": [*params, parquet],
-    }
+    select.append(f"{d.hash(q(shape.contributor))} AS __c" if shape.contributor else f"{subject} AS __c")
+    return f"SELECT {', '.join(select)} FROM {d.scan(parquet)}"
+
+
+def _base_step(parquet: str | list[str], shape: _Shape, noise_seed: str, base: str) -> dict:
+    d = Dialect()
+    (select,), params = d.positional([base_select(parquet, shape, noise_seed, d)])
+    return {"sql": f"CREATE OR REPLACE TEMP TABLE {base} AS {select}", "params": params}
 
 
 def record_key(noise_seed: str, subject_text: str) -> int:
@@ -718,41 +738,79 @@ def record_key(noise_seed: str, subject_text: str) -> int:
     return int(hmac.new(key, subject_text.encode(), hashlib.sha256).hexdigest()[:16], 16)
 
 
-def _cells_step(shape: _Shape, policy: OfferPolicy, base: str, cells: str) -> dict:
-    """One row per cell: counts, values, the cell key, the largest subject contribution of each
-    weighted measure (`__x{j}`, the noise's scale) and the primary suppression flag `__sup`."""
-    d = [f"__d{i}" for i in range(len(shape.dims))]
-    dims = ", ".join(d)
+def stats_select(shape: _Shape, base: str, d: Dialect, *, keyed: bool) -> str:
+    """One row per cell of the records in `base` (see base_select): counts, the cell key, the
+    values, and for each weighted measure the two largest absolute net contributions and their
+    total per contributor (`__ctop{j}`, `__ctot{j}`) and per subject (`__stop{j}`, `__stot{j}`).
+    The part of protection that reads every record, in DuckDB's SQL or Spark's (`d`). A keyed
+    table carries its averages as sums and counts (`__n{j}`), which both engines add up exactly;
+    the rules step divides."""
+    d_cols = [f"__d{i}" for i in range(len(shape.dims))]
+    dims = ", ".join(d_cols)
     aggs = [
         "count(*) AS __records",
         "count(DISTINCT __s) AS __subjects",
         "count(DISTINCT __c) AS __contributors",
-        "bit_xor(DISTINCT __rk) AS __ck",
+        f"{d.cell_key('__rk')} AS __ck",
     ]
-    aggs += [f"{m.agg}(__m{j}) AS __v{j}" for j, m in enumerate(shape.measures)]
+    for j, m in enumerate(shape.measures):
+        if keyed and m.agg == "avg":
+            aggs += [f"sum(__m{j}) AS __v{j}", f"count(__m{j}) AS __n{j}"]
+        else:
+            aggs.append(f"{m.agg}(__m{j}) AS __v{j}")
     aggs += [f"sum(__m{j}) AS __t{j}" for j in shape.weighted]
-    source = f"(SELECT {dims}, {', '.join(aggs)} FROM {base} GROUP BY {dims}) AS cells"
-    rules = [f"cells.__subjects < {int(policy.k)}"]
-    scale = []
-    if shape.weighted:
-        nets = ", ".join(f"abs(sum(__m{j})) AS __a{j}" for j in shape.weighted)
-        for who, key in (("c", "__c"), ("s", "__s")):
-            summary = ", ".join(
-                f"max(__a{j}, 2) AS __top{j}, sum(__a{j}) AS __tot{j}" for j in shape.weighted
-            )
-            on = " AND ".join(f"cells.{x} IS NOT DISTINCT FROM {who}.{x}" for x in d)
-            source += (
-                f" LEFT JOIN (SELECT {dims}, {summary} FROM (SELECT {dims}, {key}, {nets} FROM {base}"
-                f" GROUP BY {dims}, {key}) GROUP BY {dims}) AS {who} ON {on}"
-            )
-            rules += [_sensitive(f"{who}.__top{j}", f"{who}.__tot{j}", policy) for j in shape.weighted]
-        scale = [f", coalesce(s.__top{j}[1], 0) AS __x{j}" for j in shape.weighted]
-    order = ", ".join(f"cells.{x}" for x in d)
+    cells = f"SELECT {dims}, {', '.join(aggs)} FROM {base} GROUP BY {dims}"
+    if not shape.weighted:
+        return cells
+    nets = ", ".join(f"abs(sum(__m{j})) AS __a{j}" for j in shape.weighted)
+    joins, tops = "", []
+    for who, key in (("c", "__c"), ("s", "__s")):
+        summary = ", ".join(
+            f"{d.top_two(f'__a{j}')} AS __{who}top{j}, sum(__a{j}) AS __{who}tot{j}" for j in shape.weighted
+        )
+        on = " AND ".join(f"cells.{x} IS NOT DISTINCT FROM {who}.{x}" for x in d_cols)
+        joins += (
+            f" LEFT JOIN (SELECT {dims}, {summary} FROM (SELECT {dims}, {key}, {nets} FROM {base}"
+            f" GROUP BY {dims}, {key}) AS nets GROUP BY {dims}) AS {who} ON {on}"
+        )
+        tops += [f"{who}.__{who}top{j}, {who}.__{who}tot{j}" for j in shape.weighted]
+    return f"SELECT cells.*, {', '.join(tops)} FROM ({cells}) AS cells{joins}"
+
+
+def stats_statement(parquet, schema: list[Column], policy: OfferPolicy, noise_seed: str, d: Dialect) -> str:
+    """The per-cell statistics of an aggregate's protected table as one statement in `d`
+    (Spark's stage): what `released_table(stats=…)` continues from."""
+    shape = _aggregate_shape({c.name: c for c in schema}, policy)
+    base = base_select(parquet, shape, noise_seed, d)
+    summed = stats_select(shape, "__base", d, keyed=noise_seed.startswith(KEYED_NOISE))
+    return f"WITH __base AS ({base}) {summed}"
+
+
+def _rules_step(shape: _Shape, policy: OfferPolicy, stats: str, cells: str, *, keyed: bool) -> dict:
+    """One row per cell, from `stats` (see stats_select): its place (`__id`), counts, values,
+    the cell key, the largest subject contribution of each weighted measure (`__x{j}`, the
+    noise's scale) and the primary suppression flag `__sup`."""
+    dims = [f"__d{i}" for i in range(len(shape.dims))]
+    values = [
+        f"CAST(__v{j} AS DOUBLE) / nullif(__n{j}, 0) AS __v{j}" if keyed and m.agg == "avg" else f"__v{j}"
+        for j, m in enumerate(shape.measures)
+    ]
+    rules = [f"__subjects < {int(policy.k)}"]
+    rules += [_sensitive(f"__{who}top{j}", f"__{who}tot{j}", policy) for who in "cs" for j in shape.weighted]
+    select = [
+        f"row_number() OVER (ORDER BY {', '.join(dims)}) AS __id",
+        *dims,
+        "__records",
+        "__subjects",
+        "__contributors",
+        "CAST(__ck AS UBIGINT) AS __ck",  # Spark hands it over as a DECIMAL(20, 0)
+        *values,
+        *(f"__t{j}" for j in shape.weighted),
+        *(f"coalesce(__stop{j}[1], 0) AS __x{j}" for j in shape.weighted),
+        f"({' OR '.join(rules)}) AS __sup",
+    ]
     return {
-        "sql": (
-            f"CREATE OR REPLACE TEMP TABLE {cells} AS SELECT row_number() OVER (ORDER BY {order}) AS __id,"
-            f" cells.*{''.join(scale)}, ({' OR '.join(rules)}) AS __sup FROM {source}"
-        ),
+        "sql": f"CREATE OR REPLACE TEMP TABLE {cells} AS SELECT {', '.join(select)} FROM {stats}",
         "params": [],
     }
 
@@ -847,22 +905,35 @@ def released_table(
     policy: OfferPolicy,
     noise_seed: str,
     table: str | None = None,
+    stats: str | None = None,
 ) -> Released:
     """The statements that build the protected table of an aggregate `policy` over `parquet`
-    (nothing runs: `run_setup(con, released.setup)` builds it)."""
+    (nothing runs: `run_setup(con, released.setup)` builds it). With `stats`, the name of a
+    relation that already holds `stats_statement`'s rows (Spark's stage), the statements start
+    from it instead of reading the records."""
     if not policy.is_aggregate:
         raise PlanError("only aggregate offers release protected tables")
     columns = {c.name: c for c in schema}
     shape = _aggregate_shape(columns, policy)
     table = table or _table_name(parquet, policy, noise_seed)
-    base, cells = ident(f"{table}__base"), ident(f"{table}__cells")
+    keyed = noise_seed.startswith(KEYED_NOISE)
+    cells = ident(f"{table}__cells")
+    first, dropped = [], [cells]
+    if stats is None:  # every record is read here, by DuckDB
+        base, stats = ident(f"{table}__base"), ident(f"{table}__stats")
+        summed = stats_select(shape, base, Dialect(), keyed=keyed)
+        first = [
+            _base_step(parquet, shape, noise_seed, base),
+            {"sql": f"CREATE OR REPLACE TEMP TABLE {stats} AS {summed}", "params": []},
+            {"sql": f"DROP TABLE {base}", "params": []},
+        ]
+        dropped.insert(0, stats)
     setup = [
-        _base_step(parquet, shape, noise_seed, base),
-        _cells_step(shape, policy, base, cells),
+        *first,
+        _rules_step(shape, policy, stats, cells, keyed=keyed),
         {**_secondary_step(cells, len(shape.dims)), "repeat": True},
         _release_step(shape, cells, table),
-        {"sql": f"DROP TABLE {base}", "params": []},
-        {"sql": f"DROP TABLE {cells}", "params": []},
+        *({"sql": f"DROP TABLE {name}", "params": []} for name in dropped),
     ]
     return Released(
         table=table,

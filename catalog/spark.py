@@ -12,10 +12,18 @@ else exactly as for a DuckDB plan (output names, formula escaping, the writers, 
 bundle), so the two engines' files hold the same rows and values
 (tests/transactions/test_extracts_spark.py).
 
+Aggregate offers: Spark reads every record of the version and sums it up into per-cell
+statistics (`privacy.stats_statement`: counts, distinct subjects and contributors, the cell key
+as the XOR of HMAC record keys, exact sums, the two largest net contributions per contributor
+and per subject); DuckDB builds the protected table from that stage exactly as from its own
+(k, p% and dominance rules, secondary suppression, cell-key noise), so both engines release the
+same cells and values.
+
 What compiles: records offers, treated or not, whose identifier columns are text or integers
-(their text form is the same in both engines). Aggregates stay on DuckDB: their cell-key noise
-is drawn from DuckDB's `hash()`, which Spark has no equal of; moving them needs an
-engine-neutral keyed hash, a new noise recipe and its version (`compilable` says why not).
+(their text form is the same in both engines); aggregate offers on versions with a keyed noise
+seed (`privacy.KEYED_NOISE`: every dataset made since seeds were keyed) whose subject is text or
+integers. Versions released before keep DuckDB's `hash()` record keys, which Spark has no equal
+of, and stay on DuckDB (`compilable` says why not).
 """
 
 from __future__ import annotations
@@ -62,10 +70,17 @@ def _q(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def compilable(columns: dict[str, privacy.Column], policy: OfferPolicy, scope: dict) -> str | None:
+def compilable(
+    columns: dict[str, privacy.Column], policy: OfferPolicy, scope: dict, noise_seed: str = ""
+) -> str | None:
     """Why this extract cannot run on Spark, or None when it can."""
-    if policy.kind != "records":
-        return "aggregates are protected over the whole table with DuckDB's hash-based noise"
+    if policy.is_aggregate:
+        if not noise_seed.startswith(privacy.KEYED_NOISE):
+            return "this version's noise is drawn with DuckDB's hash() (released before keyed seeds)"
+        subject = columns.get(policy.subject_field)
+        if subject and subject.type not in _HASHABLE:
+            return f"the subject {subject.name} is {subject.type}; its text form differs between engines"
+        return None
     names = scope.get("fields") or policy.fields
     for name in names:
         column = columns.get(name)
@@ -92,8 +107,12 @@ class SparkDialect(privacy.Dialect):
     def q(self, name: str) -> str:
         return _q(name)
 
-    def hmac(self, text_sql: str, key: bytes) -> str:
-        outer, inner = self.bind({"key_pad": "outer"}), self.bind({"key_pad": "inner"})
+    def hmac(self, text_sql: str, key: bytes, *, license_key: bool = True) -> str:
+        if license_key:  # bound from the license when the stage runs (the recipe holds none)
+            outer, inner = self.bind({"key_pad": "outer"}), self.bind({"key_pad": "inner"})
+        else:
+            inner_pad, outer_pad = privacy.hmac_pads(key)
+            outer, inner = self.bind(outer_pad), self.bind(inner_pad)
         text = f"encode(CAST({text_sql} AS STRING), 'UTF-8')"
         return f"sha2(concat(unhex({outer}), unhex(sha2(concat(unhex({inner}), {text}), 256))), 256)"
 
@@ -113,6 +132,20 @@ class SparkDialect(privacy.Dialect):
     def scan(self, parquet) -> str:
         return "source"
 
+    def hash(self, *columns: str) -> str:
+        return f"xxhash64({', '.join(columns)})"
+
+    def record_key(self, hex_sql: str) -> str:
+        return f"CAST(conv(substr({hex_sql}, 1, 16), 16, -10) AS BIGINT)"  # the same 64 bits, signed
+
+    def cell_key(self, record_key: str) -> str:
+        xor = f"bit_xor(DISTINCT {record_key})"
+        unsigned = f"CAST({xor} AS DECIMAL(20, 0))"
+        return f"CAST(CASE WHEN {xor} < 0 THEN {unsigned} + {2**64} ELSE {unsigned} END AS DECIMAL(20, 0))"
+
+    def top_two(self, column: str) -> str:
+        return f"slice(sort_array(collect_list({column}), false), 1, 2)"
+
     def source(self, virtual: str) -> str:
         return _SOURCE_COLUMNS[virtual]
 
@@ -129,6 +162,13 @@ class SparkDialect(privacy.Dialect):
 
 
 _SOURCE_COLUMNS = {privacy.SOURCE_FILE_INDEX: "__source_file", privacy.SOURCE_ROW_COLUMN: "__source_row"}
+
+
+def aggregate_stage_sql(parquet, schema: list, policy: OfferPolicy, noise_seed: str) -> tuple[str, dict]:
+    """The Spark statement over the view `source` giving an aggregate's per-cell statistics
+    (`privacy.stats_statement`), and its arguments (the noise key's pads)."""
+    dialect = SparkDialect()
+    return dialect.named(privacy.stats_statement(parquet, schema, policy, noise_seed, dialect))
 
 
 def stage_sql(parquet, columns, policy: OfferPolicy, scope: dict, key: bytes) -> tuple[str, dict, list[str]]:
@@ -176,7 +216,12 @@ def _source(spark, files: list[str]):
 
 def _stage(spark, step: dict, args: dict, out: Path) -> None:
     _source(spark, step["files"]).createOrReplaceTempView("source")
-    staged = spark.sql(step["sql"], args=args).orderBy(*step["order_by"])
+    staged = spark.sql(step["sql"], args=args)
+    # A records stage goes in source order (recipes from before the order was recorded: file,
+    # then row); an aggregate's statistics in none (the rules number the cells).
+    order_by = step.get("order_by", ["__source_file", "__source_row"])
+    if order_by:
+        staged = staged.orderBy(*order_by)
     staged.write.mode("overwrite").parquet(f"file://{out}")
 
 

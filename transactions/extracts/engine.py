@@ -213,7 +213,7 @@ def build_recipe(
         parquet=parquet, schema=schema, policy=policy, scope=scope, key=key, noise_seed=noise_seed
     )
     if spark_files is not None:
-        plan = _on_spark(plan, parquet, schema, policy, scope, key, spark_files)
+        plan = _on_spark(plan, parquet, schema, policy, scope, key, noise_seed, spark_files)
     if format == "xlsx" and len(plan.columns) > writers.XLSX_MAX_COLUMNS:
         raise ExtractTooLarge(
             f"An Excel sheet holds at most {writers.XLSX_MAX_COLUMNS:,} columns and this extract has "
@@ -238,13 +238,22 @@ def build_recipe(
     )
 
 
-def _on_spark(plan, parquet, schema, policy, scope: dict, key: bytes, files: list[str]):
-    """The plan with its records statement moved into a Spark stage over `files`: the body
-    reads the stage's view; its columns, types, text columns and order are the same."""
+def _on_spark(plan, parquet, schema, policy, scope: dict, key: bytes, noise_seed: str, files: list[str]):
+    """The plan with the part that reads every record moved into a Spark stage over `files`:
+    a records plan's statement, whose stage the body then reads; an aggregate's per-cell
+    statistics, from which the protected table is built as usual. Columns, types, text columns
+    and order stay the same."""
     columns = {c.name: c for c in schema}
-    reason = spark.compilable(columns, policy, scope)
+    reason = spark.compilable(columns, policy, scope, noise_seed)
     if reason:
         raise privacy.PlanError(f"this extract cannot run on Spark: {reason}")
+    if policy.is_aggregate:
+        sql, args = spark.aggregate_stage_sql(parquet, schema, policy, noise_seed)
+        step = {"engine": "spark", "sql": sql, "args": args, "files": list(files), "order_by": []}
+        released = privacy.released_table(
+            parquet=parquet, schema=schema, policy=policy, noise_seed=noise_seed, stats=spark.STAGE_VIEW
+        )
+        return dataclasses.replace(plan, setup=[step, *released.setup])
     sql, args, order_by = spark.stage_sql(parquet, columns, policy, scope, key)
     step = {"engine": "spark", "sql": sql, "args": args, "files": list(files), "order_by": order_by}
     body = f"SELECT * FROM {spark.STAGE_VIEW}"  # noqa: S608 - a constant name

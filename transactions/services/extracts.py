@@ -149,7 +149,7 @@ def _recipe_for(extract: Extract) -> engine.Recipe:
     files = catalog_selectors.version_files(version, policy=policy, scope=license.scope)
     return engine.build_recipe(
         parquet=files,
-        spark_files=_spark_files(files, schema, policy, license.scope),
+        spark_files=_spark_files(files, schema, policy, license.scope, version.cell_key_seed),
         source_sha256=version.parquet_sha256,
         schema=schema,
         policy=policy,
@@ -161,7 +161,7 @@ def _recipe_for(extract: Extract) -> engine.Recipe:
     )
 
 
-def _spark_files(files: str | list[str], schema, policy, scope: dict) -> list[str] | None:
+def _spark_files(files: str | list[str], schema, policy, scope: dict, noise_seed: str) -> list[str] | None:
     """The files to scan on Spark, when Spark is configured, the scan is at least
     SPARK_MIN_SCAN_BYTES and the extract has a Spark form; else None (DuckDB scans)."""
     if not spark.enabled():
@@ -169,7 +169,7 @@ def _spark_files(files: str | list[str], schema, policy, scope: dict) -> list[st
     listed = [files] if isinstance(files, str) else list(files)
     if sum(os.path.getsize(f) for f in listed) < settings.SPARK_MIN_SCAN_BYTES:
         return None
-    if spark.compilable({c.name: c for c in schema}, policy, scope):
+    if spark.compilable({c.name: c for c in schema}, policy, scope, noise_seed):
         return None
     if not spark.reachable():
         log.warning("Spark Connect at %s does not answer; this extract runs on DuckDB", settings.SPARK_REMOTE)
