@@ -707,11 +707,10 @@ def base_select(parquet: str | list[str], shape: _Shape, noise_seed: str, d: Dia
         subject = d.hash(row)
         subject_text = f"CAST({row} AS {d.text})"
     select.append(f"{subject} AS __s")
+    scan = d.scan(parquet)
     if noise_seed.startswith(KEYED_NOISE):
-        # The record key any engine computes alike: the first 64 bits of HMAC-SHA-256 of the
-        # subject's text under the seed (NULL stays NULL).
-        key = hashlib.sha256(noise_seed.encode()).digest()
-        select.append(f"{d.record_key(d.hmac(subject_text, key, license_key=False))} AS __rk")
+        record_key, scan = _keyed_record_key(shape, noise_seed, subject_text, scan, d.scan(parquet), d)
+        select.append(f"{record_key} AS __rk")
     else:
         select.append(
             # hash(a, b) only combines two hashes (the seed would cancel out of an XOR over an
@@ -720,7 +719,21 @@ def base_select(parquet: str | list[str], shape: _Shape, noise_seed: str, d: Dia
             f" hash(xor({subject}, CAST({d.bind(_seed_number(noise_seed))} AS UBIGINT))) END AS __rk"
         )
     select.append(f"{d.hash(q(shape.contributor))} AS __c" if shape.contributor else f"{subject} AS __c")
-    return f"SELECT {', '.join(select)} FROM {d.scan(parquet)}"
+    return f"SELECT {', '.join(select)} FROM {scan}"
+
+
+def _keyed_record_key(shape: _Shape, noise_seed: str, subject_text: str, scan: str, again: str, d: Dialect):
+    """The record key any engine computes alike (the first 64 bits of HMAC-SHA-256 of the
+    subject's text under the seed; NULL stays NULL), and the source to select it from. A subject
+    column's keys are computed once per distinct subject (`again`: a second scan of the
+    source) and joined: two SHA-256 per record cost more than the rest of the table."""
+    key = hashlib.sha256(noise_seed.encode()).digest()
+    if not shape.subject:  # each record its own subject
+        return d.record_key(d.hmac(subject_text, key, license_key=False)), scan
+    subject = d.q(shape.subject)
+    keyed = d.record_key(d.hmac(f"CAST(__k AS {d.text})", key, license_key=False))
+    keys = f"(SELECT __k, {keyed} AS __rk FROM (SELECT DISTINCT {subject} AS __k FROM {again}) AS subjects)"
+    return "__keys.__rk", f"{scan} LEFT JOIN {keys} AS __keys ON {subject} = __keys.__k"
 
 
 def _base_step(parquet: str | list[str], shape: _Shape, noise_seed: str, base: str) -> dict:
