@@ -7,13 +7,12 @@ import zipfile
 
 import pytest
 from django.core.files.storage import default_storage
-from django.core.files.uploadedfile import SimpleUploadedFile
 
 from catalog import selectors
 from catalog import services as catalog_services
 from catalog.models import Offer
 from tests import factories
-from tests.catalog.test_services_partitions import card_csv
+from tests.catalog.test_services_partitions import card_csv, ingest
 from tests.transactions.factories import submit
 from transactions.models import License
 
@@ -25,22 +24,8 @@ FIELDS = ["거래번호", "시군코드", "카드번호", "금액", "거래일�
 def test_a_scoped_records_extract_reads_only_its_partitions(world, django_capture_on_commit_callbacks):
     capture = django_capture_on_commit_callbacks
     curator = world.center_curator
-    dataset = catalog_services.dataset_create(
-        actor=curator,
-        center=world.center,
-        title="월별 카드 결제",
-        theme="local_currency",
-        period_field="거래일자",
-        partition_region_field="시군코드",
-    )
-    with capture(execute=True):
-        version = catalog_services.version_upload(
-            actor=curator,
-            dataset=dataset,
-            file=SimpleUploadedFile("cards.csv", card_csv([1, 2, 3]).encode()),
-            filename="cards.csv",
-        )
-    version.refresh_from_db()
+    dataset = monthly_dataset(world, "월별 카드 결제")
+    version = ingest(curator, dataset, card_csv([1, 2, 3]), capture)
     assert version.status == "ready", version.error
     catalog_services.version_publish(actor=curator, version=version)
     dataset.refresh_from_db()
@@ -79,14 +64,7 @@ def test_a_month_appended_leaves_the_noise_of_every_other_cell_as_it_was(
     month is new. The seed that makes this so is never shown."""
     capture = django_capture_on_commit_callbacks
     curator = world.center_curator
-    dataset = catalog_services.dataset_create(
-        actor=curator,
-        center=world.center,
-        title="월별 카드 결제 통계",
-        theme="local_currency",
-        period_field="거래일자",
-        partition_region_field="시군코드",
-    )
+    dataset = monthly_dataset(world, "월별 카드 결제 통계")
     v1 = ingest(curator, dataset, card_csv([1, 2]), capture)
     catalog_services.version_publish(actor=curator, version=v1)
     dataset.refresh_from_db()
@@ -125,17 +103,16 @@ def test_a_month_appended_leaves_the_noise_of_every_other_cell_as_it_was(
     assert all(r and v1.noise_seed.encode() not in r for r in shown)
 
 
-def ingest(curator, dataset, text: str, capture, **kwargs):
-    with capture(execute=True):
-        version = catalog_services.version_upload(
-            actor=curator,
-            dataset=dataset,
-            file=SimpleUploadedFile("cards.csv", text.encode()),
-            filename="cards.csv",
-            **kwargs,
-        )
-    version.refresh_from_db()
-    return version
+def monthly_dataset(world, title: str):
+    """A dataset of the center, partitioned by month and 시·군."""
+    return catalog_services.dataset_create(
+        actor=world.center_curator,
+        center=world.center,
+        title=title,
+        theme="local_currency",
+        period_field="거래일자",
+        partition_region_field="시군코드",
+    )
 
 
 def cells(extract) -> dict:
