@@ -83,11 +83,11 @@ def cards(world, tmp_path, django_capture_on_commit_callbacks):
 
 
 def recipe_for(
-    version, offer, scope: dict, fmt: str = "csv", *, on_spark: bool = True, policy=None
+    version, offer, scope: dict, fmt: str = "csv", *, on_spark: bool = True, policy=None, schema=None
 ) -> engine.Recipe:
     """The license recipe for `scope` under KEY (`policy`: the offer's unless given), its scan on
     Spark when `on_spark`."""
-    schema = [privacy.Column(f.name, f.type, f.sensitivity) for f in version.fields.all()]
+    schema = schema or [privacy.Column(f.name, f.type, f.sensitivity) for f in version.fields.all()]
     policy = policy or offer.policy
     files = selectors.version_files(version, policy=policy, scope=scope)
     return engine.build_recipe(
@@ -104,9 +104,9 @@ def recipe_for(
 
 
 def built(
-    version, offer, scope: dict, fmt: str, work: Path, spark_files=None, policy=None
+    version, offer, scope: dict, fmt: str, work: Path, spark_files=None, policy=None, schema=None
 ) -> tuple[bytes, int]:
-    recipe = recipe_for(version, offer, scope, fmt, on_spark=bool(spark_files), policy=policy)
+    recipe = recipe_for(version, offer, scope, fmt, on_spark=bool(spark_files), policy=policy, schema=schema)
     if spark_files:
         assert recipe.setup[0]["engine"] == "spark" and "sha2(" in recipe.setup[0]["sql"]
         assert KEY.hex() not in str(recipe.to_dict())  # the recipe holds no key material
@@ -344,6 +344,33 @@ def test_aggregates_give_the_same_file_on_spark_and_duckdb(cards, measures, tmp_
     exact = {(code, month): n for code, month, n in exact}
     assert released.keys() < exact.keys()  # some cells withheld (k, dominance, secondary)
     assert any(released[c] != exact[c] for c in released)  # counts carry noise
+
+
+def test_an_aggregate_without_subjects_gives_the_same_file_on_spark_and_duckdb(
+    cards, tmp_path, spark_remote, settings
+):
+    """Data without identifiers: every record is its own subject, keyed by its place (file,
+    row), which Spark and DuckDB number alike."""
+    settings.SPARK_REMOTE = spark_remote
+    version, offer = cards
+    schema = [
+        privacy.Column(f.name, f.type, "excluded" if f.name in IDENTIFIERS else f.sensitivity)
+        for f in version.fields.all()
+    ]
+    policy = OfferPolicy.from_snapshot(
+        {
+            **offer.policy.to_snapshot(),
+            **MONTHLY,
+            "subject_field": "",
+            "dominance_field": "",
+            "measures": [{"field": "amount", "agg": "sum"}],
+        }
+    )
+    on_duckdb, rows = built(version, offer, {}, "csv_bom", tmp_path, policy=policy, schema=schema)
+    on_spark, spark_rows = built(
+        version, offer, {}, "csv_bom", tmp_path, spark_files=True, policy=policy, schema=schema
+    )
+    assert spark_rows == rows > 0 and on_spark == on_duckdb
 
 
 def test_an_aggregate_license_on_spark_withholds_small_cells(
