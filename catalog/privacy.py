@@ -121,7 +121,14 @@ class Dialect:
         self.values: list = []
 
     def q(self, name: str) -> str:
-        return ident(name)
+        return ident(self.checked(name))
+
+    @staticmethod
+    def checked(name: str) -> str:
+        """`name`, which may not hold a NUL character (the markers are made of them)."""
+        if "\x00" in name:
+            raise PlanError("a column name holds a NUL character; rename the column")
+        return name
 
     def bind(self, value) -> str:
         self.values.append(value)

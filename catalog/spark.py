@@ -105,7 +105,7 @@ class SparkDialect(privacy.Dialect):
     text = "STRING"
 
     def q(self, name: str) -> str:
-        return _q(name)
+        return _q(self.checked(name))
 
     def hmac(self, text_sql: str, key: bytes, *, license_key: bool = True) -> str:
         if license_key:  # bound from the license when the stage runs (the recipe holds none)

@@ -195,3 +195,13 @@ def test_a_trajectory_signature_is_its_rows_as_a_multiset():
     sig = dict(con.execute(f"SELECT s, {privacy.multiset_signature_sql('v')} FROM t GROUP BY s").fetchall())
     assert sig["a"] == sig["b"]
     assert len({sig["a"], sig["c"], sig["d"], sig["e"]}) == 4
+
+
+def test_a_column_name_with_a_nul_character_is_refused_not_bound():
+    """Bound values are placed by markers made of NUL characters; a column so named (a Parquet
+    upload can carry one) is refused with a message, never read as a marker."""
+    name = "amount\x000\x00"
+    schema = [privacy.Column(name, "integer", "public")]
+    policy = OfferPolicy.from_values({"kind": "records", "fields": [name]})
+    with pytest.raises(privacy.PlanError, match="NUL"):
+        privacy.plan(parquet="/x.parquet", schema=schema, policy=policy, scope={}, key=b"k" * 32)
