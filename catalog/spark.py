@@ -1,5 +1,5 @@
-"""Records extracts on Apache Spark through Spark Connect (`SPARK_REMOTE=sc://…`), for scans
-too large for one DuckDB worker (issue 16).
+"""Extracts on Apache Spark through Spark Connect (`SPARK_REMOTE=sc://…`), for scans too large
+for one DuckDB worker (issue 16).
 
 Spark runs the records plan itself, compiled from the same builder as DuckDB's
 (`privacy.records_sql` with `SparkDialect`): reading the partition files the scope touches, the
@@ -92,9 +92,10 @@ def compilable(
 
 
 class SparkDialect(privacy.Dialect):
-    """Records plans (catalog.privacy.records_sql) in Spark SQL over the view `source`: the
-    scan of the plan's files with `__source_file` (the file's place in the list) and
-    `__source_row` (the row's place in its file), DuckDB's file_index and file_row_number.
+    """Records plans (catalog.privacy.records_sql) and aggregates' per-cell statistics
+    (privacy.stats_statement) in Spark SQL over the view `source`: the scan of the plan's files
+    with `__source_file` (the file's place in the list) and `__source_row` (the row's place in
+    its file), DuckDB's file_index and file_row_number.
 
     What a delivered value is made of is spelled to give DuckDB's exact value: the HMAC
     (RFC 2104 in its ipad/opad form over `sha2`), a sample's draw (an HMAC of the row's place),
