@@ -110,10 +110,11 @@ _MARKER = re.compile("\x00([0-9]+)\x00")
 
 
 class Dialect:
-    """How a records plan is spelled for one engine: DuckDB's SQL here, Spark SQL's in
-    catalog.spark. Values are bound with `bind`, which returns a marker; `positional` turns the
-    markers into DuckDB's "?" in the order the text holds them, so an expression may bind its
-    values in any order (a pseudonym binds its pads around the period it takes)."""
+    """How a records plan or an aggregate's statistics are spelled for one engine: DuckDB's SQL
+    here, Spark SQL's in catalog.spark. Values are bound with `bind`, which returns a marker;
+    `positional` turns the markers into DuckDB's "?" in the order the text holds them, so an
+    expression may bind its values in any order (a pseudonym binds its pads around the period
+    it takes)."""
 
     text = "VARCHAR"
 
