@@ -45,6 +45,7 @@ KINDS = (RECORDS, AGGREGATE)
 # Finest first.
 GRANULARITIES = ("day", "week", "month", "quarter", "year")
 AGGREGATES = ("sum", "avg", "min", "max")
+SAMPLE_BY = ("position", "values")
 EXTREMES = ("min", "max")
 
 K_MIN, K_MAX, DEFAULT_K = 3, 1000, 5
@@ -136,6 +137,11 @@ class OfferPolicy:
     extremes_allowed: bool = False
     # Record offers only (catalog.treatments); an old snapshot without it gets no treatment.
     treatments: RecordTreatments = field(default_factory=RecordTreatments)
+    # What a per-license sample draws from (catalog.privacy): "values", the row's delivered values,
+    # so a row keeps its draw in every version, however the center's file orders its rows; or
+    # "position", its place in the file (licenses approved before: their samples stay as they
+    # were). A license's snapshot says "values" (catalog.selectors.offer_snapshot).
+    sample_by: str = "position"
     # Values that did not parse, by key: reported by errors(), never planned.
     invalid: tuple[str, ...] = field(default=(), compare=False)
 
@@ -198,6 +204,11 @@ class OfferPolicy:
         for key in ("quasi_identifiers_allowed", "extremes_allowed"):
             if key in values and values[key] is not None:
                 kwargs[key] = bool(values[key])
+        if values.get("sample_by") is not None:
+            if values["sample_by"] in SAMPLE_BY:
+                kwargs["sample_by"] = values["sample_by"]
+            else:
+                invalid.append("sample_by")
         if "treatments" in values:
             treatments = values["treatments"]
             if not isinstance(treatments, RecordTreatments):
@@ -234,12 +245,14 @@ class OfferPolicy:
             "quasi_identifiers_allowed": self.quasi_identifiers_allowed,
             "extremes_allowed": self.extremes_allowed,
             "treatments": self.treatments.to_dict(),
+            "sample_by": self.sample_by,
         }
 
     def model_values(self) -> dict:
         """The values an Offer row stores for this policy."""
         values = self.to_snapshot()
         values["dominance"] = self.dominance
+        del values["sample_by"]  # a license's, not the offer's (see sample_by)
         return values
 
     def normalized(self) -> OfferPolicy:

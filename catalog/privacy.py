@@ -463,8 +463,13 @@ def _sampled_source(parquet, policy, key, names, where, keys, d: Dialect) -> str
     if treat.samples:
         if not key:
             raise PlanError("a per-license sample needs the license key")
-        row_id = " || chr(31) || ".join(f"CAST({d.source(v)} AS {d.text})" for v in reversed(keys.values()))
-        draw = d.hmac("'sample' || chr(31) || " + row_id, key)
+        if policy.sample_by == "values":  # the row's values, wherever the file puts it
+            draw = d.hmac("'sample-values' || chr(31) || " + _tuple_sql(raw, d), key)
+        else:  # the row's place: its file and its row in it
+            row_id = " || chr(31) || ".join(
+                f"CAST({d.source(v)} AS {d.text})" for v in reversed(keys.values())
+            )
+            draw = d.hmac("'sample' || chr(31) || " + row_id, key)
         condition.append(f"{d.hex_number(draw)} % 10000 < {d.bind(treat.sample_percent * 100)}")
     source_select = [d.q(n) for n in raw] + [
         f"{d.source(virtual)} AS {alias}" for alias, virtual in keys.items()
@@ -554,7 +559,7 @@ def _treated_records_sql(parquet, columns, policy, key, deliverable, where, keys
     of chained CTEs; every value is bound."""
     names, types, text = deliverable
     treat = policy.treatments
-    if treat.samples and not keys:
+    if treat.samples and not keys and policy.sample_by == "position":
         raise PlanError("sampling needs the source row order, hidden by a column of the data")
     hidden = list(keys)
     src = _sampled_source(parquet, policy, key, names, where, keys, d)

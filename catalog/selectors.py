@@ -244,6 +244,7 @@ def offer_snapshot(offer: Offer) -> dict:
         "id": offer.pk,
         "name": offer.name,
         **offer.policy.to_snapshot(),
+        "sample_by": "values",  # OfferPolicy.sample_by: licenses from now on
         "price_krw": offer.price_krw,
         "duration_days": offer.duration_days,
         "download_quota": offer.download_quota,

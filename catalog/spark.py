@@ -84,6 +84,8 @@ def compilable(
     names = scope.get("fields") or policy.fields
     for name in names:
         column = columns.get(name)
+        if column and policy.treatments.samples and policy.sample_by == "values" and column.type == "number":
+            return f"the sample draws from {name}'s text, which differs between engines for numbers"
         if column and column.sensitivity == privacy.IDENTIFIER and column.type not in _HASHABLE:
             return f"the identifier {name} is {column.type}; its text form differs between engines"
         if name.startswith("__source_"):
@@ -98,7 +100,7 @@ class SparkDialect(privacy.Dialect):
     its file), DuckDB's file_index and file_row_number.
 
     What a delivered value is made of is spelled to give DuckDB's exact value: the HMAC
-    (RFC 2104 in its ipad/opad form over `sha2`), a sample's draw (an HMAC of the row's place),
+    (RFC 2104 in its ipad/opad form over `sha2`), a sample's draw (an HMAC of the row's values or place),
     times cut with `date_trunc`, amounts rounded half away from zero. The trajectory
     signature only tells equal trajectories from different ones, so its hash may differ (64-bit
     xxhash64 sums, as decimals: Spark's ANSI mode refuses an overflowing sum)."""

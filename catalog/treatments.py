@@ -6,7 +6,9 @@ extracts and previews. The default is "no treatment", which is also what a licen
 before treatments existed gets. In the order the engine applies them:
 
 1. `sample_percent` < 100: a deterministic per-license sample of the source rows (an HMAC of the
-   row's position under the license key), so two licenses' files are not the same rows.
+   row's delivered values under the license key; of its position for licenses approved before,
+   `OfferPolicy.sample_by`), so two licenses' files are not the same rows, and one license's
+   files of two versions are the same rows however the file orders them.
 2. `time_unit`: every delivered date/time column truncated to the hour, day or week (Monday).
 3. `amount_fields` rounded to `amount_round` and top-coded at ±`amount_top` (0: not).
 4. `pseudonym_period`: identifiers are pseudonymized with the period of the offer's date field

@@ -205,3 +205,21 @@ def test_a_column_name_with_a_nul_character_is_refused_not_bound():
     policy = OfferPolicy.from_values({"kind": "records", "fields": [name]})
     with pytest.raises(privacy.PlanError, match="NUL"):
         privacy.plan(parquet="/x.parquet", schema=schema, policy=policy, scope={}, key=b"k" * 32)
+
+
+def test_licenses_from_before_keep_their_sample_and_new_ones_draw_from_the_values():
+    """A license approved before samples were drawn from a row's values keeps drawing from the
+    row's place (its file must not turn into another sample); a snapshot taken now says
+    values, and its draw reads no row position."""
+    schema = [Column("card", "string", "identifier"), Column("amount", "integer", "public")]
+    offer = {"kind": "records", "fields": ["card", "amount"], "treatments": {"sample_percent": 50}}
+    old = OfferPolicy.from_snapshot(offer)
+    new = OfferPolicy.from_snapshot({**offer, "sample_by": "values"})
+    assert (old.sample_by, new.sample_by) == ("position", "values")
+    assert OfferPolicy.from_snapshot(new.to_snapshot()) == new and "sample_by" not in new.model_values()
+    by_place, by_values = (
+        privacy.plan(parquet="/x.parquet", schema=schema, policy=p, scope={}, key=b"k" * 32).sql
+        for p in (old, new)
+    )
+    assert "'sample' || chr(31) || CAST(file_row_number" in by_place
+    assert "'sample-values'" in by_values and "file_row_number" not in by_values.split("FROM")[1]

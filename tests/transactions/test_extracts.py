@@ -432,3 +432,51 @@ def test_leak_tracing_by_rows_names_the_license_after_the_pseudonyms_are_dropped
     assert best["identified"] and best["confidence"] >= 0.95 and best["false_match_rate"] == 0.0
     (other,) = [c for c in rest if c["license"] == first.pk]
     assert not other["identified"] and other["rows_matched"] < whole
+
+
+def test_a_sample_keeps_its_rows_when_the_center_reorders_its_file(world, django_capture_on_commit_callbacks):
+    """The attack on a per-license sample: a licensee with updates keeps every version's file.
+    A center's next export often lists the same rows in another order (late payments slotted
+    in, another sort). Were the draw taken from a row's place in the file, every version would
+    be a fresh sample, and a few versions' union the whole table. The draw comes from the row's
+    values: the same rows come back, and only they."""
+    import duckdb
+
+    from catalog import services as catalog_services
+    from catalog.models import DatasetVersion
+    from catalog.storage import local_path, sha256_of, store_file
+
+    capture = django_capture_on_commit_callbacks
+    dataset = factories.published_dataset(world.center, with_data=True, row_count=1500)
+    sampled = factories.OfferFactory(
+        dataset=dataset,
+        fields=RECORDS,
+        approval=Offer.Approval.AUTOMATIC,
+        region_field="sigungu_code",
+        date_field="approved_at",
+        treatments={"sample_percent": 50},
+        deliver_updates=True,
+    )
+    license = licensed(world, sampled, capture=capture)
+    assert license.offer_snapshot["sample_by"] == "values"
+    version = factories.ready_version(dataset)
+    reordered = local_path(version.parquet).with_name("reordered.parquet")
+    duckdb.execute(
+        f"COPY (SELECT * FROM read_parquet(?) ORDER BY transaction_id DESC) TO '{reordered}'",
+        [str(local_path(version.parquet))],
+    )
+    digest = sha256_of(reordered)
+    name = store_file(reordered, f"datasets/{dataset.pk}/v2.parquet")
+    DatasetVersion.objects.filter(pk=version.pk).update(parquet=name, parquet_sha256=digest)
+    with capture(execute=True):
+        catalog_services.version_publish(actor=world.center_curator, version=version)
+    first, update = license.extracts.order_by("pk")
+    assert update.version_id == version.pk and update.status == "succeeded", update.error
+
+    def rows(extract) -> list:
+        with default_storage.open(extract.file) as f, zipfile.ZipFile(f) as z:
+            return sorted(csv.reader(io.StringIO(z.read("data.csv").decode("utf-8-sig"))))
+
+    in_scope = 1500 * 2 // 3 * 90 // 180  # two 시·군 of three, three months of six
+    assert 0.3 * in_scope < len(rows(first)) - 1 < 0.7 * in_scope  # a half sample
+    assert rows(update) == rows(first)  # the same rows, not a second sample
