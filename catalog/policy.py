@@ -245,14 +245,16 @@ class OfferPolicy:
             "quasi_identifiers_allowed": self.quasi_identifiers_allowed,
             "extremes_allowed": self.extremes_allowed,
             "treatments": self.treatments.to_dict(),
-            "sample_by": self.sample_by,
+            # Only where it is not the default: an aggregate's snapshot, and every key made of
+            # one (the protected table's name, the disclosure ledger's releases), stays as it was.
+            **({"sample_by": self.sample_by} if self.sample_by != "position" else {}),
         }
 
     def model_values(self) -> dict:
         """The values an Offer row stores for this policy."""
         values = self.to_snapshot()
         values["dominance"] = self.dominance
-        del values["sample_by"]  # a license's, not the offer's (see sample_by)
+        values.pop("sample_by", None)  # a license's, not the offer's (see sample_by)
         return values
 
     def normalized(self) -> OfferPolicy:

@@ -244,7 +244,8 @@ def offer_snapshot(offer: Offer) -> dict:
         "id": offer.pk,
         "name": offer.name,
         **offer.policy.to_snapshot(),
-        "sample_by": "values",  # OfferPolicy.sample_by: licenses from now on
+        # OfferPolicy.sample_by: records licenses from now on draw their sample from the values.
+        **({"sample_by": "values"} if not offer.policy.is_aggregate else {}),
         "price_krw": offer.price_krw,
         "duration_days": offer.duration_days,
         "download_quota": offer.download_quota,
