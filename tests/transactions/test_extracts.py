@@ -52,6 +52,19 @@ def licensed(world, offer, actor=None, scope=None, capture=None) -> License:
     return License.objects.get(access_request=request)
 
 
+def sampled_offer(world, **extra) -> Offer:
+    """A records offer with a 50% per-license sample, approved at once, on 1,500 rows."""
+    return factories.OfferFactory(
+        dataset=factories.published_dataset(world.center, with_data=True, row_count=1500),
+        fields=RECORDS,
+        approval=Offer.Approval.AUTOMATIC,
+        region_field="sigungu_code",
+        date_field="approved_at",
+        treatments={"sample_percent": 50},
+        **extra,
+    )
+
+
 def read_bundle(response) -> dict:
     body = b"".join(response.streaming_content)
     with zipfile.ZipFile(io.BytesIO(body)) as z:
@@ -398,15 +411,8 @@ def test_leak_tracing_by_rows_names_the_license_after_the_pseudonyms_are_dropped
     test_leak_rows.py covers partial copies of distinctive rows.)"""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    dataset = factories.published_dataset(world.center, with_data=True, row_count=1500)
-    sampled = factories.OfferFactory(
-        dataset=dataset,
-        fields=RECORDS,
-        approval=Offer.Approval.AUTOMATIC,
-        region_field="sigungu_code",
-        date_field="approved_at",
-        treatments={"sample_percent": 50},
-    )
+    sampled = sampled_offer(world)
+    dataset = sampled.dataset
     first = licensed(world, sampled, capture=django_capture_on_commit_callbacks)
     second = licensed(world, sampled, actor=world.other_buyer, capture=django_capture_on_commit_callbacks)
     assert first.extracts.get().status == second.extracts.get().status == "succeeded"
@@ -447,16 +453,8 @@ def test_a_sample_keeps_its_rows_when_the_center_reorders_its_file(world, django
     from catalog.storage import local_path, sha256_of, store_file
 
     capture = django_capture_on_commit_callbacks
-    dataset = factories.published_dataset(world.center, with_data=True, row_count=1500)
-    sampled = factories.OfferFactory(
-        dataset=dataset,
-        fields=RECORDS,
-        approval=Offer.Approval.AUTOMATIC,
-        region_field="sigungu_code",
-        date_field="approved_at",
-        treatments={"sample_percent": 50},
-        deliver_updates=True,
-    )
+    sampled = sampled_offer(world, deliver_updates=True)
+    dataset = sampled.dataset
     license = licensed(world, sampled, capture=capture)
     assert license.offer_snapshot["sample_by"] == "values"
     version = factories.ready_version(dataset)
