@@ -113,8 +113,8 @@ def catalog_page(request):
         context = {**_catalog_context(request, form, params), "csrf_token": CSRF_SLOT}
         html = resolved_for_cache(render_to_string("catalog/catalog.html", context, request=request))
         catalog_cache.store(whole, html)
-        return _for_visitor(request, html)
-    return _for_visitor(request, whole.value)
+        return for_visitor(request, html)
+    return for_visitor(request, whole.value)
 
 
 def _catalog_context(request, form: CatalogSearchForm, params) -> dict:
@@ -246,7 +246,7 @@ def _region_labels(codes) -> list[str]:
     return [known[c].label for c in codes if c in known]
 
 
-# Where a visitor's CSRF token goes in a page rendered once for every visitor (see _for_visitor).
+# Where a visitor's CSRF token goes in a page rendered once for every visitor (see for_visitor).
 CSRF_SLOT = "csrf0slot0for0this0visitor"
 
 
@@ -260,7 +260,7 @@ def _whole_page_cacheable(request) -> bool:
     )
 
 
-def _for_visitor(request, html: str) -> HttpResponse:
+def for_visitor(request, html: str) -> HttpResponse:
     """A page rendered with CSRF_SLOT (and its particles resolved), given this visitor's own
     CSRF token."""
     return resolved(HttpResponse(html.replace(CSRF_SLOT, get_token(request))))
@@ -307,7 +307,7 @@ def dataset_page(request, slug):
         if whole.value is not None:
             dataset = catalog_cache.stand_in(whole.value["dataset"])
             services.dataset_record_view(actor=request.user, dataset=dataset)
-            return _for_visitor(request, whole.value["html"])
+            return for_visitor(request, whole.value["html"])
     signed_in = request.user.is_authenticated
     can_request = bool(buyer_organization_ids(request.user))
     viewer, holdings = _viewer(request, slug, can_request)
@@ -345,7 +345,7 @@ def dataset_page(request, slug):
     html = render_to_string("catalog/dataset_detail.html", {**page, "csrf_token": CSRF_SLOT}, request=request)
     html = resolved_for_cache(html)
     catalog_cache.store(whole, {"dataset": catalog_cache.facts(dataset), "html": html})
-    return _for_visitor(request, html)
+    return for_visitor(request, html)
 
 
 def _dataset_id(slug: str) -> int | None:

@@ -9,7 +9,6 @@ from urllib.parse import quote, urlencode
 
 from django.contrib import messages
 from django.http import Http404, HttpResponse
-from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -17,10 +16,10 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from catalog.views import CSRF_SLOT
+from catalog.views import CSRF_SLOT, for_visitor
 from catalog.vocabularies import gyeonggi_regions, regions_by_code
 from insights import cache, presentation, regions, selectors
-from marketplace.korean import resolved, resolved_for_cache
+from marketplace.korean import resolved_for_cache
 from marketplace.views import web_errors
 from transactions.extracts.writers import neutralise_text
 
@@ -76,7 +75,7 @@ def _page(request, template: str, context, *key) -> HttpResponse:
             render_to_string(template, {**context(), "csrf_token": CSRF_SLOT}, request=request)
         ),
     )
-    return resolved(HttpResponse(html.replace(CSRF_SLOT, get_token(request))))
+    return for_visitor(request, html)
 
 
 def insights_home(request):
