@@ -722,7 +722,7 @@ def base_select(parquet: str | list[str], shape: _Shape, noise_seed: str, d: Dia
     select.append(f"{subject} AS __s")
     scan = d.scan(parquet)
     if noise_seed.startswith(KEYED_NOISE):
-        record_key, scan = _keyed_record_key(shape, noise_seed, subject_text, scan, d.scan(parquet), d)
+        record_key, scan = _keyed_record_key(parquet, shape, noise_seed, subject_text, scan, d)
         select.append(f"{record_key} AS __rk")
     else:
         select.append(
@@ -735,17 +735,18 @@ def base_select(parquet: str | list[str], shape: _Shape, noise_seed: str, d: Dia
     return f"SELECT {', '.join(select)} FROM {scan}"
 
 
-def _keyed_record_key(shape: _Shape, noise_seed: str, subject_text: str, scan: str, again: str, d: Dialect):
+def _keyed_record_key(parquet, shape: _Shape, noise_seed: str, subject_text: str, scan: str, d: Dialect):
     """The record key any engine computes alike (the first 64 bits of HMAC-SHA-256 of the
-    subject's text under the seed; NULL stays NULL), and the source to select it from. A subject
-    column's keys are computed once per distinct subject (`again`: a second scan of the
-    source) and joined: two SHA-256 per record cost more than the rest of the table."""
+    subject's text under the seed; NULL stays NULL), and the source (`scan`, the records) to
+    select it from. A subject column's keys are computed once per distinct subject (a second
+    scan of `parquet`) and joined: two SHA-256 per record cost more than the rest of the table."""
     key = hashlib.sha256(noise_seed.encode()).digest()
     if not shape.subject:  # each record its own subject
         return d.record_key(d.hmac(subject_text, key, license_key=False)), scan
     subject = d.q(shape.subject)
     keyed = d.record_key(d.hmac(f"CAST(__k AS {d.text})", key, license_key=False))
-    keys = f"(SELECT __k, {keyed} AS __rk FROM (SELECT DISTINCT {subject} AS __k FROM {again}) AS subjects)"
+    subjects = f"SELECT DISTINCT {subject} AS __k FROM {d.scan(parquet)}"
+    keys = f"(SELECT __k, {keyed} AS __rk FROM ({subjects}) AS subjects)"
     return "__keys.__rk", f"{scan} LEFT JOIN {keys} AS __keys ON {subject} = __keys.__k"
 
 

@@ -205,7 +205,8 @@ def _source(spark, files: list[str]):
 
     reader = spark.read.option("recursiveFileLookup", "true")
     frame = reader.parquet(*[f"file://{f}" for f in files])
-    spelled = {unquote(re.sub(_SCHEME, "/", uri)): re.sub(_SCHEME, "/", uri) for uri in frame.inputFiles()}
+    listed = [re.sub(_SCHEME, "/", uri) for uri in frame.inputFiles()]
+    spelled = {unquote(name): name for name in listed}
     missing = [f for f in files if f not in spelled]
     if missing:
         raise SparkStageError(f"Spark does not list {len(missing)} of the files, e.g. {missing[0]}")
