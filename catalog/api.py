@@ -473,7 +473,8 @@ class DatasetViewSet(
         # Everyone outside the center sees the same representation: it is cached briefly. A
         # visitor's request is answered from the cache alone (see catalog/cache.py).
         # ("-json": entries hold rendered bytes; the kind's name keeps older entries unread.)
-        cached = catalog_cache.lookup("detail-json", get_language(), kwargs.get(self.lookup_field))
+        slug = str(kwargs.get(self.lookup_field))
+        cached = catalog_cache.lookup("detail-json", get_language(), slug, dataset=slug)
         if cached.value is not None and not request.user.is_authenticated:
             dataset = catalog_cache.stand_in(cached.value["dataset"])
             services.dataset_record_view(actor=request.user, dataset=dataset)

@@ -303,7 +303,7 @@ def dataset_page(request, slug):
     # but for the CSRF token of the language switch.
     whole = None
     if _whole_page_cacheable(request):
-        whole = catalog_cache.lookup("visitor-page", get_language(), request.get_full_path())
+        whole = catalog_cache.lookup("visitor-page", get_language(), request.get_full_path(), dataset=slug)
         if whole.value is not None:
             dataset = catalog_cache.stand_in(whole.value["dataset"])
             services.dataset_record_view(actor=request.user, dataset=dataset)
@@ -313,7 +313,9 @@ def dataset_page(request, slug):
     viewer, holdings = _viewer(request, slug, can_request)
     # (A visitor's article is in the whole page cached above; it is not kept on its own.)
     cached = (
-        catalog_cache.lookup("page", get_language(), slug, viewer) if whole is None else catalog_cache.MISSING
+        catalog_cache.lookup("page", get_language(), slug, viewer, dataset=slug)
+        if whole is None
+        else catalog_cache.MISSING
     )
     dataset = _page_dataset(request, slug, cached)
     services.dataset_record_view(actor=request.user, dataset=dataset)

@@ -153,7 +153,7 @@ def dataset_reindex(*, actor, dataset: Dataset) -> Dataset:
     if text != dataset.search_text:
         Dataset.objects.filter(pk=dataset.pk).update(search_text=text)
         dataset.search_text = text
-        catalog_cache.changed()
+        catalog_cache.changed(dataset)
     return dataset
 
 
@@ -281,7 +281,7 @@ def dataset_update(*, actor, dataset: Dataset, **values) -> Dataset:
             before=_jsonable(before),
             after=_jsonable(cleaned),
         )
-    catalog_cache.changed()
+    catalog_cache.changed(dataset)
     return dataset
 
 
@@ -314,7 +314,7 @@ def dataset_declare_subjects(*, actor, dataset: Dataset, subjects: str) -> Datas
             before={"subjects": before},
             after={"subjects": subjects},
         )
-    catalog_cache.changed()
+    catalog_cache.changed(dataset)
     return dataset
 
 
@@ -337,7 +337,7 @@ def dataset_retire(*, actor, dataset: Dataset) -> Dataset:
             before={"status": before},
             after={"status": dataset.status},
         )
-    catalog_cache.changed()
+    catalog_cache.changed(dataset)
     return dataset
 
 
@@ -963,7 +963,7 @@ def version_fields_update(*, actor, version: DatasetVersion, changes: list[dict]
                 before=before,
                 after=after,
             )
-            catalog_cache.changed()  # titles and descriptions of a published version are shown
+            catalog_cache.changed(version.dataset)  # titles and descriptions of a published version are shown
             dataset = version.dataset
             Dataset.objects.filter(pk=dataset.pk).update(search_text=_search_text(dataset))
     return version
@@ -1012,7 +1012,7 @@ def version_publish(*, actor, version: DatasetVersion) -> DatasetVersion:
     # Each record-level offer is measured again over the version buyers now get.
     for offer in dataset.offers.filter(kind=Offer.Kind.RECORDS):
         offer_assess_risk(actor=SYSTEM, offer=offer, version=version)
-    catalog_cache.changed()
+    catalog_cache.changed(dataset)
     return version
 
 
@@ -1254,7 +1254,7 @@ def offer_create(*, actor, dataset: Dataset, terms: str, **values) -> Offer:
                 "approval": offer.approval,
             },
         )
-    catalog_cache.changed()
+    catalog_cache.changed(dataset)
     return offer
 
 
@@ -1308,5 +1308,5 @@ def offer_update(*, actor, offer: Offer, terms: str | None = None, **values) -> 
             before={k: str(v) if isinstance(v, Decimal) else v for k, v in before.items()},
             after={k: str(v) if isinstance(v, Decimal) else v for k, v in values.items()},
         )
-    catalog_cache.changed()
+    catalog_cache.changed(offer.dataset)
     return offer
