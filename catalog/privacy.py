@@ -98,6 +98,9 @@ class Plan:
     order_by: list[str] = field(default_factory=list)
     setup: list[dict] = field(default_factory=list)
     file_order: bool = False
+    # The protected table `setup` builds (aggregates): the same for every license of the offer
+    # over the same version, whatever its scope, so a worker may keep it (extracts' cache).
+    released: str = ""
 
 
 class PlanError(ValueError):
@@ -1060,6 +1063,7 @@ def _aggregate_plan(parquet, columns, policy: OfferPolicy, scope, noise_seed: st
         body=body,
         order_by=list(released.dimensions),
         setup=released.setup,
+        released=released.table,
     )
 
 

@@ -65,6 +65,13 @@ def _fresh_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _own_released_cache(settings, tmp_path):
+    """Each test has its own cache of protected tables (transactions/extracts/released.py), so a
+    table one test kept is never what another reads."""
+    settings.RELEASED_CACHE_DIR = str(tmp_path / "released-cache")
+
+
 @pytest.fixture
 def api():
     return english_client()

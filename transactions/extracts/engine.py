@@ -34,6 +34,7 @@ import duckdb
 
 from catalog import privacy, spark
 from catalog.ingestion.sql import ident
+from transactions.extracts import released as released_cache
 from transactions.extracts import writers
 from transactions.extracts.writers import FORMATS, ExtractError, ExtractTooLarge
 
@@ -123,6 +124,9 @@ class Recipe:
     types: list[str] = field(default_factory=list)
     # Statements run first on the same connection (an aggregate's protected table).
     setup: list[dict] = field(default_factory=list)
+    # The protected table `setup` builds, with the files it reads (an aggregate's; see
+    # transactions.extracts.released): {"table": name, "files": [paths]}, else empty.
+    released: dict = field(default_factory=dict)
 
     def needs_key(self) -> bool:
         stage_args = [v for step in self.setup for v in (step.get("args") or {}).values()]
@@ -235,6 +239,11 @@ def build_recipe(
         engine_version=ENGINE_VERSION,
         types=list(plan.types),
         setup=list(plan.setup),
+        released=(
+            {"table": plan.released, "files": [parquet] if isinstance(parquet, str) else list(parquet)}
+            if plan.released
+            else {}
+        ),
     )
 
 
@@ -419,7 +428,7 @@ def run_extract(
             execute = _executor(con, report)
             data = job / f"data{FORMATS[recipe.format].suffix}"
             try:
-                _run_setup(con, recipe.setup, key, job)
+                released_cache.prepare(con, recipe, lambda: _run_setup(con, recipe.setup, key, job))
                 rows = _write(execute, recipe, params, data, job, report)
             except PERMANENT_ERRORS as exc:
                 raise ExtractError(f"The data does not match this extract's recipe: {exc}") from exc

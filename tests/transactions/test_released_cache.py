@@ -1,0 +1,168 @@
+"""The workers' cache of aggregate offers' protected tables (transactions/extracts/released.py):
+built once per version, policy and seed, read back for every other license, scope and format,
+with files byte-identical to the ones built without the cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from catalog.policy import OfferPolicy
+from catalog.privacy import Column
+from transactions.extracts import FORMATS, build_recipe, run_extract
+from transactions.extracts import released as released_cache
+
+SCHEMA = [
+    Column("card_id", "string", "identifier"),
+    Column("merchant_id", "string", "identifier"),
+    Column("region", "string", "public"),
+    Column("day", "date", "public"),
+    Column("amount", "integer", "public"),
+]
+AGGREGATE = {
+    "kind": "aggregate",
+    "fields": ["region", "day"],
+    "dimensions": ["region", "day"],
+    "measures": [{"field": "amount", "agg": "sum"}],
+    "subject_field": "card_id",
+    "dominance_field": "merchant_id",
+    "region_field": "region",
+    "date_field": "day",
+    "k": 5,
+    "dominance": 0.85,
+    "date_granularity": "month",
+}
+RECORDS = {
+    "kind": "records",
+    "fields": ["region", "day", "amount"],
+    "region_field": "region",
+    "date_field": "day",
+}
+SEED = "keyed:" + "5" * 58
+
+
+def write_source(path: Path, rows: int = 4000, salt: int = 0) -> str:
+    """Payments of 300 cards at 40 merchants in five 시·군 over six months."""
+    con = duckdb.connect()
+    con.execute(
+        f"""COPY (SELECT 'C' || (i * 7 % 300) AS card_id, 'M' || (i % 40) AS merchant_id,
+                  (['41110','41130','41150','41170','41190'])[1 + i % 5] AS region,
+                  DATE '2024-01-01' + CAST((i * 13 + {salt}) % 180 AS INTEGER) AS day,
+                  CAST(1000 + (i * 37 + {salt}) % 9000 AS BIGINT) AS amount
+           FROM range({rows}) t(i)) TO '{path}' (FORMAT parquet)"""
+    )
+    con.close()
+    return str(path)
+
+
+@pytest.fixture
+def source(tmp_path):
+    return write_source(tmp_path / "cards.parquet")
+
+
+@pytest.fixture
+def outcomes(monkeypatch):
+    """What `prepare` did, extract by extract: "built", "read" or "not cached"."""
+    seen: list[str] = []
+    real = released_cache.prepare
+    monkeypatch.setattr(released_cache, "prepare", lambda *a, **kw: seen.append(real(*a, **kw)) or seen[-1])
+    return seen
+
+
+def extract(source, tmp_path, name, *, offer=AGGREGATE, scope=None, fmt="csv", seed=SEED, key=b"k" * 32):
+    recipe = build_recipe(
+        parquet=source,
+        source_sha256="a" * 64,
+        schema=SCHEMA,
+        policy=OfferPolicy.from_values(offer),
+        scope=scope or {},
+        key=key,
+        format=fmt,
+        noise_seed=seed,
+    )
+    out = tmp_path / "out" / f"{name}{FORMATS[fmt].suffix}"
+    run_extract(recipe, out_path=out, work_dir=tmp_path / "work", key=key)
+    return out.read_bytes()
+
+
+def cached_entries(settings) -> list[Path]:
+    return sorted(Path(settings.RELEASED_CACHE_DIR).glob("*.parquet"))
+
+
+SCOPES = [({}, "csv"), ({"regions": ["41110", "41130"]}, "parquet"), ({"date_from": "2024-03-01"}, "jsonl")]
+
+
+def test_every_license_reads_the_table_the_first_built_and_gets_the_same_file(
+    source, tmp_path, settings, outcomes
+):
+    """Three licenses (their own keys, scopes and formats) of one aggregate offer: the first
+    builds the protected table, the others read it; each file is byte for byte the file built
+    with the cache off."""
+    cached = [
+        extract(source, tmp_path, f"c{i}", scope=scope, fmt=fmt, key=bytes([i + 1]) * 32)
+        for i, (scope, fmt) in enumerate(SCOPES)
+    ]
+    assert outcomes == ["built", "read", "read"]
+    assert len(cached_entries(settings)) == 1
+    settings.RELEASED_CACHE_BYTES = 0
+    uncached = [
+        extract(source, tmp_path, f"u{i}", scope=scope, fmt=fmt, key=bytes([i + 1]) * 32)
+        for i, (scope, fmt) in enumerate(SCOPES)
+    ]
+    assert outcomes[3:] == ["not cached"] * 3
+    assert cached == uncached
+    assert b"41110" in cached[0] and cached[0] != cached[1]  # real tables, narrowed per scope
+
+
+def test_another_version_policy_or_seed_is_never_answered_from_the_cache(source, tmp_path, outcomes):
+    first = extract(source, tmp_path, "first")
+    assert extract(source, tmp_path, "seed", seed="keyed:" + "6" * 58) != first
+    assert extract(source, tmp_path, "k", offer={**AGGREGATE, "k": 120}) != first
+    write_source(Path(source), salt=5)
+    assert extract(source, tmp_path, "replaced") != first
+    assert outcomes == ["built"] * 4
+
+
+def _altered(entry: Path) -> None:
+    """`entry` rewritten as a readable table with other counts (a disk fault or a hand edit)."""
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE t AS SELECT * REPLACE (records + 1 AS records) FROM read_parquet('{entry}')")
+    con.execute(f"COPY t TO '{entry}' (FORMAT parquet)")
+    con.close()
+
+
+def _flipped(entry: Path) -> None:
+    data = bytearray(entry.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    entry.write_bytes(data)
+
+
+@pytest.mark.parametrize("damage", [_altered, _flipped], ids=["readable", "unreadable"])
+def test_a_damaged_entry_is_built_again_not_read(source, tmp_path, settings, outcomes, damage):
+    first = extract(source, tmp_path, "first")
+    [entry] = cached_entries(settings)
+    damage(entry)
+    assert extract(source, tmp_path, "again") == first
+    assert outcomes == ["built", "built"]
+    assert extract(source, tmp_path, "third") == first and outcomes[-1] == "read"  # kept whole again
+
+
+def test_records_extracts_are_not_cached(source, tmp_path, settings, outcomes):
+    extract(source, tmp_path, "records", offer=RECORDS)
+    assert outcomes == ["not cached"] and cached_entries(settings) == []
+
+
+def test_the_cache_keeps_to_its_size_and_drops_the_entries_used_longest_ago(tmp_path):
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    for age, name in enumerate(["newest", "middle", "oldest"]):
+        entry = folder / f"{name}.parquet"
+        entry.write_bytes(b"x" * 1000)
+        entry.with_suffix(".sha256").write_text("-")
+        os.utime(entry, ns=(10**18 - age * 10**9, 10**18 - age * 10**9))
+    assert released_cache.evict(folder, 2500) == ["oldest.parquet"]
+    assert released_cache.evict(folder, 1000) == ["middle.parquet"]
+    assert sorted(p.name for p in folder.iterdir()) == ["newest.parquet", "newest.sha256"]

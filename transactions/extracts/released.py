@@ -1,0 +1,151 @@
+"""A worker's cache of aggregate offers' protected tables.
+
+An aggregate offer's protected table (catalog.privacy.released_table: every record summed into
+cells, then k, p%, dominance, secondary suppression and cell-key noise) depends only on the
+version's files, the offer's policy and the version's noise seed, never on the license: every
+license of the offer narrows the same table to its scope. Building it is most of an aggregate
+extract's time (it reads every record of the version), so the first extract keeps the built
+table as a Parquet file here and the next ones, for any license, format or scope, read it back.
+
+- The entry's name is a SHA-256 of everything that makes the table: the engine version, the
+  setup statements with their parameters (they name the files and carry the policy and the
+  seed), the source checksum and each file's size and modification time. A changed file, policy,
+  seed or engine is a new name; an old entry is never read for it.
+- A recipe whose setup needs the license key (none today) is never cached: its table would be the
+  license's own.
+- Each entry has its SHA-256 beside it and is checked before use; a damaged entry is removed
+  and the table built again. Entries are written to a temporary name and renamed into place, so
+  two workers building the same one at once leave one whole file.
+- The cache holds at most RELEASED_CACHE_BYTES (0: no cache); the entries used longest ago go
+  first. It holds released tables only: what buyers of the offer receive, never records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+from django.conf import settings
+
+from catalog.ingestion.sql import ident, literal
+from transactions.extracts import writers
+
+log = logging.getLogger(__name__)
+
+SUFFIX = ".parquet"
+CHECKSUM = ".sha256"
+
+
+def directory() -> Path | None:
+    """The cache's directory, or None when the cache is off."""
+    if settings.RELEASED_CACHE_BYTES <= 0:
+        return None
+    return Path(settings.RELEASED_CACHE_DIR)
+
+
+def entry_name(recipe) -> str | None:
+    """The name of `recipe`'s protected table in the cache, or None when it has none to keep
+    (records, or a setup that needs the license key) or a file it reads is gone."""
+    released = recipe.released or {}
+    if not released.get("table") or recipe.needs_key():
+        return None
+    try:
+        files = [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in released.get("files") or []]
+    except OSError:
+        return None
+    made_of = [recipe.engine_version, recipe.source_sha256, released["table"], recipe.setup, files]
+    return hashlib.sha256(json.dumps(made_of, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def prepare(con, recipe, build: Callable[[], None]) -> str:
+    """Leave `recipe`'s protected table on `con`: read from the cache when a whole entry is
+    there, else built by `build()` (the recipe's setup) and kept. Returns "read", "built" or
+    "not cached"."""
+    folder, name = directory(), entry_name(recipe)
+    if folder is None or name is None:
+        build()
+        return "not cached"
+    table = ident(recipe.released["table"])
+    entry = folder / f"{name}{SUFFIX}"
+    if _whole(entry):
+        try:
+            # A quoted name and a quoted path of our own: nothing from a caller.
+            kept = f"SELECT * FROM read_parquet({literal(entry)})"  # noqa: S608
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {kept}")
+        except duckdb.Error:
+            log.warning("released-table cache entry %s unreadable; building the table again", entry.name)
+            _remove(entry)
+        else:
+            os.utime(entry)  # used now: the last to be evicted
+            return "read"
+    build()
+    _keep(con, table, folder, entry)
+    return "built"
+
+
+def _whole(entry: Path) -> bool:
+    """Whether `entry` is there with the checksum written beside it."""
+    checksum = entry.with_suffix(CHECKSUM)
+    try:
+        expected = checksum.read_text().strip()
+    except OSError:
+        return False
+    if not entry.exists():
+        return False
+    if writers.sha256_file(entry)[1] == expected:
+        return True
+    log.warning("released-table cache entry %s damaged; building the table again", entry.name)
+    _remove(entry)
+    return False
+
+
+def _keep(con, table: str, folder: Path, entry: Path) -> None:
+    """Write the built table as `entry` (a temporary name renamed into place, then its
+    checksum), then evict down to the size limit. A failure to keep it is logged, not raised:
+    the extract does not need the cache."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    partial = folder / f".{entry.name}.{os.getpid()}.part"
+    try:
+        con.execute(f"COPY {table} TO {literal(partial)} (FORMAT parquet, COMPRESSION zstd)")
+        writers.fsync(partial)
+        digest = writers.sha256_file(partial)[1]
+        os.replace(partial, entry)
+        checksum = entry.with_suffix(CHECKSUM)
+        checksum.with_suffix(".tmp").write_text(digest)
+        os.replace(checksum.with_suffix(".tmp"), checksum)
+    except (OSError, duckdb.Error) as exc:
+        log.warning("could not keep released table %s in the cache: %s", entry.name, exc)
+        partial.unlink(missing_ok=True)
+        return
+    evict(folder, settings.RELEASED_CACHE_BYTES)
+
+
+def evict(folder: Path, limit: int) -> list[str]:
+    """Remove the entries used longest ago until the cache holds at most `limit` bytes; returns
+    the names removed."""
+    entries = []
+    for path in folder.glob(f"*{SUFFIX}"):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        entries.append((stat.st_mtime_ns, stat.st_size, path))
+    total = sum(size for _, size, _ in entries)
+    removed = []
+    for _, size, path in sorted(entries, key=lambda e: e[0]):
+        if total <= limit:
+            break
+        _remove(path)
+        total -= size
+        removed.append(path.name)
+    return removed
+
+
+def _remove(entry: Path) -> None:
+    entry.with_suffix(CHECKSUM).unlink(missing_ok=True)
+    entry.unlink(missing_ok=True)
