@@ -3,7 +3,7 @@ transactions, against a raw DuckDB `COPY` of the equivalent query in the same ru
 privacy plan's own statement copied straight to a file: the task's overhead on the same query
 (record offers are delivered treated since issue 14; an untreated one cannot open).
 
-    .venv/bin/python bench/extract_task.py [--rows 20000000]
+    .venv/bin/python bench/extract_task.py [--rows 20000000] [--cases monthly,monthly-again]
 
 Cases (each in its own process, peak RSS from ru_maxrss):
   records-csv      the demo's record offer (its treatments: weekly time, rounded and top-coded
@@ -11,7 +11,7 @@ Cases (each in its own process, peak RSS from ru_maxrss):
                    per-license sample), 5 columns of 5 cities × 7 months, CSV for Excel
   records-parquet  the same scope to Parquet
   monthly          city × industry × age band by month, k = 5 cards, merchant dominance 0.85
-  monthly-again    a second buyer's license of the same offer (five cities): the protected
+  monthly-again    a second buyer's license of the same offer (seven months): the protected
                    table is read from the worker's cache the first license's extract filled
 The task does everything a worker does: re-checks the license, plans the query, writes the
 file atomically, checksums it, zips it with manifest.json and datapackage.json, stores it."""
@@ -197,7 +197,7 @@ def case_task(parquet: Path, which: str) -> dict:
     if which == "monthly-again":
         _timed_extract(analyst, offer, scope, fmt)  # the first license builds the table
         analyst = _parties(str(int(stamp) + 1).zfill(6))[1]
-        scope = {**scope, "regions": CITIES}
+        scope = {**scope, "date_from": SCOPE["date_from"], "date_to": SCOPE["date_to"]}
     return _timed_extract(analyst, offer, scope, fmt)
 
 
@@ -288,7 +288,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=20_000_000)
     parser.add_argument("--case", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--cases", default=",".join(TARGETS), help="which cases, comma-separated")
     args = parser.parse_args()
+    cases = args.cases.split(",")
+    if set(cases) - set(TARGETS):
+        parser.error(
+            f"unknown case(s) {', '.join(sorted(set(cases) - set(TARGETS)))}; choose from {', '.join(TARGETS)}"
+        )
     if args.case:
         case, which, parquet = args.case
         result = (case_task if case == "task" else case_raw)(Path(parquet), which)
@@ -304,7 +310,12 @@ def main() -> None:
         f"  {'case':<16}{'task s':>9}{'raw s':>9}{'task/raw':>10}{'target':>8}{'':>9}"
         f"{'src rows/s':>14}{'task RSS':>10}{'raw RSS':>10}{'RSS ≤ 1.5G':>12}"
     )
-    for which in TARGETS:
+    cases = args.cases.split(",")
+    if set(cases) - set(TARGETS):
+        parser.error(
+            f"unknown case(s) {', '.join(sorted(set(cases) - set(TARGETS)))}; choose from {', '.join(TARGETS)}"
+        )
+    for which in cases:
         task, raw = run("task", which, parquet), run("raw", which, parquet)
         ratio = raw["seconds"] / task["seconds"]
         target = TARGETS[which]

@@ -1120,13 +1120,15 @@ def linked_disclosures(
     noise_seed: str,
     new: tuple[OfferPolicy, dict],
     held: tuple[OfferPolicy, dict],
+    build=None,
 ) -> int:
     """How many cells one of two aggregate releases of the same version suppresses that the
     other gives back, once both are narrowed to their scopes. 0 when the two are the same table
     (one offer: every scope is whole cells of one protected table) or when neither's dimensions
     contain the other's (what they share are margins, which secondary suppression already
     treats as public). Raises LinkedDisclosure when their periods do not nest (weeks against
-    months would isolate days)."""
+    months would isolate days). `build(con, released)` leaves each protected table on `con`
+    (default: runs its setup; the ledger reads kept ones, catalog.released_cache)."""
     new_policy, held_policy = new[0], held[0]
     if new_policy == held_policy:
         return 0
@@ -1151,6 +1153,9 @@ def linked_disclosures(
     sides = []
     for policy, scope in (new, held):
         released = released_table(parquet=parquet, schema=schema, policy=policy, noise_seed=noise_seed)
-        run_setup(con, released.setup)
+        if build is None:
+            run_setup(con, released.setup)
+        else:
+            build(con, released)
         sides.append((policy, scope, released))
     return sum(_rebuildable(con, columns, sides[fine], sides[coarse]) for fine, coarse in directions)

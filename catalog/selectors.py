@@ -310,16 +310,17 @@ def version_preview(
 ) -> dict:
     """Sample rows of a ready or published version with the privacy rules of `offer` applied
     (excluded columns are never read). `fields`: the version's fields, when already read."""
-    from catalog import privacy
+    from catalog import privacy, released_cache
     from catalog.ingestion.profile import jsonable
     from marketplace.duckdb import reader
 
     fields = list(version.fields.all()) if fields is None else fields
     schema = [privacy.Column(f.name, f.type, f.sensitivity) for f in fields]
     spec = offer_spec(offer, fields)
+    files = version_files(version)
     try:
         query = privacy.plan(
-            parquet=version_files(version),
+            parquet=files,
             schema=schema,
             policy=spec,
             scope={},
@@ -331,7 +332,14 @@ def version_preview(
         return {"columns": [], "rows": []}
     con = reader()
     try:
-        privacy.run_setup(con, query.setup)
+        # An aggregate's protected table is the whole version's: kept, not rebuilt per page view.
+        released_cache.prepare(
+            con,
+            table=query.released,
+            setup=query.setup,
+            files=[files] if isinstance(files, str) else files,
+            build=lambda: privacy.run_setup(con, query.setup),
+        )
         rows = con.execute(query.sql, query.params).fetchall()
     finally:
         con.close()

@@ -274,7 +274,7 @@ EXTRACT_RETENTION_DAYS = env.int("EXTRACT_RETENTION_DAYS", default=30)
 DOWNLOAD_LINK_SECONDS = env.int("DOWNLOAD_LINK_SECONDS", default=600)
 WORK_DIR = Path(env.str("JANGTEO_WORK_DIR", default=str(VAR_DIR / "tmp" / "work")))
 # Each worker keeps aggregate offers' protected tables, built once per version and policy and
-# narrowed per license (transactions/extracts/released.py); 0 bytes turns the cache off.
+# narrowed per license (catalog/released_cache.py); 0 bytes turns the cache off.
 RELEASED_CACHE_DIR = env.str("RELEASED_CACHE_DIR", default=str(VAR_DIR / "cache" / "released"))
 RELEASED_CACHE_BYTES = env.int("RELEASED_CACHE_BYTES", default=2 * 2**30)
 

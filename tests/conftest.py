@@ -67,7 +67,7 @@ def _fresh_cache():
 
 @pytest.fixture(autouse=True)
 def _own_released_cache(settings, tmp_path):
-    """Each test has its own cache of protected tables (transactions/extracts/released.py), so a
+    """Each test has its own cache of protected tables (catalog/released_cache.py), so a
     table one test kept is never what another reads."""
     settings.RELEASED_CACHE_DIR = str(tmp_path / "released-cache")
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization
-from catalog import privacy
+from catalog import privacy, released_cache
 from catalog import selectors as catalog_selectors
 from catalog.models import DatasetVersion, Offer
 from catalog.policy import OfferPolicy
@@ -64,17 +64,19 @@ def ledger_check(
         return
     schema = [privacy.Column(f.name, f.type, f.sensitivity) for f in version.fields.all()]
     problems = []
+    files = catalog_selectors.version_files(version)
     con = connect()
     try:
         for label, held_policy, held_scope in held:
             try:
                 cells = privacy.linked_disclosures(
                     con,
-                    parquet=catalog_selectors.version_files(version),
+                    parquet=files,
                     schema=schema,
                     noise_seed=version.cell_key_seed,
                     new=(policy, scope),
                     held=(held_policy, held_scope),
+                    build=released_cache.builder(files),  # the same tables as the extracts'
                 )
             except privacy.LinkedDisclosure:
                 problems.append(

@@ -1,4 +1,4 @@
-"""The workers' cache of aggregate offers' protected tables (transactions/extracts/released.py):
+"""The workers' cache of aggregate offers' protected tables (catalog/released_cache.py):
 built once per version, policy and seed, read back for every other license, scope and format,
 with files byte-identical to the ones built without the cache."""
 
@@ -10,10 +10,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from catalog import released_cache
 from catalog.policy import OfferPolicy
 from catalog.privacy import Column
 from transactions.extracts import FORMATS, build_recipe, run_extract
-from transactions.extracts import released as released_cache
 
 SCHEMA = [
     Column("card_id", "string", "identifier"),
@@ -166,3 +166,65 @@ def test_the_cache_keeps_to_its_size_and_drops_the_entries_used_longest_ago(tmp_
     assert released_cache.evict(folder, 2500) == ["oldest.parquet"]
     assert released_cache.evict(folder, 1000) == ["middle.parquet"]
     assert sorted(p.name for p in folder.iterdir()) == ["newest.parquet", "newest.sha256"]
+
+
+@pytest.mark.django_db
+def test_the_dataset_pages_aggregate_preview_is_read_from_the_cache_after_the_first_view(
+    api, settings, outcomes
+):
+    """A visitor's preview of an aggregate offer narrows the whole version's protected table: the
+    web process builds it once, then reads it (the page cache expiring makes no new build)."""
+    from django.core.cache import cache
+
+    from catalog import services
+    from tests import factories
+
+    dataset = factories.published_dataset(with_data=True, row_count=2000)
+    offer = services.offer_create(
+        actor=factories.member(dataset.center, "curator"),
+        dataset=dataset,
+        terms="약관",
+        kind="aggregate",
+        name="월별 집계",
+        dimensions=["sigungu_code", "approved_at"],
+        measures=[{"field": "amount", "agg": "sum"}],
+        subject_field="card_id",
+        k=3,
+        approval="automatic",
+    )
+    url = f"/api/v1/datasets/{dataset.slug}/preview/?offer={offer.pk}"
+    first = api.get(url).json()
+    cache.clear()  # the catalog's cached answers gone: the preview is made again
+    again = api.get(url).json()
+    assert outcomes == ["built", "read"] and len(cached_entries(settings)) == 1
+    settings.RELEASED_CACHE_BYTES = 0
+    cache.clear()
+    assert api.get(url).json() == again == first and first["rows"]
+    assert first["columns"] == ["sigungu_code", "approved_at", "records", "sum_amount"]
+
+
+def test_the_ledger_compares_kept_tables_and_finds_the_same_cells(source, outcomes):
+    """The disclosure ledger (transactions/ledger.py) builds both tables of every pair it checks:
+    with the cache the second check reads them, and counts the same cells as a build."""
+    from catalog import privacy
+
+    fine = OfferPolicy.from_values({**AGGREGATE, "k": 120})
+    coarse = OfferPolicy.from_values({**AGGREGATE, "fields": ["region"], "dimensions": ["region"], "k": 700})
+    kwargs = {
+        "parquet": source,
+        "schema": SCHEMA,
+        "noise_seed": SEED,
+        "new": (fine, {}),
+        "held": (coarse, {}),
+    }
+    con = duckdb.connect()
+    try:
+        built = privacy.linked_disclosures(con, **kwargs)
+        assert outcomes == []  # without a builder nothing is kept
+        kept = [
+            privacy.linked_disclosures(con, **kwargs, build=released_cache.builder(source)) for _ in range(2)
+        ]
+    finally:
+        con.close()
+    assert kept == [built, built]
+    assert outcomes == ["built", "built", "read", "read"]

@@ -32,9 +32,8 @@ from pathlib import Path
 
 import duckdb
 
-from catalog import privacy, spark
+from catalog import privacy, released_cache, spark
 from catalog.ingestion.sql import ident
-from transactions.extracts import released as released_cache
 from transactions.extracts import writers
 from transactions.extracts.writers import FORMATS, ExtractError, ExtractTooLarge
 
@@ -125,7 +124,7 @@ class Recipe:
     # Statements run first on the same connection (an aggregate's protected table).
     setup: list[dict] = field(default_factory=list)
     # The protected table `setup` builds, with the files it reads (an aggregate's; see
-    # transactions.extracts.released): {"table": name, "files": [paths]}, else empty.
+    # catalog.released_cache): {"table": name, "files": [paths]}, else empty.
     released: dict = field(default_factory=dict)
 
     def needs_key(self) -> bool:
@@ -280,6 +279,20 @@ def _run_setup(con, steps: list[dict], key: bytes | None, job: Path) -> None:
             privacy.run_setup(con, [step])
 
 
+def _prepare(con, recipe: Recipe, key: bytes | None, job: Path) -> str:
+    """Run the recipe's setup, or read the protected table it builds from the cache
+    (catalog.released_cache): an aggregate's table is the same for every license of the offer,
+    unless the setup needs this license's key."""
+    released = recipe.released or {}
+    return released_cache.prepare(
+        con,
+        table="" if recipe.needs_key() else released.get("table", ""),
+        setup=recipe.setup,
+        files=released.get("files") or [],
+        build=lambda: _run_setup(con, recipe.setup, key, job),
+    )
+
+
 ROUNDED_MEASURES = ("avg_", "sum_")
 
 # Aggregate outputs are named "<function>_<column>" and "records" (catalog.policy).
@@ -428,7 +441,7 @@ def run_extract(
             execute = _executor(con, report)
             data = job / f"data{FORMATS[recipe.format].suffix}"
             try:
-                released_cache.prepare(con, recipe, lambda: _run_setup(con, recipe.setup, key, job))
+                _prepare(con, recipe, key, job)
                 rows = _write(execute, recipe, params, data, job, report)
             except PERMANENT_ERRORS as exc:
                 raise ExtractError(f"The data does not match this extract's recipe: {exc}") from exc

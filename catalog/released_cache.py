@@ -1,21 +1,21 @@
-"""A worker's cache of aggregate offers' protected tables.
+"""A cache of aggregate offers' protected tables, kept by each process that builds them (the
+extract workers, and the web processes for the dataset pages' previews).
 
 An aggregate offer's protected table (catalog.privacy.released_table: every record summed into
 cells, then k, p%, dominance, secondary suppression and cell-key noise) depends only on the
 version's files, the offer's policy and the version's noise seed, never on the license: every
-license of the offer narrows the same table to its scope. Building it is most of an aggregate
-extract's time (it reads every record of the version), so the first extract keeps the built
-table as a Parquet file here and the next ones, for any license, format or scope, read it back.
+license of the offer narrows the same table to its scope. Building it reads every record of the
+version, so the first build keeps the table as a Parquet file here and the next ones, for any
+license, format or scope, read it back.
 
-- The entry's name is a SHA-256 of everything that makes the table: the engine version, the
-  setup statements with their parameters (they name the files and carry the policy and the
-  seed), the source checksum and each file's size and modification time. A changed file, policy,
-  seed or engine is a new name; an old entry is never read for it.
-- A recipe whose setup needs the license key (none today) is never cached: its table would be the
-  license's own.
+- The entry's name is a SHA-256 of everything that makes the table: DuckDB's version, the setup
+  statements with their parameters (they name the files and carry the policy and the seed) and
+  each file's size and modification time. A changed file, policy, seed or engine is a new name;
+  an old entry is never read for it.
+- A table that depends on a license key is never given to the cache (callers pass no table).
 - Each entry has its SHA-256 beside it and is checked before use; a damaged entry is removed
   and the table built again. Entries are written to a temporary name and renamed into place, so
-  two workers building the same one at once leave one whole file.
+  two processes building the same one at once leave one whole file.
 - The cache holds at most RELEASED_CACHE_BYTES (0: no cache); the entries used longest ago go
   first. It holds released tables only: what buyers of the offer receive, never records.
 """
@@ -33,7 +33,6 @@ import duckdb
 from django.conf import settings
 
 from catalog.ingestion.sql import ident, literal
-from transactions.extracts import writers
 
 log = logging.getLogger(__name__)
 
@@ -48,35 +47,34 @@ def directory() -> Path | None:
     return Path(settings.RELEASED_CACHE_DIR)
 
 
-def entry_name(recipe) -> str | None:
-    """The name of `recipe`'s protected table in the cache, or None when it has none to keep
-    (records, or a setup that needs the license key) or a file it reads is gone."""
-    released = recipe.released or {}
-    if not released.get("table") or recipe.needs_key():
-        return None
+def entry_name(setup: list[dict], files: list[str]) -> str | None:
+    """The name of the table `setup` builds from `files` in the cache, or None when a file is
+    gone."""
     try:
-        files = [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in released.get("files") or []]
+        stats = [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
     except OSError:
         return None
-    made_of = [recipe.engine_version, recipe.source_sha256, released["table"], recipe.setup, files]
+    made_of = [duckdb.__version__, setup, stats]
     return hashlib.sha256(json.dumps(made_of, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def prepare(con, recipe, build: Callable[[], None]) -> str:
-    """Leave `recipe`'s protected table on `con`: read from the cache when a whole entry is
-    there, else built by `build()` (the recipe's setup) and kept. Returns "read", "built" or
-    "not cached"."""
-    folder, name = directory(), entry_name(recipe)
-    if folder is None or name is None:
+def prepare(con, *, table: str, setup: list[dict], files: list[str], build: Callable[[], None]) -> str:
+    """Leave the protected table `table` that `setup` builds from `files` on `con`: read from the
+    cache when a whole entry is there, else built by `build()` (which runs `setup`) and kept.
+    Without a `table` (records, or a table of a license's own) it only builds. Returns "read",
+    "built" or "not cached"."""
+    folder = directory()
+    name = entry_name(setup, files) if table and folder is not None else None
+    if name is None:
         build()
         return "not cached"
-    table = ident(recipe.released["table"])
     entry = folder / f"{name}{SUFFIX}"
+    quoted = ident(table)
     if _whole(entry):
         try:
             # A quoted name and a quoted path of our own: nothing from a caller.
             kept = f"SELECT * FROM read_parquet({literal(entry)})"  # noqa: S608
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {kept}")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {quoted} AS {kept}")
         except duckdb.Error:
             log.warning("released-table cache entry %s unreadable; building the table again", entry.name)
             _remove(entry)
@@ -84,8 +82,27 @@ def prepare(con, recipe, build: Callable[[], None]) -> str:
             os.utime(entry)  # used now: the last to be evicted
             return "read"
     build()
-    _keep(con, table, folder, entry)
+    _keep(con, quoted, folder, entry)
     return "built"
+
+
+def builder(files: str | list[str]) -> Callable:
+    """`build(con, released)` for catalog.privacy.linked_disclosures: each protected table
+    (a catalog.privacy.Released over `files`) read from the cache, or built and kept."""
+    from catalog import privacy
+
+    listed = [files] if isinstance(files, str) else list(files)
+
+    def build(con, released) -> str:
+        return prepare(
+            con,
+            table=released.table,
+            setup=released.setup,
+            files=listed,
+            build=lambda: privacy.run_setup(con, released.setup),
+        )
+
+    return build
 
 
 def _whole(entry: Path) -> bool:
@@ -97,7 +114,7 @@ def _whole(entry: Path) -> bool:
         return False
     if not entry.exists():
         return False
-    if writers.sha256_file(entry)[1] == expected:
+    if _sha256(entry) == expected:
         return True
     log.warning("released-table cache entry %s damaged; building the table again", entry.name)
     _remove(entry)
@@ -112,12 +129,11 @@ def _keep(con, table: str, folder: Path, entry: Path) -> None:
     partial = folder / f".{entry.name}.{os.getpid()}.part"
     try:
         con.execute(f"COPY {table} TO {literal(partial)} (FORMAT parquet, COMPRESSION zstd)")
-        writers.fsync(partial)
-        digest = writers.sha256_file(partial)[1]
+        digest = _sha256(partial, sync=True)
         os.replace(partial, entry)
-        checksum = entry.with_suffix(CHECKSUM)
-        checksum.with_suffix(".tmp").write_text(digest)
-        os.replace(checksum.with_suffix(".tmp"), checksum)
+        written = folder / f".{entry.stem}.{os.getpid()}{CHECKSUM}.part"
+        written.write_text(digest)
+        os.replace(written, entry.with_suffix(CHECKSUM))
     except (OSError, duckdb.Error) as exc:
         log.warning("could not keep released table %s in the cache: %s", entry.name, exc)
         partial.unlink(missing_ok=True)
@@ -144,6 +160,16 @@ def evict(folder: Path, limit: int) -> list[str]:
         total -= size
         removed.append(path.name)
     return removed
+
+
+def _sha256(path: Path, *, sync: bool = False) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+        if sync:
+            os.fsync(f.fileno())
+    return digest.hexdigest()
 
 
 def _remove(entry: Path) -> None:
