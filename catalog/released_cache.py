@@ -105,6 +105,55 @@ def builder(files: str | list[str]) -> Callable:
     return build
 
 
+def keep_for_version(version) -> dict[int, str]:
+    """Build (or find) the protected table of every open aggregate offer over `version`, so
+    that neither the first buyer's extract nor the dataset page's preview waits for it (a
+    worker's task on publication and on an offer's change). Tables that Spark would build (the
+    scan above SPARK_MIN_SCAN_BYTES, Spark configured) are left to the first extract. Returns
+    each offer's outcome: "read", "built", "on spark", "not cached" or "cannot be built"."""
+    from catalog import privacy, selectors, spark
+    from catalog.models import Offer
+    from marketplace.duckdb import connect
+
+    if directory() is None or not version.parquet:
+        return {}
+    schema = [privacy.Column(f.name, f.type, f.sensitivity) for f in version.fields.all()]
+    files = selectors.version_files(version)
+    listed = [files] if isinstance(files, str) else list(files)
+    if spark.enabled() and sum(os.path.getsize(f) for f in listed) >= settings.SPARK_MIN_SCAN_BYTES:
+        return {offer.pk: "on spark" for offer in _open_aggregates(version, Offer)}
+    outcomes = {}
+    for offer in _open_aggregates(version, Offer):
+        try:
+            plan = privacy.plan(
+                parquet=files,
+                schema=schema,
+                policy=offer.policy,
+                scope={},
+                key=b"",  # an aggregate reads no license key
+                noise_seed=version.cell_key_seed,
+            )
+        except privacy.PlanError:
+            outcomes[offer.pk] = "cannot be built"
+            continue
+        con = connect()
+        try:
+            outcomes[offer.pk] = prepare(
+                con,
+                table=plan.released,
+                setup=plan.setup,
+                files=listed,
+                build=lambda con=con, plan=plan: privacy.run_setup(con, plan.setup),
+            )
+        finally:
+            con.close()
+    return outcomes
+
+
+def _open_aggregates(version, Offer) -> list:
+    return list(version.dataset.offers.filter(kind=Offer.Kind.AGGREGATE, is_active=True).order_by("pk"))
+
+
 def _whole(entry: Path) -> bool:
     """Whether `entry` is there with the checksum written beside it."""
     checksum = entry.with_suffix(CHECKSUM)

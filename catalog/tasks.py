@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from django.utils.translation import gettext_lazy as _
 
@@ -8,6 +10,8 @@ from catalog.models import DatasetVersion, VersionSource
 from catalog.services import imports, uploads
 from marketplace.actors import SYSTEM
 from marketplace.jobs import job_task
+
+log = logging.getLogger(__name__)
 
 
 def _fail(version_id: int, message: str) -> None:
@@ -75,3 +79,23 @@ def sweep_stuck_versions() -> int:
 def sweep_expired_uploads() -> int:
     """Remove resumable uploads left untouched past their expiry."""
     return uploads.uploads_sweep_expired(actor=SYSTEM)
+
+
+@shared_task(ignore_result=True)
+def keep_released_tables(version_id: int) -> dict:
+    """Build the protected tables of a published version's open aggregate offers into the cache
+    (catalog.released_cache.keep_for_version), ahead of the first extract or page view. A
+    version no longer current is skipped; a table that cannot be built now is built by the first
+    extract that needs it, as before."""
+    import duckdb
+
+    from catalog import released_cache
+
+    version = DatasetVersion.objects.select_related("dataset").filter(pk=version_id).first()
+    if version is None or version.dataset.current_version_id != version.pk:
+        return {}
+    try:
+        return released_cache.keep_for_version(version)
+    except (duckdb.Error, OSError) as exc:
+        log.warning("protected tables of version %s not kept ahead: %s", version_id, exc)
+        return {}

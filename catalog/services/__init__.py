@@ -1012,8 +1012,17 @@ def version_publish(*, actor, version: DatasetVersion) -> DatasetVersion:
     # Each record-level offer is measured again over the version buyers now get.
     for offer in dataset.offers.filter(kind=Offer.Kind.RECORDS):
         offer_assess_risk(actor=SYSTEM, offer=offer, version=version)
+    if dataset.offers.filter(kind=Offer.Kind.AGGREGATE, is_active=True).exists():
+        _keep_released_tables(version.pk)
     catalog_cache.changed(dataset)
     return version
+
+
+def _keep_released_tables(version_id: int | None) -> None:
+    """Once committed, have a worker build the protected tables of the version's open aggregate
+    offers (catalog.released_cache), ahead of the first extract or page view that reads them."""
+    if version_id:
+        transaction.on_commit(lambda: jobs.enqueue("catalog.tasks.keep_released_tables", version_id))
 
 
 # --- offers -----------------------------------------------------------------------------------
@@ -1254,6 +1263,8 @@ def offer_create(*, actor, dataset: Dataset, terms: str, **values) -> Offer:
                 "approval": offer.approval,
             },
         )
+    if offer.kind == Offer.Kind.AGGREGATE and offer.is_active:
+        _keep_released_tables(dataset.current_version_id)
     catalog_cache.changed(dataset)
     return offer
 
@@ -1308,5 +1319,7 @@ def offer_update(*, actor, offer: Offer, terms: str | None = None, **values) -> 
             before={k: str(v) if isinstance(v, Decimal) else v for k, v in before.items()},
             after={k: str(v) if isinstance(v, Decimal) else v for k, v in values.items()},
         )
+    if offer.kind == Offer.Kind.AGGREGATE and offer.is_active:
+        _keep_released_tables(offer.dataset.current_version_id)
     catalog_cache.changed(offer.dataset)
     return offer

@@ -228,3 +228,61 @@ def test_the_ledger_compares_kept_tables_and_finds_the_same_cells(source, outcom
         con.close()
     assert kept == [built, built]
     assert outcomes == ["built", "built", "read", "read"]
+
+
+def _open_aggregate(world, dataset):
+    from catalog import services
+
+    return services.offer_create(
+        actor=world.center_curator,
+        dataset=dataset,
+        terms="약관",
+        kind="aggregate",
+        name="월별 집계",
+        dimensions=["sigungu_code", "approved_at"],
+        measures=[{"field": "amount", "agg": "sum"}],
+        subject_field="card_id",
+        k=3,
+        approval="automatic",
+    )
+
+
+@pytest.mark.django_db
+def test_an_offer_opened_has_its_table_built_ahead_and_the_first_license_and_preview_read_it(
+    world, api, outcomes, django_capture_on_commit_callbacks
+):
+    """Opening an aggregate offer (and publishing a version under one) queues a worker's task
+    that builds the table; the first buyer's extract and the page's preview then only read it."""
+    from tests import factories
+    from tests.transactions.factories import submit
+    from transactions.models import License
+
+    dataset = factories.published_dataset(world.center, with_data=True, row_count=2000)
+    with django_capture_on_commit_callbacks(execute=True):
+        offer = _open_aggregate(world, dataset)
+    assert outcomes == ["built"]  # by catalog.tasks.keep_released_tables
+    with django_capture_on_commit_callbacks(execute=True):
+        request = submit(world.buyer_analyst, offer, scope={"fields": ["sigungu_code", "approved_at"]})
+    (extract,) = License.objects.get(access_request=request).extracts.all()
+    assert extract.status == "succeeded" and extract.row_count > 0
+    assert api.get(f"/api/v1/datasets/{dataset.slug}/preview/?offer={offer.pk}").json()["rows"]
+    assert outcomes == ["built", "read", "read"]
+
+
+@pytest.mark.django_db
+def test_keeping_ahead_skips_versions_no_longer_current_and_leaves_spark_sized_tables_to_spark(
+    world, settings, outcomes, monkeypatch
+):
+    from catalog import spark
+    from catalog.tasks import keep_released_tables
+    from tests import factories
+
+    dataset = factories.published_dataset(world.center, with_data=True, row_count=500)
+    offer = _open_aggregate(world, dataset)
+    old = factories.ready_version(dataset)  # a version that is not the published one
+    assert keep_released_tables(old.pk) == {} and outcomes == []
+    monkeypatch.setattr(spark, "enabled", lambda: True)
+    settings.SPARK_MIN_SCAN_BYTES = 1
+    assert keep_released_tables(dataset.current_version_id) == {offer.pk: "on spark"} and outcomes == []
+    settings.SPARK_MIN_SCAN_BYTES = 10**12
+    assert keep_released_tables(dataset.current_version_id) == {offer.pk: "built"}
