@@ -7,6 +7,7 @@ import zipfile
 
 import pytest
 from django.core.management import call_command
+from django.test import override_settings
 
 from accounts.models import Organization
 from catalog.models import Dataset, Offer
@@ -17,16 +18,28 @@ from transactions.models import AccessRequest, Extract, Invoice, License
 PASSWORD = "jangteo-demo"
 
 
-@pytest.fixture
-def seeded(db, django_capture_on_commit_callbacks, monkeypatch, settings):
-    monkeypatch.delenv("DEMO_PASSWORD", raising=False)
+@pytest.fixture(scope="module")
+def seeded(django_db_setup, django_db_blocker):
+    """The demo seeded once for this file's tests (each runs in a transaction rolled back after
+    it, so none sees another's changes); the database is emptied again after the last one, as
+    after any test that commits."""
     # The real risk threshold, as `make run` has it (the suite relaxes it in tests/settings.py):
     # every record offer of the demo must open under it.
-    settings.RISK_THRESHOLD_DEFAULTS = {}
-    out = io.StringIO()
-    with django_capture_on_commit_callbacks(execute=True):
-        call_command("seed_demo", rows=5000, seed=7, stdout=out)
-    return out.getvalue()
+    with pytest.MonkeyPatch.context() as patch, override_settings(RISK_THRESHOLD_DEFAULTS={}):
+        patch.delenv("DEMO_PASSWORD", raising=False)
+        out = io.StringIO()
+        with django_db_blocker.unblock():
+            call_command("seed_demo", rows=5000, seed=7, stdout=out)
+        try:
+            yield out.getvalue()
+        finally:
+            with django_db_blocker.unblock():
+                call_command("flush", interactive=False, verbosity=0)
+
+
+@pytest.fixture(autouse=True)
+def _in_a_transaction(db):
+    """Each test's own changes are rolled back; the seeded demo stays for the next."""
 
 
 def demo_login(api, email):
