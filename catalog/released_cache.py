@@ -13,9 +13,10 @@ license, format or scope, read it back.
   each file's size and modification time. A changed file, policy, seed or engine is a new name;
   an old entry is never read for it.
 - A table that depends on a license key is never given to the cache (callers pass no table).
-- Each entry has its SHA-256 beside it and is checked before use; a damaged entry is removed
-  and the table built again. Entries are written to a temporary name and renamed into place, so
-  two processes building the same one at once leave one whole file.
+- Each entry has its SHA-256 and column types beside it; the checksum is checked before use (a
+  damaged entry is removed and the table built again) and each column is cast back to its type.
+- Entries are written to a temporary name and renamed into place, so two processes building the
+  same one at once leave one whole file.
 - The cache holds at most RELEASED_CACHE_BYTES (0: no cache); the entries used longest ago go
   first. It holds released tables only: what buyers of the offer receive, never records.
 """
@@ -70,10 +71,13 @@ def prepare(con, *, table: str, setup: list[dict], files: list[str], build: Call
         return "not cached"
     entry = folder / f"{name}{SUFFIX}"
     quoted = ident(table)
-    if _whole(entry):
+    columns = _whole(entry)
+    if columns is not None:
+        # Each column cast back to the type it was built with (Parquet has no HUGEINT, say).
+        # Quoted names and a quoted path of our own, and types DuckDB itself described.
+        select = ", ".join(f"CAST({ident(n)} AS {t}) AS {ident(n)}" for n, t in columns)
+        kept = f"SELECT {select} FROM read_parquet({literal(entry)})"  # noqa: S608
         try:
-            # A quoted name and a quoted path of our own: nothing from a caller.
-            kept = f"SELECT * FROM read_parquet({literal(entry)})"  # noqa: S608
             con.execute(f"CREATE OR REPLACE TEMP TABLE {quoted} AS {kept}")
         except duckdb.Error:
             log.warning("released-table cache entry %s unreadable; building the table again", entry.name)
@@ -154,34 +158,42 @@ def _open_aggregates(version, Offer) -> list:
     return list(version.dataset.offers.filter(kind=Offer.Kind.AGGREGATE, is_active=True).order_by("pk"))
 
 
-def _whole(entry: Path) -> bool:
-    """Whether `entry` is there with the checksum written beside it."""
-    checksum = entry.with_suffix(CHECKSUM)
+def _whole(entry: Path) -> list[tuple[str, str]] | None:
+    """The columns (name, type) of `entry` when it is there whole (its checksum as written
+    beside it), else None."""
     try:
-        expected = checksum.read_text().strip()
-    except OSError:
-        return False
+        about = json.loads(entry.with_suffix(CHECKSUM).read_text())
+        columns = [(str(n), str(t)) for n, t in about["columns"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
     if not entry.exists():
-        return False
-    if _sha256(entry) == expected:
-        return True
+        return None
+    if _sha256(entry) == about.get("sha256"):
+        return columns
     log.warning("released-table cache entry %s damaged; building the table again", entry.name)
     _remove(entry)
-    return False
+    return None
 
 
 def _keep(con, table: str, folder: Path, entry: Path) -> None:
-    """Write the built table as `entry` (a temporary name renamed into place, then its
-    checksum), then evict down to the size limit. A failure to keep it is logged, not raised:
-    the extract does not need the cache."""
+    """Write the built table as `entry` (a temporary name renamed into place), then its
+    checksum and column types beside it, then evict down to the size limit. HUGEINT columns are
+    written as DECIMAL(38, 0), which Parquet holds exactly. A failure to keep it is logged, not
+    raised: nothing needs the cache."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     partial = folder / f".{entry.name}.{os.getpid()}.part"
     try:
-        con.execute(f"COPY {table} TO {literal(partial)} (FORMAT parquet, COMPRESSION zstd)")
+        columns = [(row[0], row[1]) for row in con.execute(f"DESCRIBE {table}").fetchall()]
+        select = ", ".join(
+            f"CAST({ident(n)} AS DECIMAL(38, 0)) AS {ident(n)}" if t in ("HUGEINT", "UHUGEINT") else ident(n)
+            for n, t in columns
+        )
+        built = f"SELECT {select} FROM {table}"  # noqa: S608 - quoted names, described by DuckDB
+        con.execute(f"COPY ({built}) TO {literal(partial)} (FORMAT parquet, COMPRESSION zstd)")
         digest = _sha256(partial, sync=True)
         os.replace(partial, entry)
         written = folder / f".{entry.stem}.{os.getpid()}{CHECKSUM}.part"
-        written.write_text(digest)
+        written.write_text(json.dumps({"sha256": digest, "columns": columns}))
         os.replace(written, entry.with_suffix(CHECKSUM))
     except (OSError, duckdb.Error) as exc:
         log.warning("could not keep released table %s in the cache: %s", entry.name, exc)

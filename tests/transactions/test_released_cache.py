@@ -286,3 +286,36 @@ def test_keeping_ahead_skips_versions_no_longer_current_and_leaves_spark_sized_t
     assert keep_released_tables(dataset.current_version_id) == {offer.pk: "on spark"} and outcomes == []
     settings.SPARK_MIN_SCAN_BYTES = 10**12
     assert keep_released_tables(dataset.current_version_id) == {offer.pk: "built"}
+
+
+def test_a_kept_table_comes_back_with_its_column_types_and_exact_values(tmp_path, outcomes):
+    """Parquet has no HUGEINT (DuckDB would read one back as DOUBLE, rounding it and printing
+    "…0.0" in a CSV): each column is read back as the type it was built with."""
+    source = tmp_path / "one.parquet"
+    source.write_bytes(b"stands for the version's file")
+    setup = [
+        {
+            "sql": "CREATE OR REPLACE TEMP TABLE t AS SELECT * FROM (VALUES"
+            " (CAST(9007199254740993 AS HUGEINT) * 1000, 12.34::DECIMAL(18, 2), TIMESTAMPTZ '2024-03-01 09:00:00+09',"
+            " DATE '2024-03-01', '수원시'), (NULL, NULL, NULL, NULL, NULL)) v(h, d, tz, day, name)",
+            "params": [],
+        }
+    ]
+    seen = []
+    for _ in range(2):
+        con = duckdb.connect()
+        try:
+            released_cache.prepare(
+                con,
+                table="t",
+                setup=setup,
+                files=[str(source)],
+                build=lambda con=con: con.execute(setup[0]["sql"]),
+            )
+            seen.append((con.execute("DESCRIBE t").fetchall(), con.execute("SELECT * FROM t").fetchall()))
+        finally:
+            con.close()
+    assert outcomes == ["built", "read"]
+    assert seen[0] == seen[1]
+    assert [row[1] for row in seen[0][0]][:2] == ["HUGEINT", "DECIMAL(18,2)"]
+    assert seen[1][1][0][0] == 9007199254740993000
