@@ -112,6 +112,9 @@ def _parse_numbers(values: Mapping, kwargs: dict, invalid: list[str]) -> None:
             kwargs["dominance"] = Decimal(str(values["dominance"]))
             if not kwargs["dominance"].is_finite():
                 raise InvalidOperation
+            # One spelling per value ("0.850" from the database, "0.85" from a form): a snapshot,
+            # and every name made of one (a protected table's, catalog.released_cache), is the same.
+            kwargs["dominance"] = kwargs["dominance"].normalize()
         except (InvalidOperation, ValueError):
             kwargs.pop("dominance", None)
             invalid.append("dominance")

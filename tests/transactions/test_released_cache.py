@@ -230,10 +230,11 @@ def test_the_ledger_compares_kept_tables_and_finds_the_same_cells(source, outcom
     assert outcomes == ["built", "built", "read", "read"]
 
 
-def _open_aggregate(world, dataset):
+def _open_aggregate(world, dataset, **values):
     from catalog import services
 
     return services.offer_create(
+        **values,
         actor=world.center_curator,
         dataset=dataset,
         terms="약관",
@@ -319,3 +320,32 @@ def test_a_kept_table_comes_back_with_its_column_types_and_exact_values(tmp_path
     assert seen[0] == seen[1]
     assert [row[1] for row in seen[0][0]][:2] == ["HUGEINT", "DECIMAL(18,2)"]
     assert seen[1][1][0][0] == 9007199254740993000
+
+
+@pytest.mark.django_db
+def test_an_offer_read_back_from_the_database_builds_the_table_its_licenses_read(world):
+    """The offer's dominance comes back from the database as "0.850" and sits in a license's
+    snapshot as "0.85": one value, one spelling, so the table kept ahead from the offer is the
+    table its licenses' extracts read."""
+    from catalog import privacy, selectors
+    from catalog.models import Offer
+    from tests import factories
+
+    dataset = factories.published_dataset(world.center, with_data=True, row_count=300)
+    offer = _open_aggregate(world, dataset, dominance="0.85", dominance_field="merchant_id")  # as the demo's
+    snapshot_policy = OfferPolicy.from_snapshot(selectors.offer_snapshot(offer))
+    stored_policy = Offer.objects.get(pk=offer.pk).policy
+    version = dataset.current_version
+    schema = [Column(f.name, f.type, f.sensitivity) for f in version.fields.all()]
+    plans = [
+        privacy.plan(
+            parquet=selectors.version_files(version),
+            schema=schema,
+            policy=policy,
+            scope={},
+            key=b"",
+            noise_seed=version.cell_key_seed,
+        )
+        for policy in (snapshot_policy, stored_policy)
+    ]
+    assert plans[0].released and plans[0].setup == plans[1].setup
