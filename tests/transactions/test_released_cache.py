@@ -170,28 +170,16 @@ def test_the_cache_keeps_to_its_size_and_drops_the_entries_used_longest_ago(tmp_
 
 @pytest.mark.django_db
 def test_the_dataset_pages_aggregate_preview_is_read_from_the_cache_after_the_first_view(
-    api, settings, outcomes
+    world, api, settings, outcomes
 ):
     """A visitor's preview of an aggregate offer narrows the whole version's protected table: the
     web process builds it once, then reads it (the page cache expiring makes no new build)."""
     from django.core.cache import cache
 
-    from catalog import services
     from tests import factories
 
-    dataset = factories.published_dataset(with_data=True, row_count=2000)
-    offer = services.offer_create(
-        actor=factories.member(dataset.center, "curator"),
-        dataset=dataset,
-        terms="약관",
-        kind="aggregate",
-        name="월별 집계",
-        dimensions=["sigungu_code", "approved_at"],
-        measures=[{"field": "amount", "agg": "sum"}],
-        subject_field="card_id",
-        k=3,
-        approval="automatic",
-    )
+    dataset = factories.published_dataset(world.center, with_data=True, row_count=2000)
+    offer = _open_aggregate(world, dataset)  # (no task ran: nothing was committed)
     url = f"/api/v1/datasets/{dataset.slug}/preview/?offer={offer.pk}"
     first = api.get(url).json()
     cache.clear()  # the catalog's cached answers gone: the preview is made again
