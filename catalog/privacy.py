@@ -332,6 +332,11 @@ def _many_files(parquet: str | list[str]) -> bool:
     return any(c in parquet for c in "*?[")
 
 
+def source_files(parquet: str | list[str]) -> list[str]:
+    """The files a plan's `parquet` names (one path, or a version's partition files), as a list."""
+    return [parquet] if isinstance(parquet, str) else list(parquet)
+
+
 def _scan(parquet: str | list[str]) -> str:
     """The table function over `parquet` (bound as its parameter). Partition files hold the
     table's columns only; their directory names (`period=2024-01/`) are not read as columns."""

@@ -33,6 +33,7 @@ from pathlib import Path
 import duckdb
 from django.conf import settings
 
+from catalog import privacy
 from catalog.ingestion.sql import ident, literal
 
 log = logging.getLogger(__name__)
@@ -52,22 +53,26 @@ def entry_name(setup: list[dict], files: list[str]) -> str | None:
     """The name of the table `setup` builds from `files` in the cache, or None when a file is
     gone."""
     try:
-        stats = [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
+        stats = [(f, stat.st_size, stat.st_mtime_ns) for f, stat in ((f, os.stat(f)) for f in files)]
     except OSError:
         return None
     made_of = [duckdb.__version__, setup, stats]
     return hashlib.sha256(json.dumps(made_of, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def prepare(con, *, table: str, setup: list[dict], files: list[str], build: Callable[[], None]) -> str:
-    """Leave the protected table `table` that `setup` builds from `files` on `con`: read from the
-    cache when a whole entry is there, else built by `build()` (which runs `setup`) and kept.
-    Without a `table` (records, or a table of a license's own) it only builds. Returns "read",
-    "built" or "not cached"."""
+def prepare(
+    con, *, table: str, setup: list[dict], files: str | list[str], build: Callable[[], None] | None = None
+) -> str:
+    """Leave the protected table `table` that `setup` builds from `files` (a plan's `parquet`)
+    on `con`: read from the cache when a whole entry is there, else built by `build()` (by
+    default `setup` run on `con`; an extract's may hold a Spark stage) and kept. Without a
+    `table` (records, or a table of a license's own) it only builds. Returns "read", "built" or
+    "not cached"."""
     folder = directory()
-    name = entry_name(setup, files) if table and folder is not None else None
+    name = entry_name(setup, privacy.source_files(files)) if table and folder is not None else None
+    run = build or (lambda: privacy.run_setup(con, setup))
     if name is None:
-        build()
+        run()
         return "not cached"
     entry = folder / f"{name}{SUFFIX}"
     quoted = ident(table)
@@ -85,7 +90,7 @@ def prepare(con, *, table: str, setup: list[dict], files: list[str], build: Call
         else:
             os.utime(entry)  # used now: the last to be evicted
             return "read"
-    build()
+    run()
     _keep(con, quoted, folder, entry)
     return "built"
 
@@ -93,20 +98,7 @@ def prepare(con, *, table: str, setup: list[dict], files: list[str], build: Call
 def builder(files: str | list[str]) -> Callable:
     """`build(con, released)` for catalog.privacy.linked_disclosures: each protected table
     (a catalog.privacy.Released over `files`) read from the cache, or built and kept."""
-    from catalog import privacy
-
-    listed = [files] if isinstance(files, str) else list(files)
-
-    def build(con, released) -> str:
-        return prepare(
-            con,
-            table=released.table,
-            setup=released.setup,
-            files=listed,
-            build=lambda: privacy.run_setup(con, released.setup),
-        )
-
-    return build
+    return lambda con, released: prepare(con, table=released.table, setup=released.setup, files=files)
 
 
 def keep_for_version(version) -> dict[int, str]:
@@ -115,47 +107,37 @@ def keep_for_version(version) -> dict[int, str]:
     worker's task on publication and on an offer's change). Tables that Spark would build (the
     scan above SPARK_MIN_SCAN_BYTES, Spark configured) are left to the first extract. Returns
     each offer's outcome: "read", "built", "on spark", "not cached" or "cannot be built"."""
-    from catalog import privacy, selectors, spark
+    from catalog import selectors, spark
     from catalog.models import Offer
     from marketplace.duckdb import connect
 
     if directory() is None or not version.parquet:
         return {}
-    schema = [privacy.Column(f.name, f.type, f.sensitivity) for f in version.fields.all()]
+    offers = list(version.dataset.offers.filter(kind=Offer.Kind.AGGREGATE, is_active=True).order_by("pk"))
     files = selectors.version_files(version)
-    listed = [files] if isinstance(files, str) else list(files)
-    if spark.enabled() and sum(os.path.getsize(f) for f in listed) >= settings.SPARK_MIN_SCAN_BYTES:
-        return {offer.pk: "on spark" for offer in _open_aggregates(version, Offer)}
+    if spark.scan_is_large(files):
+        return {offer.pk: "on spark" for offer in offers}
+    schema = [privacy.Column(f.name, f.type, f.sensitivity) for f in version.fields.all()]
     outcomes = {}
-    for offer in _open_aggregates(version, Offer):
-        try:
-            plan = privacy.plan(
-                parquet=files,
-                schema=schema,
-                policy=offer.policy,
-                scope={},
-                key=b"",  # an aggregate reads no license key
-                noise_seed=version.cell_key_seed,
-            )
-        except privacy.PlanError:
-            outcomes[offer.pk] = "cannot be built"
-            continue
-        con = connect()
-        try:
-            outcomes[offer.pk] = prepare(
-                con,
-                table=plan.released,
-                setup=plan.setup,
-                files=listed,
-                build=lambda con=con, plan=plan: privacy.run_setup(con, plan.setup),
-            )
-        finally:
-            con.close()
+    con = connect()
+    try:
+        for offer in offers:
+            try:
+                plan = privacy.plan(
+                    parquet=files,
+                    schema=schema,
+                    policy=offer.policy,
+                    scope={},
+                    key=b"",  # an aggregate reads no license key
+                    noise_seed=version.cell_key_seed,
+                )
+            except privacy.PlanError:
+                outcomes[offer.pk] = "cannot be built"
+                continue
+            outcomes[offer.pk] = prepare(con, table=plan.released, setup=plan.setup, files=files)
+    finally:
+        con.close()
     return outcomes
-
-
-def _open_aggregates(version, Offer) -> list:
-    return list(version.dataset.offers.filter(kind=Offer.Kind.AGGREGATE, is_active=True).order_by("pk"))
 
 
 def _whole(entry: Path) -> list[tuple[str, str]] | None:

@@ -333,13 +333,7 @@ def version_preview(
     con = reader()
     try:
         # An aggregate's protected table is the whole version's: kept, not rebuilt per page view.
-        released_cache.prepare(
-            con,
-            table=query.released,
-            setup=query.setup,
-            files=[files] if isinstance(files, str) else files,
-            build=lambda: privacy.run_setup(con, query.setup),
-        )
+        released_cache.prepare(con, table=query.released, setup=query.setup, files=files)
         rows = con.execute(query.sql, query.params).fetchall()
     finally:
         con.close()

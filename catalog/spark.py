@@ -29,6 +29,7 @@ of, and stay on DuckDB (`compilable` says why not).
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from pathlib import Path
 
@@ -49,6 +50,14 @@ class NotCompilable(Exception):
 
 def enabled() -> bool:
     return bool(settings.SPARK_REMOTE)
+
+
+def scan_is_large(files: str | list[str]) -> bool:
+    """Whether Spark is configured and `files` hold at least SPARK_MIN_SCAN_BYTES: a scan for
+    Spark rather than one DuckDB worker (when the plan compiles for it)."""
+    if not enabled():
+        return False
+    return sum(os.path.getsize(f) for f in privacy.source_files(files)) >= settings.SPARK_MIN_SCAN_BYTES
 
 
 def reachable(timeout: float = 3.0) -> bool:

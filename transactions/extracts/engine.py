@@ -238,11 +238,7 @@ def build_recipe(
         engine_version=ENGINE_VERSION,
         types=list(plan.types),
         setup=list(plan.setup),
-        released=(
-            {"table": plan.released, "files": [parquet] if isinstance(parquet, str) else list(parquet)}
-            if plan.released
-            else {}
-        ),
+        released={"table": plan.released, "files": privacy.source_files(parquet)} if plan.released else {},
     )
 
 

@@ -11,7 +11,6 @@ import datetime
 import hashlib
 import json
 import logging
-import os
 import shutil
 import uuid
 from pathlib import Path
@@ -164,17 +163,14 @@ def _recipe_for(extract: Extract) -> engine.Recipe:
 def _spark_files(files: str | list[str], schema, policy, scope: dict, noise_seed: str) -> list[str] | None:
     """The files to scan on Spark, when Spark is configured, the scan is at least
     SPARK_MIN_SCAN_BYTES and the extract has a Spark form; else None (DuckDB scans)."""
-    if not spark.enabled():
-        return None
-    listed = [files] if isinstance(files, str) else list(files)
-    if sum(os.path.getsize(f) for f in listed) < settings.SPARK_MIN_SCAN_BYTES:
+    if not spark.scan_is_large(files):
         return None
     if spark.compilable({c.name: c for c in schema}, policy, scope, noise_seed):
         return None
     if not spark.reachable():
         log.warning("Spark Connect at %s does not answer; this extract runs on DuckDB", settings.SPARK_REMOTE)
         return None
-    return listed
+    return privacy.source_files(files)
 
 
 def _recipe_sha256(recipe: engine.Recipe, license_id: int) -> str:
