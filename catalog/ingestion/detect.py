@@ -11,6 +11,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+from . import iconv
 from .errors import IngestionError
 from .errors import message_template as _t
 
@@ -231,22 +232,22 @@ def _first_invalid_utf8(path: Path, *, on_fraction: Fraction) -> int | None:
 
 
 def _transcode(src: Path, dest: Path, encoding: str, *, on_fraction: Fraction) -> int | None:
-    """Write ``src`` as UTF-8 into ``dest``; the offset of the first undecodable byte, if any."""
-    decoder = codecs.getincrementaldecoder(encoding)()
+    """Write ``src`` as UTF-8 into ``dest``; the offset of the first undecodable byte, if any.
+
+    Through the C library's iconv where it has the encoding (bytes to bytes, about twice as fast
+    as decoding to ``str`` and encoding again), else through Python's codec; same bytes out."""
     lines = _LineLengths()
     total = max(src.stat().st_size, 1)
     offset = 0
-    with src.open("rb") as fin, dest.open("wb") as fout:
+    with iconv.converter_to_utf8(encoding) as converter, src.open("rb") as fin, dest.open("wb") as fout:
         while True:
             chunk = fin.read(CHUNK_BYTES)
             if b"\x00" in chunk:
                 raise _nul_error(offset + chunk.index(b"\x00"))
-            pending = len(decoder.getstate()[0])
             try:
-                text = decoder.decode(chunk, final=not chunk)
-            except UnicodeDecodeError as exc:
-                return offset - pending + exc.start
-            encoded = text.encode("utf-8")
+                encoded = converter.convert(chunk, final=not chunk)
+            except iconv.Undecodable as exc:
+                return exc.offset
             lines.feed(encoded)
             fout.write(encoded)
             if not chunk:
