@@ -7,7 +7,8 @@ searching and reading dataset pages on loopback; the same clients against a triv
 
 Clients browse as people do (see `pick_request`). The service runs as deployed (README,
 Deployment): gunicorn, PostgreSQL and a shared Redis cache (--cache-url, emptied before the run;
-`memory` for the per-process cache of the embedded defaults). Needs PostgreSQL (LOAD_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/jangteo_load;
+`memory` for the per-process cache of the embedded defaults), and a process does beat's work of
+writing the buffered dataset views every 30 s (catalog/view_log.py). Needs PostgreSQL (LOAD_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/jangteo_load;
 the database is created if missing). Traffic goes to 127.0.0.1 only, bounded in time."""
 
 from __future__ import annotations
@@ -454,6 +455,22 @@ def _seed_in_subprocess(env: dict, datasets: int) -> str:
     return seeded.stdout.strip().splitlines()[-1]
 
 
+# What beat's catalog.tasks.flush_dataset_views does in a deployment, on this machine, so its
+# cost is part of the measured load: the dataset views buffered in Redis written every 30 s.
+_FLUSH_LOOP = """
+import time, django
+django.setup()
+from catalog import view_log
+while True:
+    time.sleep(30)
+    view_log.flush()
+"""
+
+
+def _start_view_flusher(env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", _FLUSH_LOOP], cwd=REPO, env=env)
+
+
 def _start_gunicorn(env: dict, workers: int, threads: int) -> subprocess.Popen:
     """gunicorn on PORT, answering /healthz (SystemExit after 30 s without)."""
     server = subprocess.Popen(
@@ -528,11 +545,13 @@ def main() -> None:
         f"gunicorn {args.workers} workers × {args.threads} threads; cache {args.cache_url}"
     )
     server = _start_gunicorn(env, args.workers, args.threads)
+    flusher = _start_view_flusher(env)
     try:
         results = _phases(args)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for process in (server, flusher):
+            process.terminate()
+            process.wait(timeout=30)
     _verdict(*results, utilization=args.utilization)
 
 

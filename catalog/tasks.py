@@ -5,7 +5,7 @@ import logging
 from celery import shared_task
 from django.utils.translation import gettext_lazy as _
 
-from catalog import services
+from catalog import services, view_log
 from catalog.models import DatasetVersion, VersionSource
 from catalog.services import imports, uploads
 from marketplace.actors import SYSTEM
@@ -73,6 +73,12 @@ def sweep_stuck_versions() -> int:
     for version_id in ids:
         ingest_version.delay(version_id)
     return len(ids)
+
+
+@shared_task(ignore_result=True)
+def flush_dataset_views() -> int:
+    """Move the views buffered in Redis into the database (catalog.view_log)."""
+    return view_log.flush()
 
 
 @shared_task

@@ -334,6 +334,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "catalog.tasks.sweep_stuck_versions",
         "schedule": timedelta(minutes=5),
     },
+    # Dataset views buffered in the shared Redis cache, written in batches (catalog/view_log.py).
+    "catalog-flush-dataset-views": {
+        "task": "catalog.tasks.flush_dataset_views",
+        "schedule": timedelta(seconds=env.int("DATASET_VIEWS_FLUSH_SECONDS", default=30)),
+    },
     "catalog-sweep-expired-uploads": {
         "task": "catalog.tasks.sweep_expired_uploads",
         "schedule": timedelta(hours=1),

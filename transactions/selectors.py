@@ -19,6 +19,7 @@ from accounts.selectors import (  # noqa: F401 - part of this module's reads
     organization_ids,
     own_organization_ids,
 )
+from catalog import view_log
 from catalog.models import Dataset, DatasetView, Offer
 from marketplace import errors
 from marketplace.models import AuditEvent
@@ -277,7 +278,9 @@ def _by_owner(table) -> dict[int, list[dict]]:
 def provider_stats(datasets, *, since=None, until=None) -> list[dict]:
     """Per dataset and offer and month: views, requests, final approvals, licenses issued,
     downloads and revenue (supply amount of paid invoices). Six aggregate queries grouped by
-    month, whatever the number of rows behind them."""
+    month, whatever the number of rows behind them. Views still buffered are written first, so
+    every view made so far counts."""
+    view_log.flush()
     datasets = list(datasets)
     dataset_ids = [d.pk for d in datasets]
     offers = list(Offer.objects.filter(dataset_id__in=dataset_ids).order_by("dataset_id", "pk"))

@@ -3,7 +3,8 @@
 Python's codecs decode CP949 into a ``str`` and encode that again as UTF-8: two passes and a
 large intermediate object per chunk, on one core. ``iconv(3)`` converts the bytes directly (and
 ctypes lets go of the GIL while it runs). Where the C library has no iconv or no converter for the
-encoding, ``converter_to_utf8`` falls back on Python's codec, which gives the same bytes (``tests/catalog/test_iconv.py`` checks every CP949 character and the error offsets).
+encoding, ``converter_to_utf8`` falls back on Python's codec, which gives the same bytes
+(``tests/catalog/test_iconv.py`` checks every CP949 character and the error offsets).
 """
 
 from __future__ import annotations
@@ -68,7 +69,11 @@ class Converter:
             out_ptr = ctypes.c_void_p(ctypes.addressof(self._out))
             out_left = ctypes.c_size_t(len(self._out))
             result = self._lib.iconv(
-                self._handle, ctypes.byref(in_ptr), ctypes.byref(in_left), ctypes.byref(out_ptr), ctypes.byref(out_left)
+                self._handle,
+                ctypes.byref(in_ptr),
+                ctypes.byref(in_left),
+                ctypes.byref(out_ptr),
+                ctypes.byref(out_left),
             )
             parts.append(ctypes.string_at(self._out, len(self._out) - out_left.value))
             error = ctypes.get_errno() if result == _FAILED else 0

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import slugify
@@ -26,14 +26,13 @@ from guardian.shortcuts import assign_perm
 from accounts.models import Organization
 from accounts.selectors import roles_by_organization
 from catalog import cache as catalog_cache
-from catalog import ingestion, permissions, privacy, risk_reports
+from catalog import ingestion, permissions, privacy, risk_reports, view_log
 from catalog.ingestion import partition
 from catalog.models import (
     Dataset,
     DatasetPart,
     DatasetRegion,
     DatasetVersion,
-    DatasetView,
     Field,
     LicenseTerms,
     Offer,
@@ -346,20 +345,7 @@ def dataset_record_view(*, actor, dataset: Dataset) -> None:
     not state changes, and no personal data is kept)."""
     authorize(permissions.dataset_record_view, actor, dataset)
     orgs = list(roles_by_organization(actor)) if getattr(actor, "is_authenticated", False) else []
-    # One plain INSERT: every dataset page and API read makes one, so it skips the ORM's save.
-    meta, quote = DatasetView._meta, connection.ops.quote_name
-    columns = ", ".join(
-        quote(meta.get_field(name).column) for name in ("dataset", "organization", "viewed_at")
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES (%s, %s, %s)",  # noqa: S608 - names from the model
-            [
-                dataset.pk,
-                orgs[0] if len(orgs) == 1 else None,
-                connection.ops.adapt_datetimefield_value(timezone.now()),
-            ],
-        )
+    view_log.record(dataset.pk, orgs[0] if len(orgs) == 1 else None, timezone.now())
 
 
 def _jsonable(values: dict) -> dict:

@@ -82,7 +82,8 @@ def test_a_character_cut_off_at_the_end_of_the_file_is_an_error_at_its_first_byt
 
 
 @pytest.mark.parametrize(
-    "name", ["gg_local_currency_issuance_usage_monthly_cp949.csv", "national_traditional_market_standard_cp949.csv"]
+    "name",
+    ["gg_local_currency_issuance_usage_monthly_cp949.csv", "national_traditional_market_standard_cp949.csv"],
 )
 def test_a_real_cp949_file_is_transcoded_to_the_bytes_the_codec_gives(tmp_path, name):
     src = REAL_KR / name
