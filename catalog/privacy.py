@@ -169,8 +169,9 @@ class Dialect:
         return f"CAST(('0x' || substr({hex_sql}, 1, 16)) AS UBIGINT)"
 
     def cell_key(self, record_key: str) -> str:
-        """The XOR of a cell's distinct record keys, as an unsigned 64-bit number."""
-        return f"bit_xor(DISTINCT {record_key})"
+        """The XOR of `record_key` over a cell's rows, one per subject (see stats_select), as an
+        unsigned 64-bit number."""
+        return f"bit_xor({record_key})"
 
     def top_two(self, column: str) -> str:
         """The two largest values of `column`, largest first, as a list."""
@@ -779,15 +780,16 @@ def stats_select(shape: _Shape, base: str, d: Dialect, *, keyed: bool) -> str:
     total per contributor (`__ctop{j}`, `__ctot{j}`) and per subject (`__stop{j}`, `__stot{j}`).
     The part of protection that reads every record, in DuckDB's SQL or Spark's (`d`). A keyed
     table carries its averages as sums and counts (`__n{j}`), which both engines add up exactly;
-    the rules step divides."""
+    the rules step divides.
+
+    Subjects, contributors and the cell key (the XOR of the cell's distinct record keys) come
+    from the records grouped by cell and subject, and by cell and contributor, rather than from
+    DISTINCT aggregates over the records: the same numbers (a record key is a function of its
+    subject), in half the time at 20 M rows and without DISTINCT's per-cell hash sets, which ran
+    out of DuckDB's 1 GB at 60 M rows."""
     d_cols = [f"__d{i}" for i in range(len(shape.dims))]
     dims = ", ".join(d_cols)
-    aggs = [
-        "count(*) AS __records",
-        "count(DISTINCT __s) AS __subjects",
-        "count(DISTINCT __c) AS __contributors",
-        f"{d.cell_key('__rk')} AS __ck",
-    ]
+    aggs = ["count(*) AS __records"]
     for j, m in enumerate(shape.measures):
         if keyed and m.agg == "avg":
             aggs += [f"sum(__m{j}) AS __v{j}", f"count(__m{j}) AS __n{j}"]
@@ -795,21 +797,23 @@ def stats_select(shape: _Shape, base: str, d: Dialect, *, keyed: bool) -> str:
             aggs.append(f"{m.agg}(__m{j}) AS __v{j}")
     aggs += [f"sum(__m{j}) AS __t{j}" for j in shape.weighted]
     cells = f"SELECT {dims}, {', '.join(aggs)} FROM {base} GROUP BY {dims}"
-    if not shape.weighted:
-        return cells
-    nets = ", ".join(f"abs(sum(__m{j})) AS __a{j}" for j in shape.weighted)
-    joins, tops = "", []
-    for who, key in (("c", "__c"), ("s", "__s")):
-        summary = ", ".join(
-            f"{d.top_two(f'__a{j}')} AS __{who}top{j}, sum(__a{j}) AS __{who}tot{j}" for j in shape.weighted
-        )
+    nets = [f"abs(sum(__m{j})) AS __a{j}" for j in shape.weighted]
+    joins, picked = "", []
+    sides = (  # (alias, key, per key, per cell as (expression, name))
+        ("c", "__c", [], [("count(__c)", "__contributors")]),
+        ("s", "__s", ["min(__rk) AS __rk"], [("count(__s)", "__subjects"), (d.cell_key("__rk"), "__ck")]),
+    )
+    for who, key, inner, outer in sides:
+        for j in shape.weighted:
+            outer = [*outer, (d.top_two(f"__a{j}"), f"__{who}top{j}"), (f"sum(__a{j})", f"__{who}tot{j}")]
+        grouped = f"SELECT {', '.join([dims, key, *inner, *nets])} FROM {base} GROUP BY {dims}, {key}"
+        summary = ", ".join(f"{expr} AS {name}" for expr, name in outer)
         on = " AND ".join(f"cells.{x} IS NOT DISTINCT FROM {who}.{x}" for x in d_cols)
         joins += (
-            f" LEFT JOIN (SELECT {dims}, {summary} FROM (SELECT {dims}, {key}, {nets} FROM {base}"
-            f" GROUP BY {dims}, {key}) AS nets GROUP BY {dims}) AS {who} ON {on}"
+            f" LEFT JOIN (SELECT {dims}, {summary} FROM ({grouped}) AS nets GROUP BY {dims}) AS {who} ON {on}"
         )
-        tops += [f"{who}.__{who}top{j}, {who}.__{who}tot{j}" for j in shape.weighted]
-    return f"SELECT cells.*, {', '.join(tops)} FROM ({cells}) AS cells{joins}"
+        picked += [f"{who}.{name}" for _, name in outer]
+    return f"SELECT cells.*, {', '.join(picked)} FROM ({cells}) AS cells{joins}"
 
 
 def stats_statement(parquet, schema: list[Column], policy: OfferPolicy, noise_seed: str, d: Dialect) -> str:

@@ -151,7 +151,7 @@ class SparkDialect(privacy.Dialect):
         return f"CAST(conv(substr({hex_sql}, 1, 16), 16, -10) AS BIGINT)"  # the same 64 bits, signed
 
     def cell_key(self, record_key: str) -> str:
-        xor = f"bit_xor(DISTINCT {record_key})"
+        xor = f"bit_xor({record_key})"
         unsigned = f"CAST({xor} AS DECIMAL(20, 0))"
         return f"CAST(CASE WHEN {xor} < 0 THEN {unsigned} + {2**64} ELSE {unsigned} END AS DECIMAL(20, 0))"
 
