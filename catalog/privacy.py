@@ -785,8 +785,9 @@ def stats_select(shape: _Shape, base: str, d: Dialect, *, keyed: bool) -> str:
     Subjects, contributors and the cell key (the XOR of the cell's distinct record keys) come
     from the records grouped by cell and subject, and by cell and contributor, rather than from
     DISTINCT aggregates over the records: the same numbers (a record key is a function of its
-    subject; `tests/catalog/test_privacy_stats.py` compares the two forms), in about half the time at 20 M and 60 M rows; the DISTINCT form once ran out of
-    DuckDB's 1 GB at 60 M rows (`bench/extract_task.py --rows 60000000`)."""
+    subject; `tests/catalog/test_privacy_stats.py` compares the two forms), in about half the
+    time at 20 M and 60 M rows; the DISTINCT form once ran out of DuckDB's 1 GB at 60 M rows
+    (`bench/extract_task.py --rows 60000000`)."""
     d_cols = [f"__d{i}" for i in range(len(shape.dims))]
     dims = ", ".join(d_cols)
     aggs = ["count(*) AS __records"]
