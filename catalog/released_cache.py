@@ -35,6 +35,7 @@ from django.conf import settings
 
 from catalog import privacy
 from catalog.ingestion.sql import ident, literal
+from catalog.storage import sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ def _whole(entry: Path) -> list[tuple[str, str]] | None:
         return None
     if not entry.exists():
         return None
-    if _sha256(entry) == about.get("sha256"):
+    if sha256_of(entry) == about.get("sha256"):
         return columns
     log.warning("released-table cache entry %s damaged; building the table again", entry.name)
     _remove(entry)
@@ -172,7 +173,9 @@ def _keep(con, table: str, folder: Path, entry: Path) -> None:
         )
         built = f"SELECT {select} FROM {table}"  # noqa: S608 - quoted names, described by DuckDB
         con.execute(f"COPY ({built}) TO {literal(partial)} (FORMAT parquet, COMPRESSION zstd)")
-        digest = _sha256(partial, sync=True)
+        digest = sha256_of(partial)
+        with open(partial, "rb") as f:
+            os.fsync(f.fileno())  # on disk before it takes the entry's name
         os.replace(partial, entry)
         written = folder / f".{entry.stem}.{os.getpid()}{CHECKSUM}.part"
         written.write_text(json.dumps({"sha256": digest, "columns": columns}))
@@ -203,16 +206,6 @@ def evict(folder: Path, limit: int) -> list[str]:
         total -= size
         removed.append(path.name)
     return removed
-
-
-def _sha256(path: Path, *, sync: bool = False) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-        if sync:
-            os.fsync(f.fileno())
-    return digest.hexdigest()
 
 
 def _remove(entry: Path) -> None:
