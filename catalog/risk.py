@@ -32,6 +32,7 @@ from catalog.privacy import multiset_signature_sql
 
 UNICITY_POINTS = (1, 2, 3)
 MAX_SUBJECTS = 20_000
+BELOW_K = 5  # the k of `below_k_share` unless the caller gives its own
 SEP = "\x1f"
 
 
@@ -106,7 +107,7 @@ def assess(
     subject: str | None = None,
     day: str | None = None,
     place: list[str] | tuple[str, ...] = (),
-    k: int = 5,
+    k: int = BELOW_K,
     points: tuple[int, ...] = UNICITY_POINTS,
     max_subjects: int = MAX_SUBJECTS,
     seed: int = 0,
@@ -124,6 +125,7 @@ def assess(
 
 
 def _assess(con, qis, subject, day, place, k, points, max_subjects, seed) -> RiskReport:
+    """The report over the temp table __risk_rows (see assess)."""
     (rows,) = con.execute("SELECT count(*) FROM __risk_rows").fetchone()
     k_anon, uniques, below, classes = None, 0.0, 0.0, 0
     if rows and qis:
@@ -199,13 +201,14 @@ def _unicity(con, p: int, max_subjects: int, seed: int) -> tuple[float | None, i
     return unique / drawn, drawn
 
 
-def _linkage_sql(tup: str, subject: str, truth: str | None) -> str:
-    """Counts of linkage (see linkage) over the temp tables __link_a, __link_b and their
-    per-subject signatures __link_a_s, __link_b_s."""
+def _linkage_sql(tup: str, subject: str, truth: str | None, tables: tuple[str, str]) -> str:
+    """Counts of linkage (see linkage) over the rows of the temp `tables` (first, second file)
+    and their per-subject signatures __link_a_s, __link_b_s."""
+    first, second = tables
     return f"""
-            WITH ra AS (SELECT {tup} AS t, any_value({ident(subject)}) AS s FROM __link_a
+            WITH ra AS (SELECT {tup} AS t, any_value({ident(subject)}) AS s FROM {first}
                         GROUP BY t HAVING count(*) = 1),
-                 rb AS (SELECT {tup} AS t, any_value({ident(subject)}) AS s FROM __link_b
+                 rb AS (SELECT {tup} AS t, any_value({ident(subject)}) AS s FROM {second}
                         GROUP BY t HAVING count(*) = 1),
                  ta AS (SELECT sig, any_value(s) AS s FROM __link_a_s GROUP BY sig HAVING count(*) = 1),
                  tb AS (SELECT sig, any_value(s) AS s FROM __link_b_s GROUP BY sig HAVING count(*) = 1),
@@ -242,18 +245,30 @@ def linkage(
     column naming the real subject, present in both statements: tests only), only correct links
     count and `subjects_linked` also gives the share of real subjects with any correct link.
     Returns `{"subjects", "linked", "share", "real_subjects", "real_linked", "real_share"}`."""
+    try:
+        for name, (sql, params) in (("__link_a", first), ("__link_b", second)):
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM ({sql})", params)  # noqa: S608
+        return _linkage_over(con, ("__link_a", "__link_b"), subject=subject, columns=columns, truth=truth)
+    finally:
+        for name in ("__link_a", "__link_b"):
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _linkage_over(
+    con, tables: tuple[str, str], *, subject: str, columns: list[str], truth: str | None
+) -> dict:
+    """linkage over two files already in the temp `tables` (the caller drops them)."""
     tup = " || chr(30) || ".join(f"coalesce(CAST({ident(c)} AS VARCHAR), chr(29))" for c in columns)
     real = f"any_value(CAST({ident(truth)} AS VARCHAR))" if truth else "NULL"
-    for name, (sql, params) in (("__link_a", first), ("__link_b", second)):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM ({sql})", params)  # noqa: S608
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {name}_s AS SELECT {ident(subject)} AS s, {real} AS real,"  # noqa: S608
-            f" {multiset_signature_sql(tup)} AS sig FROM {name} GROUP BY {ident(subject)}"
-        )
     try:
-        row = con.execute(_linkage_sql(tup, subject, truth)).fetchone()
+        for table, name in zip(tables, ("__link_a_s", "__link_b_s"), strict=True):
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {ident(subject)} AS s, {real} AS real,"  # noqa: S608
+                f" {multiset_signature_sql(tup)} AS sig FROM {table} GROUP BY {ident(subject)}"
+            )
+        row = con.execute(_linkage_sql(tup, subject, truth, tables)).fetchone()
     finally:
-        for name in ("__link_a", "__link_b", "__link_a_s", "__link_b_s"):
+        for name in ("__link_a_s", "__link_b_s"):
             con.execute(f"DROP TABLE IF EXISTS {name}")
     subjects, linked, real_subjects, real_linked = row
     return {
@@ -270,40 +285,65 @@ def linkage(
 ASSESSMENT_KEYS = (b"jangteo-risk-license-a".ljust(32, b"."), b"jangteo-risk-license-b".ljust(32, b"."))
 
 
-def assess_policy(con, *, parquet: str, schema: list, policy, seed: int = 0) -> RiskReport:
-    """The risk report of a record-level `policy` (catalog.policy.OfferPolicy) over `parquet`:
-    its whole planned output (every field, no narrowing) as a license would receive it, under
-    a stand-in license key, and its linkage with a second license's file.
+@dataclass(frozen=True)
+class Roles:
+    """Which delivered columns the measures read (see assess_policy)."""
 
-    Quasi-identifiers: every delivered non-identifier column (the conservative reading: an
-    attacker may know any of them). Subject: the offer's `subject_field` when delivered, else
-    its first delivered identifier. Day: the offer's date field. Place: the other delivered
+    quasi_identifiers: list[str]
+    subject: str | None
+    day: str | None
+    place: list[str]
+
+
+def roles(plan, schema: list, policy) -> Roles:
+    """The roles of a records `plan`'s output columns under `policy`: quasi-identifiers are
+    every delivered non-identifier column (the conservative reading: an attacker may know any
+    of them); the subject is the offer's `subject_field` when delivered, else its first
+    delivered identifier; the day is the offer's date field; the place is the other delivered
     identifiers (a merchant pseudonym), else every other delivered text column."""
     from catalog import privacy
 
-    first, second = (
+    sensitivity = {c.name: c.sensitivity for c in schema}
+    kinds = dict(zip(plan.columns, plan.types, strict=True))
+    identifiers = [n for n in plan.columns if sensitivity[n] == privacy.IDENTIFIER]
+    qis = [n for n in plan.columns if sensitivity[n] != privacy.IDENTIFIER]
+    subject = policy.subject_field if policy.subject_field in identifiers else next(iter(identifiers), None)
+    day = policy.date_field if policy.date_field in plan.columns else None
+    place = [n for n in identifiers if n != subject] or [n for n in qis if n != day and kinds[n] == "string"]
+    return Roles(qis, subject, day, place)
+
+
+def assessment_plans(parquet, schema: list, policy) -> tuple:
+    """The planned output of `policy` over `parquet` as two licenses would receive it: every
+    field, no narrowing, under the two stand-in keys of ASSESSMENT_KEYS."""
+    from catalog import privacy
+
+    return tuple(
         privacy.plan(parquet=parquet, schema=schema, policy=policy, scope={}, key=k) for k in ASSESSMENT_KEYS
     )
-    sensitivity = {c.name: c.sensitivity for c in schema}
-    kinds = dict(zip(first.columns, first.types, strict=True))
-    identifiers = [n for n in first.columns if sensitivity[n] == privacy.IDENTIFIER]
-    qis = [n for n in first.columns if sensitivity[n] != privacy.IDENTIFIER]
-    subject = policy.subject_field if policy.subject_field in identifiers else next(iter(identifiers), None)
-    day = policy.date_field if policy.date_field in first.columns else None
-    place = [n for n in identifiers if n != subject] or [n for n in qis if n != day and kinds[n] == "string"]
-    report = assess(
-        con,
-        sql=first.sql,
-        params=first.params,
-        quasi_identifiers=qis,
-        subject=subject,
-        day=day,
-        place=place,
-        seed=seed,
-    )
-    if subject is None or not qis:
-        return report
-    linked = linkage(
-        con, first=(first.sql, first.params), second=(second.sql, second.params), subject=subject, columns=qis
-    )
+
+
+def assess_policy(con, *, parquet: str, schema: list, policy, seed: int = 0) -> RiskReport:
+    """The risk report of a record-level `policy` (catalog.policy.OfferPolicy) over `parquet`:
+    its whole planned output as a license would receive it, and its linkage with a second
+    license's file (`assessment_plans`), the columns in the `roles` that function gives.
+
+    The first license's rows are materialised once, for the report and for the linkage (two
+    treated copies in all, not three)."""
+    first, second = assessment_plans(parquet, schema, policy)
+    r = roles(first, schema, policy)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __risk_rows AS SELECT * FROM ({first.sql})", first.params)  # noqa: S608
+    try:
+        report = _assess(
+            con, r.quasi_identifiers, r.subject, r.day, r.place, BELOW_K, UNICITY_POINTS, MAX_SUBJECTS, seed
+        )
+        if r.subject is None or not r.quasi_identifiers:
+            return report
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __link_b AS SELECT * FROM ({second.sql})", second.params)  # noqa: S608
+        linked = _linkage_over(
+            con, ("__risk_rows", "__link_b"), subject=r.subject, columns=r.quasi_identifiers, truth=None
+        )
+    finally:
+        con.execute("DROP TABLE IF EXISTS __risk_rows")
+        con.execute("DROP TABLE IF EXISTS __link_b")
     return RiskReport(**{**report.to_dict(), "linkage": linked["share"]})

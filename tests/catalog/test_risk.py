@@ -172,3 +172,49 @@ def test_the_raw_demo_record_offer_is_flagged(tmp_path: Path):
         columns=columns,
     )
     assert linked["share"] > 0.99
+
+
+@pytest.mark.parametrize("treated", [False, True])
+def test_the_offer_report_shares_one_copy_and_gives_the_separate_measures(tmp_path: Path, treated):
+    """assess_policy materialises the first license's rows once for the report and the
+    linkage; its report must be what assess and linkage give each from their own copies, on
+    the demo's record offer raw (everything linkable) and treated (nothing is)."""
+    from catalog import privacy
+    from catalog.policy import OfferPolicy
+    from demo import generator as demo_data
+    from demo import specs
+
+    source = tmp_path / "cards.parquet"
+    demo_data.generate_card_transactions(source, rows=20_000, seed=3)
+    sensitivity = {"card_id": "identifier", "merchant_id": "identifier", "transaction_id": "identifier"}
+    sensitivity |= {"age_band": "quasi_identifier", "sex": "quasi_identifier", "dong": "quasi_identifier"}
+    con = duckdb.connect()
+    described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(source)]).fetchall()
+    types = {"approved_at": "datetime", "amount": "integer"}
+    schema = [privacy.Column(n, types.get(n, "string"), sensitivity.get(n, "public")) for n, *_ in described]
+    values = dict(specs.CARD_PAYMENTS["offers"]["records"])
+    if not treated:
+        values["treatments"] = {}
+    policy = OfferPolicy.from_values(values).normalized()
+    first, second = risk.assessment_plans(str(source), schema, policy)
+    roles = risk.roles(first, schema, policy)
+    alone = risk.assess(
+        con,
+        sql=first.sql,
+        params=first.params,
+        quasi_identifiers=roles.quasi_identifiers,
+        subject=roles.subject,
+        day=roles.day,
+        place=roles.place,
+    )
+    linked = risk.linkage(
+        con,
+        first=(first.sql, first.params),
+        second=(second.sql, second.params),
+        subject=roles.subject,
+        columns=roles.quasi_identifiers,
+    )
+    report = risk.assess_policy(con, parquet=str(source), schema=schema, policy=policy)
+    assert report == risk.RiskReport(**{**alone.to_dict(), "linkage": linked["share"]})
+    assert (report.linkage > 0.5) is (not treated)  # the two cases differ where it matters
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone() == (0,)
