@@ -53,6 +53,7 @@ class OfferSerializer(ModelSerializer):
     terms_version = serializers.IntegerField(source="current_terms.version", default=None)
     terms_sha256 = serializers.CharField(source="current_terms.sha256", default="")
     dominance = serializers.FloatField()
+    risk_status = serializers.CharField(read_only=True)
 
     class Meta:
         model = Offer
@@ -65,6 +66,9 @@ class OfferSerializer(ModelSerializer):
             "risk_report",
             "risk_computed_at",
             "risk_passes",
+            "risk_status",
+            "risk_measuring_since",
+            "open_when_measured",
             "created_at",
             "updated_at",
         ]

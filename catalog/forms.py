@@ -513,6 +513,8 @@ class OfferForm(WebForm):
             "columns": offer.fields,
             "measures": [f"{m['agg']}:{m['field']}" for m in offer.measures or []],
             "terms": offer.current_terms.text if offer.current_terms else "",
+            # Waiting for its risk report, an offer asked to open keeps that request when saved.
+            "is_active": offer.is_active or offer.open_when_measured,
         }
 
 

@@ -504,6 +504,11 @@ class Offer(models.Model):
         "catalog.DatasetVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     risk_passes = models.BooleanField(_("risk under threshold"), null=True, blank=True)
+    # A measurement a worker owes (large versions, see catalog.services.offer_risk_measure):
+    # its token (a later one supersedes it), since when, and whether the offer opens if it passes.
+    risk_token = models.UUIDField(null=True, blank=True, editable=False)
+    risk_measuring_since = models.DateTimeField(_("risk being measured since"), null=True, blank=True)
+    open_when_measured = models.BooleanField(_("open for requests once measured"), default=False)
     approval = models.CharField(
         _("approval"), max_length=20, choices=Approval.choices, default=Approval.CENTER
     )
@@ -547,6 +552,14 @@ class Offer(models.Model):
     def policy(self) -> OfferPolicy:
         """The offer's privacy policy as the planner reads it."""
         return OfferPolicy.from_offer(self)
+
+    @property
+    def risk_status(self) -> str:
+        """ "measuring" while a worker owes the risk report, "measured" once there is one, else
+        "not_measured" (aggregates, or data that could not be measured)."""
+        if self.risk_token:
+            return "measuring"
+        return "measured" if self.risk_report else "not_measured"
 
 
 class LicenseTerms(models.Model):

@@ -188,6 +188,15 @@ def versions_requeue_stuck(actor, _target=None) -> bool:
     return is_system(actor)
 
 
+def offer_risk_measure(actor, _offer=None) -> bool:
+    """Only the worker stores a report it was queued to measure."""
+    return is_system(actor)
+
+
+def offers_requeue_stuck_risk(actor, _target=None) -> bool:
+    return is_system(actor)
+
+
 def offer_preview(actor, offer) -> bool:
     """Sample rows under `offer`'s rules are shown to whoever could request the offer: the
     dataset's center and operators always; a signed-in analyst or manager of a verified buyer

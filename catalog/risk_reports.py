@@ -88,10 +88,18 @@ def violation_messages(report: dict | None, limit: risk.RiskThreshold | None = N
 
 
 def refusal(offer: Offer) -> list[str]:
-    """Why `offer` may not be opened or approved now: its stored report against the current
-    threshold (empty for aggregates and for record offers not measured yet)."""
+    """Why `offer` may not be opened or approved now: a report a worker still owes, or its stored
+    report against the current threshold (empty for aggregates and for record offers never
+    measured)."""
     if offer.kind != Offer.Kind.RECORDS or not guards(offer.dataset):
         return []
+    if offer.risk_token:
+        return [
+            _(
+                "Its re-identification risk is being measured on the current data; requests can be "
+                "approved once the report is in and within the threshold."
+            )
+        ]
     return violation_messages(offer.risk_report)
 
 

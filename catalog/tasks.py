@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from catalog import services, view_log
 from catalog.models import DatasetVersion, VersionSource
-from catalog.services import imports, uploads
+from catalog.services import imports, risk_measurement, uploads
 from marketplace.actors import SYSTEM
 from marketplace.jobs import job_task
 
@@ -105,3 +105,21 @@ def keep_released_tables(version_id: int) -> dict:
     except (duckdb.Error, OSError) as exc:
         log.warning("protected tables of version %s not kept ahead: %s", version_id, exc)
         return {}
+
+
+@shared_task(
+    name="catalog.tasks.measure_offer_risk", acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
+def measure_offer_risk(offer_id: int, token: str) -> str:
+    """Measure the risk report a record offer over a large version owes (see
+    catalog.services.risk_measurement); the offer opens when it was asked to and passes."""
+    return risk_measurement.offer_risk_measure(actor=SYSTEM, offer_id=offer_id, token=token)
+
+
+@shared_task(ignore_result=True)
+def sweep_stuck_risk_measurements() -> int:
+    """Queue again the risk measurements a lost worker never finished."""
+    stuck = risk_measurement.offers_requeue_stuck_risk(actor=SYSTEM)
+    for offer_id, token in stuck:
+        measure_offer_risk.delay(offer_id, token)
+    return len(stuck)

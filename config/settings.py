@@ -339,6 +339,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "catalog.tasks.flush_dataset_views",
         "schedule": timedelta(seconds=env.int("DATASET_VIEWS_FLUSH_SECONDS", default=30)),
     },
+    # Risk measurements a lost worker never finished are queued again (catalog.services).
+    "catalog-sweep-stuck-risk-measurements": {
+        "task": "catalog.tasks.sweep_stuck_risk_measurements",
+        "schedule": timedelta(minutes=10),
+    },
     "catalog-sweep-expired-uploads": {
         "task": "catalog.tasks.sweep_expired_uploads",
         "schedule": timedelta(hours=1),
@@ -464,6 +469,10 @@ REQUEST_REVIEW_DEADLINE_DAYS = env.int("REQUEST_REVIEW_DEADLINE_DAYS", default=3
 # The risk threshold of record-level offers while the operator has set none (catalog.risk_reports;
 # the keys of catalog.risk.RiskThreshold). Empty: RiskThreshold's defaults.
 RISK_THRESHOLD_DEFAULTS: dict = {}
+# A record offer over a version of more rows than this has its risk measured by a worker (the
+# offer stays closed until the report passes; bench/risk.py: about 265,000 rows a second on 2
+# cores, so the default keeps a request's measurement near two seconds).
+RISK_INLINE_MAX_ROWS = env.int("RISK_INLINE_MAX_ROWS", default=500_000)
 
 # --- The operator and its documents (shown in every page's footer, the terms and the privacy
 # policy). Embedded values are the demo's; production sets its own. Bumping a version asks new

@@ -1122,12 +1122,49 @@ def _refuse_public_conflicts(policy: OfferPolicy, version: DatasetVersion) -> No
         )
 
 
+NOT_MEASURED = {"risk_report": None, "risk_computed_at": None, "risk_version": None, "risk_passes": None}
+NOTHING_OWED = {"risk_token": None, "risk_measuring_since": None, "open_when_measured": False}
+
+
+def _measured_later(policy: OfferPolicy, version: DatasetVersion) -> bool:
+    """Whether a worker measures the risk of a record offer over `version` (more rows than
+    RISK_INLINE_MAX_ROWS: minutes, not seconds) instead of the request that saves it."""
+    return not policy.is_aggregate and (version.row_count or 0) > settings.RISK_INLINE_MAX_ROWS
+
+
+def _owed(version: DatasetVersion, *, opening: bool) -> dict:
+    """The risk fields of an offer whose report a worker owes: no report, closed until it passes
+    (`open_when_measured` remembers that it was asked to open); see _queue_measurement."""
+    return {
+        **NOT_MEASURED,
+        "risk_version": version,
+        "risk_token": uuid.uuid4(),
+        "risk_measuring_since": timezone.now(),
+        "open_when_measured": opening,
+    }
+
+
+def _queue_measurement(offer: Offer) -> None:
+    """Once committed, have a worker measure the report `offer` owes (catalog.services.risk_measurement)."""
+    if offer.risk_token:
+        offer_id, token = offer.pk, str(offer.risk_token)
+        transaction.on_commit(lambda: jobs.enqueue("catalog.tasks.measure_offer_risk", offer_id, token))
+
+
 def _assessed(policy: OfferPolicy, version: DatasetVersion, *, opening: bool) -> dict:
-    """The risk fields of an offer with `policy` over `version` (measured now); refuses when the
-    offer would be open for requests above the operator's threshold, or beside open statistics
-    that it would give away (or that would give it away)."""
+    """The risk fields of an offer with `policy` over `version` (measured now, or owed by a
+    worker for a large version); refuses when the offer would be open for requests above the
+    operator's threshold, or beside open statistics that it would give away (or that would give
+    it away)."""
     if opening:
         _refuse_public_conflicts(policy, version)
+    if _measured_later(policy, version):
+        return _owed(version, opening=opening)
+    return _measure_now(policy, version, opening=opening)
+
+
+def _measure_now(policy: OfferPolicy, version: DatasetVersion, *, opening: bool) -> dict:
+    """The risk fields of `policy` over `version`, measured in this process (see _assessed)."""
     try:
         report = risk_reports.report_for(policy, version)
     except duckdb.Error as exc:  # out of memory or disk on a very large version
@@ -1141,7 +1178,7 @@ def _assessed(policy: OfferPolicy, version: DatasetVersion, *, opening: bool) ->
             raise errors.ApplicationError(message, errors={"is_active": [message]}) from exc
         report = None
     if report is None:
-        return {"risk_report": None, "risk_computed_at": None, "risk_version": None, "risk_passes": None}
+        return {**NOT_MEASURED, **NOTHING_OWED}
     stored = report.to_dict()
     messages = risk_reports.violation_messages(stored)
     if opening and risk_reports.guards(version.dataset):
@@ -1151,7 +1188,23 @@ def _assessed(policy: OfferPolicy, version: DatasetVersion, *, opening: bool) ->
         "risk_computed_at": timezone.now(),
         "risk_version": version,
         "risk_passes": not messages,
+        **NOTHING_OWED,
     }
+
+
+def _settle_assessment(offer: Offer, assessed: dict, *, wants_open: bool) -> bool:
+    """Set the risk fields `assessed` on the locked `offer`. While a worker owes the report the
+    offer stays closed and remembers `wants_open`; with a report that passes (or that does not
+    guard the dataset) an offer that was waiting to open opens. Returns whether it opened."""
+    for key, value in assessed.items():
+        setattr(offer, key, value)
+    if offer.risk_token:
+        offer.open_when_measured = wants_open
+        return False
+    if wants_open and not offer.is_active and offer.risk_report and not risk_reports.refusal(offer):
+        offer.is_active = True
+        return True
+    return False
 
 
 def offer_assess_risk(*, actor, offer: Offer, version: DatasetVersion | None = None) -> Offer:
@@ -1172,17 +1225,30 @@ def offer_assess_risk(*, actor, offer: Offer, version: DatasetVersion | None = N
         offer = (
             Offer.objects.select_for_update(of=("self",)).select_related("dataset__center").get(pk=offer.pk)
         )
-        for key, value in assessed.items():
-            setattr(offer, key, value)
-        offer.save(update_fields=[*assessed, "updated_at"])
-        audit_record(
-            actor=actor,
-            verb="catalog.offer.risk_assessed",
-            target=offer,
-            organization=offer.dataset.center,
-            after={"version": version.pk, "passes": offer.risk_passes, "report": offer.risk_report},
-        )
+        _store_assessment(actor, offer, assessed, version)
+        _queue_measurement(offer)
     return offer
+
+
+def _store_assessment(actor, offer: Offer, assessed: dict, version: DatasetVersion) -> bool:
+    """Settle `assessed` on the locked `offer` (see _settle_assessment), save and audit it.
+    Returns whether the offer opened."""
+    opened = _settle_assessment(offer, assessed, wants_open=offer.open_when_measured)
+    offer.save(update_fields=[*assessed, "is_active", "updated_at"])
+    audit_record(
+        actor=actor,
+        verb="catalog.offer.risk_assessed",
+        target=offer,
+        organization=offer.dataset.center,
+        after={
+            "version": version.pk,
+            "passes": offer.risk_passes,
+            "report": offer.risk_report,
+            "status": offer.risk_status,
+            "opened": opened,
+        },
+    )
+    return opened
 
 
 def risk_threshold_update(*, actor, **values) -> RiskThresholdSetting:
@@ -1231,6 +1297,8 @@ def offer_create(*, actor, dataset: Dataset, terms: str, **values) -> Offer:
     version = _schema_version(dataset)
     values = _validated_offer(values, _version_schema(version))
     assessed = _assessed(OfferPolicy.from_values(values), version, opening=values.get("is_active", True))
+    if assessed["risk_token"]:
+        values["is_active"] = False  # opened by the worker once the report passes
     with transaction.atomic():
         offer = Offer.objects.create(
             dataset=dataset, created_by=None if is_system(actor) else actor, **values, **assessed
@@ -1247,12 +1315,35 @@ def offer_create(*, actor, dataset: Dataset, terms: str, **values) -> Offer:
                 "kind": offer.kind,
                 "price_krw": offer.price_krw,
                 "approval": offer.approval,
+                "is_active": offer.is_active,
+                "risk_status": offer.risk_status,
             },
         )
+        _queue_measurement(offer)
     if offer.kind == Offer.Kind.AGGREGATE and offer.is_active:
         _keep_released_tables(dataset.current_version_id)
     catalog_cache.changed(dataset)
     return offer
+
+
+def _reassess(offer: Offer, cleaned: dict, values: dict, changed: list[str], version) -> bool:
+    """The risk side of an offer update on the locked `offer`: measured again when its policy or
+    version changed (now, or owed by a worker), refused when it would open above the threshold.
+    An offer waiting for its report is closed but asked to open: that request stands until the
+    change (`values`) says otherwise. Returns whether the policy or version changed."""
+    wants_open = (
+        cleaned["is_active"] if "is_active" in values else offer.is_active or offer.open_when_measured
+    )
+    policy_changed = any(k in OfferPolicy.KEYS for k in changed) or offer.risk_version_id != version.pk
+    if policy_changed:
+        for key, value in _assessed(OfferPolicy.from_values(cleaned), version, opening=wants_open).items():
+            setattr(offer, key, value)
+    elif wants_open and not offer.is_active and not offer.risk_token:
+        _refuse_public_conflicts(OfferPolicy.from_values(cleaned), version)
+        _refuse_opening(risk_reports.refusal(offer))
+    if offer.risk_token:
+        offer.open_when_measured = wants_open
+    return policy_changed
 
 
 def offer_update(*, actor, offer: Offer, terms: str | None = None, **values) -> Offer:
@@ -1272,20 +1363,11 @@ def offer_update(*, actor, offer: Offer, terms: str | None = None, **values) -> 
         cleaned = _validated_offer(merged, _version_schema(version))
         changed = [k for k in OFFER_FIELDS if k in values or (k == "fields" and cleaned[k] != offer.fields)]
         before = {k: getattr(offer, k) for k in changed}
-        policy_changed = any(k in OfferPolicy.KEYS for k in changed) or offer.risk_version_id != version.pk
-        if policy_changed or (cleaned["is_active"] and not offer.is_active):
-            assessed = (
-                _assessed(OfferPolicy.from_values(cleaned), version, opening=cleaned["is_active"])
-                if policy_changed
-                else {}
-            )
-            if not policy_changed and cleaned["is_active"]:
-                _refuse_public_conflicts(OfferPolicy.from_values(cleaned), version)
-                _refuse_opening(risk_reports.refusal(offer))
-            for key, value in assessed.items():
-                setattr(offer, key, value)
+        policy_changed = _reassess(offer, cleaned, values, changed, version)
         for key in changed:
             setattr(offer, key, cleaned[key])
+        if offer.risk_token:  # owed by a worker: closed until the report passes
+            offer.is_active = False
         if (
             terms is not None
             and terms.strip()
@@ -1303,8 +1385,13 @@ def offer_update(*, actor, offer: Offer, terms: str | None = None, **values) -> 
             target=offer,
             organization=offer.dataset.center,
             before={k: str(v) if isinstance(v, Decimal) else v for k, v in before.items()},
-            after={k: str(v) if isinstance(v, Decimal) else v for k, v in values.items()},
+            after={
+                **{k: str(v) if isinstance(v, Decimal) else v for k, v in values.items()},
+                "risk_status": offer.risk_status,
+            },
         )
+        if policy_changed:
+            _queue_measurement(offer)
     if offer.kind == Offer.Kind.AGGREGATE and offer.is_active:
         _keep_released_tables(offer.dataset.current_version_id)
     catalog_cache.changed(offer.dataset)

@@ -473,10 +473,7 @@ def access_request_approve(
         refused = risk_reports.refusal(locked.offer)
         if refused:
             raise errors.ApplicationError(
-                _(
-                    "This record-level offer is above the risk threshold; "
-                    "no request for it can be approved: %(why)s"
-                )
+                _("No request for this record-level offer can be approved now: %(why)s")
                 % {"why": " ".join(refused)},
                 errors={"offer": refused},
             )

@@ -1,0 +1,65 @@
+"""Risk reports a worker owes: record offers over versions too large to measure in a request.
+
+An offer saved over such a version (`catalog.services._measured_later`) is stored closed with a
+token and `open_when_measured`; `catalog.tasks.measure_offer_risk` runs `offer_risk_measure`,
+which measures, stores the report and opens the offer when it was asked to open and the report
+passes. A later change of the offer's policy, or a newer version, gives it a new token: a
+measurement whose token is no longer the offer's is dropped, never stored. Offers whose
+measurement a lost worker never finished are queued again by `offers_requeue_stuck_risk`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from catalog import cache as catalog_cache
+from catalog import permissions
+from catalog.models import Offer
+from marketplace.authz import authorize
+
+# A measurement still owed after this long is taken for lost (60 M rows take about 9 minutes).
+STUCK_AFTER = timedelta(hours=1)
+
+
+def offer_risk_measure(*, actor, offer_id: int, token: str) -> str:
+    """Measure the report `offer_id` owes under `token` and store it. Returns "opened",
+    "measured", or "superseded" (the offer is gone or owes a newer measurement)."""
+    from catalog import services
+
+    authorize(permissions.offer_risk_measure, actor, None)
+    offer = Offer.objects.select_related("dataset", "risk_version").filter(pk=offer_id).first()
+    if offer is None or str(offer.risk_token) != token or offer.risk_version is None:
+        return "superseded"
+    version = offer.risk_version
+    assessed = services._measure_now(offer.policy, version, opening=False)
+    with transaction.atomic():
+        offer = (
+            Offer.objects.select_for_update(of=("self",))
+            .select_related("dataset__center")
+            .filter(pk=offer_id)
+        ).first()
+        if offer is None or str(offer.risk_token) != token:
+            return "superseded"
+        opened = services._store_assessment(actor, offer, assessed, version)
+    catalog_cache.changed(offer.dataset)
+    return "opened" if opened else "measured"
+
+
+def offers_requeue_stuck_risk(*, actor) -> list[tuple[int, str]]:
+    """(offer id, token) of the measurements owed for longer than STUCK_AFTER, their clock
+    restarted, for the caller to queue again (a worker lost with the task, or a broker that
+    dropped it). A measurement that was only slow is then run twice: the second finds its token
+    gone and is dropped."""
+    authorize(permissions.offers_requeue_stuck_risk, actor)
+    cutoff = timezone.now() - STUCK_AFTER
+    with transaction.atomic():
+        stuck = list(
+            Offer.objects.select_for_update(skip_locked=True)
+            .filter(risk_token__isnull=False, risk_measuring_since__lt=cutoff)
+            .values_list("pk", "risk_token")
+        )
+        Offer.objects.filter(pk__in=[pk for pk, _ in stuck]).update(risk_measuring_since=timezone.now())
+    return [(pk, str(token)) for pk, token in stuck]

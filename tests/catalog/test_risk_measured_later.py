@@ -1,0 +1,213 @@
+"""Record offers over versions too large to measure in a request (RISK_INLINE_MAX_ROWS): saved
+closed, measured by a worker, opened only when the report passes; a change meanwhile supersedes
+the measurement; approvals wait for the report; a lost measurement is queued again. Through the
+API, as a center would use it, with the worker's task run as the broker would run it."""
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from catalog import services
+from catalog.models import Offer
+from catalog.services import risk_measurement
+from marketplace.actors import SYSTEM
+from marketplace.models import AuditEvent
+from tests import factories
+from tests.services import wait_until
+
+pytestmark = pytest.mark.django_db
+
+OFFER = {
+    "name": "건별 결제 내역",
+    "kind": "records",
+    "fields": ["sigungu_code", "industry", "card_id", "amount", "approved_at"],
+    "region_field": "sigungu_code",
+    "date_field": "approved_at",
+    "terms": "연구 목적 외 이용 금지",
+}
+STRICT = {}  # the real threshold's defaults (k ≥ 5 …): 300 untreated rows fail it
+
+
+@pytest.fixture
+def large(settings, center):
+    """A published dataset of 300 real rows over an inline limit of 100: "large"."""
+    settings.RISK_INLINE_MAX_ROWS = 100
+    return factories.published_dataset(center, with_data=True, row_count=300)
+
+
+@pytest.fixture
+def curator(center):
+    return factories.member(center, "curator")
+
+
+def _create(client, dataset, capture, **changes):
+    with capture() as queued:
+        answer = client.post(f"/api/v1/datasets/{dataset.slug}/offers/", {**OFFER, **changes}, format="json")
+    assert answer.status_code == 201, answer.content
+    return answer.json(), queued
+
+
+def _run(queued) -> None:
+    """What the broker does with the tasks queued on commit (tests run tasks eagerly)."""
+    for callback in queued:
+        callback()
+
+
+def test_saved_closed_while_measured_then_opened_when_the_report_passes(
+    login, curator, large, django_capture_on_commit_callbacks
+):
+    client = login(curator)
+    offer, queued = _create(client, large, django_capture_on_commit_callbacks)
+    assert offer["is_active"] is False and offer["risk_status"] == "measuring"
+    assert offer["open_when_measured"] is True and offer["risk_report"] is None
+    assert offer["risk_measuring_since"]
+    assert Offer.objects.get(pk=offer["id"]).risk_token  # nothing measured before the worker runs
+
+    _run(queued)
+    offer = client.get(f"/api/v1/offers/{offer['id']}/").json()
+    assert offer["risk_status"] == "measured" and offer["risk_passes"] is True
+    assert offer["is_active"] is True and offer["open_when_measured"] is False
+    assert offer["risk_report"]["rows"] == 300  # measured on the data, not assumed
+    event = AuditEvent.objects.filter(verb="catalog.offer.risk_assessed", target_id=str(offer["id"])).last()
+    assert event.after["opened"] is True and event.actor is None
+
+
+def test_above_the_threshold_it_stays_closed_and_cannot_be_opened(
+    login, curator, large, settings, django_capture_on_commit_callbacks
+):
+    settings.RISK_THRESHOLD_DEFAULTS = STRICT
+    client = login(curator)
+    offer, queued = _create(client, large, django_capture_on_commit_callbacks)
+    _run(queued)
+    offer = client.get(f"/api/v1/offers/{offer['id']}/").json()
+    assert offer["risk_status"] == "measured" and offer["risk_passes"] is False
+    assert offer["is_active"] is False and offer["open_when_measured"] is False
+    opened = client.patch(f"/api/v1/offers/{offer['id']}/", {"is_active": True}, format="json")
+    assert opened.status_code == 400 and "k-anonymity" in " ".join(opened.json()["errors"]["is_active"])
+    assert Offer.objects.get(pk=offer["id"]).is_active is False
+
+
+def test_a_policy_change_meanwhile_supersedes_the_measurement(
+    login, curator, large, django_capture_on_commit_callbacks
+):
+    client = login(curator)
+    offer, first = _create(client, large, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks() as second:
+        changed = client.patch(
+            f"/api/v1/offers/{offer['id']}/", {"fields": ["sigungu_code", "card_id", "amount"]}, format="json"
+        )
+    assert changed.status_code == 200 and changed.json()["risk_status"] == "measuring"
+    assert changed.json()["open_when_measured"] is True  # the wish to open stands
+    _run(first)  # the old policy's measurement comes in late: dropped
+    stale = Offer.objects.get(pk=offer["id"])
+    assert stale.risk_report is None and stale.risk_token and not stale.is_active
+    _run(second)
+    measured = Offer.objects.get(pk=offer["id"])
+    assert measured.is_active and measured.risk_token is None
+    assert "industry" not in measured.risk_report["quasi_identifiers"]  # the new policy's report
+
+
+def test_terms_changed_meanwhile_keep_the_request_to_open_and_closing_it_is_kept(
+    login, curator, large, django_capture_on_commit_callbacks
+):
+    client = login(curator)
+    offer, queued = _create(client, large, django_capture_on_commit_callbacks)
+    priced = client.patch(f"/api/v1/offers/{offer['id']}/", {"price_krw": 50_000}, format="json").json()
+    assert priced["open_when_measured"] is True and priced["is_active"] is False
+    closed = client.patch(f"/api/v1/offers/{offer['id']}/", {"is_active": False}, format="json").json()
+    assert closed["open_when_measured"] is False and closed["risk_status"] == "measuring"
+    _run(queued)
+    offer = Offer.objects.get(pk=offer["id"])
+    assert offer.risk_passes is True and offer.is_active is False  # closed as asked
+
+
+def test_a_closed_offer_waiting_for_its_report_takes_no_request(
+    login, curator, large, buyer, django_capture_on_commit_callbacks
+):
+    offer, _ = _create(login(curator), large, django_capture_on_commit_callbacks)
+    analyst = factories.member(buyer, "analyst")
+    asked = login(analyst).post(
+        "/api/v1/requests/",
+        {
+            "offer": offer["id"],
+            "fields": ["sigungu_code", "amount"],
+            "purpose": "골목상권 매출 추이 분석",
+            "purpose_category": "commercial",
+            "accept_terms": True,
+        },
+        format="json",
+    )
+    assert asked.status_code in (400, 404, 409) and not Offer.objects.get(pk=offer["id"]).is_active
+
+
+def test_a_small_version_is_still_measured_in_the_request(login, curator, center, settings):
+    settings.RISK_INLINE_MAX_ROWS = 1000
+    dataset = factories.published_dataset(center, with_data=True, row_count=300)
+    answer = login(curator).post(f"/api/v1/datasets/{dataset.slug}/offers/", OFFER, format="json")
+    offer = answer.json()
+    assert (
+        offer["risk_status"] == "measured"
+        and offer["is_active"] is True
+        and offer["risk_report"]["rows"] == 300
+    )
+
+
+def test_a_lost_measurement_is_queued_again(curator, large, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks():  # queued, then lost with its worker
+        offer = services.offer_create(actor=curator, dataset=large, **OFFER)
+    assert risk_measurement.offers_requeue_stuck_risk(actor=SYSTEM) == []  # not stuck yet
+    Offer.objects.filter(pk=offer.pk).update(risk_measuring_since=timezone.now() - timedelta(hours=2))
+    from catalog import tasks
+
+    assert tasks.sweep_stuck_risk_measurements() == 1  # queued again and run (eager)
+    offer.refresh_from_db()
+    assert offer.risk_status == "measured" and offer.is_active
+    assert risk_measurement.offers_requeue_stuck_risk(actor=SYSTEM) == []
+
+
+def test_the_pages_say_it_is_being_measured(curator, large, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks():
+        offer = services.offer_create(actor=curator, dataset=large, **OFFER)
+    client = Client(HTTP_ACCEPT_LANGUAGE="ko")
+    client.force_login(curator)
+    form = client.get(f"/center/offers/{offer.pk}/").content.decode()
+    assert "워커가 측정하고 있습니다" in form and "스스로 신청을 받기 시작합니다" in form
+    assert 'name="is_active" checked' in form.replace('id="id_is_active" ', "")  # the request to open stands
+    listing = client.get(f"/center/datasets/{large.slug}/").content.decode()
+    assert "위험 측정 중" in listing
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_measures_and_opens_it(login, curator, large, celery_worker_process):
+    client = login(curator)
+    answer = client.post(f"/api/v1/datasets/{large.slug}/offers/", OFFER, format="json")
+    assert answer.status_code == 201 and answer.json()["risk_status"] == "measuring"
+    url = f"/api/v1/offers/{answer.json()['id']}/"
+    wait_until(lambda: client.get(url).json()["risk_status"] == "measured", timeout=60)
+    assert client.get(url).json()["is_active"] is True
+
+
+def test_approvals_wait_while_a_new_version_is_measured(
+    login, curator, center, buyer, settings, django_capture_on_commit_callbacks
+):
+    """A version published over an open offer is measured by a worker when large: the offer stays
+    open (licenses and requests go on), but nothing is approved on the old version's report."""
+    from tests.transactions.factories import submit
+
+    dataset = factories.published_dataset(center, with_data=True, row_count=300)
+    offer = services.offer_create(actor=curator, dataset=dataset, **OFFER)  # small: measured now
+    request = submit(factories.member(buyer, "analyst"), offer)
+    settings.RISK_INLINE_MAX_ROWS = 100
+    with django_capture_on_commit_callbacks() as queued:
+        services.offer_assess_risk(actor=SYSTEM, offer=offer)  # what publishing a version does
+    offer.refresh_from_db()
+    assert offer.is_active and offer.risk_status == "measuring"
+    reviewer = login(factories.member(center, "reviewer"))
+    refused = reviewer.post(f"/api/v1/requests/{request.pk}/approve/", {}, format="json")
+    assert refused.status_code == 400 and "being measured" in refused.json()["errors"]["offer"][0]
+    _run(queued)
+    approved = reviewer.post(f"/api/v1/requests/{request.pk}/approve/", {}, format="json")
+    assert approved.status_code == 200, approved.content
+    assert Offer.objects.get(pk=offer.pk).is_active
