@@ -52,6 +52,7 @@ bench: install
 	$(BIN)/python bench/scale.py --big $${BENCH_SCALE_BIG:-20000000} --small $${BENCH_SCALE_SMALL:-2000000}
 	$(BIN)/python bench/leak_tracing.py --rows $${BENCH_LEAK_ROWS:-50000}
 	$(BIN)/python bench/risk.py --rows $${BENCH_RISK_ROWS:-2000000}
+	$(BIN)/python bench/representation.py
 
 # Load test: gunicorn on PostgreSQL with 10,000 datasets, 50 clients for 60 s on loopback.
 load: install
