@@ -211,3 +211,45 @@ def test_approvals_wait_while_a_new_version_is_measured(
     approved = reviewer.post(f"/api/v1/requests/{request.pk}/approve/", {}, format="json")
     assert approved.status_code == 200, approved.content
     assert Offer.objects.get(pk=offer.pk).is_active
+
+
+def _ask(client, offer_id: int):
+    return client.post(
+        "/api/v1/requests/",
+        {
+            "offer": offer_id,
+            "fields": ["sigungu_code", "amount"],
+            "purpose": "골목상권 매출 추이 분석",
+            "purpose_category": "commercial",
+            "accept_terms": True,
+        },
+        format="json",
+    )
+
+
+def test_an_automatic_offer_takes_no_request_it_could_not_approve(
+    login, curator, center, buyer, settings, django_capture_on_commit_callbacks
+):
+    """Nobody reviews an automatic offer's requests: while its report is owed, or once a tighter
+    threshold puts it above, a request is refused (nothing saved) instead of licensed."""
+    from transactions.models import AccessRequest, License
+
+    dataset = factories.published_dataset(center, with_data=True, row_count=300)
+    offer = services.offer_create(actor=curator, dataset=dataset, approval="automatic", **OFFER)
+    settings.RISK_INLINE_MAX_ROWS = 100
+    with django_capture_on_commit_callbacks() as queued:
+        services.offer_assess_risk(actor=SYSTEM, offer=offer)  # a large version was published
+    analyst = login(factories.member(buyer, "analyst"))
+    refused = _ask(analyst, offer.pk)
+    assert refused.status_code == 409 and "being measured" in refused.json()["detail"]
+    assert not AccessRequest.objects.exists()
+    _run(queued)
+    licensed = _ask(analyst, offer.pk)
+    assert licensed.status_code == 201 and licensed.json()["state"] == "licensed"
+    settings.RISK_THRESHOLD_DEFAULTS = STRICT  # the operator tightens the threshold
+    other = login(
+        factories.member(factories.OrganizationFactory(kind="buyer", buyer_category="sme"), "analyst")
+    )
+    above = _ask(other, offer.pk)
+    assert above.status_code == 409 and "k-anonymity" in above.json()["detail"]
+    assert License.objects.count() == 1

@@ -138,6 +138,15 @@ def _check_requestable(offer: Offer) -> None:
         raise errors.InvalidState(_("This offer is closed for new requests."))
     if offer.current_terms_id is None:
         raise errors.InvalidState(_("This offer has no license terms yet, so it cannot be requested."))
+    if offer.approval == Offer.Approval.AUTOMATIC:
+        # Nobody reviews these: a request the risk rules would not let a reviewer approve (a
+        # report still being measured, or above a threshold tightened since) is not taken.
+        refused = risk_reports.refusal(offer)
+        if refused:
+            raise errors.InvalidState(
+                _("This offer approves requests automatically, but cannot approve one now: %(why)s")
+                % {"why": " ".join(refused)}
+            )
 
 
 def _check_no_open_request(organization: Organization, offer: Offer, *, exclude_pk=None) -> None:
