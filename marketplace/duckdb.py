@@ -61,3 +61,42 @@ def reader() -> duckdb.DuckDBPyConnection:
         if _reader is None or _reader_pid != os.getpid():
             _reader, _reader_pid = connect(), os.getpid()
         return _reader.cursor()
+
+
+def execute_reporting(con, sql: str, params: list, report, *, poll_seconds: float = 0.1) -> list:
+    """Run one statement on a helper thread and return its rows, while this thread polls
+    `con.query_progress()` and calls `report(fraction)` with 0 ≤ fraction ≤ 1 as it grows (the
+    connection needs `enable_progress_bar`; without it nothing is reported until the end).
+    `report` runs on the caller's thread, so it may use the caller's database connection, and
+    may raise to stop: the statement is interrupted and the exception propagates."""
+    outcome: dict = {}
+
+    def work() -> None:
+        try:
+            outcome["rows"] = con.execute(sql, params).fetchall()
+        except BaseException as exc:  # re-raised on the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, name="duckdb-statement", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(poll_seconds)
+            pct = con.query_progress()
+            if pct is not None and pct >= 0:
+                report(min(pct, 100.0) / 100.0)
+    except BaseException:
+        con.interrupt()
+        worker.join()
+        raise
+    if "error" in outcome:
+        raise outcome["error"]
+    report(1.0)
+    return outcome["rows"]
+
+
+def report_progress(con) -> None:
+    """Have `con` measure its statements' progress for `execute_reporting` (nothing printed)."""
+    con.execute("SET enable_progress_bar = true")
+    con.execute("SET enable_progress_bar_print = false")
+    con.execute("SET progress_bar_time = 0")

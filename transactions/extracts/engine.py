@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
-import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ import duckdb
 
 from catalog import privacy, released_cache, spark
 from catalog.ingestion.sql import ident
+from marketplace.duckdb import execute_reporting
 from transactions.extracts import writers
 from transactions.extracts.writers import FORMATS, ExtractError, ExtractTooLarge
 
@@ -332,36 +332,14 @@ class _Progress:
 
 
 def _executor(con, report: _Progress) -> writers.Execute:
-    """`execute(sql, params, lo, hi)`: run one statement on a worker thread while this thread
-    polls `con.query_progress()` (0-100 for the running statement, -1 before it starts) and
-    reports it scaled into [lo, hi]. Progress is reported on the caller's thread, so a callback
-    may touch the caller's database connection, and may raise to cancel the statement."""
+    """`execute(sql, params, lo, hi)`: run one statement, reporting DuckDB's progress scaled
+    into [lo, hi] (marketplace.duckdb.execute_reporting: on the caller's thread, so a callback
+    may touch the caller's database connection, and may raise to cancel the statement)."""
 
     def execute(sql: str, params: list, lo: float, hi: float) -> list:
-        outcome: dict = {}
-
-        def work() -> None:
-            try:
-                outcome["rows"] = con.execute(sql, params).fetchall()
-            except BaseException as exc:
-                outcome["error"] = exc
-
-        worker = threading.Thread(target=work, name="extract-statement", daemon=True)
-        worker.start()
-        try:
-            while worker.is_alive():
-                worker.join(POLL_SECONDS)
-                pct = con.query_progress()
-                if pct is not None and pct >= 0:
-                    report(lo + (hi - lo) * min(pct, 100.0) / 100.0)
-        except BaseException:
-            con.interrupt()
-            worker.join()
-            raise
-        if "error" in outcome:
-            raise outcome["error"]
-        report(hi)
-        return outcome["rows"]
+        return execute_reporting(
+            con, sql, params, lambda fraction: report(lo + (hi - lo) * fraction), poll_seconds=POLL_SECONDS
+        )
 
     return execute
 
