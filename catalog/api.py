@@ -68,6 +68,7 @@ class OfferSerializer(ModelSerializer):
             "risk_passes",
             "risk_status",
             "risk_measuring_since",
+            "risk_progress",
             "open_when_measured",
             "created_at",
             "updated_at",

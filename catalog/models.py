@@ -509,6 +509,9 @@ class Offer(models.Model):
     risk_token = models.UUIDField(null=True, blank=True, editable=False)
     risk_measuring_since = models.DateTimeField(_("risk being measured since"), null=True, blank=True)
     open_when_measured = models.BooleanField(_("open for requests once measured"), default=False)
+    risk_progress = models.PositiveSmallIntegerField(
+        _("risk measurement progress (%)"), null=True, blank=True
+    )
     approval = models.CharField(
         _("approval"), max_length=20, choices=Approval.choices, default=Approval.CENTER
     )

@@ -323,27 +323,47 @@ def assessment_plans(parquet, schema: list, policy) -> tuple:
     )
 
 
-def assess_policy(con, *, parquet: str, schema: list, policy, seed: int = 0) -> RiskReport:
+def assess_policy(con, *, parquet: str, schema: list, policy, seed: int = 0, progress=None) -> RiskReport:
     """The risk report of a record-level `policy` (catalog.policy.OfferPolicy) over `parquet`:
     its whole planned output as a license would receive it, and its linkage with a second
     license's file (`assessment_plans`), the columns in the `roles` that function gives.
 
     The first license's rows are materialised once, for the report and for the linkage (two
-    treated copies in all, not three)."""
+    treated copies in all, not three). With `progress`, it is called with the share done (0 to
+    1; the copies are nearly all of the work, measured as DuckDB runs them: `con` needs
+    marketplace.duckdb.report_progress) and may raise to stop the measurement."""
     first, second = assessment_plans(parquet, schema, policy)
     r = roles(first, schema, policy)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE __risk_rows AS SELECT * FROM ({first.sql})", first.params)  # noqa: S608
+    copy = _copier(con, progress)
+    linked = None
     try:
+        copy("__risk_rows", first, 0.0, 0.45)
         report = _assess(
             con, r.quasi_identifiers, r.subject, r.day, r.place, BELOW_K, UNICITY_POINTS, MAX_SUBJECTS, seed
         )
-        if r.subject is None or not r.quasi_identifiers:
-            return report
-        con.execute(f"CREATE OR REPLACE TEMP TABLE __link_b AS SELECT * FROM ({second.sql})", second.params)  # noqa: S608
-        linked = _linkage_over(
-            con, ("__risk_rows", "__link_b"), subject=r.subject, columns=r.quasi_identifiers, truth=None
-        )
+        if r.subject is not None and r.quasi_identifiers:
+            copy("__link_b", second, 0.5, 0.95)
+            linked = _linkage_over(
+                con, ("__risk_rows", "__link_b"), subject=r.subject, columns=r.quasi_identifiers, truth=None
+            )
     finally:
         con.execute("DROP TABLE IF EXISTS __risk_rows")
         con.execute("DROP TABLE IF EXISTS __link_b")
-    return RiskReport(**{**report.to_dict(), "linkage": linked["share"]})
+    if progress is not None:
+        progress(1.0)
+    return report if linked is None else RiskReport(**{**report.to_dict(), "linkage": linked["share"]})
+
+
+def _copier(con, progress):
+    """`copy(table, plan, lo, hi)`: the plan's rows into a temp table, reporting progress scaled
+    into [lo, hi] when there is a `progress` to report to."""
+    from marketplace.duckdb import execute_reporting
+
+    def copy(table: str, plan, lo: float, hi: float) -> None:
+        sql = f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM ({plan.sql})"  # noqa: S608
+        if progress is None:
+            con.execute(sql, plan.params)
+        else:
+            execute_reporting(con, sql, plan.params, lambda fraction: progress(lo + (hi - lo) * fraction))
+
+    return copy

@@ -29,24 +29,27 @@ def threshold() -> risk.RiskThreshold:
     )
 
 
-def report_for(policy: OfferPolicy, version: DatasetVersion) -> risk.RiskReport | None:
+def report_for(policy: OfferPolicy, version: DatasetVersion, progress=None) -> risk.RiskReport | None:
     """The risk report of a record-level `policy` over `version`'s data (None for an aggregate
     or a version without data). Bounded: trajectories are evaluated on a deterministic sample of
-    at most `risk.MAX_SUBJECTS` subjects; the other measures are one GROUP BY each."""
+    at most `risk.MAX_SUBJECTS` subjects; the other measures are one GROUP BY each. `progress`
+    (a worker's measurement): called with the share done, on a connection of its own."""
     from django.core.files.storage import default_storage
 
     from catalog import selectors
-    from marketplace.duckdb import reader
+    from marketplace.duckdb import connect, reader, report_progress
 
     if policy.is_aggregate or not version.parquet or not default_storage.exists(version.parquet):
         return None  # nothing to measure: no data file (yet, or any more)
     schema = [
         privacy.Column(n, t, s) for n, t, s in version.fields.values_list("name", "type", "sensitivity")
     ]
-    con = reader()
+    con = reader() if progress is None else connect()
     try:
+        if progress is not None:
+            report_progress(con)
         files = selectors.version_files(version)  # one file, or a partitioned version's files
-        return risk.assess_policy(con, parquet=files, schema=schema, policy=policy)
+        return risk.assess_policy(con, parquet=files, schema=schema, policy=policy, progress=progress)
     except privacy.PlanError:
         return None
     finally:

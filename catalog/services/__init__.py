@@ -1123,7 +1123,12 @@ def _refuse_public_conflicts(policy: OfferPolicy, version: DatasetVersion) -> No
 
 
 NOT_MEASURED = {"risk_report": None, "risk_computed_at": None, "risk_version": None, "risk_passes": None}
-NOTHING_OWED = {"risk_token": None, "risk_measuring_since": None, "open_when_measured": False}
+NOTHING_OWED = {
+    "risk_token": None,
+    "risk_measuring_since": None,
+    "open_when_measured": False,
+    "risk_progress": None,
+}
 
 
 def _measured_later(policy: OfferPolicy, version: DatasetVersion) -> bool:
@@ -1141,6 +1146,7 @@ def _owed(version: DatasetVersion, *, opening: bool) -> dict:
         "risk_token": uuid.uuid4(),
         "risk_measuring_since": timezone.now(),
         "open_when_measured": opening,
+        "risk_progress": 0,
     }
 
 
@@ -1163,10 +1169,11 @@ def _assessed(policy: OfferPolicy, version: DatasetVersion, *, opening: bool) ->
     return _measure_now(policy, version, opening=opening)
 
 
-def _measure_now(policy: OfferPolicy, version: DatasetVersion, *, opening: bool) -> dict:
-    """The risk fields of `policy` over `version`, measured in this process (see _assessed)."""
+def _measure_now(policy: OfferPolicy, version: DatasetVersion, *, opening: bool, progress=None) -> dict:
+    """The risk fields of `policy` over `version`, measured in this process (see _assessed);
+    `progress` as risk_reports.report_for takes it."""
     try:
-        report = risk_reports.report_for(policy, version)
+        report = risk_reports.report_for(policy, version, progress)
     except duckdb.Error as exc:  # out of memory or disk on a very large version
         log.warning("risk of an offer over version %s not measured: %s", version.pk, exc)
         if opening:

@@ -34,7 +34,12 @@ def offer_risk_measure(*, actor, offer_id: int, token: str) -> str:
     if offer is None or str(offer.risk_token) != token or offer.risk_version is None:
         return "superseded"
     version = offer.risk_version
-    assessed = services._measure_now(offer.policy, version, opening=False)
+    try:
+        assessed = services._measure_now(
+            offer.policy, version, opening=False, progress=_progress_writer(offer_id, token)
+        )
+    except Superseded:
+        return "superseded"  # stopped early: its result would have been dropped
     with transaction.atomic():
         offer = (
             Offer.objects.select_for_update(of=("self",))
@@ -46,6 +51,28 @@ def offer_risk_measure(*, actor, offer_id: int, token: str) -> str:
         opened = services._store_assessment(actor, offer, assessed, version)
     catalog_cache.changed(offer.dataset)
     return "opened" if opened else "measured"
+
+
+class Superseded(Exception):
+    """The offer no longer owes the measurement being made (a newer one, or none)."""
+
+
+def _progress_writer(offer_id: int, token: str):
+    """`progress(fraction)` for a measurement: the offer's `risk_progress` in whole percent,
+    written when it grows; raises Superseded once the offer holds another token, which stops
+    the statement running (minutes of work on a large version)."""
+    last = -1
+
+    def progress(fraction: float) -> None:
+        nonlocal last
+        pct = max(0, min(100, int(fraction * 100)))
+        if pct <= last:
+            return
+        last = pct
+        if not Offer.objects.filter(pk=offer_id, risk_token=token).update(risk_progress=pct):
+            raise Superseded
+
+    return progress
 
 
 def offers_requeue_stuck_risk(*, actor) -> list[tuple[int, str]]:

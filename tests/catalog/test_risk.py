@@ -218,3 +218,36 @@ def test_the_offer_report_shares_one_copy_and_gives_the_separate_measures(tmp_pa
     assert report == risk.RiskReport(**{**alone.to_dict(), "linkage": linked["share"]})
     assert (report.linkage > 0.5) is (not treated)  # the two cases differ where it matters
     assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone() == (0,)
+
+
+def test_the_offer_report_tells_its_progress_and_stops_when_asked(tmp_path: Path):
+    from catalog import privacy
+    from catalog.policy import OfferPolicy
+    from demo import generator as demo_data
+    from demo import specs
+    from marketplace.duckdb import connect, report_progress
+
+    source = tmp_path / "cards.parquet"
+    demo_data.generate_card_transactions(source, rows=20_000, seed=5)
+    con = connect()
+    report_progress(con)
+    described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(source)]).fetchall()
+    sensitivity = {"card_id": "identifier", "merchant_id": "identifier", "transaction_id": "identifier"}
+    types = {"approved_at": "datetime", "amount": "integer"}
+    schema = [privacy.Column(n, types.get(n, "string"), sensitivity.get(n, "public")) for n, *_ in described]
+    policy = OfferPolicy.from_values(specs.CARD_PAYMENTS["offers"]["records"]).normalized()
+    seen: list[float] = []
+    report = risk.assess_policy(con, parquet=str(source), schema=schema, policy=policy, progress=seen.append)
+    assert seen == sorted(seen) and seen[-1] == 1.0 and 0.45 in seen and 0.95 in seen
+    assert report == risk.assess_policy(con, parquet=str(source), schema=schema, policy=policy)
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_half(fraction):
+        if fraction >= 0.5:
+            raise Stop
+
+    with pytest.raises(Stop):
+        risk.assess_policy(con, parquet=str(source), schema=schema, policy=policy, progress=stop_at_half)
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone() == (0,)

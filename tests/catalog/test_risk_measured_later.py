@@ -174,6 +174,7 @@ def test_the_pages_say_it_is_being_measured(curator, large, django_capture_on_co
     client.force_login(curator)
     form = client.get(f"/center/offers/{offer.pk}/").content.decode()
     assert "워커가 측정하고 있습니다" in form and "스스로 신청을 받기 시작합니다" in form
+    assert '<progress max="100" value="0"' in form
     assert 'name="is_active" checked' in form.replace('id="id_is_active" ', "")  # the request to open stands
     listing = client.get(f"/center/datasets/{large.slug}/").content.decode()
     assert "위험 측정 중" in listing
@@ -253,3 +254,23 @@ def test_an_automatic_offer_takes_no_request_it_could_not_approve(
     above = _ask(other, offer.pk)
     assert above.status_code == 409 and "k-anonymity" in above.json()["detail"]
     assert License.objects.count() == 1
+
+
+def test_progress_is_shown_and_a_superseded_measurement_stops(
+    login, curator, large, django_capture_on_commit_callbacks
+):
+    client = login(curator)
+    offer, queued = _create(client, large, django_capture_on_commit_callbacks)
+    assert offer["risk_progress"] == 0
+    token = str(Offer.objects.get(pk=offer["id"]).risk_token)
+    progress = risk_measurement._progress_writer(offer["id"], token)
+    progress(0.3)
+    assert client.get(f"/api/v1/offers/{offer['id']}/").json()["risk_progress"] == 30
+    progress(0.2)  # never goes back
+    assert Offer.objects.get(pk=offer["id"]).risk_progress == 30
+    client.patch(f"/api/v1/offers/{offer['id']}/", {"fields": ["sigungu_code", "card_id"]}, format="json")
+    with pytest.raises(risk_measurement.Superseded):
+        progress(0.4)  # the running statement is interrupted here, minutes early on a large version
+    assert Offer.objects.get(pk=offer["id"]).risk_progress == 0  # the new measurement's
+    _run(queued)  # the first task finds its token gone at once
+    assert Offer.objects.get(pk=offer["id"]).risk_token is not None
