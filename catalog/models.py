@@ -512,6 +512,8 @@ class Offer(models.Model):
     risk_progress = models.PositiveSmallIntegerField(
         _("risk measurement progress (%)"), null=True, blank=True
     )
+    # Written with each step of progress: a measurement silent for long is taken for lost.
+    risk_heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
     approval = models.CharField(
         _("approval"), max_length=20, choices=Approval.choices, default=Approval.CENTER
     )

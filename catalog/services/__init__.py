@@ -1128,6 +1128,7 @@ NOTHING_OWED = {
     "risk_measuring_since": None,
     "open_when_measured": False,
     "risk_progress": None,
+    "risk_heartbeat_at": None,
 }
 
 
@@ -1147,6 +1148,7 @@ def _owed(version: DatasetVersion, *, opening: bool) -> dict:
         "risk_measuring_since": timezone.now(),
         "open_when_measured": opening,
         "risk_progress": 0,
+        "risk_heartbeat_at": None,
     }
 
 
@@ -1237,7 +1239,7 @@ def offer_assess_risk(*, actor, offer: Offer, version: DatasetVersion | None = N
     return offer
 
 
-def _store_assessment(actor, offer: Offer, assessed: dict, version: DatasetVersion) -> bool:
+def _store_assessment(actor, offer: Offer, assessed: dict, version: DatasetVersion | None) -> bool:
     """Settle `assessed` on the locked `offer` (see _settle_assessment), save and audit it.
     Returns whether the offer opened."""
     opened = _settle_assessment(offer, assessed, wants_open=offer.open_when_measured)
@@ -1248,7 +1250,7 @@ def _store_assessment(actor, offer: Offer, assessed: dict, version: DatasetVersi
         target=offer,
         organization=offer.dataset.center,
         after={
-            "version": version.pk,
+            "version": version.pk if version else None,
             "passes": offer.risk_passes,
             "report": offer.risk_report,
             "status": offer.risk_status,

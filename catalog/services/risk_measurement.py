@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from catalog import cache as catalog_cache
@@ -20,7 +21,9 @@ from catalog import permissions
 from catalog.models import Offer
 from marketplace.authz import authorize
 
-# A measurement still owed after this long is taken for lost (60 M rows take about 9 minutes).
+# A measurement owed and silent this long (not started, or no progress written) is taken for
+# lost. Progress comes with each percent of the two copies: at 10^10 rows (about 11 hours on one
+# 2-core worker) a percent is some 7 minutes.
 STUCK_AFTER = timedelta(hours=1)
 
 
@@ -31,15 +34,18 @@ def offer_risk_measure(*, actor, offer_id: int, token: str) -> str:
 
     authorize(permissions.offer_risk_measure, actor, None)
     offer = Offer.objects.select_related("dataset", "risk_version").filter(pk=offer_id).first()
-    if offer is None or str(offer.risk_token) != token or offer.risk_version is None:
+    if offer is None or str(offer.risk_token) != token:
         return "superseded"
     version = offer.risk_version
-    try:
-        assessed = services._measure_now(
-            offer.policy, version, opening=False, progress=_progress_writer(offer_id, token)
-        )
-    except Superseded:
-        return "superseded"  # stopped early: its result would have been dropped
+    if version is None:  # deleted meanwhile: nothing to measure, the offer is no longer owed one
+        assessed = {**services.NOT_MEASURED, **services.NOTHING_OWED}
+    else:
+        try:
+            assessed = services._measure_now(
+                offer.policy, version, opening=False, progress=_progress_writer(offer_id, token)
+            )
+        except Superseded:
+            return "superseded"  # stopped early: its result would have been dropped
     with transaction.atomic():
         offer = (
             Offer.objects.select_for_update(of=("self",))
@@ -69,24 +75,28 @@ def _progress_writer(offer_id: int, token: str):
         if pct <= last:
             return
         last = pct
-        if not Offer.objects.filter(pk=offer_id, risk_token=token).update(risk_progress=pct):
+        written = Offer.objects.filter(pk=offer_id, risk_token=token).update(
+            risk_progress=pct, risk_heartbeat_at=timezone.now()
+        )
+        if not written:
             raise Superseded
 
     return progress
 
 
 def offers_requeue_stuck_risk(*, actor) -> list[tuple[int, str]]:
-    """(offer id, token) of the measurements owed for longer than STUCK_AFTER, their clock
-    restarted, for the caller to queue again (a worker lost with the task, or a broker that
-    dropped it). A measurement that was only slow is then run twice: the second finds its token
-    gone and is dropped."""
+    """(offer id, token) of the measurements owed and silent (no progress written) for longer
+    than STUCK_AFTER, their clock restarted, for the caller to queue again (a worker lost with
+    the task, or a broker that dropped it). A measurement that was only slow then runs twice
+    until one finishes; the other stops at its next progress report."""
     authorize(permissions.offers_requeue_stuck_risk, actor)
-    cutoff = timezone.now() - STUCK_AFTER
+    now = timezone.now()
     with transaction.atomic():
         stuck = list(
             Offer.objects.select_for_update(skip_locked=True)
-            .filter(risk_token__isnull=False, risk_measuring_since__lt=cutoff)
+            .annotate(heard=Coalesce("risk_heartbeat_at", "risk_measuring_since"))
+            .filter(risk_token__isnull=False, heard__lt=now - STUCK_AFTER)
             .values_list("pk", "risk_token")
         )
-        Offer.objects.filter(pk__in=[pk for pk, _ in stuck]).update(risk_measuring_since=timezone.now())
+        Offer.objects.filter(pk__in=[pk for pk, _ in stuck]).update(risk_heartbeat_at=now)
     return [(pk, str(token)) for pk, token in stuck]

@@ -158,7 +158,10 @@ def test_a_lost_measurement_is_queued_again(curator, large, django_capture_on_co
     with django_capture_on_commit_callbacks():  # queued, then lost with its worker
         offer = services.offer_create(actor=curator, dataset=large, **OFFER)
     assert risk_measurement.offers_requeue_stuck_risk(actor=SYSTEM) == []  # not stuck yet
-    Offer.objects.filter(pk=offer.pk).update(risk_measuring_since=timezone.now() - timedelta(hours=2))
+    long_ago = timezone.now() - timedelta(hours=2)
+    Offer.objects.filter(pk=offer.pk).update(risk_measuring_since=long_ago, risk_heartbeat_at=timezone.now())
+    assert risk_measurement.offers_requeue_stuck_risk(actor=SYSTEM) == []  # slow, but heard from lately
+    Offer.objects.filter(pk=offer.pk).update(risk_heartbeat_at=long_ago)
     from catalog import tasks
 
     assert tasks.sweep_stuck_risk_measurements() == 1  # queued again and run (eager)
