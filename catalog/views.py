@@ -774,6 +774,20 @@ def center_offer_edit(request, pk):
 
 
 @login_required
+def center_offer_risk_status(request, pk):
+    """An offer's risk measurement for the progress bar on its page (polled by jangteo.js):
+    `done` once no report is owed, and the page reloads to show it."""
+    offer = Offer.objects.select_related("dataset").filter(pk=pk).first()
+    if offer is None:
+        raise Http404
+    _managed_dataset(request.user, offer.dataset.slug)
+    done = offer.risk_token is None
+    return JsonResponse(
+        {"status": offer.risk_status, "progress": 100 if done else offer.risk_progress or 0, "done": done}
+    )
+
+
+@login_required
 def operator_risk_threshold(request):
     """The operator sets the ceiling for record-level offers and sees which open offers are
     above it (they can no longer be approved, nor opened again)."""

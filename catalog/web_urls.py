@@ -25,6 +25,9 @@ urlpatterns = [
     ),
     path("center/datasets/<str:slug>/offers/new/", views.center_offer_new, name="center-offer-new"),
     path("center/offers/<int:pk>/", views.center_offer_edit, name="center-offer-edit"),
+    path(
+        "center/offers/<int:pk>/risk-status/", views.center_offer_risk_status, name="center-offer-risk-status"
+    ),
     path("center/versions/<int:pk>/", views.center_version, name="center-version"),
     path(
         "center/versions/<int:pk>/status.json",

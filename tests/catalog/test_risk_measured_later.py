@@ -277,3 +277,21 @@ def test_progress_is_shown_and_a_superseded_measurement_stops(
     assert Offer.objects.get(pk=offer["id"]).risk_progress == 0  # the new measurement's
     _run(queued)  # the first task finds its token gone at once
     assert Offer.objects.get(pk=offer["id"]).risk_token is not None
+
+
+def test_the_offer_page_polls_the_measurement_until_it_is_done(
+    curator, center, large, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as queued:
+        offer = services.offer_create(actor=curator, dataset=large, **OFFER)
+    client = Client()
+    client.force_login(curator)
+    url = f"/center/offers/{offer.pk}/risk-status/"
+    assert f'data-poll="{url}"' in client.get(f"/center/offers/{offer.pk}/").content.decode()
+    assert client.get(url).json() == {"status": "measuring", "progress": 0, "done": False}
+    outsider = Client()
+    outsider.force_login(factories.member(factories.OrganizationFactory(kind="center"), "curator"))
+    assert outsider.get(url).status_code == 404
+    _run(queued)
+    assert client.get(url).json() == {"status": "measured", "progress": 100, "done": True}
+    assert "data-poll" not in client.get(f"/center/offers/{offer.pk}/").content.decode().split('id="risk"')[1]

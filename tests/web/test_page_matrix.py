@@ -828,6 +828,13 @@ MATRIX: list[Row] = [
     ),
     Row("center-offer-edit", "get", mx.active_offer, lambda o: f"/center/offers/{o.pk}/", CENTER_PAGE),
     Row(
+        "center-offer-risk-status",
+        "get",
+        mx.active_offer,
+        lambda o: f"/center/offers/{o.pk}/risk-status/",
+        CENTER_PAGE,
+    ),
+    Row(
         "center-offer-edit",
         "post",
         mx.active_offer,
