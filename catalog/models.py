@@ -514,6 +514,8 @@ class Offer(models.Model):
     )
     # Written with each step of progress: a measurement silent for long is taken for lost.
     risk_heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The last measurement failed in DuckDB (out of memory or disk, a damaged file): when.
+    risk_failed_at = models.DateTimeField(_("risk measurement failed at"), null=True, blank=True)
     approval = models.CharField(
         _("approval"), max_length=20, choices=Approval.choices, default=Approval.CENTER
     )
@@ -564,7 +566,9 @@ class Offer(models.Model):
         "not_measured" (aggregates, or data that could not be measured)."""
         if self.risk_token:
             return "measuring"
-        return "measured" if self.risk_report else "not_measured"
+        if self.risk_report:
+            return "measured"
+        return "failed" if self.risk_failed_at else "not_measured"
 
 
 class LicenseTerms(models.Model):

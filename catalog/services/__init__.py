@@ -1129,6 +1129,7 @@ NOTHING_OWED = {
     "open_when_measured": False,
     "risk_progress": None,
     "risk_heartbeat_at": None,
+    "risk_failed_at": None,
 }
 
 
@@ -1149,6 +1150,7 @@ def _owed(version: DatasetVersion, *, opening: bool) -> dict:
         "open_when_measured": opening,
         "risk_progress": 0,
         "risk_heartbeat_at": None,
+        "risk_failed_at": None,
     }
 
 
@@ -1185,7 +1187,7 @@ def _measure_now(policy: OfferPolicy, version: DatasetVersion, *, opening: bool,
                 "an operator."
             )
             raise errors.ApplicationError(message, errors={"is_active": [message]}) from exc
-        report = None
+        return {**NOT_MEASURED, **NOTHING_OWED, "risk_failed_at": timezone.now()}
     if report is None:
         return {**NOT_MEASURED, **NOTHING_OWED}
     stored = report.to_dict()

@@ -4,6 +4,7 @@ the measurement; approvals wait for the report; a lost measurement is queued aga
 API, as a center would use it, with the worker's task run as the broker would run it."""
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -295,3 +296,27 @@ def test_the_offer_page_polls_the_measurement_until_it_is_done(
     _run(queued)
     assert client.get(url).json() == {"status": "measured", "progress": 100, "done": True}
     assert "data-poll" not in client.get(f"/center/offers/{offer.pk}/").content.decode().split('id="risk"')[1]
+
+
+def test_a_measurement_that_fails_on_the_data_says_so_and_can_be_started_again(
+    login, curator, large, django_capture_on_commit_callbacks
+):
+    from django.core.files.storage import default_storage
+
+    client = login(curator)
+    offer, queued = _create(client, large, django_capture_on_commit_callbacks)
+    path = Path(default_storage.path(large.current_version.parquet))
+    good = path.read_bytes()
+    path.write_bytes(b"not a parquet file")
+    _run(queued)
+    failed = client.get(f"/api/v1/offers/{offer['id']}/").json()
+    assert failed["risk_status"] == "failed" and failed["is_active"] is False
+    page = Client(HTTP_ACCEPT_LANGUAGE="ko")
+    page.force_login(curator)
+    assert "재식별 위험을 측정하지 못했습니다" in page.get(f"/center/offers/{offer['id']}/").content.decode()
+    path.write_bytes(good)
+    with django_capture_on_commit_callbacks() as again:
+        saved = client.patch(f"/api/v1/offers/{offer['id']}/", {"is_active": True}, format="json").json()
+    assert saved["risk_status"] == "measuring" and saved["open_when_measured"] is True
+    _run(again)
+    assert client.get(f"/api/v1/offers/{offer['id']}/").json()["is_active"] is True
