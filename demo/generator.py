@@ -43,7 +43,6 @@ import hashlib
 import json
 import math
 import os
-import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -883,31 +882,23 @@ def _progress_settings(con) -> dict:
     return saved
 
 
-def _copy_thread(con, sql: str, result: dict) -> None:
-    """Run the COPY; its row count or its error lands in `result` (re-raised by the caller)."""
-    try:
-        result["rows"] = con.execute(sql).fetchone()[0]
-    except BaseException as exc:  # re-raised in the caller's thread
-        result["error"] = exc
+def _sha256(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def _poll_progress(con, worker: threading.Thread, progress: Progress) -> None:
-    """Report DuckDB's query progress as increasing integers below 100 until `worker` ends."""
+def _reporter(progress: Progress) -> Callable[[float], None]:
+    """DuckDB's progress (a share) as the increasing whole percents below 100 `progress` takes."""
     last = 0
-    while worker.is_alive():
-        worker.join(_PROGRESS_POLL_SECONDS)
-        pct = int(con.query_progress()) if worker.is_alive() else -1
+
+    def report(fraction: float) -> None:
+        nonlocal last
+        pct = int(fraction * 100)
         if last < pct < 100:
             last = pct
             progress(pct)
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return report
 
 
 def _run_copy(
@@ -930,8 +921,6 @@ def _run_copy(
     if own:
         con = jangteo_duckdb.connect()
     saved: dict = {}
-    result: dict = {}
-    worker: threading.Thread | None = None
     try:
         saved = _progress_settings(con)
         progress(0)
@@ -944,19 +933,13 @@ def _run_copy(
             f"COPY ({build_sql(source)}) TO {_q(str(tmp))} "
             "(FORMAT parquet, COMPRESSION zstd, USE_TMP_FILE false)"
         )
-        worker = threading.Thread(
-            target=_copy_thread, args=(con, sql, result), name="demo-data-copy", daemon=True
+        # On a helper thread, DuckDB's progress polled here; a progress callback that raises
+        # (or Ctrl-C) interrupts the COPY.
+        ((rows,),) = jangteo_duckdb.execute_reporting(
+            con, sql, [], _reporter(progress), poll_seconds=_PROGRESS_POLL_SECONDS
         )
-        worker.start()
-        _poll_progress(con, worker, progress)
-        worker = None
-        if "error" in result:
-            raise result["error"]
         os.replace(tmp, out)
     except BaseException:
-        if worker is not None:  # the caller's progress callback (or Ctrl-C) stopped us
-            con.interrupt()
-            worker.join()
         tmp.unlink(missing_ok=True)
         raise
     finally:
@@ -966,7 +949,7 @@ def _run_copy(
         else:
             for name, value in saved.items():
                 con.execute(f"SET {name} = {'true' if value else 'false'}")
-    summary = {"rows": int(result["rows"]), "bytes": out.stat().st_size, "sha256": _sha256(out)}
+    summary = {"rows": int(rows), "bytes": out.stat().st_size, "sha256": _sha256(out)}
     progress(100)
     return summary
 
