@@ -470,8 +470,8 @@ REQUEST_REVIEW_DEADLINE_DAYS = env.int("REQUEST_REVIEW_DEADLINE_DAYS", default=3
 # the keys of catalog.risk.RiskThreshold). Empty: RiskThreshold's defaults.
 RISK_THRESHOLD_DEFAULTS: dict = {}
 # A record offer over a version of more rows than this has its risk measured by a worker (the
-# offer stays closed until the report passes; bench/risk.py: about 265,000 rows a second on 2
-# cores, so the default keeps a request's measurement near two seconds).
+# offer stays closed until the report passes; bench/risk.py: 140,000-265,000 rows a second on 2
+# cores, so the default keeps a request's measurement within a few seconds).
 RISK_INLINE_MAX_ROWS = env.int("RISK_INLINE_MAX_ROWS", default=500_000)
 
 # --- The operator and its documents (shown in every page's footer, the terms and the privacy

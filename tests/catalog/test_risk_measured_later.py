@@ -261,7 +261,7 @@ def test_an_automatic_offer_takes_no_request_it_could_not_approve(
 
 
 def test_progress_is_shown_and_a_superseded_measurement_stops(
-    login, curator, large, django_capture_on_commit_callbacks
+    login, curator, large, django_capture_on_commit_callbacks, monkeypatch
 ):
     client = login(curator)
     offer, queued = _create(client, large, django_capture_on_commit_callbacks)
@@ -271,6 +271,13 @@ def test_progress_is_shown_and_a_superseded_measurement_stops(
     progress(0.3)
     assert client.get(f"/api/v1/offers/{offer['id']}/").json()["risk_progress"] == 30
     progress(0.2)  # never goes back
+    assert Offer.objects.get(pk=offer["id"]).risk_progress == 30
+    Offer.objects.filter(pk=offer["id"]).update(risk_heartbeat_at=None)
+    progress(0.3)  # the same percent: no write within the heartbeat's interval
+    assert Offer.objects.get(pk=offer["id"]).risk_heartbeat_at is None
+    monkeypatch.setattr(risk_measurement, "HEARTBEAT", timedelta(0))  # the interval has passed
+    progress(0.3)  # a long statement still running: the heartbeat is written
+    assert Offer.objects.get(pk=offer["id"]).risk_heartbeat_at is not None
     assert Offer.objects.get(pk=offer["id"]).risk_progress == 30
     client.patch(f"/api/v1/offers/{offer['id']}/", {"fields": ["sigungu_code", "card_id"]}, format="json")
     with pytest.raises(risk_measurement.Superseded):
