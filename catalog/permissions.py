@@ -197,6 +197,10 @@ def offers_requeue_stuck_risk(actor, _target=None) -> bool:
     return is_system(actor)
 
 
+def offer_risk_give_up(actor, _offer=None) -> bool:
+    return is_system(actor)
+
+
 def offer_preview(actor, offer) -> bool:
     """Sample rows under `offer`'s rules are shown to whoever could request the offer: the
     dataset's center and operators always; a signed-in analyst or manager of a verified buyer

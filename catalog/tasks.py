@@ -3,6 +3,8 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from catalog import services, view_log
@@ -108,12 +110,24 @@ def keep_released_tables(version_id: int) -> dict:
 
 
 @shared_task(
-    name="catalog.tasks.measure_offer_risk", acks_late=True, reject_on_worker_lost=True, ignore_result=True
+    name="catalog.tasks.measure_offer_risk",
+    # Acknowledged when taken, unlike the other jobs: a measurement may run for hours, longer than
+    # the broker's visibility timeout, which would deliver it again meanwhile. A worker lost with
+    # it is covered by the sweep, which re-queues a measurement silent for an hour.
+    acks_late=False,
+    ignore_result=True,
+    soft_time_limit=settings.RISK_MEASURE_TIME_LIMIT,
+    time_limit=settings.RISK_MEASURE_TIME_LIMIT + 300,
 )
 def measure_offer_risk(offer_id: int, token: str) -> str:
     """Measure the risk report a record offer over a large version owes (see
-    catalog.services.risk_measurement); the offer opens when it was asked to and passes."""
-    return risk_measurement.offer_risk_measure(actor=SYSTEM, offer_id=offer_id, token=token)
+    catalog.services.risk_measurement); the offer opens when it was asked to and passes. Past
+    RISK_MEASURE_TIME_LIMIT the measurement stops and the offer's report is "failed"."""
+    try:
+        return risk_measurement.offer_risk_measure(actor=SYSTEM, offer_id=offer_id, token=token)
+    except SoftTimeLimitExceeded:
+        log.warning("risk measurement of offer %s stopped at the time limit", offer_id)
+        return risk_measurement.offer_risk_give_up(actor=SYSTEM, offer_id=offer_id, token=token)
 
 
 @shared_task(ignore_result=True)

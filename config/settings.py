@@ -473,6 +473,9 @@ RISK_THRESHOLD_DEFAULTS: dict = {}
 # offer stays closed until the report passes; bench/risk.py: 140,000-265,000 rows a second on 2
 # cores, so the default keeps a request's measurement within a few seconds).
 RISK_INLINE_MAX_ROWS = env.int("RISK_INLINE_MAX_ROWS", default=500_000)
+# How long a worker may measure one offer's risk (seconds) before the report is given up as
+# failed: a whole version is read, about 20 hours at 10^10 rows on 2 cores (docs/scale.md).
+RISK_MEASURE_TIME_LIMIT = env.int("RISK_MEASURE_TIME_LIMIT", default=36 * 3600)
 
 # --- The operator and its documents (shown in every page's footer, the terms and the privacy
 # policy). Embedded values are the demo's; production sets its own. Bumping a version asks new

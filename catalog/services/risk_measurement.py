@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -48,6 +49,27 @@ def offer_risk_measure(*, actor, offer_id: int, token: str) -> str:
             )
         except Superseded:
             return "superseded"  # stopped early: its result would have been dropped
+    return _store_if_owed(actor, offer_id, token, assessed, version)
+
+
+def offer_risk_give_up(*, actor, offer_id: int, token: str) -> str:
+    """End the measurement `offer_id` owes under `token` as failed (it ran past the worker's
+    time limit): the offer stays closed with `risk_status` "failed", as when DuckDB fails."""
+    from catalog import services
+
+    authorize(permissions.offer_risk_give_up, actor, None)
+    offer = Offer.objects.select_related("risk_version").filter(pk=offer_id).first()
+    if offer is None:
+        return "superseded"
+    failed = {**services.NOT_MEASURED, **services.NOTHING_OWED, "risk_failed_at": timezone.now()}
+    return _store_if_owed(actor, offer_id, token, failed, offer.risk_version)
+
+
+def _store_if_owed(actor, offer_id: int, token: str, assessed: dict, version) -> str:
+    """Store `assessed` if the offer still owes the measurement under `token`: "opened",
+    "measured" (or failed), or "superseded"."""
+    from catalog import services
+
     with transaction.atomic():
         offer = (
             Offer.objects.select_for_update(of=("self",))
@@ -91,7 +113,9 @@ def offers_requeue_stuck_risk(*, actor) -> list[tuple[int, str]]:
     """(offer id, token) of the measurements owed and silent (no progress written) for longer
     than STUCK_AFTER, their clock restarted, for the caller to queue again (a worker lost with
     the task, or a broker that dropped it). A measurement that was only slow then runs twice
-    until one finishes; the other stops at its next progress report."""
+    until one finishes; the other stops at its next progress report. One owed for more than
+    twice RISK_MEASURE_TIME_LIMIT (every try ended by the worker's hard limit) is given up as
+    failed instead of being tried again and again."""
     authorize(permissions.offers_requeue_stuck_risk, actor)
     now = timezone.now()
     with transaction.atomic():
@@ -99,7 +123,14 @@ def offers_requeue_stuck_risk(*, actor) -> list[tuple[int, str]]:
             Offer.objects.select_for_update(skip_locked=True)
             .annotate(heard=Coalesce("risk_heartbeat_at", "risk_measuring_since"))
             .filter(risk_token__isnull=False, heard__lt=now - STUCK_AFTER)
-            .values_list("pk", "risk_token")
+            .values_list("pk", "risk_token", "risk_measuring_since")
         )
-        Offer.objects.filter(pk__in=[pk for pk, _ in stuck]).update(risk_heartbeat_at=now)
-    return [(pk, str(token)) for pk, token in stuck]
+        Offer.objects.filter(pk__in=[pk for pk, *_ in stuck]).update(risk_heartbeat_at=now)
+    give_up_before = now - 2 * timedelta(seconds=settings.RISK_MEASURE_TIME_LIMIT)
+    again = []
+    for pk, token, since in stuck:
+        if since and since < give_up_before:
+            offer_risk_give_up(actor=actor, offer_id=pk, token=str(token))
+        else:
+            again.append((pk, str(token)))
+    return again

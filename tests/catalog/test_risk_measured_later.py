@@ -327,3 +327,31 @@ def test_a_measurement_that_fails_on_the_data_says_so_and_can_be_started_again(
     assert saved["risk_status"] == "measuring" and saved["open_when_measured"] is True
     _run(again)
     assert client.get(f"/api/v1/offers/{offer['id']}/").json()["is_active"] is True
+
+
+def test_a_measurement_past_the_time_limit_is_given_up_as_failed(
+    curator, large, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The worker's soft time limit stops a measurement: the offer is "failed", not owed forever;
+    one every try of which was killed outright is given up by the sweep."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from catalog import tasks
+
+    with django_capture_on_commit_callbacks():
+        first = services.offer_create(actor=curator, dataset=large, **OFFER)
+        second = services.offer_create(actor=curator, dataset=large, **{**OFFER, "name": "두 번째"})
+
+    def too_long(**kwargs):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(risk_measurement, "offer_risk_measure", too_long)
+    assert tasks.measure_offer_risk(first.pk, str(first.risk_token)) == "measured"
+    first.refresh_from_db()
+    assert first.risk_status == "failed" and not first.is_active and first.risk_token is None
+
+    long_ago = timezone.now() - 2 * timedelta(seconds=settings.RISK_MEASURE_TIME_LIMIT) - timedelta(hours=1)
+    Offer.objects.filter(pk=second.pk).update(risk_measuring_since=long_ago, risk_heartbeat_at=long_ago)
+    assert risk_measurement.offers_requeue_stuck_risk(actor=SYSTEM) == []  # given up, not queued again
+    second.refresh_from_db()
+    assert second.risk_status == "failed" and second.risk_token is None
