@@ -9,17 +9,9 @@ from catalog.models import Offer
 from catalog.services import risk_measurement
 from marketplace.actors import SYSTEM
 from tests import factories
+from tests.catalog.test_risk_measured_later import OFFER  # the same record offer
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-OFFER = {
-    "name": "건별 결제 내역",
-    "kind": "records",
-    "fields": ["sigungu_code", "industry", "card_id", "amount", "approved_at"],
-    "region_field": "sigungu_code",
-    "date_field": "approved_at",
-    "terms": "연구 목적 외 이용 금지",
-}
 
 
 def test_the_offer_page_follows_the_measurement_to_its_report(
