@@ -20,6 +20,9 @@ from django.db import transaction
 # The events, named here so that a subscriber and an announcer cannot disagree on a spelling.
 VERSION_PUBLISHED = "catalog.version.published"  # version_id
 LICENSE_ISSUED = "transactions.license.issued"  # license_id
+# A worker finished a record offer's risk measurement: offer_id, outcome ("opened", "passed",
+# "above" or "failed"); the center's staff are told (transactions.hooks.offer_risk_measured).
+OFFER_RISK_MEASURED = "catalog.offer.risk_measured"
 
 _subscribers: dict[str, list[Callable[..., object]]] = defaultdict(list)
 

@@ -18,6 +18,8 @@ class TransactionsConfig(AppConfig):
         reactions.subscribe(reactions.VERSION_PUBLISHED, hooks.version_published)
         # A license issued gets its first file.
         reactions.subscribe(reactions.LICENSE_ISSUED, hooks.license_issued)
+        # The center hears how a worker's risk measurement of an offer ended.
+        reactions.subscribe(reactions.OFFER_RISK_MEASURED, hooks.offer_risk_measured)
         # The dataset page shows a buyer the licenses and open requests they already hold.
         from transactions.selectors import offer_holdings
 

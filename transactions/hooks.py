@@ -6,6 +6,8 @@ Services announce the events, so they import no hook (nor the tasks the hooks qu
 
 from __future__ import annotations
 
+from django.db import transaction
+
 from marketplace.actors import SYSTEM
 from marketplace.jobs import enqueue
 from transactions.models import License, license_is_active_now
@@ -25,3 +27,15 @@ def version_published(*, version_id: int) -> None:
     """A new version of a dataset was published: deliver it to the licenses that receive
     updates (a worker does the work)."""
     enqueue("transactions.tasks.deliver_version", version_id)
+
+
+def offer_risk_measured(*, offer_id: int, outcome: str) -> None:
+    """A worker finished measuring a record offer's risk: tell the center's staff how it went
+    (the offer may have opened by itself, or be above the threshold)."""
+    from catalog.models import Offer
+    from transactions.notifications import notify_offer
+
+    offer = Offer.objects.select_related("dataset__center").filter(pk=offer_id).first()
+    if offer is not None:
+        with transaction.atomic():
+            notify_offer(verb=f"offer_risk_{outcome}", offer=offer)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
@@ -104,6 +105,35 @@ MESSAGES = {
     "extract_ready": (
         _("Your extract of %(dataset)s is ready"),
         _("The extract for license #%(license)s is ready to download."),
+    ),
+    "offer_risk_opened": (
+        _("%(offer)s is open for requests"),
+        _(
+            "The re-identification risk of %(offer)s (%(dataset)s) was measured on the data and "
+            "every measure is within the threshold: the offer now takes requests."
+        ),
+    ),
+    "offer_risk_passed": (
+        _("The risk of %(offer)s is measured"),
+        _(
+            "The re-identification risk of %(offer)s (%(dataset)s) was measured on the data and is "
+            "within the threshold; requests for it can be approved."
+        ),
+    ),
+    "offer_risk_above": (
+        _("%(offer)s is above the risk threshold"),
+        _(
+            "The re-identification risk of %(offer)s (%(dataset)s) was measured on the data and is "
+            "above the operator's threshold: it cannot be open for requests. The offer's page shows "
+            "which measures fail; stronger treatments bring them down."
+        ),
+    ),
+    "offer_risk_failed": (
+        _("The risk of %(offer)s could not be measured"),
+        _(
+            "The re-identification risk of %(offer)s (%(dataset)s) could not be measured on the "
+            "data; the offer stays closed. Save it again to measure it again, or ask an operator."
+        ),
     ),
 }
 
@@ -211,6 +241,30 @@ def notify(
                 access_request=access_request,
                 license=license,
             )
+            for pk in recipients
+        ]
+    )
+    ids = [n.pk for n in created]
+    transaction.on_commit(lambda: _queue_emails(ids))
+    return created
+
+
+def notify_offer(*, verb: str, offer) -> list[Notification]:
+    """Notify every member of `offer`'s center (curators too: they write offers) of something
+    about the offer itself, with a link to its page; an e-mail each after the commit."""
+    if verb not in MESSAGES:
+        raise ValueError(f"unknown notification verb {verb!r}")
+    dataset = offer.dataset
+    values = {"dataset": dataset.title, "offer": offer.name, "center": dataset.center.name}
+    recipients = _recipient_ids([CENTER_ALL], buyer_id=None, center_id=dataset.center_id)
+    if not recipients:
+        return []
+    with translation.override(settings.LANGUAGE_CODE):
+        title, body = render(verb, values)
+    url = reverse("center-offer-edit", args=[offer.pk])
+    created = Notification.objects.bulk_create(
+        [
+            Notification(recipient_id=pk, verb=verb, params=values, title=title[:255], body=body, url=url)
             for pk in recipients
         ]
     )

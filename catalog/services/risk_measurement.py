@@ -18,8 +18,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from catalog import cache as catalog_cache
-from catalog import permissions
+from catalog import permissions, risk_reports
 from catalog.models import Offer
+from marketplace import reactions
 from marketplace.authz import authorize
 
 # A measurement owed and silent this long (not started, or no progress written) is taken for
@@ -79,8 +80,20 @@ def _store_if_owed(actor, offer_id: int, token: str, assessed: dict, version) ->
         if offer is None or str(offer.risk_token) != token:
             return "superseded"
         opened = services._store_assessment(actor, offer, assessed, version)
+        reactions.announce_on_commit(
+            reactions.OFFER_RISK_MEASURED, offer_id=offer.pk, outcome=_outcome(offer, opened)
+        )
     catalog_cache.changed(offer.dataset)
     return "opened" if opened else "measured"
+
+
+def _outcome(offer: Offer, opened: bool) -> str:
+    """What the center is told of a measurement the worker stored on `offer`."""
+    if opened:
+        return "opened"
+    if offer.risk_report is None:
+        return "failed"
+    return "passed" if offer.risk_passes or not risk_reports.guards(offer.dataset) else "above"
 
 
 class Superseded(Exception):

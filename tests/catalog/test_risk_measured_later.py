@@ -4,14 +4,13 @@ the measurement; approvals wait for the report; a lost measurement is queued aga
 API, as a center would use it, with the worker's task run as the broker would run it."""
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.test import Client
 from django.utils import timezone
 
 from catalog import services
-from catalog.models import Offer
+from catalog.models import DatasetVersion, Offer
 from catalog.services import risk_measurement
 from marketplace.actors import SYSTEM
 from marketplace.models import AuditEvent
@@ -48,6 +47,17 @@ def _create(client, dataset, capture, **changes):
         answer = client.post(f"/api/v1/datasets/{dataset.slug}/offers/", {**OFFER, **changes}, format="json")
     assert answer.status_code == 201, answer.content
     return answer.json(), queued
+
+
+def _damage(version) -> str:
+    """Point `version` at a damaged copy of its data file (the shared file stays whole for the
+    tests after this one); returns the good file's name."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    damaged = default_storage.save(f"damaged/{version.pk}.parquet", ContentFile(b"not a parquet file"))
+    DatasetVersion.objects.filter(pk=version.pk).update(parquet=damaged)
+    return version.parquet
 
 
 def _run(queued) -> None:
@@ -308,20 +318,16 @@ def test_the_offer_page_polls_the_measurement_until_it_is_done(
 def test_a_measurement_that_fails_on_the_data_says_so_and_can_be_started_again(
     login, curator, large, django_capture_on_commit_callbacks
 ):
-    from django.core.files.storage import default_storage
-
     client = login(curator)
     offer, queued = _create(client, large, django_capture_on_commit_callbacks)
-    path = Path(default_storage.path(large.current_version.parquet))
-    good = path.read_bytes()
-    path.write_bytes(b"not a parquet file")
+    good = _damage(large.current_version)
     _run(queued)
     failed = client.get(f"/api/v1/offers/{offer['id']}/").json()
     assert failed["risk_status"] == "failed" and failed["is_active"] is False
     page = Client(HTTP_ACCEPT_LANGUAGE="ko")
     page.force_login(curator)
     assert "재식별 위험을 측정하지 못했습니다" in page.get(f"/center/offers/{offer['id']}/").content.decode()
-    path.write_bytes(good)
+    DatasetVersion.objects.filter(pk=large.current_version_id).update(parquet=good)  # repaired
     with django_capture_on_commit_callbacks() as again:
         saved = client.patch(f"/api/v1/offers/{offer['id']}/", {"is_active": True}, format="json").json()
     assert saved["risk_status"] == "measuring" and saved["open_when_measured"] is True
@@ -355,3 +361,38 @@ def test_a_measurement_past_the_time_limit_is_given_up_as_failed(
     assert risk_measurement.offers_requeue_stuck_risk(actor=SYSTEM) == []  # given up, not queued again
     second.refresh_from_db()
     assert second.risk_status == "failed" and second.risk_token is None
+
+
+@pytest.mark.parametrize(
+    "strict,damaged,verb",
+    [
+        (False, False, "offer_risk_opened"),
+        (True, False, "offer_risk_above"),
+        (False, True, "offer_risk_failed"),
+    ],
+)
+def test_the_center_is_told_how_a_measurement_ended(
+    login, curator, center, large, settings, django_capture_on_commit_callbacks, strict, damaged, verb
+):
+    from django.core import mail
+
+    from transactions.models import Notification
+
+    manager = factories.member(center, "manager")
+    outsider = factories.member(factories.OrganizationFactory(kind="center"), "manager")
+    if strict:
+        settings.RISK_THRESHOLD_DEFAULTS = STRICT
+    offer, queued = _create(login(curator), large, django_capture_on_commit_callbacks)
+    if damaged:
+        _damage(large.current_version)
+    with django_capture_on_commit_callbacks(execute=True):
+        _run(queued)  # the worker's run, then what it announced on commit
+    told = Notification.objects.filter(verb=verb)
+    assert {n.recipient_id for n in told} == {curator.pk, manager.pk}  # not the other center
+    assert not Notification.objects.filter(recipient=outsider).exists()
+    assert all(n.url == f"/center/offers/{offer['id']}/" for n in told)
+    assert len(mail.outbox) == 2 and f"/center/offers/{offer['id']}/" in mail.outbox[0].body
+    page = Client(HTTP_ACCEPT_LANGUAGE="ko")
+    page.force_login(manager)
+    listing = page.get("/notifications/").content.decode()
+    assert "건별 결제 내역" in listing

@@ -20,7 +20,7 @@ def _notification_url(notification) -> str:
         return reverse("license-detail", args=[notification.license_id])
     if notification.access_request_id:
         return reverse("request-detail", args=[notification.access_request_id])
-    return ""
+    return notification.url  # about an offer: its page (transactions.notifications.notify_offer)
 
 
 @login_required
