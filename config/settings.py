@@ -476,6 +476,12 @@ RISK_INLINE_MAX_ROWS = env.int("RISK_INLINE_MAX_ROWS", default=500_000)
 # How long a worker may measure one offer's risk (seconds) before the report is given up as
 # failed: a whole version is read, about 20 hours at 10^10 rows on 2 cores (docs/scale.md).
 RISK_MEASURE_TIME_LIMIT = env.int("RISK_MEASURE_TIME_LIMIT", default=36 * 3600)
+# The Celery queue of risk measurements. Production gives them a worker of their own
+# (docker-compose.yml: worker-risk), so extracts and ingestion never wait behind one of many
+# hours. Empty: the default queue, which `make run`'s one worker serves.
+RISK_MEASURE_QUEUE = env.str("RISK_MEASURE_QUEUE", default="")
+if RISK_MEASURE_QUEUE:
+    CELERY_TASK_ROUTES = {"catalog.tasks.measure_offer_risk": {"queue": RISK_MEASURE_QUEUE}}
 
 # --- The operator and its documents (shown in every page's footer, the terms and the privacy
 # policy). Embedded values are the demo's; production sets its own. Bumping a version asks new

@@ -181,3 +181,31 @@ def test_production_pages_carry_a_content_security_policy_without_inline_code(tm
     assert directives["script-src"] == ["'self'"] and directives["style-src"] == ["'self'"]
     assert directives["object-src"] == ["'none'"] and directives["frame-ancestors"] == ["'none'"]
     assert "csp.middleware.CSPMiddleware" in values["MIDDLEWARE"]
+
+
+def test_risk_measurements_go_to_their_own_queue_where_production_says_so(tmp_path):
+    """Production (docker-compose.yml) routes risk measurements to a worker of their own; the
+    embedded defaults keep one queue for `make run`'s one worker."""
+    import yaml
+
+    route = (
+        "import django; django.setup(); from config.celery import app; "
+        "print(app.amqp.router.route({}, 'catalog.tasks.measure_offer_risk')['queue'].name, "
+        "app.amqp.router.route({}, 'transactions.tasks.build_extract')['queue'].name)"
+    )
+    routed = run_python(route, {**PRODUCTION_ENV, "RISK_MEASURE_QUEUE": "risk"}, tmp_path)
+    assert routed.returncode == 0, routed.stderr
+    assert routed.stdout.split()[-2:] == ["risk", "celery"]
+    embedded = run_python(route, {"DEBUG": "1"}, tmp_path)
+    assert embedded.returncode == 0, embedded.stderr
+    assert embedded.stdout.split()[-2:] == ["celery", "celery"]
+
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    queue = compose["x-app"]["environment"]["RISK_MEASURE_QUEUE"]
+    consumers = [
+        name
+        for name, service in compose["services"].items()
+        if "worker" in service.get("command", []) and queue in service["command"]
+    ]
+    assert consumers == ["worker-risk"]
+    assert "-Q" not in compose["services"]["worker"]["command"]  # the default queue's worker
