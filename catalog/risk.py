@@ -117,7 +117,7 @@ def assess(
     Column names must be columns of the statement's output (the caller took them from the plan);
     they are quoted. Trajectory unicity needs `subject`, `day` and `place`; without them it is
     not measured (an empty `unicity`)."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE __risk_rows AS SELECT * FROM ({sql})", params)  # noqa: S608
+    _materialise(con, "__risk_rows", sql, params)
     try:
         return _assess(con, quasi_identifiers, subject, day, list(place), k, points, max_subjects, seed)
     finally:
@@ -247,7 +247,7 @@ def linkage(
     Returns `{"subjects", "linked", "share", "real_subjects", "real_linked", "real_share"}`."""
     try:
         for name, (sql, params) in (("__link_a", first), ("__link_b", second)):
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM ({sql})", params)  # noqa: S608
+            _materialise(con, name, sql, params)
         return _linkage_over(con, ("__link_a", "__link_b"), subject=subject, columns=columns, truth=truth)
     finally:
         for name in ("__link_a", "__link_b"):
@@ -334,15 +334,14 @@ def assess_policy(con, *, parquet: str, schema: list, policy, seed: int = 0, pro
     marketplace.duckdb.report_progress) and may raise to stop the measurement."""
     first, second = assessment_plans(parquet, schema, policy)
     r = roles(first, schema, policy)
-    copy = _copier(con, progress)
     linked = None
     try:
-        copy("__risk_rows", first, 0.0, 0.45)
+        _materialise(con, "__risk_rows", first.sql, first.params, progress, 0.0, 0.45)
         report = _assess(
             con, r.quasi_identifiers, r.subject, r.day, r.place, BELOW_K, UNICITY_POINTS, MAX_SUBJECTS, seed
         )
         if r.subject is not None and r.quasi_identifiers:
-            copy("__link_b", second, 0.5, 0.95)
+            _materialise(con, "__link_b", second.sql, second.params, progress, 0.5, 0.95)
             linked = _linkage_over(
                 con, ("__risk_rows", "__link_b"), subject=r.subject, columns=r.quasi_identifiers, truth=None
             )
@@ -354,16 +353,13 @@ def assess_policy(con, *, parquet: str, schema: list, policy, seed: int = 0, pro
     return report if linked is None else RiskReport(**{**report.to_dict(), "linkage": linked["share"]})
 
 
-def _copier(con, progress):
-    """`copy(table, plan, lo, hi)`: the plan's rows into a temp table, reporting progress scaled
-    into [lo, hi] when there is a `progress` to report to."""
+def _materialise(con, table: str, sql: str, params: list, progress=None, lo=0.0, hi=1.0) -> None:
+    """The rows of `sql` into the temp `table`; with `progress`, DuckDB's progress of the copy is
+    reported to it scaled into [lo, hi] (marketplace.duckdb.execute_reporting)."""
     from marketplace.duckdb import execute_reporting
 
-    def copy(table: str, plan, lo: float, hi: float) -> None:
-        sql = f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM ({plan.sql})"  # noqa: S608
-        if progress is None:
-            con.execute(sql, plan.params)
-        else:
-            execute_reporting(con, sql, plan.params, lambda fraction: progress(lo + (hi - lo) * fraction))
-
-    return copy
+    statement = f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM ({sql})"  # noqa: S608
+    if progress is None:
+        con.execute(statement, params)
+    else:
+        execute_reporting(con, statement, params, lambda fraction: progress(lo + (hi - lo) * fraction))
