@@ -221,25 +221,24 @@ def notify(
     actor_id = None if actor is None or is_system(actor) else getattr(actor, "pk", None)
     if actor_id is not None and verb not in CONFIRMATIONS:
         recipients = [pk for pk in recipients if pk != actor_id]
-    if not recipients:
-        return []
     if license is not None:
         url = f"/api/v1/licenses/{license.pk}/"
     else:
         url = f"/api/v1/requests/{access_request.pk}/"
+    return _create(verb, values, recipients, url=url, access_request=access_request, license=license)
+
+
+def _create(verb: str, values: dict, recipients: list[int], *, url: str, **about) -> list[Notification]:
+    """One notification per recipient, titled in the site language (the e-mail's), `about` the
+    request or license it concerns; the e-mails are queued for after the commit."""
+    if not recipients:
+        return []
     with translation.override(settings.LANGUAGE_CODE):
         title, body = render(verb, values)
     created = Notification.objects.bulk_create(
         [
             Notification(
-                recipient_id=pk,
-                verb=verb,
-                params=values,
-                title=title[:255],
-                body=body,
-                url=url,
-                access_request=access_request,
-                license=license,
+                recipient_id=pk, verb=verb, params=values, title=title[:255], body=body, url=url, **about
             )
             for pk in recipients
         ]
@@ -257,20 +256,7 @@ def notify_offer(*, verb: str, offer) -> list[Notification]:
     dataset = offer.dataset
     values = {"dataset": dataset.title, "offer": offer.name, "center": dataset.center.name}
     recipients = _recipient_ids([CENTER_ALL], buyer_id=None, center_id=dataset.center_id)
-    if not recipients:
-        return []
-    with translation.override(settings.LANGUAGE_CODE):
-        title, body = render(verb, values)
-    url = reverse("center-offer-edit", args=[offer.pk])
-    created = Notification.objects.bulk_create(
-        [
-            Notification(recipient_id=pk, verb=verb, params=values, title=title[:255], body=body, url=url)
-            for pk in recipients
-        ]
-    )
-    ids = [n.pk for n in created]
-    transaction.on_commit(lambda: _queue_emails(ids))
-    return created
+    return _create(verb, values, recipients, url=reverse("center-offer-edit", args=[offer.pk]))
 
 
 def _queue_emails(notification_ids: list[int]) -> None:
