@@ -504,7 +504,7 @@ class Offer(models.Model):
         "catalog.DatasetVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     risk_passes = models.BooleanField(_("risk under threshold"), null=True, blank=True)
-    # A measurement a worker owes (large versions, see catalog.services.offer_risk_measure):
+    # A measurement a worker owes (large versions, see catalog.services.risk_measurement):
     # its token (a later one supersedes it), since when, and whether the offer opens if it passes.
     risk_token = models.UUIDField(null=True, blank=True, editable=False)
     risk_measuring_since = models.DateTimeField(_("risk being measured since"), null=True, blank=True)
@@ -562,8 +562,9 @@ class Offer(models.Model):
 
     @property
     def risk_status(self) -> str:
-        """ "measuring" while a worker owes the risk report, "measured" once there is one, else
-        "not_measured" (aggregates, or data that could not be measured)."""
+        """ "measuring" while a worker owes the risk report, "measured" once there is one,
+        "failed" when the last measurement failed on the data, else "not_measured" (aggregates,
+        no data)."""
         if self.risk_token:
             return "measuring"
         if self.risk_report:

@@ -1133,6 +1133,12 @@ NOTHING_OWED = {
 }
 
 
+def _unmeasured(*, failed: bool = False) -> dict:
+    """The risk fields of an offer with no report and none owed; `failed`: the last try failed
+    on the data (risk_status "failed")."""
+    return {**NOT_MEASURED, **NOTHING_OWED, "risk_failed_at": timezone.now() if failed else None}
+
+
 def _measured_later(policy: OfferPolicy, version: DatasetVersion) -> bool:
     """Whether a worker measures the risk of a record offer over `version` (more rows than
     RISK_INLINE_MAX_ROWS: minutes, not seconds) instead of the request that saves it."""
@@ -1187,9 +1193,9 @@ def _measure_now(policy: OfferPolicy, version: DatasetVersion, *, opening: bool,
                 "an operator."
             )
             raise errors.ApplicationError(message, errors={"is_active": [message]}) from exc
-        return {**NOT_MEASURED, **NOTHING_OWED, "risk_failed_at": timezone.now()}
+        return _unmeasured(failed=True)
     if report is None:
-        return {**NOT_MEASURED, **NOTHING_OWED}
+        return _unmeasured()
     stored = report.to_dict()
     messages = risk_reports.violation_messages(stored)
     if opening and risk_reports.guards(version.dataset):

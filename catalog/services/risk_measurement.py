@@ -42,7 +42,7 @@ def offer_risk_measure(*, actor, offer_id: int, token: str) -> str:
         return "superseded"
     version = offer.risk_version
     if version is None:  # deleted meanwhile: nothing to measure, the offer is no longer owed one
-        assessed = {**services.NOT_MEASURED, **services.NOTHING_OWED}
+        assessed = services._unmeasured()
     else:
         try:
             assessed = services._measure_now(
@@ -62,8 +62,7 @@ def offer_risk_give_up(*, actor, offer_id: int, token: str) -> str:
     offer = Offer.objects.select_related("risk_version").filter(pk=offer_id).first()
     if offer is None:
         return "superseded"
-    failed = {**services.NOT_MEASURED, **services.NOTHING_OWED, "risk_failed_at": timezone.now()}
-    return _store_if_owed(actor, offer_id, token, failed, offer.risk_version)
+    return _store_if_owed(actor, offer_id, token, services._unmeasured(failed=True), offer.risk_version)
 
 
 def _store_if_owed(actor, offer_id: int, token: str, assessed: dict, version) -> str:
