@@ -95,8 +95,15 @@ def execute_reporting(con, sql: str, params: list, report, *, poll_seconds: floa
     return outcome["rows"]
 
 
+# What `con.query_progress()` needs: progress measured from a statement's start, nothing printed.
+PROGRESS_SETTINGS = {
+    "enable_progress_bar": "true",
+    "enable_progress_bar_print": "false",
+    "progress_bar_time": "0",
+}
+
+
 def report_progress(con) -> None:
-    """Have `con` measure its statements' progress for `execute_reporting` (nothing printed)."""
-    con.execute("SET enable_progress_bar = true")
-    con.execute("SET enable_progress_bar_print = false")
-    con.execute("SET progress_bar_time = 0")
+    """Have `con` measure its statements' progress for `execute_reporting`."""
+    for name, value in PROGRESS_SETTINGS.items():
+        con.execute(f"SET {name} = {value}")

@@ -33,7 +33,7 @@ import duckdb
 
 from catalog import privacy, released_cache, spark
 from catalog.ingestion.sql import ident
-from marketplace.duckdb import execute_reporting
+from marketplace.duckdb import PROGRESS_SETTINGS, execute_reporting
 from transactions.extracts import writers
 from transactions.extracts.writers import FORMATS, ExtractError, ExtractTooLarge
 
@@ -346,12 +346,7 @@ def _executor(con, report: _Progress) -> writers.Execute:
 
 def _configure(con) -> dict:
     """Settings the run needs; returns the previous values to restore on a borrowed connection."""
-    wanted = {
-        "preserve_insertion_order": "true",
-        "enable_progress_bar": "true",
-        "enable_progress_bar_print": "false",
-        "progress_bar_time": "0",
-    }
+    wanted = {"preserve_insertion_order": "true", **PROGRESS_SETTINGS}
     previous = {}
     for name, value in wanted.items():
         (previous[name],) = con.execute("SELECT current_setting(?)", [name]).fetchone()
