@@ -202,6 +202,12 @@ def test_a_real_worker_measures_and_opens_it(login, curator, large, celery_worke
     url = f"/api/v1/offers/{answer.json()['id']}/"
     wait_until(lambda: client.get(url).json()["risk_status"] == "measured", timeout=60)
     assert client.get(url).json()["is_active"] is True
+    # The worker then tells the center and e-mails it: the last of its work, awaited so that the
+    # test's teardown does not empty the tables under it.
+    from transactions.models import Notification
+
+    told = Notification.objects.filter(recipient=curator, verb="offer_risk_opened", emailed_at__isnull=False)
+    wait_until(told.exists, timeout=60)
 
 
 def test_approvals_wait_while_a_new_version_is_measured(
