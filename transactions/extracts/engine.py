@@ -14,7 +14,8 @@ statement is one streaming pipeline (scan, filter, project), and with
 `preserve_insertion_order` on DuckDB hands its rows to the writer in the file's order. The
 one thing that broke that order in DuckDB 2.0.1 is the `in_clause` optimizer, which rewrites a
 region IN list into a hash join (cf. duckdb/duckdb#24398: every run wrote another order), so the
-run disables that optimizer. Sorting 4.5 M rows by `file_row_number` cost about a quarter of
+run of such an unsorted statement disables that optimizer (`Recipe.scan_order`); a sorted one
+keeps it, since without it a treated records statement took half again as long. Sorting 4.5 M rows by `file_row_number` cost about a quarter of
 the statement's CPU (issue 18). Parquet keeps the sort: DuckDB's Parquet writer cuts row
 groups from the batches it is handed, and only the sorted rows come in the same batches on every
 run; then it cuts the same row groups whatever the thread count, and Parquet output is
@@ -126,6 +127,11 @@ class Recipe:
     # The protected table `setup` builds, with the files it reads (an aggregate's; see
     # catalog.released_cache): {"table": name, "files": [paths]}, else empty.
     released: dict = field(default_factory=dict)
+    # The statement has no ORDER BY and relies on the scan's order (a one-file records plan read
+    # straight through), so the run turns DuckDB's in_clause optimizer off. A sorted statement
+    # keeps the optimizer: off, it cost a treated records extract a third of its time (issue
+    # 18). True for recipes stored before the field existed: they were all run with it off.
+    scan_order: bool = True
 
     def needs_key(self) -> bool:
         stage_args = [v for step in self.setup for v in (step.get("args") or {}).values()]
@@ -227,7 +233,8 @@ def build_recipe(
         raise ExtractError("two output columns would have the same name")
     # Column names are schema-checked and quoted; every value is a bound parameter.
     sql = f"SELECT {', '.join(select)} FROM ({plan.body}) AS extract"  # noqa: S608
-    if plan.order_by and not (plan.file_order and plan.order_by == FILE_ORDER and format in UNSORTED_FORMATS):
+    scan_order = plan.file_order and plan.order_by == FILE_ORDER and format in UNSORTED_FORMATS
+    if plan.order_by and not scan_order:
         sql += " ORDER BY " + ", ".join(f"extract.{ident(c)}" for c in plan.order_by)
     return Recipe(
         sql=sql,
@@ -239,6 +246,7 @@ def build_recipe(
         types=list(plan.types),
         setup=list(plan.setup),
         released={"table": plan.released, "files": privacy.source_files(parquet)} if plan.released else {},
+        scan_order=scan_order,
     )
 
 
@@ -344,13 +352,16 @@ def _executor(con, report: _Progress) -> writers.Execute:
     return execute
 
 
-def _configure(con) -> dict:
-    """Settings the run needs; returns the previous values to restore on a borrowed connection."""
+def _configure(con, *, scan_order: bool) -> dict:
+    """Settings the run needs; returns the previous values to restore on a borrowed connection.
+    `scan_order`: the statement relies on the scan's order (Recipe.scan_order)."""
     wanted = {"preserve_insertion_order": "true", **PROGRESS_SETTINGS}
     previous = {}
     for name, value in wanted.items():
         (previous[name],) = con.execute("SELECT current_setting(?)", [name]).fetchone()
         con.execute(f"SET {name} = {value}")
+    if not scan_order:
+        return previous
     # Keep a records scan in file order (see the module docstring).
     (previous["disabled_optimizers"],) = con.execute(
         "SELECT current_setting('disabled_optimizers')"
@@ -405,7 +416,7 @@ def run_extract(
             from marketplace.duckdb import connect
 
             con = connect(temp_directory=job / "spill")
-        previous = _configure(con)
+        previous = _configure(con, scan_order=recipe.scan_order)
         try:
             execute = _executor(con, report)
             data = job / f"data{FORMATS[recipe.format].suffix}"
