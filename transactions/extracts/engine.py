@@ -11,15 +11,15 @@ Row order is part of the recipe. Aggregates are ordered by their dimensions in t
 ORDER BY; record extracts over a glob of files by (file, source row), and to Parquet by the
 source row. Record extracts over one file to the other formats need no sort: a records
 statement is one streaming pipeline (scan, filter, project), and with
-`preserve_insertion_order` on DuckDB hands its rows to the writer in the file's order. The
-one thing that broke that order in DuckDB 2.0.1 is the `in_clause` optimizer, which rewrites a
-region IN list into a hash join (cf. duckdb/duckdb#24398: every run wrote another order), so the
-run of such an unsorted statement disables that optimizer (`Recipe.scan_order`); a sorted one
-keeps it, since without it a treated records statement took half again as long. Sorting 4.5 M rows by `file_row_number` cost about a quarter of
-the statement's CPU (issue 18). Parquet keeps the sort: DuckDB's Parquet writer cuts row
-groups from the batches it is handed, and only the sorted rows come in the same batches on every
-run; then it cuts the same row groups whatever the thread count, and Parquet output is
-byte-stable like the text formats.
+`preserve_insertion_order` on DuckDB hands its rows to the writer in the file's order. The one
+thing that broke that order in DuckDB 2.0.1 is the `in_clause` optimizer, which rewrites a
+region IN list into a hash join (cf. duckdb/duckdb#24398: every run wrote another order), so
+the run of such an unsorted statement disables that optimizer (`Recipe.scan_order`); a sorted
+one keeps it, since without it a treated records statement took half again as long. Sorting
+4.5 M rows by `file_row_number` cost about a quarter of the statement's CPU (issue 18). Parquet
+keeps the sort: DuckDB's Parquet writer cuts row groups from the batches it is handed, and only
+the sorted rows come in the same batches on every run; then it cuts the same row groups
+whatever the thread count, and Parquet output is byte-stable like the text formats.
 """
 
 from __future__ import annotations
