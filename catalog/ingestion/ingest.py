@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from collections.abc import Callable
@@ -30,6 +31,7 @@ class IngestResult:
     source_bytes: int
     parquet_bytes: int
     columns: list[dict]  # [{"position", "name", "type", "duckdb_type"}]
+    source_sha256: str = ""  # of the file as given, taken by the pass that read it whole
 
 
 class _Progress:
@@ -52,14 +54,21 @@ class _Progress:
 
 def _text_to_parquet(con, src, kind, decompressed, transcoded, partial, report, max_uncompressed_bytes):
     """A CSV (gzip'd or not) checked, transcoded to UTF-8 and written as Parquet at `partial`:
-    (encoding, dialect, row count, types)."""
+    (encoding, dialect, row count, types, the sha256 of `src`)."""
     text_path = src
     text_start = 0
+    source_sha256 = None
     if kind == "csv.gz":
-        detect.gunzip(src, decompressed, limit=max_uncompressed_bytes, on_fraction=report.span(0, 30))
+        with detect.Digest() as digest:
+            detect.gunzip(
+                src, decompressed, limit=max_uncompressed_bytes, on_fraction=report.span(0, 30), digest=digest
+            )
+            source_sha256 = digest.hexdigest()
         text_path, text_start = decompressed, 30
     detect.check_text_sample(text_path)
-    csv_path, encoding = detect.to_utf8(text_path, transcoded, on_fraction=report.span(text_start, 50))
+    csv_path, encoding, text_sha256 = detect.to_utf8(
+        text_path, transcoded, on_fraction=report.span(text_start, 50), checksum=source_sha256 is None
+    )
     dialect = convert.sniff_dialect(con, csv_path)
     names = convert.unique_names(convert.read_header(csv_path, dialect))
     if len(names) > MAX_COLUMNS:
@@ -75,7 +84,7 @@ def _text_to_parquet(con, src, kind, decompressed, transcoded, partial, report, 
     row_count, types = convert.csv_to_parquet(
         con, csv_path, partial, dialect=dialect, names=names, on_fraction=report.span(55, 95)
     )
-    return encoding, dialect, row_count, types
+    return encoding, dialect, row_count, types, source_sha256 or text_sha256
 
 
 def ingest_file(
@@ -90,6 +99,9 @@ def ingest_file(
 
     The kind of file is decided by its content, never its name. Data never passes through
     Python memory: text is validated and transcoded in byte chunks, everything else is DuckDB.
+    The result's ``source_sha256`` is taken by the pass that reads the text whole (validating,
+    transcoding or decompressing it), not by a read of its own; a Parquet file, which only
+    DuckDB reads, is hashed apart.
     Raises ``IngestionError`` with an actionable message for bad input; whatever happens, the
     only file this call leaves in ``work_dir`` is the finished Parquet file, which appears
     atomically at the end.
@@ -112,9 +124,11 @@ def ingest_file(
         if kind == "parquet":
             encoding, dialect = None, {}
             row_count, types = convert.parquet_to_parquet(con, src, partial)
+            with src.open("rb") as f:
+                source_sha256 = hashlib.file_digest(f, "sha256").hexdigest()
             report(90)
         else:
-            encoding, dialect, row_count, types = _text_to_parquet(
+            encoding, dialect, row_count, types, source_sha256 = _text_to_parquet(
                 con, src, kind, decompressed, transcoded, partial, report, max_uncompressed_bytes
             )
         columns = convert.output_columns(con, partial, types)
@@ -135,4 +149,5 @@ def ingest_file(
         source_bytes=src.stat().st_size,
         parquet_bytes=final.stat().st_size,
         columns=columns,
+        source_sha256=source_sha256,
     )

@@ -598,7 +598,6 @@ def _ingest(version: DatasetVersion) -> _Ingested:
     con = connect()
     try:
         source = local_path(version.source.name)
-        source_sha = sha256_of(source)
         result = ingestion.ingest_file(
             source,
             work_dir,
@@ -606,6 +605,7 @@ def _ingest(version: DatasetVersion) -> _Ingested:
             progress=lambda pct: progress(pct * (0.8 if not version.dataset.period_field else 0.6)),
             con=con,
         )
+        source_sha = result.source_sha256  # taken while ingestion read the file (issue 18)
         if version.dataset.period_field:
             return _ingest_partitioned(version, result, source_sha, work_dir, con, progress)
         profiles = ingestion.profile_parquet(result.parquet_path, result.columns, con=con)

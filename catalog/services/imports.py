@@ -147,7 +147,7 @@ def _ingest_source(source: VersionSource) -> dict:
             "encoding": converted.encoding or "",
             "dialect": converted.dialect,
             "rows": converted.row_count,
-            "source_sha256": sha256_of(local),
+            "source_sha256": converted.source_sha256,
             "profile": ingestion.profile_parquet(converted.parquet_path, converted.columns, con=con),
         }
         local.unlink()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import json
 import random
 import re
@@ -131,6 +132,34 @@ def test_encodings_round_trip_exactly(tmp_path, work, monkeypatch, encoding, chu
     assert result.encoding == encoding
     assert [c["name"] for c in result.columns] == ["이름", "설명"]
     assert rows_of(result.parquet_path) == [(w, f"{w} 가맹점 (서울)") for w in CP949_ONLY]
+
+
+def _parquet_bytes(tmp_path: Path) -> bytes:
+    path = tmp_path / "made.parquet"
+    duckdb.execute(f"COPY (SELECT '수원시' AS 시군명, 1 AS 금액) TO '{path}' (FORMAT parquet)")
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["utf-8", "utf-8-sig", "cp949", "cp949-late", "gzip", "parquet"])
+def test_the_checksum_is_of_the_upload_as_sent_taken_while_reading_it(tmp_path, work, monkeypatch, kind):
+    """The sha256 recorded for an upload (manifests and recipes cite it) is of its bytes as sent,
+    whichever pass read them: validating UTF-8, transcoding CP949 after a UTF-8 pass that stopped
+    part way (cp949-late: ASCII for many chunks, Hangul at the end), decompressing gzip, or
+    DuckDB alone (Parquet)."""
+    monkeypatch.setattr(detect, "CHUNK_BYTES", 64)  # many chunks through the helper thread
+    text = "지역,금액\n" + "".join(f"{w},{i}\n" for i, w in enumerate(CP949_ONLY * 20))
+    data = {
+        "utf-8": lambda: text.encode("utf-8"),
+        "utf-8-sig": lambda: text.encode("utf-8-sig"),
+        "cp949": lambda: text.encode("cp949"),
+        "cp949-late": lambda: ("area,amount\n" + "x,1\n" * 500 + "똠얌,2\n").encode("cp949"),
+        "gzip": lambda: gzip.compress(text.encode("cp949")),
+        "parquet": lambda: _parquet_bytes(tmp_path),
+    }[kind]()
+    result = ingest_file(write(tmp_path / "upload.bin", data), work)
+    assert result.source_sha256 == hashlib.sha256(data).hexdigest()
+    assert result.encoding == {"utf-8-sig": "utf-8-sig", "utf-8": "utf-8", "parquet": None}.get(kind, "cp949")
+    assert [p.name for p in work.iterdir()] == ["data.parquet"]
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "cp949"])
