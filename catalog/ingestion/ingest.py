@@ -87,6 +87,14 @@ def _text_to_parquet(con, src, kind, decompressed, transcoded, partial, report, 
     return encoding, dialect, row_count, types, source_sha256 or text_sha256
 
 
+def _parquet_to_parquet(con, src: Path, partial: Path):
+    """A Parquet upload rewritten at `partial`: (encoding, dialect, row count, types, the sha256
+    of `src`, hashed apart: only DuckDB reads the file)."""
+    row_count, types = convert.parquet_to_parquet(con, src, partial)
+    with src.open("rb") as f:
+        return None, {}, row_count, types, hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def ingest_file(
     src: Path,
     work_dir: Path,
@@ -99,9 +107,7 @@ def ingest_file(
 
     The kind of file is decided by its content, never its name. Data never passes through
     Python memory: text is validated and transcoded in byte chunks, everything else is DuckDB.
-    The result's ``source_sha256`` is taken by the pass that reads the text whole (validating,
-    transcoding or decompressing it), not by a read of its own; a Parquet file, which only
-    DuckDB reads, is hashed apart.
+    ``source_sha256`` is taken by the pass that reads the text whole, not by a read of its own.
     Raises ``IngestionError`` with an actionable message for bad input; whatever happens, the
     only file this call leaves in ``work_dir`` is the finished Parquet file, which appears
     atomically at the end.
@@ -122,10 +128,7 @@ def ingest_file(
     try:
         kind = detect.file_kind(src)
         if kind == "parquet":
-            encoding, dialect = None, {}
-            row_count, types = convert.parquet_to_parquet(con, src, partial)
-            with src.open("rb") as f:
-                source_sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+            encoding, dialect, row_count, types, source_sha256 = _parquet_to_parquet(con, src, partial)
             report(90)
         else:
             encoding, dialect, row_count, types, source_sha256 = _text_to_parquet(

@@ -3,6 +3,7 @@ error offset, whatever the chunk boundaries."""
 
 from __future__ import annotations
 
+import hashlib
 import random
 from pathlib import Path
 
@@ -89,6 +90,8 @@ def test_a_real_cp949_file_is_transcoded_to_the_bytes_the_codec_gives(tmp_path, 
     src = REAL_KR / name
     out = tmp_path / "utf8.csv"
     seen = []
-    assert detect._transcode(src, out, "cp949", on_fraction=seen.append) is None
+    with detect.Digest() as digest:
+        assert detect._transcode(src, out, "cp949", on_fraction=seen.append, digest=digest) is None
+        assert digest.hexdigest() == hashlib.sha256(src.read_bytes()).hexdigest()  # the file as sent
     assert out.read_bytes() == src.read_bytes().decode("cp949").encode("utf-8")
     assert seen[-1] == 1.0
