@@ -16,6 +16,8 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 
+from catalog.ingestion.detect import sha256_file
+
 
 def local_path(name: str) -> Path:
     try:
@@ -70,5 +72,4 @@ def remove_stale_work_dirs(prefix: str, cutoff: datetime.datetime) -> None:
 
 
 def sha256_of(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+    return sha256_file(path)

@@ -152,6 +152,13 @@ class Digest:
         self.close()
 
 
+def sha256_file(path: Path) -> str:
+    """The sha256 (hex) of a file that no pass of ingestion reads whole (a Parquet upload or
+    partition file, a file in storage)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 class _Hashed:
     """A binary file whose reads feed `digest` (what GzipFile reads of the compressed file)."""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import uuid
 from collections.abc import Callable
@@ -91,8 +90,7 @@ def _parquet_to_parquet(con, src: Path, partial: Path):
     """A Parquet upload rewritten at `partial`: (encoding, dialect, row count, types, the sha256
     of `src`, hashed apart: only DuckDB reads the file)."""
     row_count, types = convert.parquet_to_parquet(con, src, partial)
-    with src.open("rb") as f:
-        return None, {}, row_count, types, hashlib.file_digest(f, "sha256").hexdigest()
+    return None, {}, row_count, types, detect.sha256_file(src)
 
 
 def ingest_file(

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 
+from .detect import sha256_file
 from .errors import IngestionError
 from .sql import ident, insertion_order_preserved, literal
 
@@ -139,7 +140,7 @@ def partition_parquet(
                 region=hive.get(region_key, "") if region_column else "",
                 rows=rows,
                 bytes=path.stat().st_size,
-                sha256=_sha256(path),
+                sha256=sha256_file(path),
                 date_min=d_min,
                 date_max=d_max,
                 region_min=r_min,
@@ -169,11 +170,6 @@ def _hive_values(relative: str) -> dict[str, str]:
         if sep:
             values[key] = urllib.parse.unquote(value)
     return values
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def manifest_sha256(files: list[tuple[str, str]]) -> str:
