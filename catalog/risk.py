@@ -1,4 +1,4 @@
-"""Re-identification risk of a record-level offer, measured in DuckDB over its planned output.
+"""Re-identification risk of a record-level offer, measured over its planned output.
 
 No Django here. `assess` runs over the statement of a records plan (`catalog.privacy.plan`,
 treatments applied) and reports:
@@ -19,16 +19,20 @@ treatments applied) and reports:
   points are drawn from (a subject with fewer cannot be given p points); at most `max_subjects`
   of them, a deterministic sample, are evaluated, so the cost stays bounded.
 
-The draw is deterministic (a hash of subject, point and `seed`): the same file gives the same
-report.
+The draw is deterministic (the MD5 of subject, point and `seed` as text, which DuckDB and Spark
+compute alike): the same file gives the same report, on either engine.
+
+The measures are spelled once, in SQL both engines run, over tables an adapter makes (create,
+one row, drop): DuckDB's temp tables here (`DuckTables`), or Spark's cached views
+(`catalog.spark.SparkTables`) for a version too large for one worker
+(tests/catalog/test_risk_spark.py: the same report).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from catalog.ingestion.sql import ident
-from catalog.privacy import multiset_signature_sql
+from catalog import privacy
 
 UNICITY_POINTS = (1, 2, 3)
 MAX_SUBJECTS = 20_000
@@ -94,8 +98,32 @@ class RiskReport:
         return found
 
 
-def _key(columns: list[str]) -> str:
-    return ", ".join(ident(c) for c in columns)
+class DuckTables:
+    """Where the measures run: temp tables on a DuckDB connection. The measures' SQL is spelled
+    with `d` (catalog.privacy's dialect: quoting, the text type, the multiset signature)."""
+
+    d = privacy.Dialect()
+
+    def __init__(self, con) -> None:
+        self.con = con
+
+    def create(self, name: str, select: str) -> None:
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select}")
+
+    def one(self, sql: str) -> tuple:
+        return tuple(self.con.execute(sql).fetchone())
+
+    def drop(self, name: str) -> None:
+        self.con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _key(t, columns: list[str]) -> str:
+    return ", ".join(t.d.q(c) for c in columns)
+
+
+def _draw(*texts: str, seed: int) -> str:
+    """The order of a deterministic draw: the MD5 of `texts` and `seed`, alike in both engines."""
+    return "md5(" + " || chr(31) || ".join([*texts, f"'{int(seed)}'"]) + ")"
 
 
 def assess(
@@ -119,21 +147,23 @@ def assess(
     not measured (an empty `unicity`)."""
     _materialise(con, "__risk_rows", sql, params)
     try:
-        return _assess(con, quasi_identifiers, subject, day, list(place), k, points, max_subjects, seed)
+        return _assess(
+            DuckTables(con), quasi_identifiers, subject, day, list(place), k, points, max_subjects, seed
+        )
     finally:
         con.execute("DROP TABLE IF EXISTS __risk_rows")
 
 
-def _assess(con, qis, subject, day, place, k, points, max_subjects, seed) -> RiskReport:
-    """The report over the temp table __risk_rows (see assess)."""
-    (rows,) = con.execute("SELECT count(*) FROM __risk_rows").fetchone()
+def _assess(t, qis, subject, day, place, k, points, max_subjects, seed) -> RiskReport:
+    """The report over the table __risk_rows of `t` (see assess)."""
+    (rows,) = t.one("SELECT count(*) FROM __risk_rows")
     k_anon, uniques, below, classes = None, 0.0, 0.0, 0
     if rows and qis:
-        k_anon, unique_rows, below_rows, classes = con.execute(
+        k_anon, unique_rows, below_rows, classes = t.one(
             "SELECT min(n), coalesce(sum(n) FILTER (WHERE n = 1), 0),"  # noqa: S608
             f" coalesce(sum(n) FILTER (WHERE n < {int(k)}), 0), count(*)"
-            f" FROM (SELECT count(*) AS n FROM __risk_rows GROUP BY {_key(qis)})"
-        ).fetchone()
+            f" FROM (SELECT count(*) AS n FROM __risk_rows GROUP BY {_key(t, qis)})"
+        )
         uniques, below = unique_rows / rows, below_rows / rows
     elif rows:
         k_anon, classes = rows, 1  # no quasi-identifier: every row looks alike
@@ -150,38 +180,40 @@ def _assess(con, qis, subject, day, place, k, points, max_subjects, seed) -> Ris
     )
     if not (rows and subject and day and place):
         return RiskReport(**report)
-    place_sql = " || chr(31) || ".join(f"coalesce(CAST({ident(c)} AS VARCHAR), '')" for c in place)
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE __risk_points AS SELECT DISTINCT"  # noqa: S608
-        f" CAST({ident(subject)} AS VARCHAR) AS subject,"
-        f" CAST({ident(day)} AS VARCHAR) || chr(31) || {place_sql} AS point"
-        f" FROM __risk_rows WHERE {ident(subject)} IS NOT NULL AND {ident(day)} IS NOT NULL"
+    q, text = t.d.q, t.d.text
+    place_sql = " || chr(31) || ".join(f"coalesce(CAST({q(c)} AS {text}), '')" for c in place)
+    t.create(
+        "__risk_points",
+        "SELECT DISTINCT"  # noqa: S608
+        f" CAST({q(subject)} AS {text}) AS subject,"
+        f" CAST({q(day)} AS {text}) || chr(31) || {place_sql} AS point"
+        f" FROM __risk_rows WHERE {q(subject)} IS NOT NULL AND {q(day)} IS NOT NULL",
     )
     try:
-        (subjects,) = con.execute("SELECT count(DISTINCT subject) FROM __risk_points").fetchone()
+        (subjects,) = t.one("SELECT count(DISTINCT subject) FROM __risk_points")
         unicity, evaluated = {}, {}
         for p in points:
-            share, drawn = _unicity(con, int(p), max_subjects, seed)
+            share, drawn = _unicity(t, int(p), max_subjects, seed)
             unicity[str(p)], evaluated[str(p)] = share, drawn
     finally:
-        con.execute("DROP TABLE IF EXISTS __risk_points")
+        t.drop("__risk_points")
     return RiskReport(**report, subjects=subjects, unicity=unicity, evaluated=evaluated)
 
 
-def _unicity(con, p: int, max_subjects: int, seed: int) -> tuple[float | None, int]:
+def _unicity(t, p: int, max_subjects: int, seed: int) -> tuple[float | None, int]:
     """Share of the sampled subjects (with ≥ p points) whose p drawn points no other subject
     has all of; None when no subject has p points."""
-    row = con.execute(
+    row = t.one(
         f"""
         WITH eligible AS (
             SELECT subject FROM __risk_points GROUP BY subject HAVING count(*) >= {p}
         ), targets AS (
-            SELECT subject FROM eligible ORDER BY hash(subject, {int(seed)}) LIMIT {int(max_subjects)}
+            SELECT subject FROM eligible ORDER BY {_draw("subject", seed=seed)} LIMIT {int(max_subjects)}
         ), drawn AS (
             SELECT subject, point FROM (
                 SELECT pt.subject, pt.point,
                        row_number() OVER (
-                           PARTITION BY pt.subject ORDER BY hash(pt.subject, pt.point, {int(seed)})
+                           PARTITION BY pt.subject ORDER BY {_draw("pt.subject", "pt.point", seed=seed)}
                        ) AS r
                 FROM __risk_points pt JOIN targets USING (subject)
             ) WHERE r <= {p}
@@ -194,21 +226,21 @@ def _unicity(con, p: int, max_subjects: int, seed: int) -> tuple[float | None, i
         )
         SELECT (SELECT count(*) FROM targets), count(*) FILTER (WHERE holders = 1) FROM singled
         """  # noqa: S608 - only integers are formatted in
-    ).fetchone()
+    )
     drawn, unique = row
     if not drawn:
         return None, 0
     return unique / drawn, drawn
 
 
-def _linkage_sql(tup: str, subject: str, truth: str | None, tables: tuple[str, str]) -> str:
+def _linkage_sql(t, tup: str, subject: str, truth: str | None, tables: tuple[str, str]) -> str:
     """Counts of linkage (see linkage) over the rows of the temp `tables` (first, second file)
     and their per-subject signatures __link_a_s, __link_b_s."""
     first, second = tables
     return f"""
-            WITH ra AS (SELECT {tup} AS t, any_value({ident(subject)}) AS s FROM {first}
+            WITH ra AS (SELECT {tup} AS t, any_value({t.d.q(subject)}) AS s FROM {first}
                         GROUP BY t HAVING count(*) = 1),
-                 rb AS (SELECT {tup} AS t, any_value({ident(subject)}) AS s FROM {second}
+                 rb AS (SELECT {tup} AS t, any_value({t.d.q(subject)}) AS s FROM {second}
                         GROUP BY t HAVING count(*) = 1),
                  ta AS (SELECT sig, any_value(s) AS s FROM __link_a_s GROUP BY sig HAVING count(*) = 1),
                  tb AS (SELECT sig, any_value(s) AS s FROM __link_b_s GROUP BY sig HAVING count(*) = 1),
@@ -248,28 +280,30 @@ def linkage(
     try:
         for name, (sql, params) in (("__link_a", first), ("__link_b", second)):
             _materialise(con, name, sql, params)
-        return _linkage_over(con, ("__link_a", "__link_b"), subject=subject, columns=columns, truth=truth)
+        return _linkage_over(
+            DuckTables(con), ("__link_a", "__link_b"), subject=subject, columns=columns, truth=truth
+        )
     finally:
         for name in ("__link_a", "__link_b"):
             con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def _linkage_over(
-    con, tables: tuple[str, str], *, subject: str, columns: list[str], truth: str | None
-) -> dict:
-    """linkage over two files already in the temp `tables` (the caller drops them)."""
-    tup = " || chr(30) || ".join(f"coalesce(CAST({ident(c)} AS VARCHAR), chr(29))" for c in columns)
-    real = f"any_value(CAST({ident(truth)} AS VARCHAR))" if truth else "NULL"
+def _linkage_over(t, tables: tuple[str, str], *, subject: str, columns: list[str], truth: str | None) -> dict:
+    """linkage over two files already in the `tables` of `t` (the caller drops them)."""
+    q, text = t.d.q, t.d.text
+    tup = " || chr(30) || ".join(f"coalesce(CAST({q(c)} AS {text}), chr(29))" for c in columns)
+    real = f"any_value(CAST({q(truth)} AS {text}))" if truth else f"CAST(NULL AS {text})"
     try:
         for table, name in zip(tables, ("__link_a_s", "__link_b_s"), strict=True):
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {ident(subject)} AS s, {real} AS real,"  # noqa: S608
-                f" {multiset_signature_sql(tup)} AS sig FROM {table} GROUP BY {ident(subject)}"
+            t.create(
+                name,
+                f"SELECT {q(subject)} AS s, {real} AS real,"  # noqa: S608
+                f" {t.d.signature(tup)} AS sig FROM {table} GROUP BY {q(subject)}",
             )
-        row = con.execute(_linkage_sql(tup, subject, truth, tables)).fetchone()
+        row = t.one(_linkage_sql(t, tup, subject, truth, tables))
     finally:
         for name in ("__link_a_s", "__link_b_s"):
-            con.execute(f"DROP TABLE IF EXISTS {name}")
+            t.drop(name)
     subjects, linked, real_subjects, real_linked = row
     return {
         "subjects": subjects,
@@ -301,7 +335,6 @@ def roles(plan, schema: list, policy) -> Roles:
     of them); the subject is the offer's `subject_field` when delivered, else its first
     delivered identifier; the day is the offer's date field; the place is the other delivered
     identifiers (a merchant pseudonym), else every other delivered text column."""
-    from catalog import privacy
 
     sensitivity = {c.name: c.sensitivity for c in schema}
     kinds = dict(zip(plan.columns, plan.types, strict=True))
@@ -316,7 +349,6 @@ def roles(plan, schema: list, policy) -> Roles:
 def assessment_plans(parquet, schema: list, policy) -> tuple:
     """The planned output of `policy` over `parquet` as two licenses would receive it: every
     field, no narrowing, under the two stand-in keys of ASSESSMENT_KEYS."""
-    from catalog import privacy
 
     return tuple(
         privacy.plan(parquet=parquet, schema=schema, policy=policy, scope={}, key=k) for k in ASSESSMENT_KEYS
@@ -332,22 +364,33 @@ def assess_policy(con, *, parquet: str, schema: list, policy, seed: int = 0, pro
     treated copies in all, not three). With `progress`, it is called with the share done (0 to
     1; the copies are nearly all of the work, measured as DuckDB runs them: `con` needs
     marketplace.duckdb.report_progress) and may raise to stop the measurement."""
-    first, second = assessment_plans(parquet, schema, policy)
-    r = roles(first, schema, policy)
+    plans = assessment_plans(parquet, schema, policy)
+
+    def copy(name: str, which: int, lo: float, hi: float) -> None:
+        _materialise(con, name, plans[which].sql, plans[which].params, progress, lo, hi)
+
+    return measure_policy(
+        DuckTables(con), roles(plans[0], schema, policy), copy, seed=seed, progress=progress
+    )
+
+
+def measure_policy(t, r: Roles, copy, *, seed: int = 0, progress=None) -> RiskReport:
+    """assess_policy's measures on the tables of `t`: `copy(name, which, lo, hi)` makes the
+    table `name` of the `which`-th assessment plan's rows (progress spanning [lo, hi])."""
     linked = None
     try:
-        _materialise(con, "__risk_rows", first.sql, first.params, progress, 0.0, 0.45)
+        copy("__risk_rows", 0, 0.0, 0.45)
         report = _assess(
-            con, r.quasi_identifiers, r.subject, r.day, r.place, BELOW_K, UNICITY_POINTS, MAX_SUBJECTS, seed
+            t, r.quasi_identifiers, r.subject, r.day, r.place, BELOW_K, UNICITY_POINTS, MAX_SUBJECTS, seed
         )
         if r.subject is not None and r.quasi_identifiers:
-            _materialise(con, "__link_b", second.sql, second.params, progress, 0.5, 0.95)
+            copy("__link_b", 1, 0.5, 0.95)
             linked = _linkage_over(
-                con, ("__risk_rows", "__link_b"), subject=r.subject, columns=r.quasi_identifiers, truth=None
+                t, ("__risk_rows", "__link_b"), subject=r.subject, columns=r.quasi_identifiers, truth=None
             )
     finally:
-        con.execute("DROP TABLE IF EXISTS __risk_rows")
-        con.execute("DROP TABLE IF EXISTS __link_b")
+        t.drop("__risk_rows")
+        t.drop("__link_b")
     if progress is not None:
         progress(1.0)
     return report if linked is None else RiskReport(**{**report.to_dict(), "linkage": linked["share"]})
