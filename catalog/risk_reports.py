@@ -8,12 +8,16 @@ offer and review pages show (`table_rows`). Services in `catalog.services` store
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from catalog import privacy, risk
+from catalog import privacy, risk, spark
 from catalog.models import DatasetVersion, Offer, RiskThresholdSetting
 from catalog.policy import OfferPolicy
+
+log = logging.getLogger(__name__)
 
 
 def threshold() -> risk.RiskThreshold:
@@ -44,16 +48,38 @@ def report_for(policy: OfferPolicy, version: DatasetVersion, progress=None) -> r
     schema = [
         privacy.Column(n, t, s) for n, t, s in version.fields.values_list("name", "type", "sensitivity")
     ]
-    con = reader() if progress is None else connect()
+    files = selectors.version_files(version)  # one file, or a partitioned version's files
     try:
-        if progress is not None:
-            report_progress(con)
-        files = selectors.version_files(version)  # one file, or a partitioned version's files
-        return risk.assess_policy(con, parquet=files, schema=schema, policy=policy, progress=progress)
+        if _on_spark(files, schema, policy):
+            log.info("risk of an offer over version %s measured on Spark", version.pk)
+            return spark.risk_report(files, schema, policy, progress=progress)
+        con = reader() if progress is None else connect()
+        try:
+            if progress is not None:
+                report_progress(con)
+            return risk.assess_policy(con, parquet=files, schema=schema, policy=policy, progress=progress)
+        finally:
+            con.close()
     except privacy.PlanError:
         return None
-    finally:
-        con.close()
+
+
+def _on_spark(files, schema: list, policy: OfferPolicy) -> bool:
+    """Whether an offer's report is measured on Spark: Spark is configured and answers, the
+    version holds at least SPARK_MIN_SCAN_BYTES (the threshold extracts use) and the plan has a
+    Spark form. Otherwise DuckDB measures it, as before."""
+    if not spark.scan_is_large(files):
+        return False
+    reason = spark.compilable({c.name: c for c in schema}, policy, {})
+    if reason:
+        log.info("risk measured on DuckDB, not Spark: %s", reason)
+        return False
+    if not spark.reachable():
+        log.warning(
+            "Spark Connect at %s does not answer; the risk is measured on DuckDB", settings.SPARK_REMOTE
+        )
+        return False
+    return True
 
 
 def _share(value: float) -> str:

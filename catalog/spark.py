@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from django.conf import settings
@@ -40,6 +41,8 @@ from catalog.ingestion.sql import literal
 from catalog.policy import OfferPolicy
 
 STAGE_VIEW = "spark_stage"
+# The work directories of risk measurements on Spark, in WORK_DIR (a killed worker's are swept).
+RISK_WORK_PREFIX = "risk-spark-"
 # The identifiers' types whose text form (HMAC input) Spark and DuckDB write alike.
 _HASHABLE = ("string", "integer")
 
@@ -291,3 +294,124 @@ def run_stage(con, step: dict, args: dict, job_dir: Path) -> None:
     listed = "[" + ", ".join(literal(p) for p in parts) + "]"
     # The stage's own file names, quoted as literals (a view takes no parameters).
     con.execute(f"CREATE OR REPLACE TEMP VIEW {STAGE_VIEW} AS SELECT * FROM read_parquet({listed})")  # noqa: S608
+
+
+# Risk reports of record offers over versions too large for one worker -----------------------
+
+
+class SparkTables:
+    """catalog.risk's measures on Spark: the tables are temp views of the session, cached
+    (memory, then disk) when made from a query; the SQL is spelled with SparkDialect."""
+
+    def __init__(self, spark) -> None:
+        self.spark = spark
+        self.d = SparkDialect()
+
+    def create(self, name: str, select: str) -> None:
+        self.spark.sql(f"CACHE TABLE {name} AS {select}")
+
+    def one(self, sql: str) -> tuple:
+        return tuple(self.spark.sql(sql).collect()[0])
+
+    def drop(self, name: str) -> None:
+        self.spark.sql(f"UNCACHE TABLE IF EXISTS {name}")
+        self.spark.sql(f"DROP VIEW IF EXISTS {name}")
+
+
+class _Meter:
+    """A Spark Connect progress handler that reports an operation's completed tasks to
+    `progress` (risk_reports.report_for's), scaled into the current span [lo, hi]. The server
+    sends progress every few seconds while an operation runs, so a long measurement keeps its
+    heartbeat. What `progress` raises (the offer no longer owes the report) is kept in
+    `stopped` and stops the measurement."""
+
+    def __init__(self, progress) -> None:
+        self.progress, self.lo, self.hi, self.stopped = progress, 0.0, 0.0, None
+
+    def span(self, lo: float, hi: float) -> None:
+        self.lo, self.hi = lo, hi
+        self.report(lo)
+
+    def __call__(self, *, stages, inflight_tasks, operation_id, done) -> None:
+        stages = list(stages or [])
+        total = sum(s.num_tasks for s in stages)
+        share = sum(s.num_completed_tasks for s in stages) / total if total else 0.0
+        self.report(self.lo + (self.hi - self.lo) * share)
+
+    def report(self, fraction: float) -> None:
+        if self.progress is None or self.stopped is not None:
+            return
+        try:
+            self.progress(fraction)
+        except Exception as exc:
+            self.stopped = exc
+            raise
+
+
+def _assessment_stage(parquet, columns: dict, policy: OfferPolicy, key: bytes) -> tuple[str, dict]:
+    """The Spark statement of catalog.risk's assessment plan under stand-in license `key`, and
+    its arguments with the key's pads bound (the stand-in keys are not secrets)."""
+    sql, args, _order = stage_sql(parquet, columns, policy, {}, key)
+    inner, outer = privacy.hmac_pads(key)
+    pads = {"inner": inner, "outer": outer}
+    return sql, {k: pads[v["key_pad"]] if isinstance(v, dict) else v for k, v in args.items()}
+
+
+def _shuffle_partitions(files: list[str]) -> int:
+    """The measures' shuffle partitions, from the size of the scan: one per 32 MiB of Parquet
+    (the treated copies are larger than their compressed source), from 8 to 4,000. Spark's
+    fixed 200 cost about 20 s of task overhead per report on a small version (a dozen shuffles
+    of 200 tasks each on two cores); adaptive execution still merges small partitions."""
+    size = sum(os.path.getsize(f) for f in files)
+    return max(8, min(4000, -(-size // (32 * 2**20))))
+
+
+def risk_report(parquet: str | list[str], schema: list, policy: OfferPolicy, *, seed: int = 0, progress=None):
+    """The risk report of record-level `policy` over `parquet` (catalog.risk.assess_policy), with
+    the work on Spark: the two assessment copies are written as Parquet into a work directory of
+    their own and the measures run as Spark SQL over them. `parquet` is one file or a
+    partitioned version's files, as DuckDB's plans take it (a sample by position draws from the
+    file's place only when there are several), so the report is DuckDB's
+    (tests/catalog/test_risk_spark.py). `progress` as assess_policy takes it; what it raises
+    stops the Spark operation and is raised again. Raises SparkStageError when Spark fails, or
+    ConnectionError when the server went away."""
+    from catalog import risk
+
+    columns = {c.name: c for c in schema}
+    reason = compilable(columns, policy, {})
+    if reason:
+        raise privacy.PlanError(f"this measurement cannot run on Spark: {reason}")
+    files = privacy.source_files(parquet)
+    plans = risk.assessment_plans(parquet, schema, policy)  # the outputs' columns and types (roles)
+    stages = [_assessment_stage(parquet, columns, policy, key) for key in risk.ASSESSMENT_KEYS]
+    Path(settings.WORK_DIR).mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=RISK_WORK_PREFIX, dir=settings.WORK_DIR))
+    spark, meter, failure = None, _Meter(progress), None
+    try:
+        spark = session()
+        spark.conf.set("spark.sql.shuffle.partitions", str(_shuffle_partitions(files)))
+        spark.registerProgressHandler(meter)
+        _source(spark, files).createOrReplaceTempView("source")
+
+        def copy(name: str, which: int, lo: float, hi: float) -> None:
+            meter.span(lo, hi)
+            sql, args = stages[which]
+            spark.sql(sql, args=args).write.mode("overwrite").parquet(f"file://{work / name}")
+            spark.read.parquet(f"file://{work / name}").createOrReplaceTempView(name)
+            meter.span(hi, hi)
+
+        r = risk.roles(plans[0], schema, policy)
+        report = risk.measure_policy(SparkTables(spark), r, copy, seed=seed, progress=meter.report)
+    except Exception as exc:
+        failure = meter.stopped or _failure(exc, {})
+        if meter.stopped is not None and spark is not None:
+            with contextlib.suppress(Exception):
+                spark.interruptAll()  # stop what still runs for a report nobody is owed
+    finally:
+        if spark is not None:
+            with contextlib.suppress(Exception):
+                spark.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    if failure is not None:
+        raise failure
+    return report

@@ -239,8 +239,9 @@ RESUMABLE_UPLOADS_PER_USER = env.int("RESUMABLE_UPLOADS_PER_USER", default=10)
 # The upload page sends files above this size (or the single-request limit) in pieces.
 RESUMABLE_WEB_FROM_BYTES = env.int("RESUMABLE_WEB_FROM_BYTES", default=64 * 2**20)
 RESUMABLE_WEB_CHUNK_BYTES = env.int("RESUMABLE_WEB_CHUNK_BYTES", default=16 * 2**20)
-# Records extracts scanning at least SPARK_MIN_SCAN_BYTES run their scan on Spark through Spark
-# Connect (catalog/spark.py), when SPARK_REMOTE (sc://host:15002) is set and the offer compiles.
+# Records extracts and record offers' risk reports scanning at least SPARK_MIN_SCAN_BYTES run on
+# Spark through Spark Connect (catalog/spark.py), when SPARK_REMOTE (sc://host:15002) is set and
+# the offer compiles.
 SPARK_REMOTE = env.str("SPARK_REMOTE", default="")
 SPARK_MIN_SCAN_BYTES = env.int("SPARK_MIN_SCAN_BYTES", default=8 * 2**30)
 # How often the Spark Connect client retries a lost server before the task's own retries take
@@ -474,7 +475,8 @@ RISK_THRESHOLD_DEFAULTS: dict = {}
 # cores, so the default keeps a request's measurement within a few seconds).
 RISK_INLINE_MAX_ROWS = env.int("RISK_INLINE_MAX_ROWS", default=500_000)
 # How long a worker may measure one offer's risk (seconds) before the report is given up as
-# failed: a whole version is read, about 20 hours at 10^10 rows on 2 cores (docs/scale.md).
+# failed: a whole version is read, about 20 hours at 10^10 rows on 2 cores with DuckDB; above
+# SPARK_MIN_SCAN_BYTES Spark measures it (docs/scale.md).
 RISK_MEASURE_TIME_LIMIT = env.int("RISK_MEASURE_TIME_LIMIT", default=36 * 3600)
 # The Celery queue of risk measurements. Production gives them a worker of their own
 # (docker-compose.yml: worker-risk), so extracts and ingestion never wait behind one of many

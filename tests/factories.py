@@ -239,3 +239,31 @@ def ready_version(dataset: Dataset) -> DatasetVersion:
         ]
     )
     return version
+
+
+def demo_cards_version(curator, center, directory, capture, *, rows: int, seed: int) -> DatasetVersion:
+    """The demo's card payments (`rows` over 12 months, generated into `directory`) uploaded by
+    `curator` and ingested as a version partitioned by month and 시·군, ready (not yet published).
+    `capture` is pytest-django's django_capture_on_commit_callbacks (ingestion runs on commit)."""
+    from django.core.files import File
+
+    from catalog import services
+    from demo import generator
+
+    source = directory / "card_transactions.parquet"
+    generator.generate_card_transactions(source, rows=rows, seed=seed)
+    dataset = services.dataset_create(
+        actor=curator,
+        center=center,
+        title="경기지역화폐 카드 결제 내역",
+        theme="local_currency",
+        period_field="approved_at",
+        partition_region_field="sigungu_code",
+    )
+    with capture(execute=True), open(source, "rb") as f:
+        version = services.version_upload(
+            actor=curator, dataset=dataset, file=File(f, name="cards.parquet"), filename="cards.parquet"
+        )
+    version.refresh_from_db()
+    assert version.status == DatasetVersion.Status.READY, version.error
+    return version

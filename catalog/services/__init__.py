@@ -26,7 +26,7 @@ from guardian.shortcuts import assign_perm
 from accounts.models import Organization
 from accounts.selectors import roles_by_organization
 from catalog import cache as catalog_cache
-from catalog import ingestion, permissions, privacy, risk_reports, view_log
+from catalog import ingestion, permissions, privacy, risk_reports, spark, view_log
 from catalog.ingestion import partition
 from catalog.models import (
     Dataset,
@@ -1184,7 +1184,7 @@ def _measure_now(policy: OfferPolicy, version: DatasetVersion, *, opening: bool,
     `progress` as risk_reports.report_for takes it."""
     try:
         report = risk_reports.report_for(policy, version, progress)
-    except duckdb.Error as exc:  # out of memory or disk on a very large version
+    except (duckdb.Error, spark.SparkStageError) as exc:  # out of memory or disk on a very large version
         log.warning("risk of an offer over version %s not measured: %s", version.pk, exc)
         if opening:
             message = _(

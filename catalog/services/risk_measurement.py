@@ -18,8 +18,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from catalog import cache as catalog_cache
-from catalog import permissions, risk_reports
+from catalog import permissions, risk_reports, spark
 from catalog.models import Offer
+from catalog.storage import remove_stale_work_dirs
 from marketplace import reactions
 from marketplace.authz import authorize
 
@@ -145,4 +146,8 @@ def offers_requeue_stuck_risk(*, actor) -> list[tuple[int, str]]:
             offer_risk_give_up(actor=actor, offer_id=pk, token=str(token))
         else:
             again.append((pk, str(token)))
+    # A measurement on Spark removes its work directory however it ends; one older than the
+    # worker's hard time limit belongs to a worker that was killed.
+    limit = timedelta(seconds=settings.RISK_MEASURE_TIME_LIMIT + 600)
+    remove_stale_work_dirs(spark.RISK_WORK_PREFIX, now - limit)
     return again

@@ -14,13 +14,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from django.core.files import File
 
 from catalog import privacy, selectors, spark
 from catalog import services as catalog_services
-from catalog.models import DatasetVersion, Offer
+from catalog.models import Offer
 from catalog.policy import OfferPolicy
-from demo import generator as demo_data
 from tests import factories
 from tests.services import free_port
 from tests.transactions.factories import submit
@@ -49,23 +47,11 @@ KEY = hashlib.sha256(b"a license key").digest()
 def cards(world, tmp_path, django_capture_on_commit_callbacks):
     """The demo's card payments (20,000 rows over 12 months), ingested as a version partitioned
     by month and 시·군, and an untreated records offer on it."""
-    source = tmp_path / "card_transactions.parquet"
-    demo_data.generate_card_transactions(source, rows=20_000, seed=7)
     curator = world.center_curator
-    dataset = catalog_services.dataset_create(
-        actor=curator,
-        center=world.center,
-        title="경기지역화폐 카드 결제 내역",
-        theme="local_currency",
-        period_field="approved_at",
-        partition_region_field="sigungu_code",
+    version = factories.demo_cards_version(
+        curator, world.center, tmp_path, django_capture_on_commit_callbacks, rows=20_000, seed=7
     )
-    with django_capture_on_commit_callbacks(execute=True), open(source, "rb") as f:
-        version = catalog_services.version_upload(
-            actor=curator, dataset=dataset, file=File(f, name="cards.parquet"), filename="cards.parquet"
-        )
-    version.refresh_from_db()
-    assert version.status == DatasetVersion.Status.READY, version.error
+    dataset = version.dataset
     changes = [{"name": n, "sensitivity": "identifier"} for n in IDENTIFIERS]
     changes += [{"name": n, "sensitivity": "quasi_identifier"} for n in ("age_band", "sex", "dong")]
     catalog_services.version_fields_update(actor=curator, version=version, changes=changes)
