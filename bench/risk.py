@@ -11,6 +11,9 @@ Parquet file and DuckDB settings the service uses (`marketplace.duckdb.reader`):
                  treated copies: the report's, then both licenses' for the linkage), the form
                  before the report and the linkage shared the first copy
   report         `risk.assess_policy`, what the service runs (two treated copies)
+  on Spark       `catalog.spark.risk_report`, the same report with the copies and measures run
+                 by the Spark Connect server at SPARK_REMOTE (only when it is set; its peak RSS
+                 is the client's, the server's memory is its own); checked to be the same report
 
 Prints each time and its ratio to one treated copy, and the rows per second of the report, from
 which the inline limit of `RISK_INLINE_MAX_ROWS` (README) was chosen.
@@ -34,6 +37,7 @@ sys.path.insert(0, str(REPO / "bench"))
 import extract_task  # noqa: E402  (the card source and its sensitivities)
 
 CASES = ("treated-copy", "separately", "report")
+SPARK_CASE = "on-spark"
 
 
 def _setup(parquet: Path):
@@ -57,6 +61,10 @@ def case(which: str, parquet: Path) -> dict:
     started = time.perf_counter()
     if which == "report":
         report = risk.assess_policy(con, parquet=str(parquet), schema=schema, policy=policy).to_dict()
+    elif which == SPARK_CASE:  # catalog.spark reads SPARK_REMOTE from Django's settings (environment)
+        from catalog import spark
+
+        report = spark.risk_report(str(parquet), schema, policy).to_dict()
     else:
         first, second = risk.assessment_plans(str(parquet), schema, policy)
         if which == "treated-copy":
@@ -116,7 +124,10 @@ def main() -> None:
         return
     parquet = extract_task.source(args.rows)
     print(f"risk report benchmark: {args.rows:,} source rows, the demo's record offer")
-    results = {which: run(which, parquet) for which in CASES}
+    cases = CASES + ((SPARK_CASE,) if os.environ.get("SPARK_REMOTE") else ())
+    if not os.environ.get("SPARK_REMOTE"):
+        print("  (on Spark: skipped, SPARK_REMOTE is not set)")
+    results = {which: run(which, parquet) for which in cases}
     unit = results["treated-copy"]["seconds"]
     print(f"  {'case':<14}{'seconds':>9}{'÷ copy':>9}{'rows/s':>12}{'peak RSS':>10}")
     for which, result in results.items():
@@ -124,9 +135,18 @@ def main() -> None:
             f"  {which:<14}{result['seconds']:>9.2f}{result['seconds'] / unit:>8.2f}×"
             f"{args.rows / result['seconds']:>12,.0f}{result['peak_rss_mib']:>9,.0f}M"
         )
-    same = results["separately"]["report"] == results["report"]["report"]
-    print(f"  the two forms give the same report: {'yes' if same else 'NO'}")
+    same = all(
+        results[which]["report"] == results["report"]["report"] for which in results if which != CASES[0]
+    )
+    print(f"  every form gives the same report: {'yes' if same else 'NO'}")
     if not same:
+        for which, result in results.items():
+            differs = {k: v for k, v in result["report"].items() if results["report"]["report"].get(k) != v}
+            if which not in (CASES[0], "report") and differs:
+                print(
+                    f"  {which} differs from report in {differs}; report: "
+                    f"{ {k: results['report']['report'][k] for k in differs} }"
+                )
         raise SystemExit(1)
 
 
