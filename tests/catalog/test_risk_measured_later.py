@@ -3,13 +3,15 @@ closed, measured by a worker, opened only when the report passes; a change meanw
 the measurement; approvals wait for the report; a lost measurement is queued again. Through the
 API, as a center would use it, with the worker's task run as the broker would run it."""
 
+import os
+import time
 from datetime import timedelta
 
 import pytest
 from django.test import Client
 from django.utils import timezone
 
-from catalog import services
+from catalog import services, spark
 from catalog.models import DatasetVersion, Offer
 from catalog.services import risk_measurement
 from marketplace.actors import SYSTEM
@@ -179,6 +181,23 @@ def test_a_lost_measurement_is_queued_again(curator, large, django_capture_on_co
     offer.refresh_from_db()
     assert offer.risk_status == "measured" and offer.is_active
     assert risk_measurement.offers_requeue_stuck_risk(actor=SYSTEM) == []
+
+
+def test_the_sweep_removes_the_work_directories_of_killed_spark_measurements(settings, tmp_path):
+    """A measurement on Spark removes its copies however it ends; a worker killed mid-way
+    leaves them, and the beat's sweep removes those older than the worker's hard time limit."""
+    settings.WORK_DIR = tmp_path
+    killed = tmp_path / f"{spark.RISK_WORK_PREFIX}killed"
+    (killed / "__risk_rows").mkdir(parents=True)
+    running = tmp_path / f"{spark.RISK_WORK_PREFIX}running"
+    running.mkdir()
+    other = tmp_path / "ingest-7-old"  # another job's: not the sweep's to remove
+    other.mkdir()
+    long_ago = time.time() - settings.RISK_MEASURE_TIME_LIMIT - 3600
+    for path in (killed, other):
+        os.utime(path, (long_ago, long_ago))
+    assert risk_measurement.offers_requeue_stuck_risk(actor=SYSTEM) == []
+    assert not killed.exists() and running.exists() and other.exists()
 
 
 def test_the_pages_say_it_is_being_measured(curator, large, django_capture_on_commit_callbacks):

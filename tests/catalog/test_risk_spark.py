@@ -142,6 +142,27 @@ def test_a_worker_measures_a_large_version_on_spark(
     assert shown["risk_status"] == "measured" and shown["risk_report"]["linkage"] > 0.9
 
 
+def test_a_version_spark_cannot_read_ends_the_measurement_failed(
+    login, cards, spark_remote, settings, django_capture_on_commit_callbacks, caplog
+):
+    """As when DuckDB fails on the data: the offer stays closed, its status "failed", and no
+    work directory is left behind."""
+    settings.SPARK_REMOTE, settings.SPARK_MIN_SCAN_BYTES, settings.RISK_INLINE_MAX_ROWS = spark_remote, 1, 0
+    curator, version = cards
+    damaged = Path(selectors.version_files(version)[0])
+    damaged.write_bytes(b"not a parquet file" * 100)  # this test's own copy in storage
+    client = login(curator)
+    with django_capture_on_commit_callbacks() as queued:
+        answer = client.post(f"/api/v1/datasets/{version.dataset.slug}/offers/", OFFER, format="json")
+    with caplog.at_level(logging.INFO):
+        for callback in queued:
+            callback()
+    assert "measured on Spark" in caplog.text and "not measured: SparkException" in caplog.text
+    failed = client.get(f"/api/v1/offers/{answer.json()['id']}/").json()
+    assert failed["risk_status"] == "failed" and failed["is_active"] is False
+    assert not list(Path(settings.WORK_DIR).glob(f"{spark.RISK_WORK_PREFIX}*"))
+
+
 def test_without_an_answering_spark_server_duckdb_measures_it(cards, settings, caplog):
     settings.SPARK_REMOTE, settings.SPARK_MIN_SCAN_BYTES = f"sc://127.0.0.1:{free_port()}", 1
     _curator, version = cards
