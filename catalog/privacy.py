@@ -212,6 +212,23 @@ def hmac_pads(key: bytes) -> tuple[str, str]:
     return bytes(b ^ 0x36 for b in block).hex(), bytes(b ^ 0x5C for b in block).hex()
 
 
+# Where a statement binds a license key's HMAC pads, a stored recipe or Spark stage holds this
+# placeholder instead ({KEY_PAD: "inner"|"outer"}): the pads are derived from the key when the
+# statement runs (`pads_bound`), so what is stored carries no key material.
+KEY_PAD = "key_pad"
+
+
+def is_pad(value) -> bool:
+    return isinstance(value, dict) and KEY_PAD in value
+
+
+def pads_bound(values: list, key: bytes) -> list:
+    """`values` with each pad placeholder replaced by `key`'s HMAC pad."""
+    inner, outer = hmac_pads(key)
+    pads = {"inner": inner, "outer": outer}
+    return [pads[v[KEY_PAD]] if is_pad(v) else v for v in values]
+
+
 def hmac_sql(column_sql: str, outer: str = "?", inner: str = "?") -> str:
     """HMAC-SHA-256 of a column's text in SQL (RFC 2104): sha256(opad || sha256(ipad || m)),
     as 64 lowercase hex digits; NULL stays NULL. By default bind the outer pad, then the inner

@@ -124,7 +124,7 @@ class SparkDialect(privacy.Dialect):
 
     def hmac(self, text_sql: str, key: bytes, *, license_key: bool = True) -> str:
         if license_key:  # bound from the license when the stage runs (the recipe holds none)
-            outer, inner = self.bind({"key_pad": "outer"}), self.bind({"key_pad": "inner"})
+            outer, inner = self.bind({privacy.KEY_PAD: "outer"}), self.bind({privacy.KEY_PAD: "inner"})
         else:
             inner_pad, outer_pad = privacy.hmac_pads(key)
             outer, inner = self.bind(outer_pad), self.bind(inner_pad)
@@ -352,9 +352,7 @@ def _assessment_stage(parquet, columns: dict, policy: OfferPolicy, key: bytes) -
     """The Spark statement of catalog.risk's assessment plan under stand-in license `key`, and
     its arguments with the key's pads bound (the stand-in keys are not secrets)."""
     sql, args, _order = stage_sql(parquet, columns, policy, {}, key)
-    inner, outer = privacy.hmac_pads(key)
-    pads = {"inner": inner, "outer": outer}
-    return sql, {k: pads[v["key_pad"]] if isinstance(v, dict) else v for k, v in args.items()}
+    return sql, dict(zip(args, privacy.pads_bound(list(args.values()), key), strict=True))
 
 
 def _shuffle_partitions(files: list[str]) -> int:

@@ -77,14 +77,11 @@ class OutputField:
     type: str  # catalog type: string, integer, number, boolean, date, datetime
 
 
-# Where a recipe's parameter is key material, it holds this placeholder instead: the HMAC pads
-# are derived from the license key when the recipe runs (`Recipe.bind`), so a stored recipe (and
-# every manifest, log or backup holding one) carries no key material.
-KEY_PAD = "key_pad"
-
-
-def _is_pad(value) -> bool:
-    return isinstance(value, dict) and KEY_PAD in value
+# Where a recipe's parameter is key material, it holds privacy.KEY_PAD's placeholder instead: the
+# HMAC pads are derived from the license key when the recipe runs (`Recipe.bind`), so a stored
+# recipe (and every manifest, log or backup holding one) carries no key material.
+KEY_PAD = privacy.KEY_PAD
+_is_pad = privacy.is_pad
 
 
 def _bind_pads(values: list, key: bytes | None) -> list:
@@ -94,9 +91,7 @@ def _bind_pads(values: list, key: bytes | None) -> list:
         return list(values)
     if not key:
         raise ExtractError("This recipe pseudonymizes identifiers and needs its license key.")
-    inner, outer = privacy.hmac_pads(key)
-    pads = {"inner": inner, "outer": outer}
-    return [pads[v[KEY_PAD]] if _is_pad(v) else v for v in values]
+    return privacy.pads_bound(values, key)
 
 
 def _placeholders(params: list, key: bytes | None) -> list:
