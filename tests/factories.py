@@ -267,3 +267,15 @@ def demo_cards_version(curator, center, directory, capture, *, rows: int, seed: 
     version.refresh_from_db()
     assert version.status == DatasetVersion.Status.READY, version.error
     return version
+
+
+# A record offer as a center posts it to /api/v1/datasets/<slug>/offers/ (over DEFAULT_FIELDS'
+# columns, or the demo's card payments).
+RECORD_OFFER = {
+    "name": "건별 결제 내역",
+    "kind": "records",
+    "fields": ["sigungu_code", "industry", "card_id", "amount", "approved_at"],
+    "region_field": "sigungu_code",
+    "date_field": "approved_at",
+    "terms": "연구 목적 외 이용 금지",
+}

@@ -21,14 +21,7 @@ from tests.services import wait_until
 
 pytestmark = pytest.mark.django_db
 
-OFFER = {
-    "name": "건별 결제 내역",
-    "kind": "records",
-    "fields": ["sigungu_code", "industry", "card_id", "amount", "approved_at"],
-    "region_field": "sigungu_code",
-    "date_field": "approved_at",
-    "terms": "연구 목적 외 이용 금지",
-}
+OFFER = factories.RECORD_OFFER
 STRICT = {}  # the real threshold's defaults (k ≥ 5 …): 300 untreated rows fail it
 
 

@@ -22,14 +22,7 @@ from tests.services import free_port
 pytestmark = pytest.mark.django_db
 
 FIELDS = ["approved_at", "sigungu_code", "industry", "card_id", "merchant_id", "amount", "age_band", "sex"]
-OFFER = {
-    "name": "건별 결제 내역",
-    "kind": "records",
-    "fields": ["approved_at", "sigungu_code", "industry", "card_id", "amount"],
-    "region_field": "sigungu_code",
-    "date_field": "approved_at",
-    "terms": "연구 목적 외 이용 금지",
-}
+OFFER = factories.RECORD_OFFER
 
 
 @pytest.fixture
