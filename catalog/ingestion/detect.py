@@ -124,7 +124,7 @@ class Digest:
     def __init__(self, *, active: bool = True):
         self._hash = hashlib.sha256()
         self._active = active  # an inactive digest takes nothing (no checksum was asked for)
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="ingest-sha256")
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="ingest-sha256") if active else None
         self._pending: Future | None = None
 
     def update(self, chunk: bytes) -> None:
@@ -143,7 +143,8 @@ class Digest:
         return self._hash.hexdigest() if self._active else None
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self):
         return self
