@@ -118,11 +118,20 @@ def keep_released_tables(version_id: int) -> dict:
     ignore_result=True,
     soft_time_limit=settings.RISK_MEASURE_TIME_LIMIT,
     time_limit=settings.RISK_MEASURE_TIME_LIMIT + 300,
+    # A Spark Connect server lost in the middle (catalog.spark raises ConnectionError): measured
+    # again after a backoff, on Spark if the server is back, else on DuckDB (risk_reports routes
+    # by whether it answers). When every try loses it, the sweep queues it again after an hour.
+    autoretry_for=(ConnectionError,),
+    retry_backoff=30,  # 30, 60, 120 s: no jitter, which could make a wait of 0 s
+    retry_backoff_max=600,
+    retry_jitter=False,
+    max_retries=3,
 )
 def measure_offer_risk(offer_id: int, token: str) -> str:
     """Measure the risk report a record offer over a large version owes (see
     catalog.services.risk_measurement); the offer opens when it was asked to and passes. Past
-    RISK_MEASURE_TIME_LIMIT the measurement stops and the offer's report is "failed"."""
+    RISK_MEASURE_TIME_LIMIT the measurement stops and the offer's report is "failed". A lost
+    Spark server is retried (above)."""
     try:
         return risk_measurement.offer_risk_measure(actor=SYSTEM, offer_id=offer_id, token=token)
     except SoftTimeLimitExceeded:

@@ -306,12 +306,23 @@ def spark_remote():
             pytest.skip(f"no Spark Connect server answers at {remote}")
         yield remote
         return
+    proc, remote = start_spark_connect("session")
+    try:
+        yield remote
+    finally:
+        _stopped(proc, seconds=30)
+
+
+def start_spark_connect(name: str) -> tuple[subprocess.Popen, str]:
+    """A Spark Connect server of the caller's own (local[2], from the pyspark package; it needs
+    Java), started and answering: its process and its `sc://` address. A test that must lose
+    its server in the middle starts one of its own with this; the caller stops it."""
     if not shutil.which("java"):
         pytest.skip("Java is not installed (apt-get install openjdk-17-jre-headless)")
     pyspark = pytest.importorskip("pyspark", reason="pyspark is not installed")
     home = Path(pyspark.__file__).parent
     port = free_port()
-    log_path = Path(settings.VAR_DIR) / "logs" / f"spark-connect-{os.getpid()}.log"
+    log_path = Path(settings.VAR_DIR) / "logs" / f"spark-connect-{os.getpid()}-{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     proc = _started(
         [
@@ -334,7 +345,4 @@ def spark_remote():
         what="Spark Connect",
         env={**os.environ, "SPARK_HOME": str(home)},
     )
-    try:
-        yield f"sc://127.0.0.1:{port}"
-    finally:
-        _stopped(proc, seconds=30)
+    return proc, f"sc://127.0.0.1:{port}"

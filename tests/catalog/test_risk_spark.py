@@ -10,13 +10,16 @@ import logging
 from pathlib import Path
 
 import pytest
+from celery.exceptions import Retry
 
 from catalog import privacy, risk, risk_reports, selectors, spark
 from catalog import services as catalog_services
 from catalog.models import Offer
 from catalog.policy import OfferPolicy
+from catalog.services import risk_measurement
 from marketplace.duckdb import connect
 from tests import factories
+from tests.conftest import _stopped, start_spark_connect
 from tests.services import free_port
 
 pytestmark = pytest.mark.django_db
@@ -153,6 +156,64 @@ def test_a_version_spark_cannot_read_ends_the_measurement_failed(
     assert "measured on Spark" in caplog.text and "not measured: SparkException" in caplog.text
     failed = client.get(f"/api/v1/offers/{answer.json()['id']}/").json()
     assert failed["risk_status"] == "failed" and failed["is_active"] is False
+    assert not list(Path(settings.WORK_DIR).glob(f"{spark.RISK_WORK_PREFIX}*"))
+
+
+@pytest.fixture
+def own_spark_server():
+    """A Spark Connect server of this test's own, which it may kill."""
+    proc, remote = start_spark_connect("lost")
+    try:
+        yield proc, remote
+    finally:
+        _stopped(proc, seconds=30)
+
+
+def test_a_spark_server_lost_in_the_middle_is_measured_again(
+    login, cards, own_spark_server, settings, django_capture_on_commit_callbacks, caplog, monkeypatch
+):
+    """The server dies once Spark has written the first treated copy: the worker's task is
+    tried again (at once here, as eager tasks retry; after a backoff on a worker), the server
+    no longer answers, so DuckDB measures it. The offer gets DuckDB's report, not a task lost
+    until the hourly sweep, and the lost attempt leaves no work directory."""
+    server, remote = own_spark_server
+    settings.SPARK_REMOTE, settings.SPARK_MIN_SCAN_BYTES, settings.RISK_INLINE_MAX_ROWS = remote, 1, 0
+    settings.SPARK_CONNECT_RETRIES = 0  # the client gives up on a lost server at once
+    writer = risk_measurement._progress_writer
+
+    def losing_the_server(offer_id: int, token: str):
+        progress = writer(offer_id, token)
+
+        def report(fraction: float) -> None:
+            if fraction >= 0.45 and server.poll() is None:  # the first copy written
+                server.kill()
+                server.wait()
+            progress(fraction)
+
+        return report
+
+    monkeypatch.setattr(risk_measurement, "_progress_writer", losing_the_server)
+    curator, version = cards
+    client = login(curator)
+    with django_capture_on_commit_callbacks() as queued:
+        answer = client.post(f"/api/v1/datasets/{version.dataset.slug}/offers/", OFFER, format="json")
+    assert answer.status_code == 201, answer.content
+    with caplog.at_level(logging.INFO, logger="catalog.risk_reports"):
+        retried = []
+        for callback in queued:
+            try:
+                callback()
+            except Retry as again:  # eager tasks raise what a worker would queue again
+                retried.append(again)
+        assert server.poll() is not None  # it did die in the middle
+        (again,) = retried
+        assert isinstance(again.exc, ConnectionError) and again.when > 0  # after a backoff
+        again.sig.apply()  # what the worker runs when the backoff is over
+    assert "measured on Spark" in caplog.text and "the risk is measured on DuckDB" in caplog.text
+    offer = Offer.objects.get(pk=answer.json()["id"])
+    assert offer.risk_token is None
+    assert offer.risk_report == _on_duckdb(version, offer.policy).to_dict()
+    assert client.get(f"/api/v1/offers/{offer.pk}/").json()["risk_status"] == "measured"
     assert not list(Path(settings.WORK_DIR).glob(f"{spark.RISK_WORK_PREFIX}*"))
 
 
