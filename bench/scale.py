@@ -14,7 +14,10 @@ keeps every month has). Then, on each table:
   big ≤ 1.3 × small (the cost follows the scope, not the table);
 - the same extract over every file of the big table (what an unpartitioned table costs);
 - appending one month: the time and the bytes written, against the whole table's bytes and
-  against writing the whole table again.
+  against writing the whole table again;
+- one upload of `--small` rows ingested (converted, cut into partition files, profiled) on
+  DuckDB and, with SPARK_REMOTE set, on Spark (`catalog.spark_ingestion`): both timed, and the
+  files and profiles checked to be the same.
 
 Every step runs in its own process, so its peak memory (ru_maxrss) is its own. The defaults
 suit a 2-core machine; the issue's 200 M vs 20 M is `--big 200000000
@@ -251,6 +254,96 @@ def case_append(name: str, rows_per_month: int, months: int) -> dict:
     }
 
 
+PARTITIONING = {"period_column": "approved_on", "unit": "month", "region_column": "sigungu_code"}
+
+
+def case_ingest(rows: int, engine: str) -> dict:
+    """One Parquet upload of `rows` rows (written before, not timed) converted, cut into
+    partition files and profiled, as the ingestion task does: on DuckDB (`ingest_file`,
+    `partition_parquet`, `profile_parquet`) or on Spark (`catalog.spark_ingestion.ingest`)."""
+    import hashlib
+
+    from catalog.ingestion import ingest_file, partition, profile_parquet
+
+    source = WORK / f"upload-{rows}.parquet"
+    out = WORK / f"ingest-{engine}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    con = _connect()
+    started = time.perf_counter()
+    if engine == "duckdb":
+        result = ingest_file(source, out, con=con)
+        parts = partition.partition_parquet(
+            con, result.parquet_path, out / "parts", columns=result.columns, **PARTITIONING
+        )
+        profiles = profile_parquet(result.parquet_path, result.columns, con=con)
+    else:
+        from django.conf import settings
+
+        settings.configure(
+            SPARK_REMOTE=os.environ["SPARK_REMOTE"], SPARK_MIN_SCAN_BYTES=0, SPARK_CONNECT_RETRIES=5
+        )
+        from catalog import spark_ingestion
+
+        _time_worker_pass(spark_ingestion)
+        result, parts, profiles = spark_ingestion.ingest(con, source, out, PARTITIONING, lambda f: None)
+    seconds = time.perf_counter() - started
+    con.close()
+    files = sorted((p.period, p.region, p.rows, str(p.date_min), str(p.date_max)) for p in parts)
+    shutil.rmtree(out, ignore_errors=True)
+    return {
+        "step": f"ingest one upload on {engine}",
+        "rows": result.row_count,
+        "seconds": round(seconds, 2),
+        "files": len(parts),
+        "rows_per_second": round(result.row_count / seconds),
+        "files_digest": hashlib.sha256(repr(files).encode()).hexdigest()[:16],
+        "profile_digest": hashlib.sha256(json.dumps(profiles, sort_keys=True).encode()).hexdigest()[:16],
+        **({"worker_pass_seconds": round(WORKER_PASS[0], 2)} if engine == "spark" else {}),
+    }
+
+
+WORKER_PASS = [0.0]
+
+
+def _time_worker_pass(spark_ingestion) -> None:
+    """Time what stays on the worker when Spark ingests (the written files' statistics and
+    checksums, the profile, the upload's checksum) into WORKER_PASS."""
+
+    def timed(fn):
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                WORKER_PASS[0] += time.perf_counter() - started
+
+        return wrapper
+
+    spark_ingestion.profile_files = timed(spark_ingestion.profile_files)
+    spark_ingestion.partition.describe_parts = timed(spark_ingestion.partition.describe_parts)
+    spark_ingestion.detect.sha256_file = timed(spark_ingestion.detect.sha256_file)
+
+
+def _ingestions(rows: int) -> dict:
+    """One upload ingested on DuckDB and, with SPARK_REMOTE set, on Spark: the same partition
+    files (keys, rows, date ranges) and profiles are checked, and both are timed."""
+    source = WORK / f"upload-{rows}.parquet"
+    if not source.exists():
+        con = _connect()
+        con.execute(f"COPY ({_source_sql(rows, 12)}) TO '{source}' (FORMAT parquet, COMPRESSION zstd)")
+        con.close()
+    on_duckdb = run_case(["ingest", str(rows), "duckdb"])
+    if not os.environ.get("SPARK_REMOTE"):
+        print(json.dumps({"step": "ingest on Spark", "skipped": "SPARK_REMOTE is not set"}))
+        return {}
+    on_spark = run_case(["ingest", str(rows), "spark"])
+    same = all(on_spark[k] == on_duckdb[k] for k in ("rows", "files_digest", "profile_digest"))
+    if not same:
+        raise SystemExit("Spark's ingestion differs from DuckDB's (files or profiles)")
+    return {"ingest_spark_over_duckdb": round(on_spark["seconds"] / on_duckdb["seconds"], 2), "same": same}
+
+
 def run_case(args: list[str]) -> dict:
     """Run one case in a child process; its peak RSS is the child's own."""
     proc = subprocess.run(
@@ -290,6 +383,8 @@ def main() -> None:
         kind, *rest = args.case
         if kind == "generate":
             result = case_generate(int(rest[0]), int(rest[1]), rest[2], int(rest[3]), int(rest[4]))
+        elif kind == "ingest":
+            result = case_ingest(int(rest[0]), rest[1])
         elif kind == "extract":
             result = case_extract(rest[0], rest[1] == "pruned", on_spark=rest[2:] == ["spark"])
         else:
@@ -331,6 +426,7 @@ def main() -> None:
     if spark:
         summary["spark_over_duckdb_pruned"] = round(spark["pruned"]["seconds"] / on_big["seconds"], 2)
         summary["spark_over_duckdb_every_file"] = round(spark["every"]["seconds"] / every["seconds"], 2)
+    summary.update(_ingestions(args.small))  # after the extracts: it reuses no table of theirs
     print(json.dumps(summary, ensure_ascii=False))
 
 

@@ -5,9 +5,12 @@ or year) and, optionally, per value of a region column, in ``period=2024-01/regi
 directories, with DuckDB's ``COPY … (PARTITION_BY …)``. The files hold exactly the table's
 columns: the partition keys live only in the directory names (readers pass
 ``hive_partitioning = false``), so a version made of many files has the same schema as one made
-of a single file. Rows keep their uploaded order inside each file. One more pass over the
-written files gives each file's rows and the min/max of its date and region columns, which the
-planner uses to choose files before opening any. Knows nothing of Django.
+of a single file. Inside each file the rows are in the order DuckDB's partitioned writer leaves
+them, which is not the upload's (it regroups them; Spark's writer, `catalog.spark_ingestion`,
+keeps the upload's); extracts read them by file and row, so a version's files give one order.
+One more pass over the written files gives each file's rows and the min/max of its date and
+region columns, which the planner uses to choose files before opening any. Knows nothing of
+Django.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ class PartFile:
 SCAN = "read_parquet(?, hive_partitioning = false)"
 
 
-def _key_names(columns: list[dict]) -> tuple[str, str]:
+def key_names(columns: list[dict]) -> tuple[str, str]:
     """Hive key names that no data column takes (a clash would hide one of the two)."""
     taken = {c["name"].casefold() for c in columns}
     period, region = "period", "region"
@@ -66,7 +69,7 @@ def _key_names(columns: list[dict]) -> tuple[str, str]:
     return period, region
 
 
-def _check_partition_columns(columns: list[dict], period_column: str, unit: str, region_column) -> None:
+def check_partition_columns(columns: list[dict], period_column: str, unit: str, region_column) -> None:
     """Raise IngestionError when the period or region column is missing or the period column
     holds no dates (ValueError for an unknown unit)."""
     by_name = {c["name"]: c for c in columns}
@@ -105,8 +108,8 @@ def partition_parquet(
     """Write ``src`` (one converted Parquet file) as partition files under ``out_dir``; return
     them sorted by path. Raises IngestionError when the period or region column is missing or
     the period column holds no dates."""
-    _check_partition_columns(columns, period_column, unit, region_column)
-    period_key, region_key = _key_names(columns)
+    check_partition_columns(columns, period_column, unit, region_column)
+    period_key, region_key = key_names(columns)
     period_sql = PERIOD_UNITS[unit].replace("{c}", ident(period_column))
     derived = [f"coalesce({period_sql}, '{MISSING}') AS {ident(period_key)}"]
     keys = [ident(period_key)]
@@ -122,7 +125,17 @@ def partition_parquet(
             f"TO {literal(out_dir)} (FORMAT parquet, COMPRESSION zstd, "
             f"PARTITION_BY ({', '.join(keys)}), FILENAME_PATTERN {literal(FILE_PATTERN)})"
         )
-    files = sorted(str(p) for p in out_dir.rglob("*.parquet"))
+    return describe_parts(con, out_dir, period_column, region_column, (period_key, region_key))
+
+
+def describe_parts(
+    con: duckdb.DuckDBPyConnection, out_dir: Path, period_column: str, region_column: str | None, keys
+) -> list[PartFile]:
+    """The partition files written under `out_dir` (DuckDB's or Spark's: every `*.parquet` file
+    not hidden), sorted by path, with what the catalog records of each. `keys`: the directory
+    names' (period, region) keys."""
+    period_key, region_key = keys
+    files = sorted(str(p) for p in out_dir.rglob("[!._]*.parquet"))
     if not files:
         return []
     stats = _file_stats(con, files, period_column, region_column)

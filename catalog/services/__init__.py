@@ -26,7 +26,7 @@ from guardian.shortcuts import assign_perm
 from accounts.models import Organization
 from accounts.selectors import roles_by_organization
 from catalog import cache as catalog_cache
-from catalog import ingestion, permissions, privacy, risk_reports, spark, view_log
+from catalog import ingestion, permissions, privacy, risk_reports, spark, spark_ingestion, view_log
 from catalog.ingestion import partition
 from catalog.models import (
     Dataset,
@@ -598,6 +598,14 @@ def _ingest(version: DatasetVersion) -> _Ingested:
     con = connect()
     try:
         source = local_path(version.source.name)
+        if version.dataset.period_field:
+            on_spark = spark_ingestion.ingest(
+                con, source, work_dir, _partitioning(version.dataset), lambda f: progress(f * 60)
+            )
+            if on_spark:
+                return _ingest_partitioned(
+                    version, on_spark[0], on_spark[0].source_sha256, work_dir, con, progress, on_spark
+                )
         result = ingestion.ingest_file(
             source,
             work_dir,
@@ -682,24 +690,33 @@ def _store_manifest(version: DatasetVersion, files: list[tuple[str, str]], work_
     )
 
 
-def _ingest_partitioned(version: DatasetVersion, result, source_sha: str, work_dir: Path, con, progress):
-    """Write the upload as partition files; for an append, add them to the base version's
-    files (dropping the periods it replaces) and merge the profiles; store the files and the
+def _partitioning(dataset: Dataset) -> dict:
+    """How `dataset`'s files are cut (partition.partition_parquet's keywords)."""
+    return {
+        "period_column": dataset.period_field,
+        "unit": dataset.period_unit,
+        "region_column": dataset.partition_region_field or None,
+    }
+
+
+def _ingest_partitioned(
+    version: DatasetVersion, result, source_sha: str, work_dir: Path, con, progress, on_spark=None
+):
+    """Write the upload as partition files (unless Spark wrote them: `on_spark`, what
+    spark_ingestion.ingest returned); for an append, add them to the base version's files
+    (dropping the periods it replaces) and merge the profiles; store the files and the
     manifest. Files already in storage are shared, never copied."""
     dataset = version.dataset
-    new_parts = partition.partition_parquet(
-        con,
-        result.parquet_path,
-        work_dir / "parts",
-        columns=result.columns,
-        period_column=dataset.period_field,
-        unit=dataset.period_unit,
-        region_column=dataset.partition_region_field or None,
-    )
+    if on_spark:
+        _, new_parts, profiles = on_spark
+    else:
+        new_parts = partition.partition_parquet(
+            con, result.parquet_path, work_dir / "parts", columns=result.columns, **_partitioning(dataset)
+        )
+        profiles = ingestion.profile_parquet(result.parquet_path, result.columns, con=con)
     progress(70)
     kept: list[DatasetPart] = []
     base_fields: dict = {}
-    profiles = ingestion.profile_parquet(result.parquet_path, result.columns, con=con)
     if version.mode == UploadMode.APPEND:
         kept, base_fields, profiles = _appended(version, result, new_parts, profiles, con)
     progress(85)

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from catalog import import_store, ingestion, permissions
+from catalog import import_store, ingestion, permissions, spark_ingestion
 from catalog.ingestion import partition
 from catalog.ingestion.errors import message_template as _t
 from catalog.ingestion.sql import insertion_order_preserved, literal
@@ -30,6 +30,7 @@ from catalog.services import (
     _Ingested,
     _new_version,
     _partitioned_ingested,
+    _partitioning,
     _remove_stored,
     _version_fail,
 )
@@ -134,13 +135,7 @@ def _ingest_source(source: VersionSource) -> dict:
         local = work_dir / "source.bin"
         file = import_store.ImportFile(source.uri, source.key, source.bytes, source.etag)
         import_store.download(file, local, on_fraction=lambda f: progress(f * 30))
-        converted = ingestion.ingest_file(
-            local,
-            work_dir,
-            max_uncompressed_bytes=settings.IMPORT_MAX_UNCOMPRESSED_BYTES,
-            progress=lambda pct: progress(30 + pct * 0.5),
-            con=con,
-        )
+        converted, parts, profile = _converted(con, local, work_dir, dataset, progress)
         result = {
             "columns": converted.columns,
             "file_kind": converted.file_kind,
@@ -148,11 +143,11 @@ def _ingest_source(source: VersionSource) -> dict:
             "dialect": converted.dialect,
             "rows": converted.row_count,
             "source_sha256": converted.source_sha256,
-            "profile": ingestion.profile_parquet(converted.parquet_path, converted.columns, con=con),
+            "profile": profile,
         }
         local.unlink()
         if dataset.period_field:
-            result["parts"] = _stored_parts(con, dataset, converted, work_dir)
+            result["parts"] = _stored_parts(con, dataset, converted, work_dir, parts)
         else:
             name = f"datasets/{dataset.pk}/versions/{version.number}/sources/{source.position}.parquet"
             result["staged"] = store_file(converted.parquet_path, name)
@@ -162,16 +157,36 @@ def _ingest_source(source: VersionSource) -> dict:
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
-def _stored_parts(con, dataset: Dataset, converted, work_dir: Path) -> list[dict]:
-    parts = partition.partition_parquet(
-        con,
-        converted.parquet_path,
-        work_dir / "parts",
-        columns=converted.columns,
-        period_column=dataset.period_field,
-        unit=dataset.period_unit,
-        region_column=dataset.partition_region_field or None,
+def _converted(con, local: Path, work_dir: Path, dataset: Dataset, progress):
+    """The downloaded file converted (on Spark, as partition files, when it is a large Parquet
+    file of a partitioned dataset; else on DuckDB, one file): the result, Spark's partition
+    files (or None) and the profile."""
+    if dataset.period_field:
+        on_spark = spark_ingestion.ingest(
+            con, local, work_dir, _partitioning(dataset), lambda f: progress(30 + f * 50)
+        )
+        if on_spark:
+            return on_spark
+    converted = ingestion.ingest_file(
+        local,
+        work_dir,
+        max_uncompressed_bytes=settings.IMPORT_MAX_UNCOMPRESSED_BYTES,
+        progress=lambda pct: progress(30 + pct * 0.5),
+        con=con,
     )
+    return converted, None, ingestion.profile_parquet(converted.parquet_path, converted.columns, con=con)
+
+
+def _stored_parts(con, dataset: Dataset, converted, work_dir: Path, parts=None) -> list[dict]:
+    """The file's partition files (cut now by DuckDB, or `parts` as Spark wrote them), stored."""
+    if parts is None:
+        parts = partition.partition_parquet(
+            con,
+            converted.parquet_path,
+            work_dir / "parts",
+            columns=converted.columns,
+            **_partitioning(dataset),
+        )
     stored = []
     for part in parts:
         name = store_file(part.path, f"datasets/{dataset.pk}/parts/{part.relative}")
