@@ -313,10 +313,19 @@ def spark_remote():
         _stopped(proc, seconds=30)
 
 
+@pytest.fixture
+def own_spark_server():
+    """A Spark Connect server of the test's own, which it may kill: (its process, its address)."""
+    proc, remote = start_spark_connect("own")
+    try:
+        yield proc, remote
+    finally:
+        _stopped(proc, seconds=30)
+
+
 def start_spark_connect(name: str) -> tuple[subprocess.Popen, str]:
     """A Spark Connect server of the caller's own (local[2], from the pyspark package; it needs
-    Java), started and answering: its process and its `sc://` address. A test that must lose
-    its server in the middle starts one of its own with this; the caller stops it."""
+    Java), started and answering: its process and its `sc://` address; the caller stops it."""
     if not shutil.which("java"):
         pytest.skip("Java is not installed (apt-get install openjdk-17-jre-headless)")
     pyspark = pytest.importorskip("pyspark", reason="pyspark is not installed")

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from celery.exceptions import Retry
 from django.core.files import File
 
-from catalog import services, spark_ingestion
+from catalog import services, spark, spark_ingestion
 from catalog.models import DatasetVersion
 from demo import generator
 from marketplace.duckdb import connect
@@ -229,6 +230,42 @@ def test_a_damaged_file_is_named_by_duckdb_as_when_duckdb_ingests_it(
     assert "could not be ingested on Spark, so DuckDB ingests it" in caplog.text
     assert failed.status == DatasetVersion.Status.FAILED
     assert "could not be read; it may be damaged" in failed.error and "UTF8" in failed.error
+    assert not list(Path(settings.WORK_DIR).glob("ingest-*"))
+
+
+def test_a_spark_server_lost_during_ingestion_is_tried_again_on_duckdb(
+    center, cards_parquet, own_spark_server, settings, django_capture_on_commit_callbacks, caplog, monkeypatch
+):
+    """The server dies once the session is open, before Spark writes: the ingestion task gives
+    the version back to the queue and is tried again after a backoff (at once here), the server
+    no longer answers, so DuckDB ingests the file. Nothing of the lost attempt is left."""
+    server, remote = own_spark_server
+    settings.SPARK_REMOTE, settings.SPARK_MIN_SCAN_BYTES = remote, 1
+    settings.SPARK_CONNECT_RETRIES = 0  # the client gives up on a lost server at once
+    meter = spark._Meter
+
+    class Losing(meter):
+        def span(self, lo: float, hi: float) -> None:
+            if server.poll() is None:
+                server.kill()
+                server.wait()
+            super().span(lo, hi)
+
+    monkeypatch.setattr(spark, "_Meter", Losing)
+    curator = factories.member(center, "curator")
+    caplog.set_level(logging.INFO)
+    with pytest.raises(Retry) as again:  # eager tasks raise what a worker would queue again
+        _upload(curator, center, cards_parquet, django_capture_on_commit_callbacks, title="lost")
+    assert isinstance(again.value.exc, ConnectionError)
+    assert 0 <= again.value.when <= 5  # the job tasks' first backoff, jittered
+    version = DatasetVersion.objects.get(dataset__title="lost")
+    assert version.status == DatasetVersion.QUEUED  # given back, not failed
+    with django_capture_on_commit_callbacks(execute=True):
+        again.value.sig.apply()  # what the worker runs when the backoff is over
+    version.refresh_from_db()
+    assert "ingested on Spark" in caplog.text and "is ingested on DuckDB" in caplog.text
+    assert version.status == DatasetVersion.Status.READY, version.error
+    assert version.row_count == 3_000 and version.parts.count() > 300
     assert not list(Path(settings.WORK_DIR).glob("ingest-*"))
 
 

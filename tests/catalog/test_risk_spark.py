@@ -19,7 +19,6 @@ from catalog.policy import OfferPolicy
 from catalog.services import risk_measurement
 from marketplace.duckdb import connect
 from tests import factories
-from tests.conftest import _stopped, start_spark_connect
 from tests.services import free_port
 
 pytestmark = pytest.mark.django_db
@@ -157,16 +156,6 @@ def test_a_version_spark_cannot_read_ends_the_measurement_failed(
     failed = client.get(f"/api/v1/offers/{answer.json()['id']}/").json()
     assert failed["risk_status"] == "failed" and failed["is_active"] is False
     assert not list(Path(settings.WORK_DIR).glob(f"{spark.RISK_WORK_PREFIX}*"))
-
-
-@pytest.fixture
-def own_spark_server():
-    """A Spark Connect server of this test's own, which it may kill."""
-    proc, remote = start_spark_connect("lost")
-    try:
-        yield proc, remote
-    finally:
-        _stopped(proc, seconds=30)
 
 
 def test_a_spark_server_lost_in_the_middle_is_measured_again(
