@@ -10,14 +10,16 @@ directories, one file per directory, rows in the file's order (they are shuffled
 sorted back by their row number in the file). What the catalog records of each file (rows,
 bytes, sha256, date and region ranges) and the profile are then computed from the written files
 by the same code as for DuckDB's, so a version ingested either way holds the same rows in the
-same files, with the same schema and profile (tests/catalog/test_ingestion_spark.py).
+same files, with the same schema, ranges and profile (tests/catalog/test_ingestion_spark.py);
+only the order inside a file differs, as DuckDB's partitioned writer regroups the rows.
 
 Only flat columns of the types both engines write alike go to Spark (text, booleans, integers
 up to 64 bits, floats, decimals, dates and timestamps without time zone), and only a region
 column of text or integers (its key is its text). Anything else (CSV, which needs the
 CP949 decoding and per-row errors of `catalog.ingestion.convert`, and Parquet with other
 types, including the ones the DuckDB conversion refuses with a message) is ingested on DuckDB,
-logged with the reason.
+logged with the reason; so is a file Spark fails on, or whose text DuckDB refuses to read once
+Spark copied it (DuckDB's conversion then names what is wrong with it).
 """
 
 from __future__ import annotations

@@ -106,7 +106,7 @@ def test_a_large_parquet_upload_is_ingested_on_spark_as_duckdb_ingests_it(
         assert recorded == duckdb_files[key][0]  # rows, date and region ranges
         assert sorted(rows) == sorted(duckdb_files[key][1])
         # Spark keeps each file's rows in the upload's order (transaction numbers ascend there);
-        # DuckDB's partitioned writer regroups them (deterministically).
+        # DuckDB's partitioned writer regroups them.
         assert [r[0] for r in rows] == sorted(r[0] for r in rows)
     described = "DESCRIBE SELECT * FROM read_parquet(?)"
     written = [duckdb.execute(described, [_path(v)]).fetchall() for v in (on_spark, on_duckdb)]
