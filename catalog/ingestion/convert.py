@@ -17,6 +17,8 @@ from pathlib import Path
 
 import duckdb
 
+from marketplace.duckdb import execute_reporting, report_progress
+
 from .errors import IngestionError
 from .errors import message_template as _t
 from .sql import ident, insertion_order_preserved, literal
@@ -192,19 +194,18 @@ def csv_to_parquet(
     # (No value passes every test, so all of them as candidates means an empty sample.)
     guessed = [candidates[c][0] if candidates[c] else "string" for c in raw]
     if all(candidates[c] != list(_VALUE_TESTS) for c in raw):
-        row_count = _convert_checked(con, source, raw, names, guessed, out_path)
+        row_count = _convert_checked(con, source, raw, names, guessed, out_path, on_fraction)
         if row_count is not None:
             on_fraction(1.0)
             return row_count, [_CATALOG_TYPE.get(kind, kind) for kind in guessed]
     try:
-        row_count, verdicts = _count_passing(con, source, raw, candidates)
+        row_count, verdicts = _count_passing(con, source, raw, candidates, lambda f: on_fraction(0.4 * f))
     except duckdb.InvalidInputException as exc:
         # Only malformed input becomes an IngestionError; memory or disk trouble propagates, so
         # the caller can retry it rather than blame the file.
         raise _csv_error(exc, dialect, names) from exc
-    on_fraction(0.4)
     kinds = [verdicts.get(c) or "string" for c in raw]
-    _convert(con, source, raw, names, kinds, out_path)
+    _convert(con, source, raw, names, kinds, out_path, lambda f: on_fraction(0.4 + 0.6 * f))
     types = [_CATALOG_TYPE.get(kind, kind) for kind in kinds]
     on_fraction(1.0)
     return row_count, types
@@ -224,20 +225,33 @@ def _select(raw: list[str], names: list[str], types: list[str], checked: bool = 
     return ", ".join(out)
 
 
-def _convert(con, source: str, raw, names, types, out_path: Path, checked: bool = False) -> int:
+def _run(con, sql: str, on_fraction: Fraction) -> list:
+    """Run one statement over the whole file, reporting DuckDB's progress through it (0–1) to
+    `on_fraction` while it runs (minutes for a large file; `con` measures progress from now)."""
+    report_progress(con)
+    return execute_reporting(con, sql, [], on_fraction)
+
+
+def _convert(
+    con, source: str, raw, names, types, out_path: Path, on_fraction: Fraction, checked=False
+) -> int:
     with insertion_order_preserved(con):
-        ((rows,),) = con.execute(
+        ((rows,),) = _run(
+            con,
             f"COPY (SELECT {_select(raw, names, types, checked)} FROM {source}) "  # noqa: S608
-            f"TO {literal(out_path)} (FORMAT parquet, COMPRESSION zstd)"
-        ).fetchall()
+            f"TO {literal(out_path)} (FORMAT parquet, COMPRESSION zstd)",
+            on_fraction,
+        )
     return int(rows)
 
 
-def _convert_checked(con, source: str, raw, names, types, out_path: Path) -> int | None:
+def _convert_checked(
+    con, source: str, raw, names, types, out_path: Path, on_fraction: Fraction
+) -> int | None:
     """The one-pass conversion; its row count, or None when a value (or the CSV itself) does
     not fit and the counting pass must decide (and name any error)."""
     try:
-        return _convert(con, source, raw, names, types, out_path, checked=True)
+        return _convert(con, source, raw, names, types, out_path, on_fraction, checked=True)
     except (duckdb.InvalidInputException, duckdb.ConversionException):
         return None
 
@@ -269,13 +283,15 @@ def _sample_candidates(
     return candidates
 
 
-def _count_passing(con, source: str, raw: list[str], candidates: dict[str, list[str]]) -> tuple[int, dict]:
+def _count_passing(
+    con, source: str, raw: list[str], candidates: dict[str, list[str]], on_fraction: Fraction
+) -> tuple[int, dict]:
     """One full pass: the first candidate type that every non-empty value of a column passes
     (None when none does, or the column is empty throughout)."""
     pairs = [(c, t) for c in raw for t in candidates.get(c, [])]
     aggregates = ["count(*)", *(f"count({c})" for c in raw)]
     aggregates += [f"count_if({_VALUE_TESTS[t].replace('{c}', c)})" for c, t in pairs]
-    counts = con.execute(f"SELECT {', '.join(aggregates)} FROM {source}").fetchone()  # noqa: S608
+    (counts,) = _run(con, f"SELECT {', '.join(aggregates)} FROM {source}", on_fraction)  # noqa: S608
     row_count, non_null = counts[0], dict(zip(raw, counts[1 : 1 + len(raw)]))
     verdicts: dict[str, str | None] = {c: None for c in candidates}
     for (c, t), n in zip(pairs, counts[1 + len(raw) :]):
@@ -373,8 +389,11 @@ def _is_nested(duckdb_type: str) -> bool:
     return duckdb_type.endswith("]") or duckdb_type.startswith(("STRUCT", "MAP", "UNION"))
 
 
-def parquet_to_parquet(con: duckdb.DuckDBPyConnection, src: Path, out_path: Path) -> tuple[int, list[str]]:
-    """Rewrite a Parquet upload as zstd Parquet; return the row count and column types."""
+def parquet_to_parquet(
+    con: duckdb.DuckDBPyConnection, src: Path, out_path: Path, on_fraction: Fraction = lambda f: None
+) -> tuple[int, list[str]]:
+    """Rewrite a Parquet upload as zstd Parquet; return the row count and column types.
+    `on_fraction` gets the share of the rewrite done as it runs."""
     source = f"read_parquet({literal(src)})"
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()  # noqa: S608
@@ -413,10 +432,12 @@ def parquet_to_parquet(con: duckdb.DuckDBPyConnection, src: Path, out_path: Path
 
     try:
         with insertion_order_preserved(con):
-            (row_count,) = con.execute(
+            ((row_count,),) = _run(
+                con,
                 f"COPY (SELECT {', '.join(select)} FROM {source}) "  # noqa: S608
-                f"TO {literal(out_path)} (FORMAT parquet, COMPRESSION zstd)"
-            ).fetchone()
+                f"TO {literal(out_path)} (FORMAT parquet, COMPRESSION zstd)",
+                on_fraction,
+            )
     except duckdb.InvalidInputException as exc:
         raise _damaged_parquet(exc) from exc
     return row_count, types

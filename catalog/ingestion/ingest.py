@@ -86,10 +86,10 @@ def _text_to_parquet(con, src, kind, decompressed, transcoded, partial, report, 
     return encoding, dialect, row_count, types, source_sha256 or text_sha256
 
 
-def _parquet_to_parquet(con, src: Path, partial: Path):
+def _parquet_to_parquet(con, src: Path, partial: Path, report: _Progress):
     """A Parquet upload rewritten at `partial`: (encoding, dialect, row count, types, the sha256
     of `src`, hashed apart: only DuckDB reads the file)."""
-    row_count, types = convert.parquet_to_parquet(con, src, partial)
+    row_count, types = convert.parquet_to_parquet(con, src, partial, report.span(0, 90))
     return None, {}, row_count, types, detect.sha256_file(src)
 
 
@@ -104,7 +104,8 @@ def ingest_file(
     """Convert ``src`` (CSV, TSV, gzip'd CSV or Parquet) into ``work_dir / "data.parquet"``.
 
     The kind of file is decided by its content, never its name. Data never passes through
-    Python memory: text is validated and transcoded in byte chunks, everything else is DuckDB.
+    Python memory: text is validated and transcoded in byte chunks, everything else is DuckDB
+    (its progress through the conversion reported as it runs; measured on ``con`` from now).
     ``source_sha256`` is taken by the pass that reads the text whole, not by a read of its own.
     Raises ``IngestionError`` with an actionable message for bad input; whatever happens, the
     only file this call leaves in ``work_dir`` is the finished Parquet file, which appears
@@ -126,8 +127,9 @@ def ingest_file(
     try:
         kind = detect.file_kind(src)
         if kind == "parquet":
-            encoding, dialect, row_count, types, source_sha256 = _parquet_to_parquet(con, src, partial)
-            report(90)
+            encoding, dialect, row_count, types, source_sha256 = _parquet_to_parquet(
+                con, src, partial, report
+            )
         else:
             encoding, dialect, row_count, types, source_sha256 = _text_to_parquet(
                 con, src, kind, decompressed, transcoded, partial, report, max_uncompressed_bytes
@@ -139,7 +141,6 @@ def ingest_file(
             scratch.unlink(missing_ok=True)
         if own_connection:
             con.close()
-
     report(100)
     return IngestResult(
         parquet_path=final,

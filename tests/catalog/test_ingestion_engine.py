@@ -412,6 +412,20 @@ def test_progress_climbs_from_0_to_100(tmp_path, work, kind):
     assert len(seen) >= 3
 
 
+def test_progress_moves_while_a_large_csv_is_converted(tmp_path, work):
+    """The conversion is one statement over the whole file (minutes for a large upload): its
+    progress is reported while it runs, not only when it ends (55% → 95%)."""
+    src = tmp_path / "large.csv"
+    duckdb.execute(
+        "COPY (SELECT 'T' || lpad(CAST(i AS VARCHAR), 9, '0') AS 거래번호, i % 977 AS 금액, "
+        "DATE '2024-01-01' + CAST(i % 180 AS INTEGER) AS 결제일 FROM range(3000000) t(i)) "
+        f"TO '{src}' (FORMAT csv, HEADER true)"
+    )
+    seen: list[int] = []
+    ingest_file(src, work, progress=seen.append)
+    assert [p for p in seen if 55 < p < 95], seen
+
+
 # --- 9. profile and preview -----------------------------------------------------------------
 
 
