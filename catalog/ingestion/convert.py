@@ -397,7 +397,7 @@ def parquet_to_parquet(
     source = f"read_parquet({literal(src)})"
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()  # noqa: S608
-    except duckdb.InvalidInputException as exc:
+    except duckdb.Error as exc:
         raise _damaged_parquet(exc) from exc
 
     names = unique_names([name for name, *_ in described])
@@ -438,12 +438,18 @@ def parquet_to_parquet(
                 f"TO {literal(out_path)} (FORMAT parquet, COMPRESSION zstd)",
                 on_fraction,
             )
-    except duckdb.InvalidInputException as exc:
+    except duckdb.Error as exc:
         raise _damaged_parquet(exc) from exc
     return row_count, types
 
 
-def _damaged_parquet(exc: duckdb.InvalidInputException) -> IngestionError:
+def _damaged_parquet(exc: duckdb.Error) -> duckdb.Error | IngestionError:
+    """The IngestionError naming the damage DuckDB found reading a Parquet upload; `exc` itself
+    when it is not about the file (the disk, memory, an interruption: worth another try). Most
+    damage is an invalid input; some (a page header DuckDB cannot parse, "don't know what
+    type") is a bare duckdb.Error."""
+    if not isinstance(exc, duckdb.InvalidInputException) and type(exc) is not duckdb.Error:
+        return exc
     detail = str(exc).split("\n", 1)[0].removeprefix("Invalid Input Error: ")
     return IngestionError(
         _t("The Parquet file could not be read; it may be damaged or cut short (%(detail)s)."), detail=detail

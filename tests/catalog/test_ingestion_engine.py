@@ -385,7 +385,8 @@ def test_damaged_parquet_is_reported(tmp_path, work):
     )
     data = good.read_bytes()
     damaged = data[:1000] + b"\x55" * 4000 + data[5000:]  # pages broken, footer intact
-    for content in (b"PAR1" + b"\x01" * 100, data[: len(data) // 2], damaged):
+    headless = data[:4] + b"\xff" * 200 + data[204:]  # the first page's header unreadable
+    for content in (b"PAR1" + b"\x01" * 100, data[: len(data) // 2], damaged, headless):
         with pytest.raises(IngestionError, match="Parquet file could not be read"):
             ingest_file(write(tmp_path / "bad.parquet", content), work)
         assert list(work.iterdir()) == []
