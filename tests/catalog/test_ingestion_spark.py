@@ -218,18 +218,27 @@ def test_a_damaged_file_is_named_by_duckdb_as_when_duckdb_ingests_it(
     damaged = tmp_path / "damaged.parquet"
     duckdb.execute(
         "COPY (SELECT TIMESTAMP '2024-01-05 10:00' + INTERVAL (i) MINUTE AS approved_at, "
-        "'41110' AS sigungu_code, md5(CAST(i AS VARCHAR)) AS note FROM range(50000) r(i)) "
+        "'41110' AS sigungu_code, CASE WHEN i = 25000 THEN 'w00000250QQ' "
+        "ELSE 'w' || lpad(CAST(i AS VARCHAR), 10, '0') END AS note FROM range(50000) r(i)) "
         f"TO '{damaged}' (FORMAT parquet, COMPRESSION uncompressed)"
     )
-    data = bytearray(damaged.read_bytes())
-    data[len(data) // 3 : len(data) // 3 + 2000] = b"\xff" * 2000  # inside the text column's pages
-    damaged.write_bytes(data)
+    data = damaged.read_bytes()
+    assert data.count(b"w00000250QQ") == 1  # one value, not the column's statistics
+    damaged.write_bytes(data.replace(b"w00000250QQ", b"\xff" * 11))  # the file's structure intact
     settings.SPARK_REMOTE, settings.SPARK_MIN_SCAN_BYTES = spark_remote, 1
     with caplog.at_level(logging.INFO, logger="catalog.spark_ingestion"):
         failed = _upload(curator, center, damaged, django_capture_on_commit_callbacks, title="damaged")
-    assert "could not be ingested on Spark, so DuckDB ingests it" in caplog.text
+    assert "ingested on Spark" in caplog.text  # Spark read and wrote it: DuckDB refused the copy
+    assert "could not be ingested on Spark, so DuckDB ingests it: Invalid Input Error" in caplog.text
     assert failed.status == DatasetVersion.Status.FAILED
     assert "could not be read; it may be damaged" in failed.error and "UTF8" in failed.error
+
+    broken = tmp_path / "broken.parquet"  # the first page's header overwritten: Spark fails on it
+    broken.write_bytes(data[:4] + b"\xff" * 200 + data[204:])
+    caplog.clear()
+    failed = _upload(curator, center, broken, django_capture_on_commit_callbacks, title="broken")
+    assert "could not be ingested on Spark, so DuckDB ingests it: Spark" in caplog.text
+    assert failed.status == DatasetVersion.Status.FAILED and "may be damaged" in failed.error
     assert not list(Path(settings.WORK_DIR).glob("ingest-*"))
 
 
