@@ -245,27 +245,38 @@ def demo_cards_version(curator, center, directory, capture, *, rows: int, seed: 
     """The demo's card payments (`rows` over 12 months, generated into `directory`) uploaded by
     `curator` and ingested as a version partitioned by month and 시·군, ready (not yet published).
     `capture` is pytest-django's django_capture_on_commit_callbacks (ingestion runs on commit)."""
-    from django.core.files import File
-
-    from catalog import services
     from demo import generator
 
     source = directory / "card_transactions.parquet"
     generator.generate_card_transactions(source, rows=rows, seed=seed)
+    version = cards_upload(curator, center, source, capture)
+    assert version.status == DatasetVersion.Status.READY, version.error
+    return version
+
+
+def cards_upload(
+    curator, center, source, capture, *, title: str = "경기지역화폐 카드 결제 내역"
+) -> DatasetVersion:
+    """`source` uploaded by `curator` as the first version of a new card-payments dataset
+    partitioned by month (approved_at) and 시·군 (sigungu_code), ingested on commit; returned as
+    its ingestion left it (ready or failed)."""
+    from django.core.files import File
+
+    from catalog import services
+
     dataset = services.dataset_create(
         actor=curator,
         center=center,
-        title="경기지역화폐 카드 결제 내역",
+        title=title,
         theme="local_currency",
         period_field="approved_at",
         partition_region_field="sigungu_code",
     )
     with capture(execute=True), open(source, "rb") as f:
         version = services.version_upload(
-            actor=curator, dataset=dataset, file=File(f, name="cards.parquet"), filename="cards.parquet"
+            actor=curator, dataset=dataset, file=File(f, name=source.name), filename=source.name
         )
     version.refresh_from_db()
-    assert version.status == DatasetVersion.Status.READY, version.error
     return version
 
 

@@ -48,20 +48,7 @@ def cards_parquet(tmp_path) -> Path:
 
 
 def _upload(curator, center, source: Path, capture, *, title: str) -> DatasetVersion:
-    dataset = services.dataset_create(
-        actor=curator,
-        center=center,
-        title=title,
-        theme="local_currency",
-        period_field="approved_at",
-        partition_region_field="sigungu_code",
-    )
-    with capture(execute=True), open(source, "rb") as f:
-        version = services.version_upload(
-            actor=curator, dataset=dataset, file=File(f, name=source.name), filename=source.name
-        )
-    version.refresh_from_db()
-    return version
+    return factories.cards_upload(curator, center, source, capture, title=title)
 
 
 def _files(version) -> dict[tuple, tuple]:
