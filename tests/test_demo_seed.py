@@ -34,7 +34,10 @@ def seeded(django_db_setup, django_db_blocker):
             yield out.getvalue()
         finally:
             with django_db_blocker.unblock():
-                call_command("flush", interactive=False, verbosity=0)
+                # Rows keep being numbered on: with its sequences reset (flush's default on
+                # PostgreSQL), a later test's dataset took an id whose files an earlier test
+                # left in storage (`datasets/<id>/…`), and a fault test found them as its own.
+                call_command("flush", interactive=False, verbosity=0, reset_sequences=False)
 
 
 @pytest.fixture(autouse=True)
