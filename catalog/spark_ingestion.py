@@ -41,8 +41,9 @@ from catalog.ingestion.sql import literal
 log = logging.getLogger(__name__)
 
 # DuckDB types that Spark reads and writes back as the same Parquet type.
-_SAME_TYPES = {"BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "FLOAT", "DOUBLE", "DATE", "TIMESTAMP"}
-_TEXT = "VARCHAR"
+_SAME_TYPES = {
+    "VARCHAR", "BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "FLOAT", "DOUBLE", "DATE", "TIMESTAMP",
+}  # fmt: skip
 _DECIMAL = re.compile(r"DECIMAL\(\d+,\d+\)")
 # Spark's spelling of partition.PERIOD_UNITS ({c}: the column as a date).
 _PERIODS = {
@@ -73,7 +74,7 @@ def plan(con, src: Path, partitioning: dict) -> Plan | str:
     names = convert.unique_names(originals)
     types = []
     for name, duckdb_type, *_ in described:
-        if duckdb_type not in _SAME_TYPES and duckdb_type != _TEXT and not _DECIMAL.fullmatch(duckdb_type):
+        if duckdb_type not in _SAME_TYPES and not _DECIMAL.fullmatch(duckdb_type):
             return f"column {name} is {duckdb_type}, which the engines do not write alike"
         types.append(convert.logical_type(duckdb_type))
     columns = [{"name": n, "type": t} for n, t in zip(names, types)]
@@ -81,10 +82,7 @@ def plan(con, src: Path, partitioning: dict) -> Plan | str:
     region = partitioning["region_column"]
     if region and types[names.index(region)] not in ("string", "integer"):
         return f"the region column {region} is {types[names.index(region)]}; its key is its text"
-    ((rows,),) = con.execute(
-        f"SELECT sum(row_group_num_rows) FROM (SELECT DISTINCT row_group_id, row_group_num_rows "  # noqa: S608
-        f"FROM parquet_metadata({literal(src)}))"
-    ).fetchall()
+    ((rows,),) = con.execute("SELECT num_rows FROM parquet_file_metadata(?)", [str(src)]).fetchall()
     if not rows:
         return "the file holds no rows"
     return Plan(list(zip(originals, names)), types, int(rows))

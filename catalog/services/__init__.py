@@ -598,14 +598,11 @@ def _ingest(version: DatasetVersion) -> _Ingested:
     con = connect()
     try:
         source = local_path(version.source.name)
-        if version.dataset.period_field:
-            on_spark = spark_ingestion.ingest(
-                con, source, work_dir, _partitioning(version.dataset), lambda f: progress(f * 60)
+        on_spark = _ingested_on_spark(con, source, work_dir, version.dataset, lambda f: progress(f * 60))
+        if on_spark:
+            return _ingest_partitioned(
+                version, on_spark[0], on_spark[0].source_sha256, work_dir, con, progress, on_spark
             )
-            if on_spark:
-                return _ingest_partitioned(
-                    version, on_spark[0], on_spark[0].source_sha256, work_dir, con, progress, on_spark
-                )
         result = ingestion.ingest_file(
             source,
             work_dir,
@@ -699,6 +696,21 @@ def _partitioning(dataset: Dataset) -> dict:
     }
 
 
+def _ingested_on_spark(con, source: Path, work_dir: Path, dataset: Dataset, progress):
+    """spark_ingestion.ingest's (result, partition files, profile) for a file of a partitioned
+    dataset that Spark converts; None for one that DuckDB converts."""
+    if not dataset.period_field:
+        return None
+    return spark_ingestion.ingest(con, source, work_dir, _partitioning(dataset), progress)
+
+
+def _partition_files(con, result, work_dir: Path, dataset: Dataset) -> list:
+    """The converted file `result` cut by DuckDB into `dataset`'s partition files."""
+    return partition.partition_parquet(
+        con, result.parquet_path, work_dir / "parts", columns=result.columns, **_partitioning(dataset)
+    )
+
+
 def _ingest_partitioned(
     version: DatasetVersion, result, source_sha: str, work_dir: Path, con, progress, on_spark=None
 ):
@@ -710,9 +722,7 @@ def _ingest_partitioned(
     if on_spark:
         _, new_parts, profiles = on_spark
     else:
-        new_parts = partition.partition_parquet(
-            con, result.parquet_path, work_dir / "parts", columns=result.columns, **_partitioning(dataset)
-        )
+        new_parts = _partition_files(con, result, work_dir, dataset)
         profiles = ingestion.profile_parquet(result.parquet_path, result.columns, con=con)
     progress(70)
     kept: list[DatasetPart] = []

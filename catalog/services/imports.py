@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from catalog import import_store, ingestion, permissions, spark_ingestion
+from catalog import import_store, ingestion, permissions
 from catalog.ingestion import partition
 from catalog.ingestion.errors import message_template as _t
 from catalog.ingestion.sql import insertion_order_preserved, literal
@@ -28,9 +28,10 @@ from catalog.services import (
     _enqueue_ingestion,
     _finish_ingestion,
     _Ingested,
+    _ingested_on_spark,
     _new_version,
+    _partition_files,
     _partitioned_ingested,
-    _partitioning,
     _remove_stored,
     _version_fail,
 )
@@ -161,12 +162,9 @@ def _converted(con, local: Path, work_dir: Path, dataset: Dataset, progress):
     """The downloaded file converted (on Spark, as partition files, when it is a large Parquet
     file of a partitioned dataset; else on DuckDB, one file): the result, Spark's partition
     files (or None) and the profile."""
-    if dataset.period_field:
-        on_spark = spark_ingestion.ingest(
-            con, local, work_dir, _partitioning(dataset), lambda f: progress(30 + f * 50)
-        )
-        if on_spark:
-            return on_spark
+    on_spark = _ingested_on_spark(con, local, work_dir, dataset, lambda f: progress(30 + f * 50))
+    if on_spark:
+        return on_spark
     converted = ingestion.ingest_file(
         local,
         work_dir,
@@ -180,13 +178,7 @@ def _converted(con, local: Path, work_dir: Path, dataset: Dataset, progress):
 def _stored_parts(con, dataset: Dataset, converted, work_dir: Path, parts=None) -> list[dict]:
     """The file's partition files (cut now by DuckDB, or `parts` as Spark wrote them), stored."""
     if parts is None:
-        parts = partition.partition_parquet(
-            con,
-            converted.parquet_path,
-            work_dir / "parts",
-            columns=converted.columns,
-            **_partitioning(dataset),
-        )
+        parts = _partition_files(con, converted, work_dir, dataset)
     stored = []
     for part in parts:
         name = store_file(part.path, f"datasets/{dataset.pk}/parts/{part.relative}")
