@@ -16,8 +16,9 @@ keeps every month has). Then, on each table:
 - appending one month: the time and the bytes written, against the whole table's bytes and
   against writing the whole table again;
 - one upload of `--small` rows ingested (converted, cut into partition files, profiled) on
-  DuckDB and, with SPARK_REMOTE set, on Spark (`catalog.spark_ingestion`): both timed, and the
-  files and profiles checked to be the same.
+  DuckDB and, with SPARK_REMOTE set, on Spark (`catalog.spark_ingestion`), as a Parquet file
+  and as the same rows in CSV: both engines timed, and the files and profiles checked to be
+  the same.
 
 Every step runs in its own process, so its peak memory (ru_maxrss) is its own. The defaults
 suit a 2-core machine; the issue's 200 M vs 20 M is `--big 200000000
@@ -257,15 +258,16 @@ def case_append(name: str, rows_per_month: int, months: int) -> dict:
 PARTITIONING = {"period_column": "approved_on", "unit": "month", "region_column": "sigungu_code"}
 
 
-def case_ingest(rows: int, engine: str) -> dict:
-    """One Parquet upload of `rows` rows (written before, not timed) converted, cut into
-    partition files and profiled, as the ingestion task does: on DuckDB (`ingest_file`,
-    `partition_parquet`, `profile_parquet`) or on Spark (`catalog.spark_ingestion.ingest`)."""
+def case_ingest(rows: int, engine: str, kind: str = "parquet") -> dict:
+    """One upload of `rows` rows (a Parquet file, or the same rows as CSV: `kind`; written
+    before, not timed) converted, cut into partition files and profiled, as the ingestion task
+    does: on DuckDB (`ingest_file`, `partition_parquet`, `profile_parquet`) or on Spark
+    (`catalog.spark_ingestion.ingest`, and `ingest_text` for CSV after the worker's text pass)."""
     import hashlib
 
     from catalog.ingestion import ingest_file, partition, profile_parquet
 
-    source = WORK / f"upload-{rows}.parquet"
+    source = WORK / f"upload-{rows}.{kind}"
     out = WORK / f"ingest-{engine}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -286,13 +288,24 @@ def case_ingest(rows: int, engine: str) -> dict:
         from catalog import spark_ingestion
 
         _time_worker_pass(spark_ingestion)
-        result, parts, profiles = spark_ingestion.ingest(con, source, out, PARTITIONING, lambda f: None)
+        if kind == "csv":
+            on_spark = ingest_file(
+                source,
+                out,
+                con=con,
+                convert_text=lambda text, f: spark_ingestion.ingest_text(con, text, out, PARTITIONING, f),
+            )
+        else:
+            on_spark = spark_ingestion.ingest(con, source, out, PARTITIONING, lambda f: None)
+        if not isinstance(on_spark, spark_ingestion.Ingested):
+            raise SystemExit("Spark did not ingest the upload (see the log for why)")
+        result, parts, profiles = on_spark
     seconds = time.perf_counter() - started
     con.close()
     files = sorted((p.period, p.region, p.rows, str(p.date_min), str(p.date_max)) for p in parts)
     shutil.rmtree(out, ignore_errors=True)
     return {
-        "step": f"ingest one upload on {engine}",
+        "step": f"ingest one {kind} upload on {engine}",
         "rows": result.row_count,
         "seconds": round(seconds, 2),
         "files": len(parts),
@@ -326,22 +339,33 @@ def _time_worker_pass(spark_ingestion) -> None:
 
 
 def _ingestions(rows: int) -> dict:
-    """One upload ingested on DuckDB and, with SPARK_REMOTE set, on Spark: the same partition
-    files (keys, rows, date ranges) and profiles are checked, and both are timed."""
+    """One upload ingested on DuckDB and, with SPARK_REMOTE set, on Spark, as Parquet and as
+    CSV: the same partition files (keys, rows, date ranges) and profiles are checked, and both
+    engines are timed."""
     source = WORK / f"upload-{rows}.parquet"
     if not source.exists():
         con = _connect()
         con.execute(f"COPY ({_source_sql(rows, 12)}) TO '{source}' (FORMAT parquet, COMPRESSION zstd)")
         con.close()
-    on_duckdb = run_case(["ingest", str(rows), "duckdb"])
-    if not os.environ.get("SPARK_REMOTE"):
-        print(json.dumps({"step": "ingest on Spark", "skipped": "SPARK_REMOTE is not set"}))
-        return {}
-    on_spark = run_case(["ingest", str(rows), "spark"])
-    same = all(on_spark[k] == on_duckdb[k] for k in ("rows", "files_digest", "profile_digest"))
-    if not same:
-        raise SystemExit("Spark's ingestion differs from DuckDB's (files or profiles)")
-    return {"ingest_spark_over_duckdb": round(on_spark["seconds"] / on_duckdb["seconds"], 2), "same": same}
+    text = WORK / f"upload-{rows}.csv"
+    if not text.exists():
+        con = _connect()
+        con.execute(f"COPY (SELECT * FROM read_parquet('{source}')) TO '{text}' (FORMAT csv, HEADER)")
+        con.close()
+    ratios = {}
+    for kind in ("parquet", "csv"):
+        on_duckdb = run_case(["ingest", str(rows), "duckdb", kind])
+        if not os.environ.get("SPARK_REMOTE"):
+            print(json.dumps({"step": "ingest on Spark", "skipped": "SPARK_REMOTE is not set"}))
+            return {}
+        on_spark = run_case(["ingest", str(rows), "spark", kind])
+        same = all(on_spark[k] == on_duckdb[k] for k in ("rows", "files_digest", "profile_digest"))
+        if not same:
+            raise SystemExit(
+                f"Spark's ingestion of the {kind} upload differs from DuckDB's (files or profiles)"
+            )
+        ratios[f"ingest_{kind}_spark_over_duckdb"] = round(on_spark["seconds"] / on_duckdb["seconds"], 2)
+    return {**ratios, "same": True}
 
 
 def run_case(args: list[str]) -> dict:
@@ -384,7 +408,7 @@ def main() -> None:
         if kind == "generate":
             result = case_generate(int(rest[0]), int(rest[1]), rest[2], int(rest[3]), int(rest[4]))
         elif kind == "ingest":
-            result = case_ingest(int(rest[0]), rest[1])
+            result = case_ingest(int(rest[0]), *rest[1:])
         elif kind == "extract":
             result = case_extract(rest[0], rest[1] == "pruned", on_spark=rest[2:] == ["spark"])
         else:

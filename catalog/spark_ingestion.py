@@ -1,41 +1,52 @@
-"""Parquet files ingested on Apache Spark through Spark Connect (issue 16): a file of a
+"""Files ingested on Apache Spark through Spark Connect (issue 16): a Parquet or CSV file of a
 partitioned dataset holding at least SPARK_MIN_SCAN_BYTES is converted and cut into partition
 files by Spark, not by one DuckDB worker.
 
-DuckDB still decides the plan, from the file's schema alone (its footer, no data read): the
-columns' names (`convert.unique_names`), their types and the partitioning checks are the ones
-the DuckDB conversion makes. Spark then reads the rows, derives the period and region keys as
-`partition.partition_parquet` does and writes zstd Parquet files in the same Hive-style
-directories, one file per directory, rows in the file's order (they are shuffled by key and
-sorted back by their row number in the file). What the catalog records of each file (rows,
+DuckDB still decides the plan. For Parquet, from the file's schema alone (its footer, no data
+read): the columns' names (`convert.unique_names`), their types and the partitioning checks are
+the ones the DuckDB conversion makes. For CSV, the worker first does what it always does (gzip,
+the UTF-8 check or the CP949 transcode, line lengths, the dialect, the header: `ingest_file`,
+which hands the prepared `Text` to `ingest_text`), and DuckDB guesses each column's type from
+the first rows as its one-pass conversion does. Spark then reads the rows, derives the period
+and region keys as `partition.partition_parquet` does and writes zstd Parquet files in the same
+Hive-style directories, one file per directory, rows in the upload's order (they are shuffled
+by key and sorted back by their place in the file). What the catalog records of each file (rows,
 bytes, sha256, date and region ranges) and the profile are then computed from the written files
 by the same code as for DuckDB's, so a version ingested either way holds the same rows in the
-same files, with the same schema, ranges and profile (tests/catalog/test_ingestion_spark.py);
-only the order inside a file differs, as DuckDB's partitioned writer regroups the rows.
+same files, with the same schema, ranges and profile (tests/catalog/test_ingestion_spark.py,
+test_ingestion_spark_csv.py); only the order inside a file differs, as DuckDB's partitioned
+writer regroups the rows.
 
-Only flat columns of the types both engines write alike go to Spark (text, booleans, integers
-up to 64 bits, floats, decimals, dates and timestamps without time zone), and only a region
-column of text or integers (its key is its text). Anything else (CSV, which needs the
-CP949 decoding and per-row errors of `catalog.ingestion.convert`, and Parquet with other
-types, including the ones the DuckDB conversion refuses with a message) is ingested on DuckDB,
-logged with the reason; so is a file Spark fails on, or whose text DuckDB refuses to read once
-Spark copied it (DuckDB's conversion then names what is wrong with it).
+Only flat Parquet columns of the types both engines write alike go to Spark (text, booleans,
+integers up to 64 bits, floats, decimals, dates and timestamps without time zone), and only a
+region column of text or integers (its key is its text). Only CSV whose records are its lines
+goes to Spark: no double quote anywhere, no carriage return outside "\r\n"; Spark's tests of
+each type accept at most what DuckDB's accept, a value outside them stops Spark's job, and so
+does a record with a field too many or too few; Spark's count of records must equal the lines
+below the header (Spark skips blank lines and lines of spaces). Anything else is ingested on
+DuckDB, logged with the reason: other Parquet types (including the ones the DuckDB conversion
+refuses with a message), CSV with quotes, a file Spark fails on or reads otherwise than DuckDB
+would, and a Parquet file whose text DuckDB refuses to read once Spark copied it (DuckDB's
+conversion then names what is wrong with it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 from django.conf import settings
 
 from catalog import spark
-from catalog.ingestion import IngestResult, convert, detect, partition, profile_files
+from catalog.ingestion import IngestionError, IngestResult, convert, detect, partition, profile_files
+from catalog.ingestion.ingest import Text
 from catalog.ingestion.sql import literal
 
 log = logging.getLogger(__name__)
@@ -51,6 +62,24 @@ _PERIODS = {
     "quarter": "concat(CAST(year({c}) AS STRING), '-Q', CAST(quarter({c}) AS STRING))",
     "year": "date_format({c}, 'yyyy')",
 }
+_ROW = "__jangteo_row"  # a row's place in the upload (with _BLOCK for CSV), dropped before writing
+_BLOCK = "__jangteo_block"
+_SESSION_CONF = {
+    "spark.sql.caseSensitive": "true",  # columns are named exactly
+    # Dates and timestamps are written as they are (proleptic Gregorian, as DuckDB reads them),
+    # never rebased to the Julian calendar nor refused before 1582.
+    "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
+    # Every field of a CSV record is parsed, so a record with too few or too many is refused.
+    "spark.sql.csv.parser.columnPruning.enabled": "false",
+}
+
+
+class Ingested(NamedTuple):
+    """A file converted and cut into partition files on Spark."""
+
+    result: IngestResult  # parquet_path: the partition files' directory
+    parts: list  # partition.PartFile
+    profiles: dict
 
 
 @dataclass(frozen=True)
@@ -88,9 +117,7 @@ def plan(con, src: Path, partitioning: dict) -> Plan | str:
     return Plan(list(zip(originals, names)), types, int(rows))
 
 
-def ingest(
-    con, src: Path, work_dir: Path, partitioning: dict, progress
-) -> tuple[IngestResult, list, dict] | None:
+def ingest(con, src: Path, work_dir: Path, partitioning: dict, progress) -> Ingested | None:
     """`src` converted and written as partition files on Spark, with what the catalog records of
     each: (the ingestion's result, the files as `partition.PartFile`s, their profile). None when
     it is not for Spark (too small, not Parquet, a plan Spark has no form of, no server
@@ -101,13 +128,7 @@ def ingest(
     if not spark.scan_is_large(str(src)) or detect.file_kind(src) != "parquet":
         return None
     chosen = plan(con, src, partitioning)
-    if isinstance(chosen, str):
-        log.info("%s ingested on DuckDB, not Spark: %s", src.name, chosen)
-        return None
-    if not spark.reachable():
-        log.warning(
-            "Spark Connect at %s does not answer; %s is ingested on DuckDB", settings.SPARK_REMOTE, src.name
-        )
+    if not _goes_to_spark(chosen, src.name):
         return None
     log.info("%s (%s rows) ingested on Spark", src.name, chosen.rows)
     out = work_dir / "parts"
@@ -121,54 +142,94 @@ def ingest(
         return None
 
 
-def _ingested(con, src: Path, out: Path, chosen: Plan, partitioning: dict, progress):
+def _goes_to_spark(chosen, what: str) -> bool:
+    """Whether a file goes to Spark: its plan is not a reason why not (`chosen`) and the server
+    answers. Logged either way, the file named as `what`."""
+    if isinstance(chosen, str):
+        log.info("%s is ingested on DuckDB, not Spark: %s", what, chosen)
+        return False
+    if not spark.reachable():
+        log.warning(
+            "Spark Connect at %s does not answer; %s is ingested on DuckDB", settings.SPARK_REMOTE, what
+        )
+        return False
+    return True
+
+
+def _ingested(con, src: Path, out: Path, chosen: Plan, partitioning: dict, progress) -> Ingested:
     columns = [{"name": n, "type": t} for (_, n), t in zip(chosen.select, chosen.types)]
     keys = partition.key_names(columns)
-    _write(src, out, chosen, partitioning, keys, progress)
+
+    def frame(session):
+        selected = [f"{_q(original)} AS {_q(name)}" for original, name in chosen.select]
+        table = session.read.parquet(f"file://{src}").selectExpr(*selected, f"_metadata.row_index AS {_ROW}")
+        return table, [_ROW], None
+
+    _write(out, partitioning, keys, progress, frame)
+    return _finished(
+        con,
+        out,
+        partitioning,
+        keys,
+        chosen.types,
+        file_kind="parquet",
+        encoding=None,
+        dialect={},
+        source_bytes=src.stat().st_size,
+        source_sha256=detect.sha256_file(src),
+    )
+
+
+def _finished(con, out: Path, partitioning: dict, keys, types: list[str], **source) -> Ingested:
+    """What the catalog records of the partition files Spark wrote under `out`, computed by the
+    same code as for DuckDB's: the ingestion's result (`source`: what it says of the upload),
+    the files and their profile."""
     parts = partition.describe_parts(
         con, out, partitioning["period_column"], partitioning["region_column"], keys
     )
     result = IngestResult(
         parquet_path=out,  # the partition files' directory
-        file_kind="parquet",
-        encoding=None,
-        dialect={},
         row_count=sum(p.rows for p in parts),
-        source_bytes=src.stat().st_size,
         parquet_bytes=sum(p.bytes for p in parts),
-        columns=convert.output_columns(con, parts[0].path, chosen.types),
-        source_sha256=detect.sha256_file(src),
+        columns=convert.output_columns(con, parts[0].path, types),
+        **source,
     )
-    return result, parts, profile_files([str(p.path) for p in parts], result.columns, con=con)
+    return Ingested(result, parts, profile_files([str(p.path) for p in parts], result.columns, con=con))
 
 
 def _q(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def _write(src: Path, out: Path, chosen: Plan, partitioning: dict, keys: tuple[str, str], progress) -> None:
-    """Spark reads `src` and writes the partition files under `out` (Spark's bookkeeping files
-    removed): one file per key, rows in the file's order."""
+def _write(out: Path, partitioning: dict, keys: tuple[str, str], progress, frame) -> dict:
+    """Spark writes the table `frame(session)` builds as the partition files under `out`
+    (Spark's bookkeeping files removed): one file per key, rows in the upload's order. `frame`
+    returns the table (its columns named as the catalog's, and columns giving each row's place
+    in the upload), the names of those ordering columns, and an Observation (or None) whose
+    metrics this returns once the files are written."""
     period_key, region_key = keys
     day = f"CAST({_q(partitioning['period_column'])} AS DATE)"
     period = _PERIODS[partitioning["unit"]].replace("{c}", day)
-    columns = [f"{_q(original)} AS {_q(name)}" for original, name in chosen.select]
-    columns.append(f"coalesce({period}, '{partition.MISSING}') AS {_q(period_key)}")
+    keyed = [f"coalesce({period}, '{partition.MISSING}') AS {_q(period_key)}"]
     by = [period_key]
     if partitioning["region_column"]:
         text = f"CAST({_q(partitioning['region_column'])} AS STRING)"
-        columns.append(f"coalesce({text}, '{partition.MISSING}') AS {_q(region_key)}")
+        keyed.append(f"coalesce({text}, '{partition.MISSING}') AS {_q(region_key)}")
         by.append(region_key)
     shutil.rmtree(out, ignore_errors=True)
-    session, meter, failure = None, spark._Meter(progress), None
+    session, meter, failure, observed = None, spark._Meter(progress), None, {}
     try:
         session = spark.session()
-        session.conf.set("spark.sql.caseSensitive", "true")  # columns are named exactly
+        for key, value in _SESSION_CONF.items():
+            session.conf.set(key, value)
         session.registerProgressHandler(meter)
         meter.span(0.0, 1.0)
-        rows = session.read.parquet(f"file://{src}").selectExpr(*columns, "_metadata.row_index AS __row")
-        ordered = rows.repartition(*by).sortWithinPartitions(*by, "__row").drop("__row")
+        table, order, observation = frame(session)
+        ordered = (
+            table.selectExpr("*", *keyed).repartition(*by).sortWithinPartitions(*by, *order).drop(*order)
+        )
         ordered.write.option("compression", "zstd").partitionBy(*by).parquet(f"file://{out}")
+        observed = observation.get if observation is not None else {}
     except Exception as exc:
         failure = meter.stopped or spark._failure(exc, {})
     finally:
@@ -180,3 +241,196 @@ def _write(src: Path, out: Path, chosen: Plan, partitioning: dict, keys: tuple[s
         raise failure
     for bookkeeping in [*out.rglob(".*.crc"), *out.rglob("_SUCCESS")]:
         bookkeeping.unlink()
+    return observed
+
+
+# CSV ------------------------------------------------------------------------------------------
+
+# Spark's test of one text value ({c}) for each of convert's kinds. Each accepts at most what
+# DuckDB's test of that kind (convert._VALUE_TESTS) accepts, and on what it accepts Spark's cast
+# gives DuckDB's value: a column whose values all pass is typed and converted as DuckDB would.
+# Anything else (a year before 1000, an hour 24, "tRuE" is fine but a non-ASCII letter is not…)
+# stops Spark's job, and DuckDB converts the file. "\\z" is the end of the text ("$" in Java
+# also matches before a final line terminator such as U+2028).
+_DAY = "[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}"
+_SPARK_TESTS = {
+    "integer": "{c} RLIKE '^-?(0|[1-9][0-9]{0,17})\\\\z'",
+    "number": (
+        "{c} RLIKE '^-?(0|[1-9][0-9]*)([.][0-9]+)?\\\\z' AND length(regexp_replace({c}, '[^0-9]', '')) <= 15"
+    ),
+    "boolean": "{c} RLIKE '^(?i:true|false)\\\\z'",
+    "date": "{c} RLIKE '^" + _DAY + "\\\\z' AND try_cast({c} AS DATE) IS NOT NULL",
+    "datetime": (
+        "{c} RLIKE '^" + _DAY + "([ T]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?)?\\\\z' "
+        "AND try_cast({c} AS TIMESTAMP_NTZ) IS NOT NULL"
+    ),
+    "month": "{c} RLIKE '^[0-9]{2}-(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\\\\z'",
+}
+# "21-Feb" is February 2021: DuckDB's %y puts 00–68 in 2000–2068 and 69–99 in 1969–1999.
+_YY = "CAST(substr({c}, 1, 2) AS INT)"
+_SPARK_CASTS = {
+    "integer": "CAST({c} AS BIGINT)",
+    "number": "CAST({c} AS DOUBLE)",
+    "boolean": "CAST({c} AS BOOLEAN)",
+    "date": "CAST({c} AS DATE)",
+    "datetime": "CAST({c} AS TIMESTAMP_NTZ)",
+    "month": (
+        f"make_date({_YY} + IF({_YY} < 69, 2000, 1900), "
+        "(instr('JanFebMarAprMayJunJulAugSepOctNovDec', substr({c}, 4, 3)) + 2) DIV 3, 1)"
+    ),
+}
+_CSV_OPTIONS = {
+    "header": "true",  # the first line is skipped; the columns are given, by position
+    "enforceSchema": "true",
+    "mode": "FAILFAST",  # a record with too few or too many fields stops the job
+    "multiLine": "false",
+    "encoding": "UTF-8",
+    "quote": '"',
+    "escape": '"',
+    "nullValue": "",  # an empty field is NULL, as in DuckDB's reading
+    "ignoreLeadingWhiteSpace": "false",
+    "ignoreTrailingWhiteSpace": "false",
+    "maxCharsPerColumn": "-1",  # line lengths were checked while the text was read
+}
+
+
+@dataclass(frozen=True)
+class TextPlan:
+    names: list[str]  # the table's column names
+    kinds: list[str]  # convert's kinds, as guessed from the first rows
+    records: int  # the text's lines below the header: the records Spark must read
+
+
+def text_plan(con, text: Text, partitioning: dict) -> TextPlan | str:
+    """What Spark is to read of the CSV `text` and how to type it, decided by DuckDB from its
+    first rows; or why it is not for Spark.
+
+    Spark reads a CSV line by line, so only text whose records are its lines goes to it: no
+    double quote anywhere (where DuckDB's and Spark's readers differ: line breaks and doubled
+    quotes inside quotes, quotes inside unquoted fields), no carriage return but in "\\r\\n".
+    Blank lines, which Spark skips, show as a count of records short of the lines below the
+    header, and DuckDB converts the file then."""
+    dialect, shape = text.dialect, text.shape
+    if shape is None:
+        return "its line breaks and quotes were not counted"
+    if shape.double_quotes or dialect["quote"] != '"' or dialect["escape"] != '"':
+        return "it holds quotes, which Spark's and DuckDB's CSV readers do not read alike"
+    if shape.carriage_returns != shape.crlf:
+        return 'it has carriage returns outside "\\r\\n" line breaks'
+    if shape.lines < 2:
+        return "it holds no rows"
+    kinds = convert.sample_kinds(con, text.path, dialect, text.names)
+    if kinds is None:
+        return f"a column is empty in its first {convert.SAMPLE_ROWS} rows (only DuckDB's count can type it)"
+    types = [convert.catalog_type(k) for k in kinds]
+    try:
+        partition.check_partition_columns(
+            [{"name": n, "type": t} for n, t in zip(text.names, types)], **partitioning
+        )
+    except IngestionError as exc:
+        return f"its partition columns do not fit ({exc})"
+    region = partitioning["region_column"]
+    if region and types[text.names.index(region)] not in ("string", "integer"):
+        return f"the region column {region} is {types[text.names.index(region)]}; its key is its text"
+    return TextPlan(text.names, kinds, shape.lines - 1)
+
+
+def ingest_text(con, text: Text, work_dir: Path, partitioning: dict, progress) -> Ingested | None:
+    """The CSV `text` (checked, UTF-8, its dialect and header read by the DuckDB ingestion)
+    converted and written as partition files on Spark, as `ingest` does for Parquet; None when
+    it is not for Spark or Spark could not convert it as DuckDB would (a value outside its
+    guessed type, a malformed record, a blank line): DuckDB then converts it. Raises
+    ConnectionError when the server goes away (the task retries it)."""
+    if not spark.scan_is_large(str(text.path)):
+        return None
+    chosen = text_plan(con, text, partitioning)
+    if not _goes_to_spark(chosen, "this CSV"):
+        return None
+    log.info("A CSV of %s lines is ingested on Spark", chosen.records + 1)
+    out = work_dir / "parts"
+    try:
+        return _text_ingested(con, text, out, chosen, partitioning, progress)
+    except spark.SparkStageError as exc:
+        log.warning("This CSV could not be converted on Spark as on DuckDB, so DuckDB converts it: %s", exc)
+        shutil.rmtree(out, ignore_errors=True)
+        return None
+
+
+def _text_ingested(con, text: Text, out: Path, chosen: TextPlan, partitioning: dict, progress) -> Ingested:
+    types = [convert.catalog_type(k) for k in chosen.kinds]
+    keys = partition.key_names([{"name": n, "type": t} for n, t in zip(chosen.names, types)])
+    # Spark skips files whose names start with "." or "_" (the transcoded text's does) and takes
+    # "[", "*"… in a path for a pattern: it reads the text under a plain name of its own.
+    readable = out.parent / "spark-text" / "upload.csv"
+    shutil.rmtree(readable.parent, ignore_errors=True)
+    readable.parent.mkdir(parents=True)
+    try:
+        os.link(text.path, readable)
+    except OSError:  # another file system
+        readable.symlink_to(text.path)
+    try:
+        observed = _write(out, partitioning, keys, progress, _csv_frame(readable, text.dialect, chosen))
+    finally:
+        shutil.rmtree(readable.parent, ignore_errors=True)
+    if observed.get("records") != chosen.records:
+        raise spark.SparkStageError(
+            f"Spark read {observed.get('records')} records below the header, which has {chosen.records} lines"
+            " below it (blank lines?)"
+        )
+    return _finished(
+        con,
+        out,
+        partitioning,
+        keys,
+        types,
+        file_kind=text.kind,
+        encoding=text.encoding,
+        dialect=text.dialect,
+        source_bytes=text.source_bytes,
+        source_sha256=text.source_sha256,
+    )
+
+
+def typed_columns(kinds: list[str], names: list[str]) -> list[str]:
+    """Spark SQL typing the text columns c0, c1… as `kinds`, each named as the table's column;
+    a value failing its kind's test raises an error, which stops the job."""
+    out = []
+    for i, (kind, name) in enumerate(zip(kinds, names)):
+        c = f"c{i}"
+        if kind == "string":
+            out.append(f"{c} AS {_q(name)}")
+            continue
+        test, cast = _SPARK_TESTS[kind].replace("{c}", c), _SPARK_CASTS[kind].replace("{c}", c)
+        out.append(
+            f"CASE WHEN {c} IS NULL OR ({test}) THEN {cast} ELSE raise_error('not {kind}') END AS {_q(name)}"
+        )
+    return out
+
+
+def csv_reader(session, path: Path, delimiter: str, width: int):
+    """Spark's reading of a quote-free UTF-8 CSV as text columns c0, c1…: strict, no value
+    changed (no trimming; an empty field is NULL)."""
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    schema = StructType([StructField(f"c{i}", StringType()) for i in range(width)])
+    return session.read.schema(schema).options(**_CSV_OPTIONS, sep=delimiter).csv(f"file://{path}")
+
+
+def _csv_frame(path: Path, dialect: dict, chosen: TextPlan):
+    def frame(session):
+        from pyspark.sql import Observation
+        from pyspark.sql import functions as F
+
+        raw = csv_reader(session, path, dialect["delimiter"], len(chosen.names))
+        placed = raw.selectExpr(
+            "*", f"_metadata.file_block_start AS {_BLOCK}", f"monotonically_increasing_id() AS {_ROW}"
+        )
+        observation = Observation("csv")
+        counted = placed.observe(observation, F.count(F.lit(1)).alias("records"))
+        fields = [f"c{i}" for i in range(len(chosen.names))]
+        # A record with every field empty holds nothing (as in convert._csv_source).
+        kept = counted.where(f"coalesce({', '.join(fields)}) IS NOT NULL")
+        table = kept.selectExpr(*typed_columns(chosen.kinds, chosen.names), _BLOCK, _ROW)
+        return table, [_BLOCK, _ROW], observation
+
+    return frame

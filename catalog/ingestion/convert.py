@@ -160,6 +160,41 @@ def unique_names(raw_names: list[str]) -> list[str]:
 # --- CSV ----------------------------------------------------------------------------------------
 
 
+def _csv_source(csv_path: Path, dialect: dict, names: list[str]) -> tuple[list[str], str]:
+    """The CSV's records as text columns c0, c1… (safe internal names; the real ones only go
+    into the output), read strictly: (those names, the SQL relation)."""
+    raw = [f"c{i}" for i in range(len(names))]
+    columns = ", ".join(f"{literal(c)}: 'VARCHAR'" for c in raw)
+    source = (
+        f"read_csv({literal(csv_path)}, header = true, auto_detect = false, all_varchar = true, "
+        f"strict_mode = true, delim = {literal(dialect['delimiter'])}, "
+        f"quote = {literal(dialect['quote'])}, escape = {literal(dialect['escape'])}, "
+        f"columns = {{{columns}}})"
+    )
+    # A record with every field empty (",,,,": what Excel leaves where a sheet had a blank row
+    # or formatting below its data) holds nothing: it is neither counted nor written.
+    return raw, f"(SELECT * FROM {source} WHERE coalesce({', '.join(raw)}) IS NOT NULL)"  # noqa: S608
+
+
+def sample_kinds(
+    con: duckdb.DuckDBPyConnection, csv_path: Path, dialect: dict, names: list[str]
+) -> list | None:
+    """Each column's kind ("integer", "number", "boolean", "date", "datetime", "month" or
+    "string") as the one-pass conversion guesses it from the first SAMPLE_ROWS rows (the type
+    it converts to when every value passes that kind's test); None when a column is empty
+    there, which only a pass over every row can type."""
+    raw, source = _csv_source(csv_path, dialect, names)
+    candidates = _sample_candidates(con, source, raw, dialect, names)
+    if any(candidates[c] == list(_VALUE_TESTS) for c in raw):
+        return None
+    return [candidates[c][0] if candidates[c] else "string" for c in raw]
+
+
+def catalog_type(kind: str) -> str:
+    """The catalog's type of a column of this kind (a month is a date)."""
+    return _CATALOG_TYPE.get(kind, kind)
+
+
 def csv_to_parquet(
     con: duckdb.DuckDBPyConnection,
     csv_path: Path,
@@ -170,18 +205,7 @@ def csv_to_parquet(
     on_fraction: Fraction,
 ) -> tuple[int, list[str]]:
     """Write ``out_path``; return the row count and each column's type ("string", "integer"…)."""
-    raw = [f"c{i}" for i in range(len(names))]  # safe internal names; real ones only in the output
-    columns = ", ".join(f"{literal(c)}: 'VARCHAR'" for c in raw)
-    source = (
-        f"read_csv({literal(csv_path)}, header = true, auto_detect = false, all_varchar = true, "
-        f"strict_mode = true, delim = {literal(dialect['delimiter'])}, "
-        f"quote = {literal(dialect['quote'])}, escape = {literal(dialect['escape'])}, "
-        f"columns = {{{columns}}})"
-    )
-    # A record with every field empty (",,,,": what Excel leaves where a sheet had a blank row
-    # or formatting below its data) holds nothing: it is neither counted nor written.
-    source = f"(SELECT * FROM {source} WHERE coalesce({', '.join(raw)}) IS NOT NULL)"  # noqa: S608
-
+    raw, source = _csv_source(csv_path, dialect, names)
     # Deciding types costs a regular-expression test per value, so the full pass tests each
     # column only for the types its first rows all pass (text columns not at all): a type that
     # fails on the sample cannot hold for the whole column.
@@ -197,7 +221,7 @@ def csv_to_parquet(
         row_count = _convert_checked(con, source, raw, names, guessed, out_path, on_fraction)
         if row_count is not None:
             on_fraction(1.0)
-            return row_count, [_CATALOG_TYPE.get(kind, kind) for kind in guessed]
+            return row_count, [catalog_type(kind) for kind in guessed]
     try:
         row_count, verdicts = _count_passing(con, source, raw, candidates, lambda f: on_fraction(0.4 * f))
     except duckdb.InvalidInputException as exc:
@@ -206,7 +230,7 @@ def csv_to_parquet(
         raise _csv_error(exc, dialect, names) from exc
     kinds = [verdicts.get(c) or "string" for c in raw]
     _convert(con, source, raw, names, kinds, out_path, lambda f: on_fraction(0.4 + 0.6 * f))
-    types = [_CATALOG_TYPE.get(kind, kind) for kind in kinds]
+    types = [catalog_type(kind) for kind in kinds]
     on_fraction(1.0)
     return row_count, types
 

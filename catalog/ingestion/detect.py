@@ -11,6 +11,7 @@ import hashlib
 import zlib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import iconv
@@ -209,10 +210,12 @@ def gunzip(src: Path, dest: Path, *, limit: int, on_fraction: Fraction, digest: 
 
 
 def to_utf8(
-    src: Path, dest: Path, *, on_fraction: Fraction, checksum: bool = False
-) -> tuple[Path, str, str | None]:
-    """Return a UTF-8 version of the text file ``src``, the encoding it was written in and, with
-    ``checksum``, the sha256 of ``src`` taken by the same pass (else None).
+    src: Path, dest: Path, *, on_fraction: Fraction, checksum: bool = False, shape: bool = False
+) -> tuple[Path, str, str | None, TextShape | None]:
+    """Return a UTF-8 version of the text file ``src``, the encoding it was written in, with
+    ``checksum`` the sha256 of ``src`` taken by the same pass (else None), and with ``shape``
+    the UTF-8 text's line breaks and quotes, counted by that pass too (else None: the counts
+    cost about 0.3 s a 400 MiB file, for Spark's reading only).
 
     UTF-8 (with or without BOM) is validated in one streaming pass and used in place. Anything
     else is tried as CP949, the superset of EUC-KR that Korean Excel writes, and transcoded into
@@ -221,19 +224,40 @@ def to_utf8(
     with src.open("rb") as f:
         has_bom = f.read(len(UTF8_BOM)) == UTF8_BOM
     with Digest(active=checksum) as digest:
-        utf8_error = _first_invalid_utf8(src, on_fraction=lambda x: on_fraction(x / 2), digest=digest)
+        lines = _LineLengths(shape=shape)
+        utf8_error = _first_invalid_utf8(
+            src, on_fraction=lambda x: on_fraction(x / 2), digest=digest, lines=lines
+        )
         if utf8_error is None:
             on_fraction(1.0)
-            return src, "utf-8-sig" if has_bom else "utf-8", digest.hexdigest()
+            return src, "utf-8-sig" if has_bom else "utf-8", digest.hexdigest(), lines.shape()
     with Digest(active=checksum) as digest:  # the UTF-8 pass stopped part way: this one reads all
+        lines = _LineLengths(shape=shape)
         cp949_error = _transcode(
-            src, dest, "cp949", on_fraction=lambda x: on_fraction(0.5 + x / 2), digest=digest
+            src, dest, "cp949", on_fraction=lambda x: on_fraction(0.5 + x / 2), digest=digest, lines=lines
         )
         if cp949_error is None:
-            return dest, "cp949", digest.hexdigest()
+            return dest, "cp949", digest.hexdigest(), lines.shape()
     # Point at the bad bytes of whichever reading got further: a UTF-8 file with one damaged
     # byte fails as CP949 at its first Hangul, which would be the wrong place to send someone.
     raise _undecodable(src, max(utf8_error, cp949_error))
+
+
+@dataclass(frozen=True)
+class TextShape:
+    """What one pass over a UTF-8 text saw of its line breaks and quotes (counted in C by
+    bytes.count, so it costs next to nothing beside the pass itself)."""
+
+    line_feeds: int  # "\n"
+    carriage_returns: int  # "\r", each with or without a "\n" after it
+    crlf: int  # "\r\n" pairs
+    double_quotes: int  # '"'
+    ends_with_line_feed: bool
+
+    @property
+    def lines(self) -> int:
+        """Physical lines, split at "\n" only (a last line without a line break counts)."""
+        return self.line_feeds + (0 if self.ends_with_line_feed else 1)
 
 
 class _LineLengths:
@@ -242,11 +266,32 @@ class _LineLengths:
     Chunks are at most CHUNK_BYTES (< MAX_LINE_BYTES), so a line wholly inside one chunk is
     short enough; only a line running across chunk boundaries needs counting."""
 
-    def __init__(self):
+    def __init__(self, *, shape: bool = False):
+        self.counting = shape  # also count carriage returns and quotes (for TextShape)
         self.run = 0  # bytes since the last line break
         self.lines = 0  # line breaks seen
+        self.carriage_returns = 0
+        self.crlf = 0
+        self.double_quotes = 0
+        self.last = b""  # the last byte fed
+
+    def shape(self) -> TextShape | None:
+        if not self.counting:
+            return None
+        return TextShape(self.lines, self.carriage_returns, self.crlf, self.double_quotes, self.last == b"\n")
+
+    def _count(self, chunk: bytes) -> None:
+        if not chunk or not self.counting:
+            return
+        returns = chunk.count(b"\r")
+        if returns or self.last == b"\r":  # most text has none: skip the slower pair count
+            self.carriage_returns += returns
+            self.crlf += chunk.count(b"\r\n") + (self.last == b"\r" and chunk[:1] == b"\n")
+        self.double_quotes += chunk.count(b'"')
+        self.last = chunk[-1:]
 
     def feed(self, chunk: bytes) -> None:
+        self._count(chunk)
         first = chunk.find(b"\n")
         if first < 0:
             self.run += len(chunk)
@@ -277,10 +322,12 @@ class _LineLengths:
             self.run = len(chunk) - chunk.rindex(b"\n") - 1
 
 
-def _first_invalid_utf8(path: Path, *, on_fraction: Fraction, digest: Digest) -> int | None:
-    """The byte offset of the first invalid UTF-8 sequence, or None when all of it is valid."""
+def _first_invalid_utf8(
+    path: Path, *, on_fraction: Fraction, digest: Digest, lines: _LineLengths
+) -> int | None:
+    """The byte offset of the first invalid UTF-8 sequence, or None when all of it is valid;
+    `lines` checks the line lengths and counts line breaks and quotes as the pass reads."""
     decoder = codecs.getincrementaldecoder("utf-8")()
-    lines = _LineLengths()
     total = max(path.stat().st_size, 1)
     offset = 0
     with path.open("rb") as f:
@@ -302,12 +349,21 @@ def _first_invalid_utf8(path: Path, *, on_fraction: Fraction, digest: Digest) ->
             on_fraction(offset / total)
 
 
-def _transcode(src: Path, dest: Path, encoding: str, *, on_fraction: Fraction, digest: Digest) -> int | None:
+def _transcode(
+    src: Path,
+    dest: Path,
+    encoding: str,
+    *,
+    on_fraction: Fraction,
+    digest: Digest,
+    lines: _LineLengths | None = None,
+) -> int | None:
     """Write ``src`` as UTF-8 into ``dest``; the offset of the first undecodable byte, if any.
 
     Through the C library's iconv where it has the encoding (bytes to bytes, about twice as fast
-    as decoding to ``str`` and encoding again), else through Python's codec; same bytes out."""
-    lines = _LineLengths()
+    as decoding to ``str`` and encoding again), else through Python's codec; same bytes out.
+    `lines` checks the line lengths and counts line breaks and quotes of the UTF-8 written."""
+    lines = _LineLengths() if lines is None else lines
     total = max(src.stat().st_size, 1)
     offset = 0
     with iconv.converter_to_utf8(encoding) as converter, src.open("rb") as fin, dest.open("wb") as fout:

@@ -609,7 +609,12 @@ def _ingest(version: DatasetVersion) -> _Ingested:
             max_uncompressed_bytes=settings.UPLOAD_MAX_UNCOMPRESSED_BYTES,
             progress=lambda pct: progress(pct * (0.8 if not version.dataset.period_field else 0.6)),
             con=con,
+            convert_text=_text_on_spark(con, work_dir, version.dataset),
         )
+        if isinstance(result, spark_ingestion.Ingested):  # a CSV that Spark converted
+            return _ingest_partitioned(
+                version, result.result, result.result.source_sha256, work_dir, con, progress, result
+            )
         source_sha = result.source_sha256  # taken while ingestion read the file (issue 18)
         if version.dataset.period_field:
             return _ingest_partitioned(version, result, source_sha, work_dir, con, progress)
@@ -702,6 +707,16 @@ def _ingested_on_spark(con, source: Path, work_dir: Path, dataset: Dataset, prog
     if not dataset.period_field:
         return None
     return spark_ingestion.ingest(con, source, work_dir, _partitioning(dataset), progress)
+
+
+def _text_on_spark(con, work_dir: Path, dataset: Dataset):
+    """ingest_file's convert_text for a file of `dataset`: a large CSV of a partitioned dataset
+    converted and cut into partition files on Spark (spark_ingestion.ingest_text); None without
+    Spark or for a dataset without partitions, whose CSVs DuckDB converts."""
+    if not dataset.period_field or not spark.enabled():
+        return None
+    partitioning = _partitioning(dataset)
+    return lambda text, fraction: spark_ingestion.ingest_text(con, text, work_dir, partitioning, fraction)
 
 
 def _partition_files(con, result, work_dir: Path, dataset: Dataset) -> list:

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from catalog import import_store, ingestion, permissions
+from catalog import import_store, ingestion, permissions, spark_ingestion
 from catalog.ingestion import partition
 from catalog.ingestion.errors import message_template as _t
 from catalog.ingestion.sql import insertion_order_preserved, literal
@@ -33,6 +33,7 @@ from catalog.services import (
     _partition_files,
     _partitioned_ingested,
     _remove_stored,
+    _text_on_spark,
     _version_fail,
 )
 from catalog.storage import local_path, sha256_of, store_file
@@ -160,8 +161,8 @@ def _ingest_source(source: VersionSource) -> dict:
 
 def _converted(con, local: Path, work_dir: Path, dataset: Dataset, progress):
     """The downloaded file converted (on Spark, as partition files, when it is a large Parquet
-    file of a partitioned dataset; else on DuckDB, one file): the result, Spark's partition
-    files (or None) and the profile."""
+    or CSV file of a partitioned dataset that Spark converts as DuckDB would; else on DuckDB,
+    one file): the result, Spark's partition files (or None) and the profile."""
     on_spark = _ingested_on_spark(con, local, work_dir, dataset, lambda f: progress(30 + f * 50))
     if on_spark:
         return on_spark
@@ -171,7 +172,10 @@ def _converted(con, local: Path, work_dir: Path, dataset: Dataset, progress):
         max_uncompressed_bytes=settings.IMPORT_MAX_UNCOMPRESSED_BYTES,
         progress=lambda pct: progress(30 + pct * 0.5),
         con=con,
+        convert_text=_text_on_spark(con, work_dir, dataset),
     )
+    if isinstance(converted, spark_ingestion.Ingested):  # a CSV that Spark converted
+        return converted
     return converted, None, ingestion.profile_parquet(converted.parquet_path, converted.columns, con=con)
 
 
