@@ -150,9 +150,9 @@ def ingest_file(
     report(0)
     prefix = work_dir / f".ingest-{uuid.uuid4().hex[:12]}"
     partial, final = _scratch(prefix)[2], work_dir / OUTPUT_NAME
+    kind = detect.file_kind(src)
     own_connection = con is None
     con = con or connect()
-    kind = detect.file_kind(src)
     try:
         if kind == "parquet":
             encoding, dialect, row_count, types, source_sha256 = _parquet_to_parquet(

@@ -19,7 +19,8 @@ from catalog.ingestion import ingest_file
 from catalog.ingestion.detect import _LineLengths
 from catalog.models import DatasetVersion
 from marketplace.duckdb import connect
-from tests.catalog.test_ingestion_spark import _fields, _files
+from tests.catalog.test_ingestion_spark import _all, _fields, _files
+from tests.catalog.test_services_partitions import card_csv, ingest, table
 
 pytestmark = pytest.mark.django_db
 
@@ -182,6 +183,30 @@ def test_real_korean_files_are_converted_on_spark_as_on_duckdb(
     )  # fmt: skip
     assert ON_SPARK in logged and FELL_BACK not in logged
     _same_versions(on_spark, on_duckdb)
+
+
+def test_a_csv_appended_on_spark_adds_its_months_to_the_published_table(
+    curator, partitioned, spark_remote, settings, django_capture_on_commit_callbacks, caplog
+):
+    """March as a CSV file, appended through Spark to the published January–February: the
+    published files are shared, the table is the three months uploaded at once, and the
+    version (files, merged profile) is the one the same append makes on DuckDB."""
+    capture = django_capture_on_commit_callbacks
+    first = ingest(curator, partitioned, card_csv([1, 2]), capture)
+    services.version_publish(actor=curator, version=first)
+    march = card_csv([3], start=24)
+    settings.SPARK_REMOTE, settings.SPARK_MIN_SCAN_BYTES = spark_remote, 1
+    with caplog.at_level(logging.INFO, logger="catalog.spark_ingestion"):
+        on_spark = ingest(curator, partitioned, march, capture, mode="append")
+    assert ON_SPARK in caplog.text and FELL_BACK not in caplog.text
+    assert on_spark.status == DatasetVersion.Status.READY, on_spark.error
+    assert sorted({p.period for p in on_spark.parts.all()}) == ["2024-01", "2024-02", "2024-03"]
+    assert {p.path for p in first.parts.all()} <= {p.path for p in on_spark.parts.all()}
+    settings.SPARK_REMOTE = ""
+    on_duckdb = ingest(curator, partitioned, march, capture, mode="append")  # on the same base
+    _same_versions(on_spark, on_duckdb)
+    whole = ingest(curator, partitioned, card_csv([1, 2, 3]), capture)
+    assert table(_all(on_spark)) == table(_all(whole))
 
 
 def _cards(
