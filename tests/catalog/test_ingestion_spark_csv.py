@@ -185,6 +185,30 @@ def test_real_korean_files_are_converted_on_spark_as_on_duckdb(
     _same_versions(on_spark, on_duckdb)
 
 
+@pytest.mark.parametrize("delimiter", ["\t", ";", "|"])
+def test_other_delimiters_and_names_spark_must_quote(
+    delimiter, curator, center, spark_remote, settings, django_capture_on_commit_callbacks, tmp_path, caplog
+):
+    """Tab-, semicolon- and bar-separated text, with column names Spark SQL must quote (a
+    space, a dot, a backtick) and a blank one (named column_N, as DuckDB's conversion names it)."""
+    text = card_csv([1, 2, 3], per_month=28).replace(",", delimiter)
+    text = (
+        text.replace("금액", "결제 금액.원", 1)
+        .replace("카드번호", "카드`번호", 1)
+        .replace("가맹점번호", "", 1)
+    )
+    source = tmp_path / "cards.txt"
+    source.write_text(text)
+    on_duckdb, on_spark, logged = _both(
+        curator, center, source, django_capture_on_commit_callbacks, settings, spark_remote, caplog,
+        period="거래일자", region="시군코드",
+    )  # fmt: skip
+    assert ON_SPARK in logged and FELL_BACK not in logged
+    _same_versions(on_spark, on_duckdb)
+    assert on_spark.dialect["delimiter"] == delimiter
+    assert {"결제 금액.원", "카드`번호", "column_5"} <= set(on_spark.fields.values_list("name", flat=True))
+
+
 def test_a_csv_appended_on_spark_adds_its_months_to_the_published_table(
     curator, partitioned, spark_remote, settings, django_capture_on_commit_callbacks, caplog
 ):
