@@ -36,7 +36,9 @@ def test_a_company_signs_up_with_both_agreements_and_its_certificate(new_page, s
     # Without the privacy agreement: refused on that box, nothing created.
     page.check("#id_accept_terms")
     page.click("main form button[type=submit]")
-    assert page.locator("#id_accept_privacy_error").is_visible()
+    # The refusal is the page the server sends back: wait for it (a click does not wait for
+    # the form's navigation; asserting at once failed on a loaded machine).
+    page.locator("#id_accept_privacy_error").wait_for(state="visible")
     assert not User.objects.exists()
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"the sign-up page scrolls sideways by {overflow}px"
@@ -76,7 +78,8 @@ def test_a_buyer_sees_whom_to_pay_and_prints_the_invoice(
     assert overflow <= 0, f"the invoice page scrolls sideways by {overflow}px"
     shot(page, "payment", f"invoice-{locale[:2]}-{size}")
     page.click(f"a[href='/invoices/{request.invoice.pk}/print/']")
+    page.wait_for_url(f"**/invoices/{request.invoice.pk}/print/")  # a click does not wait for it
     page.emulate_media(media="print")
-    assert not page.locator(".no-print").is_visible()
     assert page.locator(".tax-invoice").is_visible()
+    assert not page.locator(".no-print").is_visible()
     shot(page, "payment", f"invoice-print-{locale[:2]}-{size}")
