@@ -258,6 +258,19 @@ def session():
     return spark
 
 
+def stop(spark) -> None:
+    """Stop a session of `session()` and keep it from closing its client a second time.
+
+    pyspark 4.0 shuts down the thread pool that every session of the process shares for its
+    release calls whenever a client closes, and a session closes its client again when it is
+    garbage-collected: at any moment, maybe in the middle of a later session's job, which then
+    fails with "cannot schedule new futures after shutdown" (seen once in this project's tests;
+    SPARK-55406, fixed in a later pyspark). So a stopped session's client is closed here, once."""
+    with contextlib.suppress(Exception):  # a server already gone cannot release it
+        spark.stop()
+    spark.client.close = lambda: None
+
+
 def _failure(exc: Exception, args: dict) -> Exception:
     """What to raise for a failed stage: a connection error (an OSError, which the task retries
     with backoff) when the server went away, else SparkStageError with the message stripped of
@@ -284,8 +297,7 @@ def run_stage(con, step: dict, args: dict, job_dir: Path) -> None:
         failure = _failure(exc, args)
     finally:
         if spark is not None:
-            with contextlib.suppress(Exception):  # a server already gone cannot release it
-                spark.stop()
+            stop(spark)
     if failure is not None:
         raise failure  # outside the handler: the original error, pads and all, is not chained
     parts = sorted(str(p) for p in out.glob("part-*.parquet"))
@@ -409,8 +421,7 @@ def risk_report(parquet: str | list[str], schema: list, policy: OfferPolicy, *, 
                 spark.interruptAll()  # stop what still runs for a report nobody is owed
     finally:
         if spark is not None:
-            with contextlib.suppress(Exception):
-                spark.stop()
+            stop(spark)
         shutil.rmtree(work, ignore_errors=True)
     if failure is not None:
         raise failure
