@@ -20,19 +20,20 @@ writer regroups the rows.
 Only flat Parquet columns of the types both engines write alike go to Spark (text, booleans,
 integers up to 64 bits, floats, decimals, dates and timestamps without time zone), and only a
 region column of text or integers (its key is its text). Only CSV whose records are its lines
-goes to Spark: no double quote anywhere, no carriage return outside "\r\n"; Spark's tests of
-each type accept at most what DuckDB's accept, a value outside them stops Spark's job, and so
-does a record with a field too many or too few; Spark's count of records must equal the lines
-below the header (Spark skips blank lines and lines of spaces). Anything else is ingested on
-DuckDB, logged with the reason: other Parquet types (including the ones the DuckDB conversion
-refuses with a message), CSV with quotes, a file Spark fails on or reads otherwise than DuckDB
-would, and a Parquet file whose text DuckDB refuses to read once Spark copied it (DuckDB's
-conversion then names what is wrong with it).
+goes to Spark (`text_plan`): no carriage return outside "\\r\\n", and for quoted text as many
+records, counted by DuckDB, as lines below the header (no quoted line break). Spark's tests of
+each type accept at most what DuckDB's accept, and in quoted text a text value that starts with
+a quote (where the readers part) is refused too: either stops Spark's job, and so does a record
+with a field too many or too few. Spark's count of records must equal the lines below the header
+(Spark skips blank lines and lines of blanks), and a column empty in the first rows must stay
+empty. Anything else is ingested on DuckDB, logged with the reason: other Parquet types (including
+the ones the DuckDB conversion refuses with a message), a file Spark fails on or would read
+otherwise than DuckDB, and a Parquet file whose text DuckDB refuses to read once Spark copied it
+(DuckDB's conversion then names what is wrong with it).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
@@ -234,8 +235,7 @@ def _write(out: Path, partitioning: dict, keys: tuple[str, str], progress, frame
         failure = meter.stopped or spark._failure(exc, {})
     finally:
         if session is not None:
-            with contextlib.suppress(Exception):
-                session.stop()
+            spark.stop(session)
     if failure is not None:
         shutil.rmtree(out, ignore_errors=True)
         raise failure
@@ -279,6 +279,9 @@ _SPARK_CASTS = {
         "(instr('JanFebMarAprMayJunJulAugSepOctNovDec', substr({c}, 4, 3)) + 2) DIV 3, 1)"
     ),
 }
+# A text value that starts with a quote, after blanks or none: where Spark's reading of a line
+# may not be DuckDB's (`typed_columns`).
+_QUOTE_FIRST = "{c} RLIKE '^[ \\t]*\"'"
 _CSV_OPTIONS = {
     "header": "true",  # the first line is skipped; the columns are given, by position
     "enforceSchema": "true",
@@ -297,32 +300,31 @@ _CSV_OPTIONS = {
 @dataclass(frozen=True)
 class TextPlan:
     names: list[str]  # the table's column names
-    kinds: list[str]  # convert's kinds, as guessed from the first rows
+    kinds: list[str | None]  # convert's kinds, as guessed from the first rows (None: empty there)
     records: int  # the text's lines below the header: the records Spark must read
+    quoted: bool = False  # the text holds double quotes
 
 
-def text_plan(con, text: Text, partitioning: dict) -> TextPlan | str:
+def text_plan(con, text: Text, partitioning: dict, on_fraction=lambda f: None) -> TextPlan | str:
     """What Spark is to read of the CSV `text` and how to type it, decided by DuckDB from its
     first rows; or why it is not for Spark.
 
     Spark reads a CSV line by line, so only text whose records are its lines goes to it: no
-    double quote anywhere (where DuckDB's and Spark's readers differ: line breaks and doubled
-    quotes inside quotes, quotes inside unquoted fields), no carriage return but in "\\r\\n".
+    carriage return but in "\\r\\n", and quotes only as both readers read them
+    (`_quotes_read_alike`: DuckDB counts the records of quoted text, `on_fraction` its progress).
     Blank lines, which Spark skips, show as a count of records short of the lines below the
     header, and DuckDB converts the file then."""
     dialect, shape = text.dialect, text.shape
     if shape is None:
         return "its line breaks and quotes were not counted"
-    if shape.double_quotes or dialect["quote"] != '"' or dialect["escape"] != '"':
-        return "it holds quotes, which Spark's and DuckDB's CSV readers do not read alike"
+    if dialect["quote"] != '"' or dialect["escape"] != '"':
+        return "its quotes are not RFC 4180's (a double quote, doubled inside a quoted field)"
     if shape.carriage_returns != shape.crlf:
         return 'it has carriage returns outside "\\r\\n" line breaks'
     if shape.lines < 2:
         return "it holds no rows"
     kinds = convert.sample_kinds(con, text.path, dialect, text.names)
-    if kinds is None:
-        return f"a column is empty in its first {convert.SAMPLE_ROWS} rows (only DuckDB's count can type it)"
-    types = [convert.catalog_type(k) for k in kinds]
+    types = _types(kinds)
     try:
         partition.check_partition_columns(
             [{"name": n, "type": t} for n, t in zip(text.names, types)], **partitioning
@@ -332,7 +334,33 @@ def text_plan(con, text: Text, partitioning: dict) -> TextPlan | str:
     region = partitioning["region_column"]
     if region and types[text.names.index(region)] not in ("string", "integer"):
         return f"the region column {region} is {types[text.names.index(region)]}; its key is its text"
-    return TextPlan(text.names, kinds, shape.lines - 1)
+    if shape.double_quotes:
+        why_not = _one_record_a_line(con, text, on_fraction)
+        if why_not:
+            return why_not
+    return TextPlan(text.names, kinds, shape.lines - 1, quoted=bool(shape.double_quotes))
+
+
+def _types(kinds: list[str | None]) -> list[str]:
+    """The catalog's types of columns of these kinds; a column empty in the first rows is text
+    (as DuckDB types a column empty throughout; one with values further down goes to DuckDB)."""
+    return [convert.catalog_type(k) if k else "string" for k in kinds]
+
+
+def _one_record_a_line(con, text: Text, on_fraction) -> str | None:
+    """Why Spark, reading quoted text line by line, would not find DuckDB's records; None when
+    it would: DuckDB reads every record strictly (else its conversion names the one at fault),
+    and as many as there are lines below the header, so no quoted field holds a line break.
+    Within a line the two readers part only on a field that starts with a quote (after blanks,
+    or after a quoted part): Spark's typing stops at one (`typed_columns`). tests/catalog/
+    test_ingestion_spark_csv.py compares the two readers on thousands of random lines."""
+    try:
+        records = convert.count_records(con, text.path, text.dialect, text.names, on_fraction)
+    except duckdb.InvalidInputException:
+        return "DuckDB does not read every record (its conversion names the one at fault)"
+    if records != text.shape.lines - 1:
+        return "a quoted field holds a line break, or a line is blank"
+    return None
 
 
 def ingest_text(con, text: Text, work_dir: Path, partitioning: dict, progress) -> Ingested | None:
@@ -343,7 +371,7 @@ def ingest_text(con, text: Text, work_dir: Path, partitioning: dict, progress) -
     ConnectionError when the server goes away (the task retries it)."""
     if not spark.scan_is_large(str(text.path)):
         return None
-    chosen = text_plan(con, text, partitioning)
+    chosen = text_plan(con, text, partitioning, lambda f: progress(0.1 * f))
     if not _goes_to_spark(chosen, "this CSV"):
         return None
     log.info("A CSV of %s lines is ingested on Spark", chosen.records + 1)
@@ -357,7 +385,7 @@ def ingest_text(con, text: Text, work_dir: Path, partitioning: dict, progress) -
 
 
 def _text_ingested(con, text: Text, out: Path, chosen: TextPlan, partitioning: dict, progress) -> Ingested:
-    types = [convert.catalog_type(k) for k in chosen.kinds]
+    types = _types(chosen.kinds)
     keys = partition.key_names([{"name": n, "type": t} for n, t in zip(chosen.names, types)])
     # Spark skips files whose names start with "." or "_" (the transcoded text's does) and takes
     # "[", "*"… in a path for a pattern: it reads the text under a plain name of its own.
@@ -377,6 +405,11 @@ def _text_ingested(con, text: Text, out: Path, chosen: TextPlan, partitioning: d
             f"Spark read {observed.get('records')} records below the header, which has {chosen.records} lines"
             " below it (blank lines?)"
         )
+    found = [chosen.names[int(c[1:])] for c, n in observed.items() if c != "records" and n]
+    if found:
+        raise spark.SparkStageError(
+            f"{', '.join(found)}: values past the first rows, where the column was empty"
+        )
     return _finished(
         con,
         out,
@@ -391,14 +424,19 @@ def _text_ingested(con, text: Text, out: Path, chosen: TextPlan, partitioning: d
     )
 
 
-def typed_columns(kinds: list[str], names: list[str]) -> list[str]:
+def typed_columns(kinds: list[str | None], names: list[str], *, quoted: bool = False) -> list[str]:
     """Spark SQL typing the text columns c0, c1… as `kinds`, each named as the table's column;
-    a value failing its kind's test raises an error, which stops the job."""
+    a value failing its kind's test raises an error, which stops the job. In `quoted` text a
+    text value that starts with a quote (after blanks) stops it too: DuckDB reads `x, "a"` as
+    a and `"a," ""` as `a, `, Spark keeps them as written (the other kinds' tests refuse them)."""
     out = []
     for i, (kind, name) in enumerate(zip(kinds, names)):
         c = f"c{i}"
-        if kind == "string":
-            out.append(f"{c} AS {_q(name)}")
+        if kind in (None, "string"):
+            value = (
+                f"CASE WHEN {_QUOTE_FIRST.replace('{c}', c)} THEN raise_error('a quote first') ELSE {c} END"
+            )
+            out.append(f"{value if quoted else c} AS {_q(name)}")
             continue
         test, cast = _SPARK_TESTS[kind].replace("{c}", c), _SPARK_CASTS[kind].replace("{c}", c)
         out.append(
@@ -426,11 +464,16 @@ def _csv_frame(path: Path, dialect: dict, chosen: TextPlan):
             "*", f"_metadata.file_block_start AS {_BLOCK}", f"monotonically_increasing_id() AS {_ROW}"
         )
         observation = Observation("csv")
-        counted = placed.observe(observation, F.count(F.lit(1)).alias("records"))
+        # The records read, and the values of columns empty in the first rows (any sends the
+        # file to DuckDB, which types such a column from all of them).
+        unseen = [F.count(f"c{i}").alias(f"c{i}") for i, kind in enumerate(chosen.kinds) if kind is None]
+        counted = placed.observe(observation, F.count(F.lit(1)).alias("records"), *unseen)
         fields = [f"c{i}" for i in range(len(chosen.names))]
         # A record with every field empty holds nothing (as in convert._csv_source).
         kept = counted.where(f"coalesce({', '.join(fields)}) IS NOT NULL")
-        table = kept.selectExpr(*typed_columns(chosen.kinds, chosen.names), _BLOCK, _ROW)
+        table = kept.selectExpr(
+            *typed_columns(chosen.kinds, chosen.names, quoted=chosen.quoted), _BLOCK, _ROW
+        )
         return table, [_BLOCK, _ROW], observation
 
     return frame

@@ -160,34 +160,46 @@ def unique_names(raw_names: list[str]) -> list[str]:
 # --- CSV ----------------------------------------------------------------------------------------
 
 
-def _csv_source(csv_path: Path, dialect: dict, names: list[str]) -> tuple[list[str], str]:
-    """The CSV's records as text columns c0, c1… (safe internal names; the real ones only go
-    into the output), read strictly: (those names, the SQL relation)."""
+def csv_read(csv_path: Path, dialect: dict, names: list[str]) -> tuple[list[str], str]:
+    """Every record of the CSV as text columns c0, c1… (safe internal names; the real ones only
+    go into the output), read strictly: (those names, the SQL relation)."""
     raw = [f"c{i}" for i in range(len(names))]
     columns = ", ".join(f"{literal(c)}: 'VARCHAR'" for c in raw)
-    source = (
+    return raw, (
         f"read_csv({literal(csv_path)}, header = true, auto_detect = false, all_varchar = true, "
         f"strict_mode = true, delim = {literal(dialect['delimiter'])}, "
         f"quote = {literal(dialect['quote'])}, escape = {literal(dialect['escape'])}, "
         f"columns = {{{columns}}})"
     )
+
+
+def _csv_source(csv_path: Path, dialect: dict, names: list[str]) -> tuple[list[str], str]:
+    """The CSV's rows: its records (`csv_read`) less those that hold nothing."""
+    raw, source = csv_read(csv_path, dialect, names)
     # A record with every field empty (",,,,": what Excel leaves where a sheet had a blank row
     # or formatting below its data) holds nothing: it is neither counted nor written.
     return raw, f"(SELECT * FROM {source} WHERE coalesce({', '.join(raw)}) IS NOT NULL)"  # noqa: S608
 
 
-def sample_kinds(
-    con: duckdb.DuckDBPyConnection, csv_path: Path, dialect: dict, names: list[str]
-) -> list | None:
+def count_records(
+    con: duckdb.DuckDBPyConnection, csv_path: Path, dialect: dict, names: list[str], on_fraction: Fraction
+) -> int:
+    """How many records below the header DuckDB reads in the CSV, empty ones included: one
+    parsing pass, nothing typed or written (its progress to `on_fraction`). Raises
+    duckdb.InvalidInputException where a record is malformed."""
+    _, source = csv_read(csv_path, dialect, names)
+    ((records,),) = _run(con, f"SELECT count(*) FROM {source}", on_fraction)  # noqa: S608
+    return int(records)
+
+
+def sample_kinds(con: duckdb.DuckDBPyConnection, csv_path: Path, dialect: dict, names: list[str]) -> list:
     """Each column's kind ("integer", "number", "boolean", "date", "datetime", "month" or
     "string") as the one-pass conversion guesses it from the first SAMPLE_ROWS rows (the type
-    it converts to when every value passes that kind's test); None when a column is empty
-    there, which only a pass over every row can type."""
+    it converts to when every value passes that kind's test); None for a column empty there,
+    which only a pass over every row can type."""
     raw, source = _csv_source(csv_path, dialect, names)
     candidates = _sample_candidates(con, source, raw, dialect, names)
-    if any(candidates[c] == list(_VALUE_TESTS) for c in raw):
-        return None
-    return [candidates[c][0] if candidates[c] else "string" for c in raw]
+    return [None if candidates[c] == list(_VALUE_TESTS) else (candidates[c] or ["string"])[0] for c in raw]
 
 
 def catalog_type(kind: str) -> str:

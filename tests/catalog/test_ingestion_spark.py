@@ -146,11 +146,11 @@ def test_an_imported_folder_goes_to_the_engine_each_file_fits(
     login, curator, center, partitioned, import_bucket, spark_remote, settings,
     django_capture_on_commit_callbacks, tmp_path, caplog,
 ):  # fmt: skip
-    """The CP949 CSV (transcoded by the worker) and the Parquet file are converted by Spark, the
-    gzip'd CSV by DuckDB (it has quoted fields, which the two CSV readers do not read alike):
-    one version, the rows of the three months."""
+    """The CP949 CSV (transcoded by the worker) and the Parquet file are converted by Spark; the
+    gzip'd CSV too, until a quoted field after a space (which DuckDB drops, Spark keeps) stops
+    it, and DuckDB converts that file: one version, the rows of the three months."""
     import_bucket.put(center, "cards/2024-01.csv", card_csv([1]).encode("cp949"))
-    quoted = card_csv([2], start=12).replace(",M01,", ',"M01",')
+    quoted = card_csv([2], start=12).replace(",M01,", ', "M01",')
     import_bucket.put(center, "cards/2024-02.csv.gz", gzip.compress(quoted.encode()))
     import_bucket.put(center, "cards/2024-03.parquet", parquet_bytes(card_csv([3], start=24), tmp_path))
     settings.SPARK_REMOTE, settings.SPARK_MIN_SCAN_BYTES = spark_remote, 1
@@ -164,8 +164,7 @@ def test_an_imported_folder_goes_to_the_engine_each_file_fits(
         "A CSV of 13 lines is ingested on Spark" in caplog.text
         and "(12 rows) ingested on Spark" in caplog.text
     )
-    assert "could not be converted on Spark" not in caplog.text
-    assert "ingested on DuckDB, not Spark: it holds quotes" in caplog.text
+    assert caplog.text.count("could not be converted on Spark") == 1 and "a quote first" in caplog.text
     version = DatasetVersion.objects.get(pk=body["id"])
     settings.SPARK_REMOTE = ""
     single = ingest(curator, partitioned, card_csv([1, 2, 3]), django_capture_on_commit_callbacks)

@@ -2,20 +2,22 @@
 dataset is checked and decoded by the worker as before (CP949, BOM, gzip, line lengths), typed
 by DuckDB from its first rows, and converted and cut into partition files by Spark; the version
 holds what DuckDB's ingestion gives (columns, types, profiles, files and their rows). Where
-Spark would not read a file exactly as DuckDB does (quotes, blank lines, a value outside the
-guessed type, a malformed record) DuckDB converts it, with its own result or message. A real
-Spark Connect server (local[2]); files uploaded through the services."""
+Spark would not read a file exactly as DuckDB does (a quoted line break, a quote after a blank,
+blank lines, a value outside the guessed type, a malformed record) DuckDB converts it, with its
+own result or message. A real Spark Connect server (local[2]); files uploaded through the
+services."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
+import duckdb
 import pytest
 from django.core.files import File
 
 from catalog import services, spark, spark_ingestion
-from catalog.ingestion import ingest_file
+from catalog.ingestion import IngestionError, ingest_file
 from catalog.ingestion.detect import _LineLengths
 from catalog.models import DatasetVersion
 from marketplace.duckdb import connect
@@ -161,6 +163,7 @@ def test_every_two_digit_year_of_a_month_column_partitions_as_on_duckdb(
         ("gg_local_currency_issuance_usage_monthly_cp949.csv", "기준년월", "시군명"),
         ("gwangju_sangsaeng_card_merchants_20240915_cp949.csv", "데이터기준일", ""),
         ("gg_local_currency_spend_sigungu_gender_industry_2019.csv", "년월", "시군구명"),  # UTF-8
+        ("national_traditional_market_standard_cp949.csv", "데이터기준일자", "제공기관코드"),  # quoted fields
     ],
 )
 def test_real_korean_files_are_converted_on_spark_as_on_duckdb(
@@ -183,6 +186,104 @@ def test_real_korean_files_are_converted_on_spark_as_on_duckdb(
     )  # fmt: skip
     assert ON_SPARK in logged and FELL_BACK not in logged
     _same_versions(on_spark, on_duckdb)
+
+
+def test_quoted_fields_are_converted_on_spark_as_on_duckdb(
+    curator, center, spark_remote, settings, django_capture_on_commit_callbacks, tmp_path, caplog
+):
+    """Quoted fields within a line, as Korean public data has them (a number with a thousands
+    separator, doubled quotes, a quoted empty field, spaces inside quotes or after the closing
+    quote, a quoted header name, a quoted date and integer, which are typed once unquoted):
+    DuckDB counts the records first, and Spark converts the file as DuckDB does."""
+    quoted = {
+        (0, "비고"): '"비고"', (10, "비고"): '"1,234"', (11, "비고"): '"그가 ""안녕"" 했다"', (12, "비고"): '""',
+        (13, "비고"): '"  공백 "', (14, "개설일"): '"2024-02-29"', (15, "금액"): '"42"', (16, "비고"): '"뒤" ',
+    }  # fmt: skip
+    source = tmp_path / "quoted.csv"
+    source.write_bytes(_cards(300, quoted).encode("cp949"))
+    on_duckdb, on_spark, logged = _both(
+        curator, center, source, django_capture_on_commit_callbacks, settings, spark_remote, caplog,
+        period="승인일시", region="시군코드",
+    )  # fmt: skip
+    assert ON_SPARK in logged and FELL_BACK not in logged
+    _same_versions(on_spark, on_duckdb)
+    types = dict(on_spark.fields.values_list("name", "type"))
+    assert (types["개설일"], types["금액"], types["비고"]) == ("date", "integer", "string")
+
+
+def _random_line(rng, delimiter: str, width: int) -> str:
+    """A record of random fields: quoted ones (doubled quotes, delimiters and blanks inside,
+    blanks around) and unquoted ones with quotes, blanks and delimiters anywhere."""
+
+    def field() -> str:
+        if rng.random() < 0.4:
+            inner = "".join(rng.choice(["a", " ", '""', delimiter, "가"]) for _ in range(rng.randint(0, 4)))
+            return " " * (rng.random() < 0.2) + '"' + inner + '"' + " " * (rng.random() < 0.2)
+        return "".join(
+            rng.choice(["a", "가", " ", '"', '"', delimiter, "\t", "'", "1"])
+            for _ in range(rng.randint(0, 4))
+        )
+
+    return delimiter.join(field() for _ in range(rng.randint(width - 1, width + 1)))
+
+
+@pytest.mark.parametrize("delimiter", [",", "\t", ";"])
+def test_spark_reads_every_line_duckdb_reads_as_duckdb_does_or_stops(
+    delimiter, spark_remote, settings, tmp_path
+):
+    """Thousands of random lines with quotes, each one that DuckDB reads strictly: Spark reads
+    it as DuckDB does, refuses it (a malformed record: the file goes to DuckDB), or reads a text
+    value that starts with a quote, where Spark's typing stops (the file goes to DuckDB). Among
+    the lines so stopped are lines Spark would read otherwise: the rule is needed."""
+    import random
+
+    from catalog.ingestion import convert
+
+    rng, width, con = random.Random(16), 3, connect()
+    names = [f"h{i}" for i in range(width)]
+    dialect = {"delimiter": delimiter, "quote": '"', "escape": '"'}
+    header = delimiter.join(names)
+    read_by_duckdb = []
+    try:
+        for _ in range(4_000):
+            line = _random_line(rng, delimiter, width)
+            one = tmp_path / "one.csv"
+            one.write_text(f"{header}\n{line}\n")
+            try:
+                rows = con.execute(f"SELECT * FROM {convert.csv_read(one, dialect, names)[1]}").fetchall()
+            except duckdb.InvalidInputException:
+                continue  # DuckDB refuses the file: its conversion says why
+            if not line.strip():  # Spark skips a line of blanks: the count of records sends it to DuckDB
+                continue
+            read_by_duckdb.append((line, rows[0]))
+    finally:
+        con.close()
+    path = tmp_path / "lines.csv"
+    path.write_text(header + "\n" + "\n".join(line for line, _ in read_by_duckdb) + "\n")
+    settings.SPARK_REMOTE = spark_remote
+    session = spark.session()
+    try:
+        reader = session.read.schema(", ".join([*(f"c{i} STRING" for i in range(width)), "bad STRING"]))
+        options = {**spark_ingestion._CSV_OPTIONS, "mode": "PERMISSIVE", "columnNameOfCorruptRecord": "bad"}
+        stops = " OR ".join(spark_ingestion._QUOTE_FIRST.replace("{c}", f"c{i}") for i in range(width))
+        table = reader.options(**options, sep=delimiter).csv(f"file://{path}")
+        read = [tuple(r) for r in table.selectExpr("*", f"coalesce({stops}, false) AS stops").collect()]
+    finally:
+        spark.stop(session)
+    assert len(read_by_duckdb) > 1_000 and len(read) == len(read_by_duckdb)
+    taken = [
+        (line, ours, theirs[:width])
+        for (line, ours), theirs in zip(read_by_duckdb, read)
+        if theirs[width] is None and not theirs[-1]
+    ]
+    stopped = [
+        (line, ours, theirs[:width])
+        for (line, ours), theirs in zip(read_by_duckdb, read)
+        if theirs[width] is None and theirs[-1]
+    ]
+    assert len(taken) > 400  # about 550
+    assert [(line, ours, theirs) for line, ours, theirs in taken if ours != theirs] == []
+    assert any(ours != theirs for _, ours, theirs in stopped)
 
 
 @pytest.mark.parametrize("delimiter", ["\t", ";", "|"])
@@ -257,13 +358,21 @@ def _cards(
         # DuckDB reads an hour 24 as the next day's midnight; Spark's test takes hours 00–23.
         (_cards(300, {(150, "승인일시"): "2024-03-05 24:00:00"}), FELL_BACK),
         (_cards(300, blank_after=120), FELL_BACK),  # both skip it, Spark unseen: its count is short
-        (_cards(300, {(40, "비고"): '"한글, 따옴표"'}), "it holds quotes"),
+        (_cards(300, {(40, "비고"): '"한글,\n따옴표"'}), "a quoted field holds a line break"),
+        (_cards(300, {(40, "비고"): ' "한글"'}), FELL_BACK),  # DuckDB drops the space, Spark not
+        # 금액 is empty in the rows the types are guessed from, and has one value further down.
+        (
+            _cards(10_200, {**{(i, "금액"): "" for i in range(1, 10_201)}, (10_150, "금액"): "7"}),
+            "values past the first rows",
+        ),
     ],
     ids=[
         "a later value outside the guessed type",
         "hour 24",
         "a blank line",
-        "a quoted field",
+        "a line break in quotes",
+        "a quote after a space",
+        "a value in a column empty in the first rows",
     ],
 )
 def test_what_spark_would_read_otherwise_is_converted_by_duckdb(
@@ -354,10 +463,14 @@ def test_the_plan_reads_only_text_whose_records_are_its_lines(tmp_path):
         "string", "datetime", "integer", "integer", "number", "boolean", "date", "month", "string", "string",
     ]  # fmt: skip
     assert _plan(tmp_path, text.replace("\n", "\r\n").encode()).records == 30
-    assert _plan(tmp_path, text.replace(",한글,", ',"한글",').encode()).startswith("it holds quotes")
+    quoted = _plan(tmp_path, text.replace(",한글,", ',"한, ""글""",').encode())
+    assert quoted.records == 30 and quoted.quoted and not chosen.quoted
+    assert _plan(tmp_path, text.replace(",한글,", ',"한\n글",').encode()).startswith("a quoted field holds")
+    with pytest.raises(IngestionError, match="Row 2 has a quoted field that is not closed"):  # DuckDB's words
+        _plan(tmp_path, text.replace(",한글,", ',"한"글,').encode())
     assert "carriage returns" in _plan(tmp_path, text.replace("한글", "한\r글").encode())
     empty = _cards(30, {(i, "금액"): "" for i in range(1, 31)})
-    assert _plan(tmp_path, empty.encode()).startswith("a column is empty in its first 10000 rows")
+    assert _plan(tmp_path, empty.encode()).kinds[3] is None  # typed by Spark's count of its values
     assert _plan(tmp_path, text.encode(), region_column="개설일").startswith(
         "the region column 개설일 is date"
     )
