@@ -16,9 +16,9 @@ keeps every month has). Then, on each table:
 - appending one month: the time and the bytes written, against the whole table's bytes and
   against writing the whole table again;
 - one upload of `--small` rows ingested (converted, cut into partition files, profiled) on
-  DuckDB and, with SPARK_REMOTE set, on Spark (`catalog.spark_ingestion`), as a Parquet file
-  and as the same rows in CSV: both engines timed, and the files and profiles checked to be
-  the same.
+  DuckDB and, with SPARK_REMOTE set, on Spark (`catalog.spark_ingestion`), as a Parquet file,
+  as the same rows in CSV and in CSV with every field quoted (Spark's path then has DuckDB count
+  the records first): both engines timed, and the files and profiles checked to be the same.
 
 Every step runs in its own process, so its peak memory (ru_maxrss) is its own. The defaults
 suit a 2-core machine; the issue's 200 M vs 20 M is `--big 200000000
@@ -259,8 +259,8 @@ PARTITIONING = {"period_column": "approved_on", "unit": "month", "region_column"
 
 
 def case_ingest(rows: int, engine: str, kind: str = "parquet") -> dict:
-    """One upload of `rows` rows (a Parquet file, or the same rows as CSV: `kind`; written
-    before, not timed) converted, cut into partition files and profiled, as the ingestion task
+    """One upload of `rows` rows (a Parquet file, or the same rows as CSV, or as CSV with every
+    field quoted: `kind`; written before, not timed) converted, cut into partition files and profiled, as the ingestion task
     does: on DuckDB (`ingest_file`, `partition_parquet`, `profile_parquet`) or on Spark
     (`catalog.spark_ingestion.ingest`, and `ingest_text` for CSV after the worker's text pass)."""
     import hashlib
@@ -288,7 +288,7 @@ def case_ingest(rows: int, engine: str, kind: str = "parquet") -> dict:
         from catalog import spark_ingestion
 
         _time_worker_pass(spark_ingestion)
-        if kind == "csv":
+        if kind.endswith("csv"):
             on_spark = ingest_file(
                 source,
                 out,
@@ -339,9 +339,9 @@ def _time_worker_pass(spark_ingestion) -> None:
 
 
 def _ingestions(rows: int) -> dict:
-    """One upload ingested on DuckDB and, with SPARK_REMOTE set, on Spark, as Parquet and as
-    CSV: the same partition files (keys, rows, date ranges) and profiles are checked, and both
-    engines are timed."""
+    """One upload ingested on DuckDB and, with SPARK_REMOTE set, on Spark, as Parquet, CSV and
+    quoted CSV: the same partition files (keys, rows, date ranges) and profiles are checked, and
+    both engines are timed."""
     source = WORK / f"upload-{rows}.parquet"
     if not source.exists():
         con = _connect()
@@ -351,13 +351,18 @@ def _ingestions(rows: int) -> dict:
         run_case(["ingest", str(rows), "duckdb", "parquet"])
         print(json.dumps({"step": "ingest on Spark", "skipped": "SPARK_REMOTE is not set"}))
         return {}
-    text = WORK / f"upload-{rows}.csv"
-    if not text.exists():
-        con = _connect()
-        con.execute(f"COPY (SELECT * FROM read_parquet('{source}')) TO '{text}' (FORMAT csv, HEADER)")
-        con.close()
+    for text, quoting in (
+        (WORK / f"upload-{rows}.csv", ""),
+        (WORK / f"upload-{rows}.quoted.csv", ", FORCE_QUOTE *"),
+    ):
+        if not text.exists():
+            con = _connect()
+            con.execute(
+                f"COPY (SELECT * FROM read_parquet('{source}')) TO '{text}' (FORMAT csv, HEADER{quoting})"
+            )
+            con.close()
     ratios = {}
-    for kind in ("parquet", "csv"):
+    for kind in ("parquet", "csv", "quoted.csv"):
         on_duckdb = run_case(["ingest", str(rows), "duckdb", kind])
         on_spark = run_case(["ingest", str(rows), "spark", kind])
         same = all(on_spark[k] == on_duckdb[k] for k in ("rows", "files_digest", "profile_digest"))
@@ -365,7 +370,9 @@ def _ingestions(rows: int) -> dict:
             raise SystemExit(
                 f"Spark's ingestion of the {kind} upload differs from DuckDB's (files or profiles)"
             )
-        ratios[f"ingest_{kind}_spark_over_duckdb"] = round(on_spark["seconds"] / on_duckdb["seconds"], 2)
+        ratios[f"ingest_{kind.replace('.', '_')}_spark_over_duckdb"] = round(
+            on_spark["seconds"] / on_duckdb["seconds"], 2
+        )
     return {**ratios, "same": True}
 
 

@@ -310,10 +310,10 @@ def text_plan(con, text: Text, partitioning: dict, on_fraction=lambda f: None) -
     first rows; or why it is not for Spark.
 
     Spark reads a CSV line by line, so only text whose records are its lines goes to it: no
-    carriage return but in "\\r\\n", and quotes only as both readers read them
-    (`_quotes_read_alike`: DuckDB counts the records of quoted text, `on_fraction` its progress).
-    Blank lines, which Spark skips, show as a count of records short of the lines below the
-    header, and DuckDB converts the file then."""
+    carriage return but in "\\r\\n", and in quoted text no quoted line break (DuckDB counts
+    the records: `_one_record_a_line`, `on_fraction` its progress). Blank lines, which Spark
+    skips, show as a count of records short of the lines below the header, and DuckDB converts
+    the file then."""
     dialect, shape = text.dialect, text.shape
     if shape is None:
         return "its line breaks and quotes were not counted"
@@ -446,8 +446,8 @@ def typed_columns(kinds: list[str | None], names: list[str], *, quoted: bool = F
 
 
 def csv_reader(session, path: Path, delimiter: str, width: int):
-    """Spark's reading of a quote-free UTF-8 CSV as text columns c0, c1…: strict, no value
-    changed (no trimming; an empty field is NULL)."""
+    """Spark's reading of a UTF-8 CSV (RFC 4180 quotes) as text columns c0, c1…, line by line:
+    strict, no value changed (no trimming; an empty field, quoted or not, is NULL)."""
     from pyspark.sql.types import StringType, StructField, StructType
 
     schema = StructType([StructField(f"c{i}", StringType()) for i in range(width)])
