@@ -597,34 +597,24 @@ def _ingest(version: DatasetVersion) -> _Ingested:
     work_dir.mkdir(parents=True, exist_ok=True)
     con = connect()
     try:
-        source = local_path(version.source.name)
-        on_spark = _ingested_on_spark(con, source, work_dir, version.dataset, lambda f: progress(f * 60))
-        if on_spark:
-            return _ingest_partitioned(
-                version, on_spark[0], on_spark[0].source_sha256, work_dir, con, progress, on_spark
-            )
-        result = ingestion.ingest_file(
-            source,
-            work_dir,
-            max_uncompressed_bytes=settings.UPLOAD_MAX_UNCOMPRESSED_BYTES,
-            progress=lambda pct: progress(pct * (0.8 if not version.dataset.period_field else 0.6)),
-            con=con,
-            convert_text=_text_on_spark(con, work_dir, version.dataset),
-        )
-        if isinstance(result, spark_ingestion.Ingested):  # a CSV that Spark converted
-            return _ingest_partitioned(
-                version, result.result, result.result.source_sha256, work_dir, con, progress, result
-            )
-        source_sha = result.source_sha256  # taken while ingestion read the file (issue 18)
-        if version.dataset.period_field:
-            return _ingest_partitioned(version, result, source_sha, work_dir, con, progress)
+        dataset = version.dataset
+        share = 60 if dataset.period_field else 80  # of the progress, the conversion's
+        result = _converted_file(
+            con, local_path(version.source.name), work_dir, dataset, settings.UPLOAD_MAX_UNCOMPRESSED_BYTES,
+            lambda fraction: progress(fraction * share),
+        )  # fmt: skip
+        if isinstance(result, spark_ingestion.Ingested):  # Spark converted it and cut the files
+            return _ingest_partitioned(version, result.result, work_dir, con, progress, result)
+        if dataset.period_field:
+            return _ingest_partitioned(version, result, work_dir, con, progress)
         profiles = ingestion.profile_parquet(result.parquet_path, result.columns, con=con)
         progress(90)
         parquet_sha = sha256_of(result.parquet_path)
         stored = store_file(
             result.parquet_path, f"datasets/{version.dataset_id}/versions/{version.number}/data.parquet"
         )
-        return _Ingested(result, profiles, source_sha, parquet_sha, stored)
+        # The upload's checksum was taken while ingestion read the file (issue 18).
+        return _Ingested(result, profiles, result.source_sha256, parquet_sha, stored)
     finally:
         con.close()
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -701,12 +691,23 @@ def _partitioning(dataset: Dataset) -> dict:
     }
 
 
-def _ingested_on_spark(con, source: Path, work_dir: Path, dataset: Dataset, progress):
-    """spark_ingestion.ingest's (result, partition files, profile) for a file of a partitioned
-    dataset that Spark converts; None for one that DuckDB converts."""
-    if not dataset.period_field:
-        return None
-    return spark_ingestion.ingest(con, source, work_dir, _partitioning(dataset), progress)
+def _converted_file(con, source: Path, work_dir: Path, dataset: Dataset, max_uncompressed_bytes, progress):
+    """`source` (an upload or an imported file) converted for `dataset`: spark_ingestion's
+    Ingested when Spark converted it and cut it into partition files (a large Parquet or CSV
+    file of a partitioned dataset that Spark reads as DuckDB would), else ingest_file's
+    IngestResult (one Parquet file, DuckDB's). `progress(fraction)`: how far the conversion is."""
+    if dataset.period_field:
+        on_spark = spark_ingestion.ingest(con, source, work_dir, _partitioning(dataset), progress)
+        if on_spark:
+            return on_spark
+    return ingestion.ingest_file(
+        source,
+        work_dir,
+        max_uncompressed_bytes=max_uncompressed_bytes,
+        progress=lambda pct: progress(pct / 100),
+        con=con,
+        convert_text=_text_on_spark(con, work_dir, dataset),
+    )
 
 
 def _text_on_spark(con, work_dir: Path, dataset: Dataset):
@@ -726,11 +727,9 @@ def _partition_files(con, result, work_dir: Path, dataset: Dataset) -> list:
     )
 
 
-def _ingest_partitioned(
-    version: DatasetVersion, result, source_sha: str, work_dir: Path, con, progress, on_spark=None
-):
-    """Write the upload as partition files (unless Spark wrote them: `on_spark`, what
-    spark_ingestion.ingest returned); for an append, add them to the base version's files
+def _ingest_partitioned(version: DatasetVersion, result, work_dir: Path, con, progress, on_spark=None):
+    """Write the upload (`result`, as converted) as partition files (unless Spark wrote them:
+    `on_spark`, spark_ingestion's Ingested); for an append, add them to the base version's files
     (dropping the periods it replaces) and merge the profiles; store the files and the
     manifest. Files already in storage are shared, never copied."""
     dataset = version.dataset
@@ -749,7 +748,9 @@ def _ingest_partitioned(
     for part in new_parts:
         name = store_file(part.path, f"datasets/{dataset.pk}/parts/{part.relative}")
         stored.append(dataclasses.replace(part, relative=name))
-    return _partitioned_ingested(version, result, profiles, source_sha, work_dir, kept, stored, base_fields)
+    return _partitioned_ingested(
+        version, result, profiles, result.source_sha256, work_dir, kept, stored, base_fields
+    )
 
 
 def _partitioned_ingested(version, result, profiles, source_sha, work_dir, kept, new_parts, base_fields):

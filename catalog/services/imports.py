@@ -25,15 +25,14 @@ from catalog.models import Dataset, DatasetVersion, UploadMode, VersionSource
 from catalog.services import (
     _appended,
     _check_takes_version,
+    _converted_file,
     _enqueue_ingestion,
     _finish_ingestion,
     _Ingested,
-    _ingested_on_spark,
     _new_version,
     _partition_files,
     _partitioned_ingested,
     _remove_stored,
-    _text_on_spark,
     _version_fail,
 )
 from catalog.storage import local_path, sha256_of, store_file
@@ -160,21 +159,12 @@ def _ingest_source(source: VersionSource) -> dict:
 
 
 def _converted(con, local: Path, work_dir: Path, dataset: Dataset, progress):
-    """The downloaded file converted (on Spark, as partition files, when it is a large Parquet
-    or CSV file of a partitioned dataset that Spark converts as DuckDB would; else on DuckDB,
-    one file): the result, Spark's partition files (or None) and the profile."""
-    on_spark = _ingested_on_spark(con, local, work_dir, dataset, lambda f: progress(30 + f * 50))
-    if on_spark:
-        return on_spark
-    converted = ingestion.ingest_file(
-        local,
-        work_dir,
-        max_uncompressed_bytes=settings.IMPORT_MAX_UNCOMPRESSED_BYTES,
-        progress=lambda pct: progress(30 + pct * 0.5),
-        con=con,
-        convert_text=_text_on_spark(con, work_dir, dataset),
+    """The downloaded file converted (`_converted_file`): the result, Spark's partition files
+    (None when DuckDB converted it into one file) and the profile."""
+    converted = _converted_file(
+        con, local, work_dir, dataset, settings.IMPORT_MAX_UNCOMPRESSED_BYTES, lambda f: progress(30 + f * 50)
     )
-    if isinstance(converted, spark_ingestion.Ingested):  # a CSV that Spark converted
+    if isinstance(converted, spark_ingestion.Ingested):
         return converted
     return converted, None, ingestion.profile_parquet(converted.parquet_path, converted.columns, con=con)
 
