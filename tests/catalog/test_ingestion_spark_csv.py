@@ -86,16 +86,28 @@ def _upload(curator, dataset, source: Path, capture) -> DatasetVersion:
     return version
 
 
-def _both(curator, center, source: Path, capture, settings, spark_remote, caplog, **partitioning):
-    """`source` uploaded to a new dataset on DuckDB, then to another on Spark: both versions,
-    with what Spark's ingestion logged."""
-    settings.SPARK_REMOTE = ""
-    on_duckdb = _upload(curator, _dataset(curator, center, "DuckDB", **partitioning), source, capture)
-    settings.SPARK_REMOTE, settings.SPARK_MIN_SCAN_BYTES = spark_remote, 1
-    caplog.clear()
-    with caplog.at_level(logging.INFO, logger="catalog.spark_ingestion"):
-        on_spark = _upload(curator, _dataset(curator, center, "Spark", **partitioning), source, capture)
-    return on_duckdb, on_spark, caplog.text
+@pytest.fixture
+def both(curator, center, spark_remote, settings, django_capture_on_commit_callbacks, caplog):
+    """`both(source, period=…, region=…, unit=…)`: `source` uploaded to a new dataset on
+    DuckDB, then to another on Spark: both versions, with what Spark's ingestion logged."""
+
+    def upload(source: Path, **partitioning):
+        capture = django_capture_on_commit_callbacks
+        settings.SPARK_REMOTE = ""
+        on_duckdb = _upload(curator, _dataset(curator, center, "DuckDB", **partitioning), source, capture)
+        settings.SPARK_REMOTE, settings.SPARK_MIN_SCAN_BYTES = spark_remote, 1
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="catalog.spark_ingestion"):
+            on_spark = _upload(curator, _dataset(curator, center, "Spark", **partitioning), source, capture)
+        return on_duckdb, on_spark, caplog.text
+
+    return upload
+
+
+def _alike_on_spark(on_duckdb, on_spark, logged: str) -> None:
+    """Spark converted the file (DuckDB did not take over) into the version DuckDB made."""
+    assert ON_SPARK in logged and FELL_BACK not in logged
+    _same_versions(on_spark, on_duckdb)
 
 
 def _same_versions(on_spark, on_duckdb) -> None:
@@ -118,17 +130,11 @@ def _same_versions(on_spark, on_duckdb) -> None:
         assert sorted(rows, key=repr) == sorted(duckdb_files[key][1], key=repr)
 
 
-def test_a_large_cp949_csv_is_converted_on_spark_as_duckdb_converts_it(
-    curator, center, spark_remote, settings, django_capture_on_commit_callbacks, tmp_path, caplog
-):
+def test_a_large_cp949_csv_is_converted_on_spark_as_duckdb_converts_it(settings, tmp_path, both):
     source = tmp_path / "cards.csv"  # CP949, Windows line breaks, no line break after the last row
     source.write_bytes("\r\n".join([HEADER, *edge_rows(), ",,,,,,,,,"]).encode("cp949"))
-    on_duckdb, on_spark, logged = _both(
-        curator, center, source, django_capture_on_commit_callbacks, settings, spark_remote, caplog,
-        period="승인일시", region="시군코드",
-    )  # fmt: skip
-    assert ON_SPARK in logged and FELL_BACK not in logged
-    _same_versions(on_spark, on_duckdb)
+    on_duckdb, on_spark, logged = both(source, period="승인일시", region="시군코드")
+    _alike_on_spark(on_duckdb, on_spark, logged)
     types = dict(on_spark.fields.values_list("name", "type"))
     assert types == {
         "거래번호": "string", "승인일시": "datetime", "시군코드": "integer", "금액": "integer", "비율": "number",
@@ -140,19 +146,13 @@ def test_a_large_cp949_csv_is_converted_on_spark_as_duckdb_converts_it(
     assert not list(Path(settings.WORK_DIR).glob("ingest-*"))
 
 
-def test_every_two_digit_year_of_a_month_column_partitions_as_on_duckdb(
-    curator, center, spark_remote, settings, django_capture_on_commit_callbacks, tmp_path, caplog
-):
+def test_every_two_digit_year_of_a_month_column_partitions_as_on_duckdb(tmp_path, both):
     """ "21-Feb" (Excel's month in Korean public data) is February 2021 on both engines, and
     "69-Jan" January 1969: the period column itself, partitioned by year."""
     source = tmp_path / "months.csv"
     source.write_text("\n".join([HEADER, *edge_rows(200)]) + "\n", encoding="utf-8-sig")
-    on_duckdb, on_spark, logged = _both(
-        curator, center, source, django_capture_on_commit_callbacks, settings, spark_remote, caplog,
-        period="기준월", unit="year",
-    )  # fmt: skip
-    assert ON_SPARK in logged and FELL_BACK not in logged
-    _same_versions(on_spark, on_duckdb)
+    on_duckdb, on_spark, logged = both(source, period="기준월", unit="year")
+    _alike_on_spark(on_duckdb, on_spark, logged)
     years = sorted(p.period for p in on_spark.parts.all())
     assert years[0] == "1969" and years[-1] == "2068" and len(years) == 100
 
@@ -166,31 +166,15 @@ def test_every_two_digit_year_of_a_month_column_partitions_as_on_duckdb(
         ("national_traditional_market_standard_cp949.csv", "데이터기준일자", "제공기관코드"),  # quoted fields
     ],
 )
-def test_real_korean_files_are_converted_on_spark_as_on_duckdb(
-    filename,
-    period,
-    region,
-    curator,
-    center,
-    spark_remote,
-    settings,
-    django_capture_on_commit_callbacks,
-    caplog,
-):
+def test_real_korean_files_are_converted_on_spark_as_on_duckdb(filename, period, region, both):
     source = REAL_KR / filename
     if not source.exists():
         pytest.skip(f"{source} is not on this machine")
-    on_duckdb, on_spark, logged = _both(
-        curator, center, source, django_capture_on_commit_callbacks, settings, spark_remote, caplog,
-        period=period, region=region,
-    )  # fmt: skip
-    assert ON_SPARK in logged and FELL_BACK not in logged
-    _same_versions(on_spark, on_duckdb)
+    on_duckdb, on_spark, logged = both(source, period=period, region=region)
+    _alike_on_spark(on_duckdb, on_spark, logged)
 
 
-def test_quoted_fields_are_converted_on_spark_as_on_duckdb(
-    curator, center, spark_remote, settings, django_capture_on_commit_callbacks, tmp_path, caplog
-):
+def test_quoted_fields_are_converted_on_spark_as_on_duckdb(tmp_path, both):
     """Quoted fields within a line, as Korean public data has them (a number with a thousands
     separator, doubled quotes, a quoted empty field, spaces inside quotes or after the closing
     quote, a quoted header name, a quoted date and integer, which are typed once unquoted):
@@ -201,12 +185,8 @@ def test_quoted_fields_are_converted_on_spark_as_on_duckdb(
     }  # fmt: skip
     source = tmp_path / "quoted.csv"
     source.write_bytes(_cards(300, quoted).encode("cp949"))
-    on_duckdb, on_spark, logged = _both(
-        curator, center, source, django_capture_on_commit_callbacks, settings, spark_remote, caplog,
-        period="승인일시", region="시군코드",
-    )  # fmt: skip
-    assert ON_SPARK in logged and FELL_BACK not in logged
-    _same_versions(on_spark, on_duckdb)
+    on_duckdb, on_spark, logged = both(source, period="승인일시", region="시군코드")
+    _alike_on_spark(on_duckdb, on_spark, logged)
     types = dict(on_spark.fields.values_list("name", "type"))
     assert (types["개설일"], types["금액"], types["비고"]) == ("date", "integer", "string")
 
@@ -287,9 +267,7 @@ def test_spark_reads_every_line_duckdb_reads_as_duckdb_does_or_stops(
 
 
 @pytest.mark.parametrize("delimiter", ["\t", ";", "|"])
-def test_other_delimiters_and_names_spark_must_quote(
-    delimiter, curator, center, spark_remote, settings, django_capture_on_commit_callbacks, tmp_path, caplog
-):
+def test_other_delimiters_and_names_spark_must_quote(delimiter, tmp_path, both):
     """Tab-, semicolon- and bar-separated text, with column names Spark SQL must quote (a
     space, a dot, a backtick) and a blank one (named column_N, as DuckDB's conversion names it)."""
     text = card_csv([1, 2, 3], per_month=28).replace(",", delimiter)
@@ -300,12 +278,8 @@ def test_other_delimiters_and_names_spark_must_quote(
     )
     source = tmp_path / "cards.txt"
     source.write_text(text)
-    on_duckdb, on_spark, logged = _both(
-        curator, center, source, django_capture_on_commit_callbacks, settings, spark_remote, caplog,
-        period="거래일자", region="시군코드",
-    )  # fmt: skip
-    assert ON_SPARK in logged and FELL_BACK not in logged
-    _same_versions(on_spark, on_duckdb)
+    on_duckdb, on_spark, logged = both(source, period="거래일자", region="시군코드")
+    _alike_on_spark(on_duckdb, on_spark, logged)
     assert on_spark.dialect["delimiter"] == delimiter
     assert {"결제 금액.원", "카드`번호", "column_5"} <= set(on_spark.fields.values_list("name", flat=True))
 
@@ -375,42 +349,24 @@ def _cards(
         "a value in a column empty in the first rows",
     ],
 )
-def test_what_spark_would_read_otherwise_is_converted_by_duckdb(
-    text,
-    reason,
-    curator,
-    center,
-    spark_remote,
-    settings,
-    django_capture_on_commit_callbacks,
-    tmp_path,
-    caplog,
-):
+def test_what_spark_would_read_otherwise_is_converted_by_duckdb(text, reason, tmp_path, both):
     """The version is the one DuckDB alone makes (the amount column as text where one value
     is "12원"; the hour 24 as the next day)."""
     source = tmp_path / "cards.csv"
     source.write_text(text)
-    on_duckdb, on_spark, logged = _both(
-        curator, center, source, django_capture_on_commit_callbacks, settings, spark_remote, caplog,
-        period="승인일시", region="시군코드",
-    )  # fmt: skip
+    on_duckdb, on_spark, logged = both(source, period="승인일시", region="시군코드")
     assert reason in logged
     _same_versions(on_spark, on_duckdb)
 
 
-def test_a_malformed_record_gets_duckdbs_message(
-    curator, center, spark_remote, settings, django_capture_on_commit_callbacks, tmp_path, caplog
-):
+def test_a_malformed_record_gets_duckdbs_message(tmp_path, both):
     """Spark stops at a record with a field too few, past the rows DuckDB typed the columns
     from; DuckDB then names the row, as it does alone."""
     source = tmp_path / "cards.csv"
     lines = _cards(11_000).splitlines()
     lines[10_500] = lines[10_500].rsplit(",", 1)[0]
     source.write_text("\n".join(lines) + "\n")
-    on_duckdb, on_spark, logged = _both(
-        curator, center, source, django_capture_on_commit_callbacks, settings, spark_remote, caplog,
-        period="승인일시", region="시군코드",
-    )  # fmt: skip
+    on_duckdb, on_spark, logged = both(source, period="승인일시", region="시군코드")
     assert FELL_BACK in logged and "FAILED_READ_FILE" in logged
     assert on_spark.status == on_duckdb.status == DatasetVersion.Status.FAILED
     assert (
