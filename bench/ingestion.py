@@ -61,7 +61,6 @@ def generate(rows: int) -> tuple[Path, Path]:
 
 
 def case_raw(utf8: str) -> dict:
-    sys.path.insert(0, str(REPO))
     from marketplace.duckdb import connect
 
     con = connect(memory_limit="1GB", threads=THREADS, temp_directory=WORK / "duckdb-tmp")
@@ -87,7 +86,6 @@ def _timed(run) -> tuple[tuple[float, float], object]:
 def case_stages(cp949: str) -> dict:
     """The task's conversion and profile stages run one by one, as `ingest_file` and the
     ingestion service run them, each timed alone (wall and CPU seconds)."""
-    sys.path.insert(0, str(REPO))
     from catalog.ingestion import convert, detect, profile_parquet
     from marketplace.duckdb import connect
 
@@ -144,7 +142,6 @@ def case_task(cp949: str) -> dict:
         DUCKDB_THREADS=str(THREADS),
     )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    sys.path.insert(0, str(REPO))
     import django
 
     django.setup()
@@ -189,6 +186,7 @@ def main() -> None:
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     if args.case:
+        sys.path.insert(0, str(REPO))  # every case imports the project
         name, path = args.case
         result = {"raw": case_raw, "task": case_task, "stages": case_stages}[name](path)
         result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
